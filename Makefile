@@ -1,0 +1,38 @@
+# One task runner. `make demo` runs the main job, `make test` the whole suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck check docs broker clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## the main job: local broker (unless LAUNCHRELAY_BOOTSTRAP_SERVERS is set), topics, exchange
+	$(BIN)/launchrelay demo
+
+test: $(STAMP)  ## the whole suite against a real broker (provisioned from Maven Central when needed)
+	$(BIN)/launchrelay broker fetch >/dev/null
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+docs: $(STAMP)  ## regenerate docs/schema and docs/reasons.md from the code
+	$(BIN)/launchrelay docs --out docs
+
+broker: $(STAMP)  ## a local broker in the foreground (Ctrl-C stops it)
+	$(BIN)/launchrelay broker run
+
+clean:
+	rm -rf $(VENV) .launchrelay .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,68 @@
+"""Topic administration: create the convention's topics, idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from launchrelay.errors import BrokerError
+from launchrelay.topics import Topics
+
+log = structlog.get_logger(__name__)
+
+
+def topic_specs(
+    topics: Topics, parties: list[str], partitions: int = 3, replication: int = 1
+) -> list[NewTopic]:
+    """Topics with the settings the relay relies on.
+
+    Out topics stamp records with the broker's append time: that is the
+    "received at" the agreement rules use, identical on every replay.
+    """
+    specs = [
+        NewTopic(topics.status, partitions, replication),
+        NewTopic(topics.deadletter, partitions, replication),
+        NewTopic(
+            topics.relay_state,
+            partitions,
+            replication,
+            topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+        ),
+    ]
+    for party in sorted(parties):
+        specs.append(
+            NewTopic(
+                topics.outbound(party),
+                partitions,
+                replication,
+                topic_configs={"message.timestamp.type": "LogAppendTime"},
+            )
+        )
+        specs.append(NewTopic(topics.inbound(party), partitions, replication))
+    return specs
+
+
+async def ensure_topics(bootstrap: str, specs: list[NewTopic], timeout_s: float = 30.0) -> list[str]:
+    """Create each topic that does not exist yet; returns the names created."""
+    created: list[str] = []
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        existing = set(await admin.list_topics())
+        wanted = [s for s in specs if s.name not in existing]
+        for spec in wanted:
+            try:
+                await admin.create_topics([spec])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+    except (KafkaError, TimeoutError) as exc:
+        raise BrokerError(f"cannot create topics on {bootstrap}: {exc!r}") from exc
+    finally:
+        await admin.close()
+    if created:
+        log.info("topics.created", topics=created)
+    return created

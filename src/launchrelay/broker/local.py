@@ -1,0 +1,346 @@
+"""A single-node Apache Kafka (KRaft) assembled from Maven Central jars.
+
+No tarball and no Docker: Maven resolves ``kafka_2.13`` and its runtime
+dependencies (plus the log4j SLF4J binding, which only the release tarball
+ships) into a cache outside the repository. Storage is formatted once with
+``kafka.tools.StorageTool format --standalone`` and the broker is started with
+``kafka.Kafka server.properties`` on loopback with a modest heap.
+
+Every wait here is bounded; every failure names its cause and the broker's log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from launchrelay.errors import BrokerError, BrokerPortBusy, BrokerToolMissing
+
+log = structlog.get_logger(__name__)
+
+KAFKA_VERSION = "4.1.1"
+#: log4j-core must match the version kafka_2.13 pulls in, and the SLF4J 1.7
+#: binding (Kafka uses slf4j-api 1.7.36) must match log4j-core.
+LOG4J_VERSION = "2.24.3"
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>launchrelay</groupId>
+  <artifactId>broker-classpath</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
+      <version>{kafka}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId>
+      <version>{log4j}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId>
+      <version>{log4j}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+_LOG4J2 = """status = warn
+appender.server.type = File
+appender.server.name = SERVER
+appender.server.fileName = ${sys:kafka.logs.dir}/server.log
+appender.server.layout.type = PatternLayout
+appender.server.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.server.ref = SERVER
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = WARN
+"""
+
+_STARTED_MARK = "Kafka Server started"
+
+
+def default_cache_dir() -> Path:
+    """Where jars are cached: ``$LAUNCHRELAY_CACHE_DIR`` or ``~/.cache/launchrelay``."""
+    env = os.environ.get("LAUNCHRELAY_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "launchrelay"
+
+
+def _require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise BrokerToolMissing(
+            f"'{name}' is not on PATH: the local Kafka broker needs Java 17+ and Maven "
+            f"(Debian: apt-get install openjdk-17-jre-headless maven)"
+        )
+    return path
+
+
+def ensure_jars(cache_dir: Path | None = None, *, timeout_s: float = 900.0) -> Path:
+    """Return the directory holding the broker's classpath, resolving it once with Maven."""
+    root = (cache_dir or default_cache_dir()) / f"kafka-{KAFKA_VERSION}"
+    libs = root / "libs"
+    done = root / ".complete"
+    if done.exists() and any(libs.glob("kafka_2.13-*.jar")):
+        return libs
+    mvn = _require_tool("mvn")
+    _require_tool("java")
+    root.mkdir(parents=True, exist_ok=True)
+    pom = root / "pom.xml"
+    pom.write_text(_POM.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))
+    mvn_log = root / "mvn.log"
+    log.info("broker.jars.resolving", kafka=KAFKA_VERSION, cache=str(root))
+    cmd = [
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={libs}",
+    ]
+    try:
+        with mvn_log.open("w") as out:
+            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise BrokerError(f"Maven did not resolve the Kafka jars in {timeout_s:.0f}s; see {mvn_log}") from exc
+    if proc.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
+        raise BrokerError(f"Maven failed to resolve the Kafka jars (exit {proc.returncode}); see {mvn_log}")
+    done.write_text(KAFKA_VERSION + "\n")
+    log.info("broker.jars.ready", kafka=KAFKA_VERSION, jars=len(list(libs.glob("*.jar"))))
+    return libs
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts connections on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+@dataclass
+class LocalBroker:
+    """One Kafka process (broker + controller) with its data under ``data_dir``."""
+
+    data_dir: Path
+    port: int = 9092
+    controller_port: int = 9093
+    heap_mb: int = 512
+    cache_dir: Path | None = None
+    start_timeout_s: float = 90.0
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        """The address clients connect to."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        """The broker's own log file."""
+        return self.data_dir / "logs" / "server.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.data_dir / "broker.pid"
+
+    def _write_config(self) -> Path:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.data_dir / "kraft"),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            # Tests kill relays mid-transaction; abort their leftovers promptly.
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms": "5000",
+        }
+        path = self.data_dir / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        (self.data_dir / "log4j2.properties").write_text(_LOG4J2)
+        return path
+
+    def _java(self, libs: Path, *args: str, heap: bool = False) -> list[str]:
+        java = _require_tool("java")
+        opts = [f"-Xms{self.heap_mb}m", f"-Xmx{self.heap_mb}m", "-XX:+UseG1GC"] if heap else ["-Xmx256m"]
+        return [
+            java,
+            *opts,
+            f"-Dkafka.logs.dir={self.data_dir / 'logs'}",
+            f"-Dlog4j2.configurationFile=file:{self.data_dir / 'log4j2.properties'}",
+            "-cp",
+            f"{libs}/*",
+            *args,
+        ]
+
+    def _format(self, libs: Path, config: Path) -> None:
+        if (self.data_dir / "kraft" / "meta.properties").exists():
+            return
+        cluster_id = subprocess.run(
+            self._java(libs, "kafka.tools.StorageTool", "random-uuid"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if cluster_id.returncode != 0:
+            raise BrokerError(f"kafka StorageTool random-uuid failed: {cluster_id.stderr.strip()[-300:]}")
+        fmt = subprocess.run(
+            self._java(
+                libs,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id.stdout.strip(),
+                "-c",
+                str(config),
+                "--standalone",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if fmt.returncode != 0:
+            raise BrokerError(f"kafka StorageTool format failed: {(fmt.stdout + fmt.stderr).strip()[-300:]}")
+
+    def start(self) -> None:
+        """Provision (first time), start, and wait until the broker serves clients."""
+        for p in (self.port, self.controller_port):
+            if port_in_use(p):
+                raise BrokerPortBusy(
+                    f"port 127.0.0.1:{p} is already in use; stop what holds it or set "
+                    f"LAUNCHRELAY_BROKER_PORT / point LAUNCHRELAY_BOOTSTRAP_SERVERS at a running broker"
+                )
+        libs = ensure_jars(self.cache_dir)
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        config = self._write_config()
+        self._format(libs, config)
+        self.log_path.unlink(missing_ok=True)
+        out = (self.data_dir / "logs" / "broker.out").open("wb")
+        log.info("broker.starting", bootstrap=self.bootstrap, data_dir=str(self.data_dir))
+        self._proc = subprocess.Popen(
+            [*self._java(libs, "kafka.Kafka", str(config), heap=True)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        out.close()
+        self.pid_path.write_text(str(self._proc.pid))
+        self._wait_ready()
+        log.info("broker.started", bootstrap=self.bootstrap, pid=self._proc.pid, log=str(self.log_path))
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            code = self._proc.poll()
+            if code is not None:
+                raise BrokerError(
+                    f"the Kafka broker exited with code {code} while starting; see {self.log_path} "
+                    f"and {self.data_dir / 'logs' / 'broker.out'}"
+                )
+            if port_in_use(self.port) and self._log_says_started():
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise BrokerError(
+            f"the Kafka broker did not start within {self.start_timeout_s:.0f}s; see {self.log_path}"
+        )
+
+    def _log_says_started(self) -> bool:
+        try:
+            return _STARTED_MARK in self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop the broker: SIGTERM, then SIGKILL if it is still alive after ``timeout_s``."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(10)
+        log.info("broker.stopped", bootstrap=self.bootstrap, exit_code=self._proc.returncode)
+        self._proc = None
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_path.unlink()
+
+    def __enter__(self) -> LocalBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def stop_by_pidfile(data_dir: Path, timeout_s: float = 30.0) -> bool:
+    """Stop a broker started by another process of ours; False when none was running."""
+    pid_path = data_dir / "broker.pid"
+    try:
+        pid = int(pid_path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_path.unlink(missing_ok=True)
+        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    pid_path.unlink(missing_ok=True)
+    return True

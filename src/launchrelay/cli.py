@@ -1,0 +1,138 @@
+"""The command line: parse arguments, call the library. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import structlog
+
+from launchrelay.errors import LaunchRelayError
+from launchrelay.ops.logging import configure_logging
+from launchrelay.settings import Settings
+
+log = structlog.get_logger("launchrelay.cli")
+
+
+def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    from launchrelay.broker.local import LocalBroker, ensure_jars, stop_by_pidfile
+
+    data_dir = settings.data_dir / "broker"
+    if args.action == "fetch":
+        print(ensure_jars(settings.cache_dir))
+        return 0
+    if args.action == "stop":
+        stopped = stop_by_pidfile(data_dir)
+        print("broker stopped" if stopped else "no broker was running")
+        return 0
+    broker = LocalBroker(
+        data_dir=data_dir,
+        port=settings.broker_port,
+        controller_port=settings.controller_port,
+        heap_mb=settings.broker_heap_mb,
+        cache_dir=settings.cache_dir,
+    )
+    broker.start()
+    print(f"Kafka {broker.bootstrap} running (log: {broker.log_path})")
+    if args.action == "start":
+        # Leave it running; `launchrelay broker stop` ends it through the pid file.
+        broker._proc = None
+        return 0
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        while not stop and broker._proc is not None and broker._proc.poll() is None:
+            signal.sigtimedwait([signal.SIGTERM, signal.SIGINT], 0.5)
+    finally:
+        broker.stop()
+    return 0
+
+
+def _cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
+    from launchrelay.agreements.config import load_config
+
+    deployment = load_config(Path(args.path or settings.config))
+    for agreement in deployment.agreements.values():
+        print(f"{agreement.id}: {', '.join(agreement.parties)} ({agreement.topology.value})")
+    print(f"parties: {', '.join(sorted(deployment.parties))}; topic prefix: {deployment.relay.topic_prefix}")
+    return 0
+
+
+def _cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
+    from launchrelay.docsgen import write_docs
+
+    changed = write_docs(Path(args.out))
+    print("\n".join(str(p) for p in changed) or "docs are current")
+    return 0
+
+
+def _cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
+    from launchrelay.signing import Signer
+
+    signer = Signer.generate(args.key_id)
+    out = Path(args.out)
+    out.write_bytes(signer.to_pem())
+    out.chmod(0o600)
+    print(f'{args.key_id} = "{signer.public_b64}"')
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from launchrelay.demo import run_demo
+
+    return asyncio.run(run_demo(settings))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="launchrelay", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    broker = sub.add_parser("broker", help="a local single-node Kafka built from Maven Central jars")
+    broker.add_argument("action", choices=["run", "start", "stop", "fetch"])
+    broker.set_defaults(func=_cmd_broker)
+
+    config = sub.add_parser("config", help="configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate a config file and print what it resolved")
+    check.add_argument("path", nargs="?")
+    check.set_defaults(func=_cmd_config_check)
+
+    docs = sub.add_parser("docs", help="regenerate docs/ (JSON Schema, reason codes)")
+    docs.add_argument("--out", default="docs")
+    docs.set_defaults(func=_cmd_docs)
+
+    keygen = sub.add_parser("keygen", help="make an Ed25519 signing key (PEM) and print its public half")
+    keygen.add_argument("key_id")
+    keygen.add_argument("out")
+    keygen.set_defaults(func=_cmd_keygen)
+
+    demo = sub.add_parser("demo", help="the main job: broker, topics and an exchange between two parties")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        code: int = args.func(args, settings)
+    except LaunchRelayError as exc:
+        print(f"launchrelay: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

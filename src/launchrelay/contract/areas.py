@@ -1,0 +1,106 @@
+"""Geographic areas as the agreements describe them (WGS-84 decimal degrees).
+
+An area is one of: a polygon of boundary points, a centre plus radius (km or
+nautical miles), an ocean quadrant, or a named body of water (US-USSR 1988
+art. 1: an SLBM launch area may be an ocean quadrant or a named sea or bay).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
+
+NM_IN_KM = 1.852
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Point(_Strict):
+    """A position in WGS-84 decimal degrees."""
+
+    lat: Annotated[float, Field(ge=-90.0, le=90.0, description="Latitude, degrees north")]
+    lon: Annotated[float, Field(ge=-180.0, le=180.0, description="Longitude, degrees east")]
+
+
+class DistanceUnit(StrEnum):
+    KM = "km"
+    NM = "NM"
+
+
+class PolygonArea(_Strict):
+    """An area bounded by at least three distinct points (closing point optional)."""
+
+    kind: Literal["polygon"] = "polygon"
+    points: list[Point] = Field(min_length=3)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PolygonArea:
+        if len({(p.lat, p.lon) for p in self.points}) < 3:
+            raise ValueError("a polygon needs at least 3 distinct points")
+        return self
+
+
+class CircleArea(_Strict):
+    """An area given by its centre and a radius in kilometres or nautical miles."""
+
+    kind: Literal["circle"] = "circle"
+    centre: Point
+    radius: PositiveFloat
+    unit: DistanceUnit
+
+    @property
+    def radius_km(self) -> float:
+        return self.radius * NM_IN_KM if self.unit is DistanceUnit.NM else self.radius
+
+
+class Ocean(StrEnum):
+    ATLANTIC = "atlantic"
+    PACIFIC = "pacific"
+    INDIAN = "indian"
+    ARCTIC = "arctic"
+    SOUTHERN = "southern"
+
+
+class Quadrant(StrEnum):
+    NE = "NE"
+    NW = "NW"
+    SE = "SE"
+    SW = "SW"
+
+
+class OceanQuadrantArea(_Strict):
+    """A 90-degree sector covering about a quarter of an ocean (CN-RU 2009 art. 1)."""
+
+    kind: Literal["ocean_quadrant"] = "ocean_quadrant"
+    ocean: Ocean
+    quadrant: Quadrant
+
+
+class WaterBodyArea(_Strict):
+    """A named sea, bay or gulf."""
+
+    kind: Literal["water_body"] = "water_body"
+    name: str = Field(min_length=2, max_length=120)
+
+
+Area = Annotated[
+    PolygonArea | CircleArea | OceanQuadrantArea | WaterBodyArea,
+    Field(discriminator="kind"),
+]
+
+__all__ = [
+    "NM_IN_KM",
+    "Area",
+    "CircleArea",
+    "DistanceUnit",
+    "Ocean",
+    "OceanQuadrantArea",
+    "Point",
+    "PolygonArea",
+    "Quadrant",
+    "WaterBodyArea",
+]

@@ -1,0 +1,319 @@
+"""The wire contract: one envelope and every message type, as strict pydantic models.
+
+Every message is a JSON object whose ``message_type`` picks its model. All
+messages about one launch share ``launch_key``, which is also the Kafka record
+key, so they stay in one partition and keep their order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+import pycountry
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
+
+from launchrelay.contract.areas import Area
+
+CONTRACT_VERSION: Literal["launchrelay/1"] = "launchrelay/1"
+
+_ISO_ALPHA2 = frozenset(c.alpha_2 for c in pycountry.countries)
+
+
+def _iso_alpha2(code: str) -> str:
+    if code not in _ISO_ALPHA2:
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _utc_only(value: datetime) -> datetime:
+    if value.utcoffset() != timedelta(0):
+        raise ValueError("times must be in UTC (offset +00:00 or 'Z')")
+    return value
+
+
+PartyCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_iso_alpha2)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc_only)]
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
+AgreementId = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Z0-9][A-Z0-9\-]*$")]
+FreeText = Annotated[str, Field(max_length=2000)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_strip_whitespace=True)
+
+
+class MessageType(StrEnum):
+    PLANNED_LAUNCH = "planned_launch"
+    AMENDMENT = "amendment"
+    CANCELLATION = "cancellation"
+    COMPLETED_LAUNCH = "completed_launch"
+    ACKNOWLEDGEMENT = "acknowledgement"
+    RECEIPT = "receipt"
+
+
+class VehicleCategory(StrEnum):
+    ICBM = "icbm"
+    SLBM = "slbm"
+    OTHER_BALLISTIC_MISSILE = "other_ballistic_missile"
+    SPACE_LAUNCH_VEHICLE = "space_launch_vehicle"
+
+    @property
+    def is_ballistic(self) -> bool:
+        return self is not VehicleCategory.SPACE_LAUNCH_VEHICLE
+
+
+class GroupKind(StrEnum):
+    """CN-RU 2009 art. 1: group launches less than 5 or less than 60 minutes apart."""
+
+    SINGLE = "single"
+    SIMULTANEOUS = "simultaneous"
+    NEAR_SIMULTANEOUS = "near_simultaneous"
+
+
+class CompassSector(StrEnum):
+    N = "N"
+    NE = "NE"
+    E = "E"
+    SE = "SE"
+    S = "S"
+    SW = "SW"
+    W = "W"
+    NW = "NW"
+
+
+class Vehicle(_Strict):
+    """What is launched: category, generic class, range and apogee, how many, grouped or not."""
+
+    category: VehicleCategory
+    generic_class: str = Field(min_length=1, max_length=120)
+    range_km: PositiveFloat | None = None
+    apogee_km: PositiveFloat | None = None
+    launch_count: PositiveInt = 1
+    group: GroupKind = GroupKind.SINGLE
+
+    @model_validator(mode="after")
+    def _group_needs_count(self) -> Vehicle:
+        if self.group is not GroupKind.SINGLE and self.launch_count < 2:
+            raise ValueError("a group launch needs launch_count of at least 2")
+        if self.group is GroupKind.SINGLE and self.launch_count > 1:
+            raise ValueError("several launches must say whether they are simultaneous or near_simultaneous")
+        return self
+
+
+class LaunchWindow(_Strict):
+    """The planned launch window, UTC; ``end`` strictly after ``start``."""
+
+    start: UtcDatetime
+    end: UtcDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LaunchWindow:
+        if self.end <= self.start:
+            raise ValueError("window end must be after window start")
+        return self
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+
+class Direction(_Strict):
+    """Planned direction of flight: an azimuth in degrees or a compass sector, one of the two."""
+
+    azimuth_deg: Annotated[float, Field(ge=0.0, lt=360.0)] | None = None
+    sector: CompassSector | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Direction:
+        if (self.azimuth_deg is None) == (self.sector is None):
+            raise ValueError("give exactly one of azimuth_deg or sector")
+        return self
+
+
+class Orbit(_Strict):
+    """Planned orbit of a space launch."""
+
+    inclination_deg: Annotated[float, Field(ge=0.0, le=180.0)]
+    perigee_km: NonNegativeFloat
+    apogee_km: NonNegativeFloat
+
+    @model_validator(mode="after")
+    def _apogee_above_perigee(self) -> Orbit:
+        if self.apogee_km < self.perigee_km:
+            raise ValueError("apogee_km must not be below perigee_km")
+        return self
+
+
+class Envelope(_Strict):
+    """Fields every party-originated message carries."""
+
+    contract: Literal["launchrelay/1"] = CONTRACT_VERSION
+    message_id: Identifier
+    agreement: AgreementId
+    sender: PartyCode
+    recipients: list[PartyCode] = Field(min_length=1, max_length=256)
+    launch_key: Identifier
+    created_at: UtcDatetime
+    confidential: bool = True
+
+    @model_validator(mode="after")
+    def _recipients_sane(self) -> Envelope:
+        if len(set(self.recipients)) != len(self.recipients):
+            raise ValueError("recipients must not repeat")
+        if self.sender in self.recipients:
+            raise ValueError("the sender cannot be one of its own recipients")
+        return self
+
+
+class PlannedLaunch(Envelope):
+    """Notification of a planned launch."""
+
+    message_type: Literal["planned_launch"] = "planned_launch"
+    vehicle: Vehicle
+    window: LaunchWindow
+    launch_area: Area
+    impact_areas: list[Area] = Field(default_factory=list, max_length=64)
+    direction: Direction | None = None
+    orbit: Orbit | None = None
+    notes: FreeText | None = None
+
+    @model_validator(mode="after")
+    def _ballistic_needs_impact(self) -> PlannedLaunch:
+        if self.vehicle.category.is_ballistic and not self.impact_areas:
+            raise ValueError("a ballistic-missile notification needs at least one impact area")
+        return self
+
+
+class Amendment(Envelope):
+    """Change to a planned launch (a postponement is an amendment with a new window)."""
+
+    message_type: Literal["amendment"] = "amendment"
+    refers_to: Identifier
+    window: LaunchWindow | None = None
+    vehicle: Vehicle | None = None
+    launch_area: Area | None = None
+    impact_areas: list[Area] | None = Field(default=None, max_length=64)
+    direction: Direction | None = None
+    orbit: Orbit | None = None
+    reason: FreeText | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Amendment:
+        changed = (self.window, self.vehicle, self.launch_area, self.impact_areas, self.direction, self.orbit)
+        if all(v is None for v in changed):
+            raise ValueError(
+                "an amendment must change at least one of window, vehicle, areas, direction, orbit"
+            )
+        return self
+
+
+class Cancellation(Envelope):
+    """Cancellation of a planned launch."""
+
+    message_type: Literal["cancellation"] = "cancellation"
+    refers_to: Identifier
+    reason: FreeText | None = None
+
+
+class CompletedLaunch(Envelope):
+    """Report of a launch that took place."""
+
+    message_type: Literal["completed_launch"] = "completed_launch"
+    refers_to: Identifier | None = None
+    launched_at: UtcDatetime
+    vehicle: Vehicle
+    launch_area: Area
+    impact_areas: list[Area] = Field(default_factory=list, max_length=64)
+    direction: Direction | None = None
+    orbit: Orbit | None = None
+
+
+class Acknowledgement(Envelope):
+    """A recipient's acknowledgement of a forwarded message; goes back to that message's sender."""
+
+    message_type: Literal["acknowledgement"] = "acknowledgement"
+    refers_to: Identifier
+
+
+class ReceiptOutcome(StrEnum):
+    FORWARDED = "forwarded"
+    REJECTED = "rejected"
+    ACKNOWLEDGEMENT_OVERDUE = "acknowledgement_overdue"
+
+
+class Reason(_Strict):
+    """One reason a message was rejected: a code from the catalogue and a human sentence."""
+
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    message: str = Field(max_length=2000)
+    field: str | None = None
+
+
+class RecordRef(_Strict):
+    """Where a record was read: topic, partition, offset."""
+
+    topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+
+
+class Receipt(_Strict):
+    """The relay's own signed statement about a message: forwarded, rejected, or overdue."""
+
+    contract: Literal["launchrelay/1"] = CONTRACT_VERSION
+    message_type: Literal["receipt"] = "receipt"
+    message_id: Identifier
+    issued_by: Identifier
+    recipient: PartyCode
+    outcome: ReceiptOutcome
+    created_at: UtcDatetime
+    refers_to: Identifier | None = None
+    agreement: AgreementId | None = None
+    launch_key: Identifier | None = None
+    forwarded_to: list[PartyCode] = Field(default_factory=list)
+    reasons: list[Reason] = Field(default_factory=list)
+    source: RecordRef | None = None
+
+
+PartyMessage = PlannedLaunch | Amendment | Cancellation | CompletedLaunch | Acknowledgement
+Message = Annotated[PartyMessage | Receipt, Field(discriminator="message_type")]
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "Acknowledgement",
+    "AgreementId",
+    "Amendment",
+    "Cancellation",
+    "CompassSector",
+    "CompletedLaunch",
+    "Direction",
+    "Envelope",
+    "GroupKind",
+    "Identifier",
+    "LaunchWindow",
+    "Message",
+    "MessageType",
+    "Orbit",
+    "PartyCode",
+    "PartyMessage",
+    "PlannedLaunch",
+    "Reason",
+    "Receipt",
+    "ReceiptOutcome",
+    "RecordRef",
+    "UtcDatetime",
+    "Vehicle",
+    "VehicleCategory",
+]

@@ -1,0 +1,56 @@
+"""The one exception tree of launchrelay.
+
+::
+
+    LaunchRelayError
+    ├── ConfigError            bad settings or agreement configuration (not retriable)
+    ├── BrokerError            the local broker could not be provisioned or started
+    │   ├── BrokerToolMissing  java or mvn is not on PATH
+    │   └── BrokerPortBusy     the port the broker wants is taken
+    ├── PublishError           a publish did not reach the broker (retriable)
+    ├── SignatureError         a signature or key could not be used
+    └── ReceiptTimeout         no receipt arrived in time (retriable)
+
+``retriable`` on the class tells a caller whether trying again can help.
+Errors from libraries are wrapped at the boundary and re-raised ``from exc``.
+"""
+
+from __future__ import annotations
+
+
+class LaunchRelayError(Exception):
+    """Base class of every error raised by launchrelay."""
+
+    retriable: bool = False
+
+
+class ConfigError(LaunchRelayError):
+    """Configuration (settings or agreements) is invalid."""
+
+
+class BrokerError(LaunchRelayError):
+    """The local Kafka broker could not be provisioned, started or stopped."""
+
+
+class BrokerToolMissing(BrokerError):
+    """A tool the local broker needs (java, mvn) is not installed."""
+
+
+class BrokerPortBusy(BrokerError):
+    """The port the local broker would listen on is already taken."""
+
+
+class PublishError(LaunchRelayError):
+    """A message could not be written to Kafka."""
+
+    retriable = True
+
+
+class SignatureError(LaunchRelayError):
+    """A key or signature could not be loaded or produced."""
+
+
+class ReceiptTimeout(LaunchRelayError):
+    """The relay's receipt did not arrive within the caller's timeout."""
+
+    retriable = True

@@ -1,0 +1,1 @@
+"""Operations: logging setup (and, later, metrics and health)."""

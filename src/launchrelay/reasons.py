@@ -1,0 +1,174 @@
+"""The catalogue of rejection reason codes: one place names and documents each.
+
+A code is stable once published: counterparts and dashboards match on it.
+``docs/reasons.md`` is generated from this catalogue (``launchrelay docs``) and
+a test fails when it falls out of date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    """Which check found the problem, in the order the relay runs them."""
+
+    BYTES = "bytes"
+    SCHEMA = "schema"
+    SIGNATURE = "signature"
+    RULES = "rules"
+    STATE = "state"
+
+
+class ReasonCode(StrEnum):
+    # bytes
+    OVERSIZE = "OVERSIZE"
+    NOT_UTF8 = "NOT_UTF8"
+    NOT_JSON = "NOT_JSON"
+    # schema
+    SCHEMA_INVALID = "SCHEMA_INVALID"
+    NOT_A_PARTY_MESSAGE = "NOT_A_PARTY_MESSAGE"
+    # signature and origin
+    SIGNATURE_MISSING = "SIGNATURE_MISSING"
+    SIGNATURE_INVALID = "SIGNATURE_INVALID"
+    KEY_UNKNOWN = "KEY_UNKNOWN"
+    SENDER_SPOOFED = "SENDER_SPOOFED"
+    # agreement rules
+    AGREEMENT_UNKNOWN = "AGREEMENT_UNKNOWN"
+    SENDER_NOT_PARTY = "SENDER_NOT_PARTY"
+    RECIPIENT_NOT_PARTY = "RECIPIENT_NOT_PARTY"
+    OUT_OF_SCOPE_CATEGORY = "OUT_OF_SCOPE_CATEGORY"
+    OUT_OF_SCOPE_RANGE = "OUT_OF_SCOPE_RANGE"
+    RANGE_REQUIRED = "RANGE_REQUIRED"
+    LEAD_TIME_TOO_SHORT = "LEAD_TIME_TOO_SHORT"
+    LEAD_TIME_TOO_LONG = "LEAD_TIME_TOO_LONG"
+    WINDOW_TOO_LONG = "WINDOW_TOO_LONG"
+    AREA_NOT_MEASURABLE = "AREA_NOT_MEASURABLE"
+    LAUNCH_SITE_TOO_CLOSE = "LAUNCH_SITE_TOO_CLOSE"
+    IMPACT_AREA_TOO_CLOSE = "IMPACT_AREA_TOO_CLOSE"
+    TRAJECTORY_CROSSES_BOUNDARY = "TRAJECTORY_CROSSES_BOUNDARY"
+    TRAJECTORY_TOO_CLOSE = "TRAJECTORY_TOO_CLOSE"
+    # state
+    REFERENCE_UNKNOWN = "REFERENCE_UNKNOWN"
+    REFERENCE_MISMATCH = "REFERENCE_MISMATCH"
+    ACK_NOT_FROM_RECIPIENT = "ACK_NOT_FROM_RECIPIENT"
+    NOTIFICATION_CLOSED = "NOTIFICATION_CLOSED"
+    DUPLICATE_CONFLICT = "DUPLICATE_CONFLICT"
+
+
+@dataclass(frozen=True)
+class ReasonInfo:
+    stage: Stage
+    summary: str
+    source: str = ""
+
+
+CATALOGUE: dict[ReasonCode, ReasonInfo] = {
+    ReasonCode.OVERSIZE: ReasonInfo(Stage.BYTES, "The record's value is larger than the relay's size limit."),
+    ReasonCode.NOT_UTF8: ReasonInfo(Stage.BYTES, "The record's value is not valid UTF-8."),
+    ReasonCode.NOT_JSON: ReasonInfo(Stage.BYTES, "The record's value is not a JSON document."),
+    ReasonCode.SCHEMA_INVALID: ReasonInfo(
+        Stage.SCHEMA, "The JSON does not match the message schema; `field` names the offending path."
+    ),
+    ReasonCode.NOT_A_PARTY_MESSAGE: ReasonInfo(
+        Stage.SCHEMA, "A receipt was published on a party's out topic; only the relay issues receipts."
+    ),
+    ReasonCode.SIGNATURE_MISSING: ReasonInfo(
+        Stage.SIGNATURE, "The record lacks the `lr-signature` or `lr-key-id` header."
+    ),
+    ReasonCode.SIGNATURE_INVALID: ReasonInfo(
+        Stage.SIGNATURE, "The Ed25519 signature does not verify over the record's exact bytes."
+    ),
+    ReasonCode.KEY_UNKNOWN: ReasonInfo(
+        Stage.SIGNATURE, "The key id is not registered for the claimed sender."
+    ),
+    ReasonCode.SENDER_SPOOFED: ReasonInfo(
+        Stage.SIGNATURE, "The message's sender is not the party that owns the topic it was written to."
+    ),
+    ReasonCode.AGREEMENT_UNKNOWN: ReasonInfo(
+        Stage.RULES, "The agreement id is not configured on this relay."
+    ),
+    ReasonCode.SENDER_NOT_PARTY: ReasonInfo(Stage.RULES, "The sender is not a party to the agreement."),
+    ReasonCode.RECIPIENT_NOT_PARTY: ReasonInfo(
+        Stage.RULES,
+        "A recipient is not a party to the agreement, or a bilateral message is not addressed to the "
+        "other party.",
+    ),
+    ReasonCode.OUT_OF_SCOPE_CATEGORY: ReasonInfo(
+        Stage.RULES,
+        "The vehicle category is not covered by the agreement.",
+        "e.g. US-USSR 1988: ICBM and SLBM only",
+    ),
+    ReasonCode.OUT_OF_SCOPE_RANGE: ReasonInfo(
+        Stage.RULES,
+        "The ballistic missile's range is at or below the agreement's threshold.",
+        "CN-RU 2009 art. 1: range over 2000 km",
+    ),
+    ReasonCode.RANGE_REQUIRED: ReasonInfo(
+        Stage.RULES, "The agreement's scope depends on range, and the notification gives none."
+    ),
+    ReasonCode.LEAD_TIME_TOO_SHORT: ReasonInfo(
+        Stage.RULES,
+        "The window opens sooner after receipt than the agreement's minimum notice.",
+        "CN-RU 2009: 24 h; US-USSR 1988: 24 h; IN-PK 2005 art. 2: 72 h",
+    ),
+    ReasonCode.LEAD_TIME_TOO_LONG: ReasonInfo(
+        Stage.RULES, "The window opens later after receipt than the agreement allows.", "CN-RU 2009: 30 days"
+    ),
+    ReasonCode.WINDOW_TOO_LONG: ReasonInfo(
+        Stage.RULES, "The launch window is longer than the agreement allows.", "IN-PK 2005 art. 2: 5 days"
+    ),
+    ReasonCode.AREA_NOT_MEASURABLE: ReasonInfo(
+        Stage.RULES,
+        "The agreement measures distances, and an area is given only by name or ocean quadrant.",
+        "IN-PK 2005 art. 5-6",
+    ),
+    ReasonCode.LAUNCH_SITE_TOO_CLOSE: ReasonInfo(
+        Stage.RULES, "The launch area is nearer the boundary than allowed.", "IN-PK 2005 art. 5: 40 km"
+    ),
+    ReasonCode.IMPACT_AREA_TOO_CLOSE: ReasonInfo(
+        Stage.RULES, "An impact area is nearer the boundary than allowed.", "IN-PK 2005 art. 5: 70 km"
+    ),
+    ReasonCode.TRAJECTORY_CROSSES_BOUNDARY: ReasonInfo(
+        Stage.RULES, "The planned trajectory crosses the boundary.", "IN-PK 2005 art. 6"
+    ),
+    ReasonCode.TRAJECTORY_TOO_CLOSE: ReasonInfo(
+        Stage.RULES,
+        "The planned trajectory passes nearer the boundary than allowed.",
+        "IN-PK 2005 art. 6: 40 km",
+    ),
+    ReasonCode.REFERENCE_UNKNOWN: ReasonInfo(
+        Stage.STATE, "`refers_to` names no message that this relay has forwarded."
+    ),
+    ReasonCode.REFERENCE_MISMATCH: ReasonInfo(
+        Stage.STATE,
+        "`refers_to` names a forwarded message of another agreement, launch, sender or kind.",
+    ),
+    ReasonCode.ACK_NOT_FROM_RECIPIENT: ReasonInfo(
+        Stage.STATE, "An acknowledgement came from a party that was not a recipient of the message."
+    ),
+    ReasonCode.NOTIFICATION_CLOSED: ReasonInfo(
+        Stage.STATE, "The notification was cancelled or reported completed; it takes no further amendments."
+    ),
+    ReasonCode.DUPLICATE_CONFLICT: ReasonInfo(Stage.STATE, "A message id was reused with different bytes."),
+}
+
+
+def render_markdown() -> str:
+    """The reason catalogue as the Markdown committed in docs/reasons.md."""
+    lines = [
+        "# Rejection reason codes",
+        "",
+        "Generated from `src/launchrelay/reasons.py` by `launchrelay docs`; do not edit by hand.",
+        "Checks run in the order of the stages below; every reason found is reported, not just the first.",
+        "",
+        "| code | stage | meaning | source |",
+        "| --- | --- | --- | --- |",
+    ]
+    for code, info in CATALOGUE.items():
+        lines.append(f"| `{code}` | {info.stage} | {info.summary} | {info.source} |")
+    return "\n".join(lines) + "\n"
+
+
+assert set(CATALOGUE) == set(ReasonCode), "every reason code needs a catalogue entry"

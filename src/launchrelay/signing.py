@@ -1,0 +1,104 @@
+"""Ed25519 signatures over the exact bytes of a record's value.
+
+A signature travels in Kafka headers next to the bytes it covers:
+``lr-signature`` (base64 of the 64-byte signature) and ``lr-key-id`` (the
+signer's key id). Public keys are configured as base64 of the raw 32 bytes;
+private keys are PKCS#8 PEM files, as ``openssl genpkey -algorithm ed25519`` writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from launchrelay.errors import SignatureError
+
+SIGNATURE_HEADER = "lr-signature"
+KEY_ID_HEADER = "lr-key-id"
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A private key and the id under which its public half is registered."""
+
+    key_id: str
+    private_key: Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls, key_id: str) -> Signer:
+        return cls(key_id, Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_pem(cls, key_id: str, pem: bytes) -> Signer:
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError) as exc:
+            raise SignatureError(f"key {key_id}: not a PEM private key ({exc})") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise SignatureError(f"key {key_id}: not an Ed25519 key")
+        return cls(key_id, key)
+
+    @classmethod
+    def from_file(cls, key_id: str, path: Path) -> Signer:
+        try:
+            return cls.from_pem(key_id, path.read_bytes())
+        except OSError as exc:
+            raise SignatureError(f"key {key_id}: cannot read {path}: {exc.strerror}") from exc
+
+    def to_pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    @property
+    def public_b64(self) -> str:
+        raw = self.private_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return base64.b64encode(raw).decode("ascii")
+
+    def sign(self, data: bytes) -> bytes:
+        return self.private_key.sign(data)
+
+    def headers(self, data: bytes) -> Headers:
+        """The signature headers for a record whose value is ``data``."""
+        return [
+            (SIGNATURE_HEADER, base64.b64encode(self.sign(data))),
+            (KEY_ID_HEADER, self.key_id.encode("ascii")),
+        ]
+
+
+def public_key_from_b64(value: str) -> Ed25519PublicKey:
+    """Load a raw 32-byte Ed25519 public key given in base64."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise SignatureError("public key must be base64 of 32 raw Ed25519 bytes") from exc
+
+
+def verify(public_key: Ed25519PublicKey, data: bytes, signature_b64: bytes) -> bool:
+    """True when ``signature_b64`` is a valid signature of ``data``."""
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+        public_key.verify(signature, data)
+    except (binascii.Error, ValueError, InvalidSignature):
+        return False
+    return True
+
+
+def header(headers: Headers | None, name: str) -> bytes | None:
+    """The last value of header ``name``, or None."""
+    found = None
+    for key, value in headers or []:
+        if key == name:
+            found = value
+    return found

@@ -1,0 +1,77 @@
+"""Shared fixtures: one real Kafka broker per session, unique topics per test, message factories."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from launchrelay.broker.local import free_port
+from launchrelay.broker.provide import provide_broker
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real broker: LAUNCHRELAY_BOOTSTRAP_SERVERS, else Docker, else one built from Maven jars."""
+    with provide_broker(
+        bootstrap=os.environ.get("LAUNCHRELAY_BOOTSTRAP_SERVERS"),
+        data_dir=tmp_path_factory.mktemp("kafka"),
+        port=free_port(),
+        controller_port=free_port(),
+    ) as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A prefix no other test uses, so every test has its own topics."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def planned_data(**overrides: Any) -> dict[str, Any]:
+    """A valid CN -> RU planned-launch notification as JSON data, received at NOW."""
+    data: dict[str, Any] = {
+        "message_type": "planned_launch",
+        "message_id": f"cn-{uuid.uuid4().hex[:12]}",
+        "agreement": "CN-RU-2009",
+        "sender": "CN",
+        "recipients": ["RU"],
+        "launch_key": "CN-2026-0042",
+        "created_at": "2026-11-28T11:59:00Z",
+        "vehicle": {"category": "icbm", "generic_class": "DF-41", "range_km": 12000.0},
+        "window": {"start": "2026-12-05T00:00:00Z", "end": "2026-12-06T00:00:00Z"},
+        "launch_area": {
+            "kind": "circle",
+            "centre": {"lat": 40.96, "lon": 100.29},
+            "radius": 20,
+            "unit": "km",
+        },
+        "impact_areas": [
+            {
+                "kind": "polygon",
+                "points": [
+                    {"lat": 45.0, "lon": 110.0},
+                    {"lat": 45.5, "lon": 110.0},
+                    {"lat": 45.5, "lon": 110.5},
+                ],
+            }
+        ],
+        "direction": {"azimuth_deg": 60.0},
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+__all__ = ["NOW", "planned_data", "timedelta"]

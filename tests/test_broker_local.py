@@ -1,0 +1,50 @@
+"""The local broker explains each failure in one line and reuses its jar cache."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from launchrelay.broker.local import LocalBroker, default_cache_dir, ensure_jars, free_port
+from launchrelay.errors import BrokerError, BrokerPortBusy, BrokerToolMissing
+
+
+def test_busy_port_is_named(tmp_path: Path) -> None:
+    """A port already taken is reported with the port, before anything is started."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        broker = LocalBroker(tmp_path, port=port, controller_port=free_port())
+        with pytest.raises(BrokerPortBusy, match=f"127.0.0.1:{port} is already in use"):
+            broker.start()
+
+
+def test_missing_java_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without java on PATH the error says what to install."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    broker = LocalBroker(tmp_path, port=free_port(), controller_port=free_port())
+    with pytest.raises(BrokerToolMissing, match="'java' is not on PATH"):
+        broker.start()
+
+
+def test_second_start_reuses_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Once resolved, the jars are used from the cache without Maven (mvn removed from PATH)."""
+    libs = ensure_jars(default_cache_dir())
+    monkeypatch.setenv("PATH", str(tmp_path))
+    started = time.monotonic()
+    assert ensure_jars(default_cache_dir()) == libs
+    assert time.monotonic() - started < 1.0
+
+
+def test_failed_start_names_the_log(tmp_path: Path) -> None:
+    """A broker that exits while starting is reported with the path of its own log."""
+    # Storage that looks formatted but is not: the broker refuses it and exits.
+    (tmp_path / "kraft").mkdir()
+    (tmp_path / "kraft" / "meta.properties").write_text("version=1\nnode.id=99\n")
+    broker = LocalBroker(tmp_path, port=free_port(), controller_port=free_port())
+    with pytest.raises(BrokerError, match=r"exited with code \d+ while starting; see .*server.log"):
+        broker.start()

@@ -1,0 +1,112 @@
+"""Configuration loads once, validates everything, and explains what is wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from launchrelay.agreements.config import load_config, load_presets
+from launchrelay.errors import ConfigError
+from launchrelay.signing import Signer
+
+KEY = Signer.generate("k").public_b64
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "launchrelay.toml"
+    path.write_text(text)
+    return path
+
+
+PARTIES = f"""
+[parties.CN]
+name = "China"
+keys = {{ cn-1 = "{KEY}" }}
+[parties.RU]
+name = "Russia"
+keys = {{ ru-1 = "{KEY}" }}
+"""
+
+
+def test_all_four_presets_ship() -> None:
+    """CN-RU 2009, US-RU 1988, IN-PK 2005 and the Hague Code are shipped presets."""
+    assert set(load_presets()) == {"CN-RU-2009", "US-RU-1988", "IN-PK-2005", "HCOC"}
+
+
+def test_preset_enabled_by_id(tmp_path: Path) -> None:
+    """A deployment enables a preset by id and supplies the parties' keys."""
+    deployment = load_config(_write(tmp_path, '[relay]\npresets = ["CN-RU-2009"]\n' + PARTIES))
+    agreement = deployment.agreements["CN-RU-2009"]
+    assert agreement.min_ballistic_range_km == 2000
+    assert deployment.parties["RU"].keys == {"ru-1": KEY}
+
+
+def test_preset_values_can_be_overridden(tmp_path: Path) -> None:
+    """A deployment may override a preset's value, e.g. a shorter acknowledgement deadline."""
+    text = (
+        '[relay]\npresets = ["CN-RU-2009"]\n' + PARTIES + '[agreements.CN-RU-2009]\nack_deadline = "PT5M"\n'
+    )
+    deployment = load_config(_write(tmp_path, text))
+    assert deployment.agreements["CN-RU-2009"].ack_deadline.total_seconds() == 300
+    assert deployment.agreements["CN-RU-2009"].max_lead is not None  # the rest of the preset stays
+
+
+def test_unknown_preset_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'XX-1'.*shipped presets"):
+        load_config(_write(tmp_path, '[relay]\npresets = ["XX-1"]\n' + PARTIES))
+
+
+def test_party_without_entry_is_named(tmp_path: Path) -> None:
+    """An agreement naming a party that has no [parties.XX] table is refused with its name."""
+    text = '[relay]\npresets = ["US-RU-1988"]\n' + PARTIES
+    with pytest.raises(ConfigError, match=r"US-RU-1988 names parties \['US'\]"):
+        load_config(_write(tmp_path, text))
+
+
+def test_bad_duration_is_explained(tmp_path: Path) -> None:
+    text = '[relay]\npresets = ["CN-RU-2009"]\n' + PARTIES + '[agreements.CN-RU-2009]\nmin_lead = "soon"\n'
+    with pytest.raises(ConfigError, match=r"agreements\.CN-RU-2009\.min_lead"):
+        load_config(_write(tmp_path, text))
+
+
+def test_not_toml_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(_write(tmp_path, "[relay\n"))
+
+
+def test_missing_file_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_in_pk_needs_a_boundary(tmp_path: Path) -> None:
+    """IN-PK 2005 measures distances, so enabling it without a boundary file is refused."""
+    parties = PARTIES.replace("CN", "IN").replace("RU", "PK")
+    with pytest.raises(ConfigError, match="boundary_file"):
+        load_config(_write(tmp_path, '[relay]\npresets = ["IN-PK-2005"]\n' + parties))
+
+
+def test_in_pk_boundary_file_is_read_relative_to_config(tmp_path: Path) -> None:
+    (tmp_path / "loc.geojson").write_text(
+        json.dumps({"type": "LineString", "coordinates": [[75, 20], [75, 36]]})
+    )
+    parties = PARTIES.replace("CN", "IN").replace("RU", "PK")
+    text = (
+        '[relay]\npresets = ["IN-PK-2005"]\n'
+        + parties
+        + '[agreements.IN-PK-2005.geometry]\nboundary_file = "loc.geojson"\n'
+    )
+    geometry = load_config(_write(tmp_path, text)).agreements["IN-PK-2005"].geometry
+    assert geometry is not None and geometry.boundary is not None
+    assert geometry.launch_site_min_km == 40
+
+
+def test_bilateral_agreement_needs_two_parties(tmp_path: Path) -> None:
+    text = PARTIES + (
+        '[parties.US]\nname = "US"\n'
+        '[agreements.X-1]\ntitle = "x"\nparties = ["CN", "RU", "US"]\ncategories = ["icbm"]\n'
+    )
+    with pytest.raises(ConfigError, match="exactly two parties"):
+        load_config(_write(tmp_path, text))

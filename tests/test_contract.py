@@ -1,0 +1,97 @@
+"""The contract's models are strict and the canonical encoding is stable."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from conftest import planned_data
+from launchrelay.contract import PlannedLaunch, canonical_json, decode, encode
+from launchrelay.contract.areas import CircleArea, DistanceUnit, Point
+
+
+def _decode(data: dict[str, object]) -> object:
+    return decode(json.dumps(data))
+
+
+def test_valid_planned_launch_parses() -> None:
+    """A complete notification parses into the planned-launch model."""
+    msg = _decode(planned_data())
+    assert isinstance(msg, PlannedLaunch)
+    assert msg.window.length.total_seconds() == 86400
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "fragment"),
+    [
+        (("window", "start"), "2026-12-05T08:00:00+08:00", "UTC"),
+        (("window", "start"), "2026-12-05T00:00:00", "timezone"),
+        (("window", "end"), "2026-12-04T00:00:00Z", "after window start"),
+        (("launch_area", "centre", "lat"), 90.5, "less than or equal to 90"),
+        (("launch_area", "centre", "lon"), 180.01, "less than or equal to 180"),
+        (("launch_area", "radius"), 0, "greater than 0"),
+        (("launch_area", "unit"), "mi", "'km' or 'NM'"),
+        (("sender",), "XX", "ISO 3166-1"),
+        (("vehicle", "range_km"), "12000", "valid number"),
+    ],
+)
+def test_strict_fields_reject(path: tuple[str, ...], value: object, fragment: str) -> None:
+    """Non-UTC times, out-of-range coordinates, bad radii and units, and non-ISO parties are refused."""
+    data = planned_data()
+    cur = data
+    for key in path[:-1]:
+        cur = cur[key]
+    cur[path[-1]] = value
+    with pytest.raises(ValidationError) as info:
+        _decode(data)
+    assert fragment in str(info.value)
+
+
+def test_polygon_needs_three_distinct_points() -> None:
+    """A polygon whose points collapse to two distinct positions is refused."""
+    data = planned_data()
+    data["impact_areas"][0]["points"] = [{"lat": 1, "lon": 1}, {"lat": 2, "lon": 2}, {"lat": 1, "lon": 1}]
+    with pytest.raises(ValidationError, match="3 distinct points"):
+        _decode(data)
+
+
+def test_unknown_fields_are_refused() -> None:
+    """Fields the contract does not define are errors, not silently dropped."""
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        _decode(planned_data(priority="high"))
+
+
+def test_ocean_quadrant_and_water_body_are_areas() -> None:
+    """An SLBM launch area may be an ocean quadrant or a named sea (US-USSR 1988)."""
+    msg = _decode(
+        planned_data(
+            launch_area={"kind": "water_body", "name": "Barents Sea"},
+            impact_areas=[{"kind": "ocean_quadrant", "ocean": "pacific", "quadrant": "NE"}],
+        )
+    )
+    assert isinstance(msg, PlannedLaunch)
+    assert msg.launch_area.kind == "water_body"
+
+
+def test_nautical_miles_convert_to_km() -> None:
+    """A radius in nautical miles is 1.852 km each."""
+    area = CircleArea(centre=Point(lat=0, lon=0), radius=10, unit=DistanceUnit.NM)
+    assert area.radius_km == pytest.approx(18.52)
+
+
+def test_canonical_encoding_is_stable_and_round_trips() -> None:
+    """Encoding is sorted, compact and identical for equal messages; decoding it gives the same message."""
+    msg = _decode(planned_data(message_id="cn-1"))
+    raw = encode(msg)
+    assert raw == encode(decode(raw))
+    assert b" " not in raw.replace(b"DF-41", b"")
+    assert raw.startswith(b'{"agreement":"CN-RU-2009"')
+    assert canonical_json({"b": 1, "a": "é"}) == '{"a":"é","b":1}'.encode()
+
+
+def test_sender_cannot_address_itself() -> None:
+    """A sender is never among its own recipients."""
+    with pytest.raises(ValidationError, match="own recipients"):
+        _decode(planned_data(recipients=["RU", "CN"]))

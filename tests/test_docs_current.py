@@ -1,0 +1,48 @@
+"""Committed generated docs match the code, and every example in docs/examples behaves as labelled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from pydantic import ValidationError
+
+from launchrelay.contract import decode, json_schema
+from launchrelay.docsgen import generated_files
+
+ROOT = Path(__file__).resolve().parent.parent
+VALID = sorted((ROOT / "docs" / "examples" / "valid").glob("*.json"))
+INVALID = sorted((ROOT / "docs" / "examples" / "invalid").glob("*.json"))
+
+
+@pytest.mark.parametrize("rel", sorted(generated_files()))
+def test_generated_doc_is_current(rel: str) -> None:
+    """docs/ holds exactly what `launchrelay docs` generates now (run it after changing the models)."""
+    committed = (ROOT / "docs" / rel).read_text(encoding="utf-8")
+    assert committed == generated_files()[rel], f"docs/{rel} is stale: run `launchrelay docs`"
+
+
+def test_schema_is_valid_json_schema() -> None:
+    """The generated schema is itself a valid JSON Schema 2020-12 document."""
+    jsonschema.Draft202012Validator.check_schema(json_schema())
+
+
+def test_there_are_examples() -> None:
+    assert len(VALID) >= 8 and len(INVALID) >= 10
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
+def test_valid_example(path: Path) -> None:
+    """A valid example passes both the models and the published JSON Schema."""
+    raw = path.read_bytes()
+    decode(raw)
+    jsonschema.validate(json.loads(raw), json_schema(), cls=jsonschema.Draft202012Validator)
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)
+def test_invalid_example(path: Path) -> None:
+    """An invalid example is refused by the models."""
+    with pytest.raises(ValidationError):
+        decode(path.read_bytes())
