@@ -45,9 +45,7 @@ def test_preset_enabled_by_id(tmp_path: Path) -> None:
 
 def test_preset_values_can_be_overridden(tmp_path: Path) -> None:
     """A deployment may override a preset's value, e.g. a shorter acknowledgement deadline."""
-    text = (
-        '[relay]\npresets = ["CN-RU-2009"]\n' + PARTIES + '[agreements.CN-RU-2009]\nack_deadline = "PT5M"\n'
-    )
+    text = '[relay]\npresets = ["CN-RU-2009"]\n' + PARTIES + '[agreements.CN-RU-2009]\nack_deadline = "PT5M"\n'
     deployment = load_config(_write(tmp_path, text))
     assert deployment.agreements["CN-RU-2009"].ack_deadline.total_seconds() == 300
     assert deployment.agreements["CN-RU-2009"].max_lead is not None  # the rest of the preset stays
@@ -89,9 +87,7 @@ def test_in_pk_needs_a_boundary(tmp_path: Path) -> None:
 
 
 def test_in_pk_boundary_file_is_read_relative_to_config(tmp_path: Path) -> None:
-    (tmp_path / "loc.geojson").write_text(
-        json.dumps({"type": "LineString", "coordinates": [[75, 20], [75, 36]]})
-    )
+    (tmp_path / "loc.geojson").write_text(json.dumps({"type": "LineString", "coordinates": [[75, 20], [75, 36]]}))
     parties = PARTIES.replace("CN", "IN").replace("RU", "PK")
     text = (
         '[relay]\npresets = ["IN-PK-2005"]\n'

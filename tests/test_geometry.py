@@ -23,9 +23,7 @@ def _brute_force_km(lon: float, lat: float) -> float:
     return best
 
 
-@pytest.mark.parametrize(
-    ("lon", "lat"), [(74.0, 31.0), (73.5, 29.5), (76.2, 24.0), (74.9, 35.9), (73.0, 19.0)]
-)
+@pytest.mark.parametrize(("lon", "lat"), [(74.0, 31.0), (73.5, 29.5), (76.2, 24.0), (74.9, 35.9), (73.0, 19.0)])
 def test_point_distance_matches_brute_force(lon: float, lat: float) -> None:
     """A point's distance to the boundary is within 50 m of a dense brute-force geodesic search."""
     boundary = Boundary.from_geojson({"type": "LineString", "coordinates": [list(p) for p in LINE]})

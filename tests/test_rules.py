@@ -58,9 +58,7 @@ def test_cn_ru_valid_icbm_notification_passes() -> None:
 @pytest.mark.parametrize("range_km", [1500.0, 2000.0])
 def test_cn_ru_art1_missile_range_not_over_2000_km_is_out_of_scope(range_km: float) -> None:
     """CN-RU 2009 art. 1: a ballistic missile of 2000 km or less is outside the agreement's scope."""
-    msg = _msg(
-        vehicle={"category": "other_ballistic_missile", "generic_class": "DF-21", "range_km": range_km}
-    )
+    msg = _msg(vehicle={"category": "other_ballistic_missile", "generic_class": "DF-21", "range_km": range_km})
     assert codes(msg, CNRU) == ["OUT_OF_SCOPE_RANGE"]
 
 

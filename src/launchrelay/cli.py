@@ -92,6 +92,12 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_demo(settings))
 
 
+def _cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
+    from launchrelay.relay.run import run_relay
+
+    return asyncio.run(run_relay(settings))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="launchrelay", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.add_argument("key_id")
     keygen.add_argument("out")
     keygen.set_defaults(func=_cmd_keygen)
+
+    relay = sub.add_parser("relay", help="run the relay: validate and forward every party's messages")
+    relay.set_defaults(func=_cmd_relay)
 
     demo = sub.add_parser("demo", help="the main job: broker, topics and an exchange between two parties")
     demo.set_defaults(func=_cmd_demo)

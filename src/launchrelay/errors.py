@@ -8,6 +8,7 @@
     │   ├── BrokerToolMissing  java or mvn is not on PATH
     │   └── BrokerPortBusy     the port the broker wants is taken
     ├── PublishError           a publish did not reach the broker (retriable)
+    │   └── PublishRefused     the SDK will not publish this message (not retriable)
     ├── SignatureError         a signature or key could not be used
     └── ReceiptTimeout         no receipt arrived in time (retriable)
 
@@ -44,6 +45,12 @@ class PublishError(LaunchRelayError):
     """A message could not be written to Kafka."""
 
     retriable = True
+
+
+class PublishRefused(PublishError):
+    """The message cannot be published as given (for example, another party's sender)."""
+
+    retriable = False
 
 
 class SignatureError(LaunchRelayError):

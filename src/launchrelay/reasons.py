@@ -55,6 +55,7 @@ class ReasonCode(StrEnum):
     ACK_NOT_FROM_RECIPIENT = "ACK_NOT_FROM_RECIPIENT"
     NOTIFICATION_CLOSED = "NOTIFICATION_CLOSED"
     DUPLICATE_CONFLICT = "DUPLICATE_CONFLICT"
+    DUPLICATE = "DUPLICATE"
 
 
 @dataclass(frozen=True)
@@ -80,20 +81,15 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
     ReasonCode.SIGNATURE_INVALID: ReasonInfo(
         Stage.SIGNATURE, "The Ed25519 signature does not verify over the record's exact bytes."
     ),
-    ReasonCode.KEY_UNKNOWN: ReasonInfo(
-        Stage.SIGNATURE, "The key id is not registered for the claimed sender."
-    ),
+    ReasonCode.KEY_UNKNOWN: ReasonInfo(Stage.SIGNATURE, "The key id is not registered for the claimed sender."),
     ReasonCode.SENDER_SPOOFED: ReasonInfo(
         Stage.SIGNATURE, "The message's sender is not the party that owns the topic it was written to."
     ),
-    ReasonCode.AGREEMENT_UNKNOWN: ReasonInfo(
-        Stage.RULES, "The agreement id is not configured on this relay."
-    ),
+    ReasonCode.AGREEMENT_UNKNOWN: ReasonInfo(Stage.RULES, "The agreement id is not configured on this relay."),
     ReasonCode.SENDER_NOT_PARTY: ReasonInfo(Stage.RULES, "The sender is not a party to the agreement."),
     ReasonCode.RECIPIENT_NOT_PARTY: ReasonInfo(
         Stage.RULES,
-        "A recipient is not a party to the agreement, or a bilateral message is not addressed to the "
-        "other party.",
+        "A recipient is not a party to the agreement, or a bilateral message is not addressed to the other party.",
     ),
     ReasonCode.OUT_OF_SCOPE_CATEGORY: ReasonInfo(
         Stage.RULES,
@@ -152,6 +148,11 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
         Stage.STATE, "The notification was cancelled or reported completed; it takes no further amendments."
     ),
     ReasonCode.DUPLICATE_CONFLICT: ReasonInfo(Stage.STATE, "A message id was reused with different bytes."),
+    ReasonCode.DUPLICATE: ReasonInfo(
+        Stage.STATE,
+        "An exact repeat (same sender, id and bytes) of a message already handled: it is not forwarded "
+        "again; the dead-letter topic records it and the sender gets a `duplicate` receipt.",
+    ),
 }
 
 

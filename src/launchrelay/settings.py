@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from pydantic import Field
@@ -24,5 +25,13 @@ class Settings(BaseSettings):
     broker_port: int = Field(default=9092, ge=1, le=65535)
     controller_port: int = Field(default=9093, ge=1, le=65535)
     broker_heap_mb: int = Field(default=512, ge=256, le=4096)
+    relay_key: Path | None = Field(default=None, description="the relay's Ed25519 signing key (PKCS#8 PEM)")
+    relay_key_id: str = Field(default="relay", description="key id under which counterparts know the relay's key")
+    relay_id: str = Field(default_factory=socket.gethostname, description="names this instance in receipts and logs")
+    relay_batch: int = Field(default=200, ge=1, le=10000, description="records per partition per transaction")
     log_level: str = "INFO"
     log_format: LogFormat = "auto"
+
+    def bootstrap(self) -> str:
+        """The broker services connect to: the configured one, else the local broker's port."""
+        return self.bootstrap_servers or f"127.0.0.1:{self.broker_port}"

@@ -60,9 +60,7 @@ class Signer:
 
     @property
     def public_b64(self) -> str:
-        raw = self.private_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        raw = self.private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return base64.b64encode(raw).decode("ascii")
 
     def sign(self, data: bytes) -> bytes:

@@ -141,9 +141,7 @@ class Deployment(_Config):
                 )
             missing = [p for p in agreement.parties if p not in self.parties]
             if missing:
-                raise ValueError(
-                    f"agreement {agreement_id} names parties {missing} that have no [parties.XX] entry"
-                )
+                raise ValueError(f"agreement {agreement_id} names parties {missing} that have no [parties.XX] entry")
         return self
 
     def agreement(self, agreement_id: str) -> Agreement | None:
@@ -208,9 +206,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None, origin: str 
     agreements: dict[str, Any] = {}
     for preset_id in wanted:
         if preset_id not in presets:
-            raise ConfigError(
-                f"{origin}: relay.presets names {preset_id!r}; shipped presets: {sorted(presets)}"
-            )
+            raise ConfigError(f"{origin}: relay.presets names {preset_id!r}; shipped presets: {sorted(presets)}")
         agreements[preset_id] = {"id": preset_id, **presets[preset_id]}
     for agreement_id, table in (data.get("agreements") or {}).items():
         if not isinstance(table, dict):
@@ -220,9 +216,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None, origin: str 
     try:
         return Deployment.model_validate({**data, "agreements": agreements})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"{origin}: {problems}") from exc
 
 

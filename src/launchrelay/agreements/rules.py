@@ -41,15 +41,11 @@ def check_parties(message: PartyMessage, agreement: Agreement) -> list[Reason]:
     """Sender and recipients must be parties; a bilateral message goes to the other party."""
     out: list[Reason] = []
     if message.sender not in agreement.parties:
-        out.append(
-            _reason(R.SENDER_NOT_PARTY, f"{message.sender} is not a party to {agreement.id}", "sender")
-        )
+        out.append(_reason(R.SENDER_NOT_PARTY, f"{message.sender} is not a party to {agreement.id}", "sender"))
     strangers = [r for r in message.recipients if r not in agreement.parties]
     if strangers:
         out.append(
-            _reason(
-                R.RECIPIENT_NOT_PARTY, f"{', '.join(strangers)} not a party to {agreement.id}", "recipients"
-            )
+            _reason(R.RECIPIENT_NOT_PARTY, f"{', '.join(strangers)} not a party to {agreement.id}", "recipients")
         )
     elif agreement.topology is Topology.BILATERAL:
         others = [p for p in agreement.parties if p != message.sender]
@@ -123,8 +119,7 @@ def check_timing(window: LaunchWindow, agreement: Agreement, received_at: dateti
         out.append(
             _reason(
                 R.WINDOW_TOO_LONG,
-                f"window lasts {_hours(window.length)}; "
-                f"{agreement.id} allows at most {_hours(agreement.max_window)}",
+                f"window lasts {_hours(window.length)}; {agreement.id} allows at most {_hours(agreement.max_window)}",
                 "window.end",
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -15,16 +16,23 @@ log = structlog.get_logger(__name__)
 
 
 def topic_specs(
-    topics: Topics, parties: list[str], partitions: int = 3, replication: int = 1
+    topics: Topics,
+    parties: list[str],
+    partitions: int = 3,
+    replication: int = 1,
+    max_message_bytes: int = 1 << 20,
 ) -> list[NewTopic]:
     """Topics with the settings the relay relies on.
 
     Out topics stamp records with the broker's append time: that is the
-    "received at" the agreement rules use, identical on every replay.
+    "received at" the agreement rules use, identical on every replay. Topics the
+    relay copies original bytes into accept twice the relay's size limit, so a
+    copy never fails for size and blocks its partition.
     """
+    roomy = {"max.message.bytes": str(max_message_bytes * 2 + 65536)}
     specs = [
         NewTopic(topics.status, partitions, replication),
-        NewTopic(topics.deadletter, partitions, replication),
+        NewTopic(topics.deadletter, partitions, replication, topic_configs=roomy),
         NewTopic(
             topics.relay_state,
             partitions,
@@ -41,7 +49,7 @@ def topic_specs(
                 topic_configs={"message.timestamp.type": "LogAppendTime"},
             )
         )
-        specs.append(NewTopic(topics.inbound(party), partitions, replication))
+        specs.append(NewTopic(topics.inbound(party), partitions, replication, topic_configs=roomy))
     return specs
 
 
@@ -66,3 +74,14 @@ async def ensure_topics(bootstrap: str, specs: list[NewTopic], timeout_s: float 
     if created:
         log.info("topics.created", topics=created)
     return created
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The partitions of ``topic``, fetching metadata when the consumer has not seen it yet."""
+    parts = consumer.partitions_for_topic(topic)
+    if not parts:
+        cluster = await consumer._client.fetch_all_metadata()
+        parts = cluster.partitions_for_topic(topic)
+    if not parts:
+        raise BrokerError(f"topic {topic} does not exist")
+    return [TopicPartition(topic, p) for p in sorted(parts)]

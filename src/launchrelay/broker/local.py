@@ -282,9 +282,7 @@ class LocalBroker:
                 return
             time.sleep(0.2)
         self.stop()
-        raise BrokerError(
-            f"the Kafka broker did not start within {self.start_timeout_s:.0f}s; see {self.log_path}"
-        )
+        raise BrokerError(f"the Kafka broker did not start within {self.start_timeout_s:.0f}s; see {self.log_path}")
 
     def _log_says_started(self) -> bool:
         try:

@@ -213,9 +213,7 @@ class Amendment(Envelope):
     def _changes_something(self) -> Amendment:
         changed = (self.window, self.vehicle, self.launch_area, self.impact_areas, self.direction, self.orbit)
         if all(v is None for v in changed):
-            raise ValueError(
-                "an amendment must change at least one of window, vehicle, areas, direction, orbit"
-            )
+            raise ValueError("an amendment must change at least one of window, vehicle, areas, direction, orbit")
         return self
 
 
@@ -251,6 +249,7 @@ class ReceiptOutcome(StrEnum):
     FORWARDED = "forwarded"
     REJECTED = "rejected"
     ACKNOWLEDGEMENT_OVERDUE = "acknowledgement_overdue"
+    DUPLICATE = "duplicate"
 
 
 class Reason(_Strict):

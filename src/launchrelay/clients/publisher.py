@@ -1,0 +1,190 @@
+"""The publisher SDK for upstream launch-planning systems.
+
+::
+
+    async with Publisher(bootstrap, party="CN", signer=signer) as pub:
+        result = await pub.publish(notification)              # durable on the broker
+        receipt = await pub.publish_and_wait(other, timeout_s=30)  # plus the relay's verdict
+
+Messages are encoded canonically, signed (Ed25519, headers ``lr-signature`` and
+``lr-key-id``) and keyed by ``launch_key`` so one launch keeps its order. The
+producer is idempotent with ``acks=all``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from types import TracebackType
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from launchrelay.broker.admin import partitions_of
+from launchrelay.contract.codec import decode, encode
+from launchrelay.contract.messages import PartyMessage, Receipt
+from launchrelay.errors import BrokerError, PublishError, PublishRefused, ReceiptTimeout
+from launchrelay.signing import KEY_ID_HEADER, SIGNATURE_HEADER, Signer, header, verify
+from launchrelay.topics import Topics
+
+log = structlog.get_logger("launchrelay.publisher")
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    message_id: str
+    topic: str
+    partition: int
+    offset: int
+
+
+class Publisher:
+    """Publishes one party's messages to its out topic and, optionally, waits for receipts."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        party: str,
+        signer: Signer,
+        *,
+        topic_prefix: str = "launchrelay",
+        relay_keys: dict[str, Ed25519PublicKey] | None = None,
+        watch_receipts: bool = True,
+    ) -> None:
+        self.party = party
+        self.topics = Topics(topic_prefix)
+        self._signer = signer
+        self._bootstrap = bootstrap
+        self._relay_keys = relay_keys
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+        self._watch = watch_receipts
+        self._receipts: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._waiters: dict[str, asyncio.Future[Receipt]] = {}
+        self._early: dict[str, Receipt] = {}
+
+    async def start(self) -> None:
+        try:
+            await self._producer.start()
+            if self._watch:
+                await self._start_receipts()
+        except KafkaError as exc:
+            await self.stop()
+            raise PublishError(f"cannot connect to Kafka at {self._bootstrap}: {exc!r}") from exc
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start_receipts(self) -> None:
+        topic = self.topics.inbound(self.party)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        self._receipts = consumer
+        try:
+            tps = await partitions_of(consumer, topic)
+        except BrokerError as exc:
+            raise PublishRefused(str(exc)) from exc
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:  # resolve positions now, so receipts of what we publish next are not skipped
+            await consumer.position(tp)
+        self._task = asyncio.create_task(self._read_receipts(consumer))
+
+    async def _read_receipts(self, consumer: AIOKafkaConsumer) -> None:
+        async for record in consumer:
+            try:
+                message = decode(record.value)
+            except ValueError:
+                continue
+            if not isinstance(message, Receipt) or message.refers_to is None:
+                continue
+            if self._relay_keys is not None and not self._relay_signed(record.value, record.headers):
+                log.warning("publisher.receipt_unverified", refers_to=message.refers_to)
+                continue
+            waiter = self._waiters.pop(message.refers_to, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(message)
+            else:
+                self._early[message.refers_to] = message
+                if len(self._early) > 10_000:
+                    self._early.pop(next(iter(self._early)))
+
+    def _relay_signed(self, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
+        assert self._relay_keys is not None
+        kid, sig = header(headers, KEY_ID_HEADER), header(headers, SIGNATURE_HEADER)
+        key = self._relay_keys.get(kid.decode()) if kid else None
+        return key is not None and sig is not None and verify(key, value, sig)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._receipts is not None:
+            await self._receipts.stop()
+        await self._producer.stop()
+
+    async def __aenter__(self) -> Publisher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        await self.stop()
+
+    async def publish_raw(self, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]) -> PublishResult:
+        """Write bytes as they are (for tests and tools); ``publish`` is the normal path."""
+        topic = self.topics.outbound(self.party)
+        try:
+            meta = await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        except KafkaError as exc:
+            err = PublishError(f"publish to {topic} failed: {exc!r}")
+            err.retriable = bool(getattr(exc, "retriable", True))
+            raise err from exc
+        return PublishResult("", topic, meta.partition, meta.offset)
+
+    async def publish(self, message: PartyMessage) -> PublishResult:
+        """Sign and publish; returns once the broker has the record durably (acks=all)."""
+        if message.sender != self.party:
+            raise PublishRefused(f"this publisher speaks for {self.party}, not {message.sender}")
+        value = encode(message)
+        result = await self.publish_raw(value, message.launch_key.encode(), self._signer.headers(value))
+        log.info(
+            "publisher.published",
+            message_id=message.message_id,
+            launch_key=message.launch_key,
+            topic=result.topic,
+            partition=result.partition,
+            offset=result.offset,
+        )
+        return PublishResult(message.message_id, result.topic, result.partition, result.offset)
+
+    async def wait_receipt(self, message_id: str, timeout_s: float = 30.0) -> Receipt:
+        """The relay's receipt for ``message_id`` (forwarded, rejected or duplicate)."""
+        if not self._watch:
+            raise PublishRefused("this publisher was opened with watch_receipts=False")
+        early = self._early.pop(message_id, None)
+        if early is not None:
+            return early
+        waiter = self._waiters.get(message_id)
+        if waiter is None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters[message_id] = waiter
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), timeout_s)
+        except TimeoutError as exc:
+            raise ReceiptTimeout(f"no receipt for {message_id} within {timeout_s:g}s") from exc
+
+    async def publish_and_wait(self, message: PartyMessage, timeout_s: float = 30.0) -> Receipt:
+        """Publish, then wait for the relay's receipt."""
+        if message.message_id not in self._waiters:
+            self._waiters[message.message_id] = asyncio.get_running_loop().create_future()
+        await self.publish(message)
+        return await self.wait_receipt(message.message_id, timeout_s)

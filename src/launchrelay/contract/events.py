@@ -1,0 +1,45 @@
+"""Lifecycle events on the status topic: what happened to a message, for the tracker and operators."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from launchrelay.contract.messages import (
+    AgreementId,
+    Identifier,
+    PartyCode,
+    Reason,
+    RecordRef,
+    UtcDatetime,
+    _Strict,
+)
+
+
+class EventKind(StrEnum):
+    FORWARDED = "forwarded"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    RETRANSMITTED = "retransmitted"
+    ACKNOWLEDGEMENT_OVERDUE = "acknowledgement_overdue"
+
+
+class StatusEvent(_Strict):
+    """One state change of one message, keyed on the status topic by its launch key."""
+
+    event_id: Identifier
+    kind: EventKind
+    at: UtcDatetime
+    source: RecordRef | None = None
+    received_at: UtcDatetime | None = None
+    message_id: Identifier | None = None
+    message_type: str | None = None
+    agreement: AgreementId | None = None
+    sender: PartyCode | None = None
+    recipients: list[PartyCode] = Field(default_factory=list)
+    launch_key: Identifier | None = None
+    refers_to: Identifier | None = None
+    reasons: list[Reason] = Field(default_factory=list)
+    ack_deadline_s: float | None = None
+    window_start: UtcDatetime | None = None

@@ -1,0 +1,1 @@
+"""The relay: decide each record's fate (pure), and carry it out exactly once (service)."""

@@ -1,0 +1,309 @@
+"""The one function that decides the fate of one record: forward, reject, or duplicate.
+
+Pure: it reads the record, the configuration and a view of the relay's state,
+and returns a :class:`Decision` listing every reason found. No Kafka, no clock
+(the record's broker timestamp is the time of receipt), no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from launchrelay.agreements.config import Agreement, Deployment
+from launchrelay.agreements.rules import check as check_rules
+from launchrelay.contract.codec import decode
+from launchrelay.contract.messages import (
+    Acknowledgement,
+    Amendment,
+    Cancellation,
+    CompletedLaunch,
+    PartyMessage,
+    PlannedLaunch,
+    Reason,
+    Receipt,
+)
+from launchrelay.reasons import ReasonCode as R
+from launchrelay.relay.state import SeenMessage, StateView
+from launchrelay.signing import KEY_ID_HEADER, SIGNATURE_HEADER, Headers, header, public_key_from_b64, verify
+from launchrelay.topics import Topics
+
+MAX_SCHEMA_REASONS = 20
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    """One record as read from a party's out topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    timestamp_ms: int
+
+    @property
+    def received_at(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp_ms / 1000.0, tz=UTC)
+
+    @property
+    def src(self) -> tuple[str, int, int]:
+        return (self.topic, self.partition, self.offset)
+
+
+@dataclass(frozen=True)
+class RelayContext:
+    """Configuration the decision needs, prepared once."""
+
+    deployment: Deployment
+    topics: Topics
+    keys: dict[str, dict[str, Ed25519PublicKey]]
+    max_bytes: int
+
+    @classmethod
+    def build(cls, deployment: Deployment) -> RelayContext:
+        keys = {
+            code: {kid: public_key_from_b64(b64) for kid, b64 in party.keys.items()}
+            for code, party in deployment.parties.items()
+        }
+        return cls(deployment, Topics(deployment.relay.topic_prefix), keys, deployment.relay.max_message_bytes)
+
+
+Kind = Literal["forward", "reject", "duplicate"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: Kind
+    record: InboundRecord
+    owner: str | None
+    digest: str
+    message: PartyMessage | None = None
+    reasons: list[Reason] = field(default_factory=list)
+    recipients: list[str] = field(default_factory=list)
+    state_writes: list[SeenMessage] = field(default_factory=list)
+    #: a reference was not found: the state may lag another relay instance; sync and decide again
+    reference_missing: bool = False
+    agreement: Agreement | None = None
+
+    @property
+    def reason_codes(self) -> list[str]:
+        return [r.code for r in self.reasons]
+
+
+def _r(code: R, message: str, where: str | None = None) -> Reason:
+    return Reason(code=code.value, message=message, field=where)
+
+
+def _schema_reasons(exc: ValidationError) -> list[Reason]:
+    out = []
+    for err in exc.errors()[:MAX_SCHEMA_REASONS]:
+        loc = ".".join(str(p) for p in err["loc"])
+        out.append(_r(R.SCHEMA_INVALID, err["msg"], loc or None))
+    return out
+
+
+def _check_signature(record: InboundRecord, claimed: str | None, ctx: RelayContext) -> list[Reason]:
+    signature = header(record.headers, SIGNATURE_HEADER)
+    key_id_raw = header(record.headers, KEY_ID_HEADER)
+    if signature is None or key_id_raw is None:
+        return [_r(R.SIGNATURE_MISSING, f"headers {SIGNATURE_HEADER} and {KEY_ID_HEADER} are required")]
+    key_id = key_id_raw.decode("utf-8", errors="replace")
+    party_keys = ctx.keys.get(claimed or "", {})
+    key = party_keys.get(key_id)
+    if key is None:
+        return [_r(R.KEY_UNKNOWN, f"key id {key_id!r} is not registered for {claimed or 'the sender'}")]
+    if not verify(key, record.value or b"", signature):
+        return [_r(R.SIGNATURE_INVALID, f"signature does not verify with {claimed}'s key {key_id!r}")]
+    return []
+
+
+def _check_reference(
+    message: Amendment | Cancellation | CompletedLaunch, state: StateView
+) -> tuple[list[Reason], bool, SeenMessage | None]:
+    assert message.refers_to is not None
+    ref = state.get(message.sender, message.refers_to)
+    if ref is None or ref.outcome != "forwarded":
+        what = "no forwarded message" if ref is None else "a rejected message"
+        return (
+            [_r(R.REFERENCE_UNKNOWN, f"{message.refers_to!r} is {what} of {message.sender}", "refers_to")],
+            (ref is None),
+            None,
+        )
+    out = []
+    if ref.message_type != "planned_launch":
+        out.append(_r(R.REFERENCE_MISMATCH, f"{message.refers_to!r} is a {ref.message_type}", "refers_to"))
+    if ref.agreement != message.agreement or ref.launch_key != message.launch_key:
+        out.append(
+            _r(
+                R.REFERENCE_MISMATCH,
+                f"{message.refers_to!r} belongs to {ref.agreement} launch {ref.launch_key}",
+                "refers_to",
+            )
+        )
+    if sorted(ref.recipients) != sorted(message.recipients):
+        out.append(
+            _r(
+                R.REFERENCE_MISMATCH,
+                f"{message.refers_to!r} went to {', '.join(ref.recipients)}",
+                "recipients",
+            )
+        )
+    if ref.closed:
+        out.append(_r(R.NOTIFICATION_CLOSED, f"{message.refers_to!r} was cancelled or completed", "refers_to"))
+    return out, False, ref
+
+
+def _check_ack(message: Acknowledgement, state: StateView) -> tuple[list[Reason], bool]:
+    if len(message.recipients) != 1:
+        return [_r(R.RECIPIENT_NOT_PARTY, "an acknowledgement goes to the original sender only", "recipients")], False
+    original_sender = message.recipients[0]
+    ref = state.get(original_sender, message.refers_to)
+    if ref is None or ref.outcome != "forwarded":
+        return [
+            _r(
+                R.REFERENCE_UNKNOWN,
+                f"{original_sender} has no forwarded message {message.refers_to!r}",
+                "refers_to",
+            )
+        ], ref is None
+    out = []
+    if ref.message_type == "acknowledgement":
+        out.append(_r(R.REFERENCE_MISMATCH, "acknowledgements are not acknowledged", "refers_to"))
+    if ref.agreement != message.agreement or ref.launch_key != message.launch_key:
+        out.append(
+            _r(
+                R.REFERENCE_MISMATCH,
+                f"{message.refers_to!r} belongs to {ref.agreement} launch {ref.launch_key}",
+                "refers_to",
+            )
+        )
+    if message.sender not in ref.recipients:
+        out.append(
+            _r(
+                R.ACK_NOT_FROM_RECIPIENT,
+                f"{message.sender} was not a recipient of {message.refers_to!r} ({', '.join(ref.recipients)})",
+                "sender",
+            )
+        )
+    return out, False
+
+
+def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decision:
+    """Decide what happens to one record read from a party's out topic."""
+    owner = ctx.topics.owner_of(record.topic)
+    value = record.value or b""
+    digest = hashlib.sha256(value).hexdigest()
+
+    def reject(reasons: list[Reason], **kw: object) -> Decision:
+        return Decision("reject", record, owner, digest, reasons=reasons, **kw)  # type: ignore[arg-type]
+
+    # 1. bytes: size, UTF-8, JSON, schema
+    if len(value) > ctx.max_bytes:
+        return reject([_r(R.OVERSIZE, f"{len(value)} bytes exceeds the limit of {ctx.max_bytes}")])
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return reject([_r(R.NOT_UTF8, f"invalid UTF-8 at byte {exc.start}")])
+    try:
+        data = json.loads(value)
+    except ValueError as exc:
+        return reject([_r(R.NOT_JSON, f"not JSON: {exc}")])
+    reasons: list[Reason] = []
+    message: PartyMessage | None = None
+    try:
+        parsed = decode(value)
+    except ValidationError as exc:
+        reasons += _schema_reasons(exc)
+    else:
+        if isinstance(parsed, Receipt):
+            reasons.append(_r(R.NOT_A_PARTY_MESSAGE, "receipts are issued by the relay only", "message_type"))
+        else:
+            message = parsed
+    claimed = message.sender if message else (data.get("sender") if isinstance(data, dict) else None)
+    claimed = claimed if isinstance(claimed, str) else None
+
+    # 2. origin: signature by the claimed sender's key, and the sender owns the topic
+    origin = _check_signature(record, claimed or owner, ctx)
+    if claimed is not None and owner is not None and claimed != owner:
+        origin.append(
+            _r(
+                R.SENDER_SPOOFED,
+                f"message claims sender {claimed} but was written to {owner}'s topic",
+                "sender",
+            )
+        )
+    reasons += origin
+    if message is None:
+        return reject(reasons)
+    authentic = not origin
+
+    # 4a. duplicates (authentic messages only: a forger cannot claim someone else's ids)
+    seen = state.get(message.sender, message.message_id) if authentic else None
+    if seen is not None and seen.digest == digest:
+        return Decision("duplicate", record, owner, digest, message=message)
+    if seen is not None:
+        reasons.append(_r(R.DUPLICATE_CONFLICT, f"message id {message.message_id!r} was used before with other bytes"))
+
+    # 3. the agreement's rules at the time of receipt
+    agreement = ctx.deployment.agreement(message.agreement)
+    if agreement is None:
+        reasons.append(_r(R.AGREEMENT_UNKNOWN, f"agreement {message.agreement!r} is not configured", "agreement"))
+    else:
+        reasons += check_rules(message, agreement, record.received_at)
+
+    # 4b. references to earlier messages
+    missing = False
+    closes: SeenMessage | None = None
+    if isinstance(message, Amendment | Cancellation) or (
+        isinstance(message, CompletedLaunch) and message.refers_to is not None
+    ):
+        ref_reasons, missing, ref = _check_reference(message, state)
+        reasons += ref_reasons
+        if isinstance(message, Cancellation | CompletedLaunch) and ref is not None:
+            closes = ref.closed_by(record.src)
+    elif isinstance(message, Acknowledgement):
+        ack_reasons, missing = _check_ack(message, state)
+        reasons += ack_reasons
+
+    kind: Kind = "reject" if reasons else "forward"
+    writes: list[SeenMessage] = []
+    if authentic and seen is None:
+        writes.append(
+            SeenMessage(
+                sender=message.sender,
+                message_id=message.message_id,
+                digest=digest,
+                message_type=message.message_type,
+                agreement=message.agreement,
+                launch_key=message.launch_key,
+                recipients=tuple(message.recipients),
+                outcome="forwarded" if kind == "forward" else "rejected",
+                src=record.src,
+            )
+        )
+        if kind == "forward" and closes is not None:
+            writes.append(closes)
+    return Decision(
+        kind,
+        record,
+        owner,
+        digest,
+        message=message,
+        reasons=reasons,
+        recipients=list(message.recipients) if kind == "forward" else [],
+        state_writes=writes,
+        reference_missing=missing,
+        agreement=agreement,
+    )
+
+
+def is_planned(message: PartyMessage | None) -> bool:
+    return isinstance(message, PlannedLaunch)

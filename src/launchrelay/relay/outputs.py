@@ -1,0 +1,135 @@
+"""From a decision to the records the relay writes in one transaction (pure, apart from signing)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from launchrelay.contract.codec import encode
+from launchrelay.contract.events import EventKind, StatusEvent
+from launchrelay.contract.messages import (
+    Acknowledgement,
+    PlannedLaunch,
+    Reason,
+    Receipt,
+    ReceiptOutcome,
+    RecordRef,
+)
+from launchrelay.reasons import ReasonCode
+from launchrelay.relay.decide import Decision
+from launchrelay.signing import Headers, Signer
+from launchrelay.topics import Topics
+
+SOURCE_TOPIC = "lr-source-topic"
+SOURCE_PARTITION = "lr-source-partition"
+SOURCE_OFFSET = "lr-source-offset"
+REASONS = "lr-reasons"
+REASONS_JSON = "lr-reasons-json"
+RELAY_ID = "lr-relay-id"
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers
+
+
+def derived_id(prefix: str, decision: Decision) -> str:
+    """An id that is the same every time this input record is decided (replays after a crash)."""
+    r = decision.record
+    digest = hashlib.sha256(f"{r.topic}\x00{r.partition}\x00{r.offset}".encode()).hexdigest()[:24]
+    return f"{prefix}-{digest}"
+
+
+def _source_headers(decision: Decision) -> Headers:
+    r = decision.record
+    return [
+        (SOURCE_TOPIC, r.topic.encode()),
+        (SOURCE_PARTITION, str(r.partition).encode()),
+        (SOURCE_OFFSET, str(r.offset).encode()),
+    ]
+
+
+def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now: datetime) -> list[OutRecord]:
+    """Every record to write for ``decision``: forwards, receipt, dead letter, status event, state."""
+    r = decision.record
+    msg = decision.message
+    key = msg.launch_key.encode() if msg else r.key
+    source = RecordRef(topic=r.topic, partition=r.partition, offset=r.offset)
+    out: list[OutRecord] = []
+
+    if decision.kind == "forward":
+        assert msg is not None
+        headers = [*r.headers, *_source_headers(decision), (RELAY_ID, relay_id.encode())]
+        out += [OutRecord(topics.inbound(p), key, r.value or b"", headers) for p in decision.recipients]
+        outcome, event = ReceiptOutcome.FORWARDED, EventKind.FORWARDED
+        reasons: list[Reason] = []
+    elif decision.kind == "duplicate":
+        outcome, event = ReceiptOutcome.DUPLICATE, EventKind.DUPLICATE
+        reasons = [Reason(code=ReasonCode.DUPLICATE.value, message="already handled; not forwarded again", field=None)]
+    else:
+        outcome, event = ReceiptOutcome.REJECTED, EventKind.REJECTED
+        reasons = decision.reasons
+
+    if decision.kind != "forward":
+        codes = ",".join(dict.fromkeys(x.code for x in reasons))
+        reasons_json = json.dumps([x.model_dump(exclude_none=True) for x in reasons], separators=(",", ":"))
+        out.append(
+            OutRecord(
+                topics.deadletter,
+                r.key,
+                r.value or b"",
+                [
+                    *r.headers,
+                    *_source_headers(decision),
+                    (REASONS, codes.encode()),
+                    (REASONS_JSON, reasons_json.encode()),
+                    (RELAY_ID, relay_id.encode()),
+                ],
+            )
+        )
+
+    if decision.owner is not None:
+        receipt = Receipt(
+            message_id=derived_id("rcpt", decision),
+            issued_by=relay_id,
+            recipient=decision.owner,
+            outcome=outcome,
+            created_at=now,
+            refers_to=msg.message_id if msg else None,
+            agreement=msg.agreement if msg else None,
+            launch_key=msg.launch_key if msg else None,
+            forwarded_to=decision.recipients,
+            reasons=reasons,
+            source=source,
+        )
+        body = encode(receipt)
+        out.append(OutRecord(topics.inbound(decision.owner), key, body, signer.headers(body)))
+
+    agreement = decision.agreement
+    expects_ack = decision.kind == "forward" and msg is not None and not isinstance(msg, Acknowledgement)
+    status = StatusEvent(
+        event_id=derived_id("evt", decision),
+        kind=event,
+        at=now,
+        source=source,
+        received_at=r.received_at,
+        message_id=msg.message_id if msg else None,
+        message_type=msg.message_type if msg else None,
+        agreement=msg.agreement if msg else None,
+        sender=msg.sender if msg else decision.owner,
+        recipients=list(msg.recipients) if msg else [],
+        launch_key=msg.launch_key if msg else None,
+        refers_to=getattr(msg, "refers_to", None),
+        reasons=reasons,
+        ack_deadline_s=agreement.ack_deadline.total_seconds() if expects_ack and agreement else None,
+        window_start=msg.window.start if isinstance(msg, PlannedLaunch) else None,
+    )
+    out.append(OutRecord(topics.status, key, encode(status), []))
+
+    out += [OutRecord(topics.relay_state, w.key.encode(), w.to_bytes(), []) for w in decision.state_writes]
+    return out

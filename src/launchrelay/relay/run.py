@@ -1,0 +1,51 @@
+"""Run the relay as a process: settings in, SIGTERM handled, exit code out."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+
+from launchrelay.agreements.config import load_config
+from launchrelay.broker.admin import ensure_topics, topic_specs
+from launchrelay.errors import ConfigError
+from launchrelay.relay.service import RelayOptions, RelayService
+from launchrelay.settings import Settings
+from launchrelay.signing import Signer
+from launchrelay.topics import Topics
+
+log = structlog.get_logger("launchrelay.relay")
+
+
+async def run_relay(settings: Settings) -> int:
+    """Serve until SIGTERM or SIGINT: stop fetching, finish the transaction in hand, exit 0."""
+    deployment = load_config(settings.config)
+    if settings.relay_key is None:
+        raise ConfigError("the relay signs its receipts: set LAUNCHRELAY_RELAY_KEY to its PEM key file")
+    signer = Signer.from_file(settings.relay_key_id, settings.relay_key)
+    bootstrap = settings.bootstrap()
+    topics = Topics(deployment.relay.topic_prefix)
+    await ensure_topics(
+        bootstrap,
+        topic_specs(
+            topics,
+            list(deployment.parties),
+            deployment.relay.partitions,
+            deployment.relay.replication_factor,
+            deployment.relay.max_message_bytes,
+        ),
+    )
+    service = RelayService(
+        deployment,
+        RelayOptions(bootstrap=bootstrap, relay_id=settings.relay_id, signer=signer, batch_size=settings.relay_batch),
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, service.request_stop)
+    try:
+        await service.start()
+        await service.run()
+    finally:
+        await service.stop()
+    return 0

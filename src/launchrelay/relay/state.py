@@ -1,0 +1,96 @@
+"""What the relay knows about messages it has handled, and how it survives restarts.
+
+Every authentic message the relay decides on leaves one record in the
+compacted ``P.relay-state`` topic, keyed ``SENDER/MESSAGE_ID`` and written in
+the same Kafka transaction as the forward or rejection. After a restart or a
+partition move the relay reads that topic (read_committed) to its end before
+deciding anything, so duplicate detection and reference checks see exactly
+what was committed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Literal, Protocol
+
+Outcome = Literal["forwarded", "rejected"]
+
+
+@dataclass(frozen=True)
+class SeenMessage:
+    """The relay's memory of one message: enough for duplicate and reference checks."""
+
+    sender: str
+    message_id: str
+    digest: str
+    message_type: str
+    agreement: str
+    launch_key: str
+    recipients: tuple[str, ...]
+    outcome: Outcome
+    closed: bool = False
+    #: where the latest change came from: (topic, partition, offset); orders updates of one key
+    src: tuple[str, int, int] = ("", 0, 0)
+
+    @property
+    def key(self) -> str:
+        return state_key(self.sender, self.message_id)
+
+    def closed_by(self, src: tuple[str, int, int]) -> SeenMessage:
+        return replace(self, closed=True, src=src)
+
+    def to_bytes(self) -> bytes:
+        data = asdict(self)
+        data["recipients"] = list(self.recipients)
+        data["src"] = list(self.src)
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> SeenMessage:
+        data = json.loads(raw)
+        data["recipients"] = tuple(data["recipients"])
+        data["src"] = tuple(data["src"])
+        return cls(**data)
+
+
+def state_key(sender: str, message_id: str) -> str:
+    return f"{sender}/{message_id}"
+
+
+class StateView(Protocol):
+    def get(self, sender: str, message_id: str) -> SeenMessage | None: ...
+
+
+class MemoryState:
+    """The relay's in-memory map, fed from the state topic and from its own commits."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, SeenMessage] = {}
+
+    def get(self, sender: str, message_id: str) -> SeenMessage | None:
+        return self._seen.get(state_key(sender, message_id))
+
+    def apply(self, seen: SeenMessage) -> None:
+        """Store ``seen`` unless a later change of the same key from the same partition is already here."""
+        current = self._seen.get(seen.key)
+        if current is not None and current.src[:2] == seen.src[:2] and current.src[2] > seen.src[2]:
+            return
+        self._seen[seen.key] = seen
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+class Overlay:
+    """Uncommitted writes of the transaction being built, seen on top of the committed state."""
+
+    def __init__(self, base: StateView) -> None:
+        self._base = base
+        self.pending: dict[str, SeenMessage] = {}
+
+    def get(self, sender: str, message_id: str) -> SeenMessage | None:
+        return self.pending.get(state_key(sender, message_id)) or self._base.get(sender, message_id)
+
+    def put(self, seen: SeenMessage) -> None:
+        self.pending[seen.key] = seen

@@ -1,0 +1,238 @@
+"""Test harness: a deployment of every preset with fresh keys, relay processes, and topic readers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+
+from launchrelay.agreements.config import load_config
+from launchrelay.broker.admin import ensure_topics, partitions_of, topic_specs
+from launchrelay.contract import decode
+from launchrelay.contract.messages import PartyMessage
+from launchrelay.signing import Signer
+from launchrelay.topics import Topics
+
+PARTIES = ["CN", "RU", "US", "IN", "PK", "AT", "FR", "GB", "JP"]
+BOUNDARY = {"type": "LineString", "coordinates": [[75.0, 20.0], [75.0, 36.0]]}
+
+
+@dataclass
+class Deploy:
+    """One isolated deployment: its own topic prefix, keys and config file."""
+
+    bootstrap: str
+    prefix: str
+    dir: Path
+    config: Path
+    relay_key: Path
+    signers: dict[str, Signer]
+    relay_signer: Signer
+    topics: Topics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.topics = Topics(self.prefix)
+
+    def env(self, relay_id: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LAUNCHRELAY_")}
+        env.update(
+            LAUNCHRELAY_BOOTSTRAP_SERVERS=self.bootstrap,
+            LAUNCHRELAY_CONFIG=str(self.config),
+            LAUNCHRELAY_RELAY_KEY=str(self.relay_key),
+            LAUNCHRELAY_RELAY_KEY_ID="relay-test",
+            LAUNCHRELAY_RELAY_ID=relay_id,
+            LAUNCHRELAY_LOG_FORMAT="json",
+            LAUNCHRELAY_LOG_LEVEL="INFO",
+        )
+        return env
+
+
+async def make_deploy(
+    bootstrap: str, directory: Path, prefix: str | None = None, *, max_bytes: int = 65536, partitions: int = 3
+) -> Deploy:
+    prefix = prefix or f"t{uuid.uuid4().hex[:10]}"
+    directory.mkdir(parents=True, exist_ok=True)
+    signers = {p: Signer.generate(f"{p.lower()}-k1") for p in PARTIES}
+    relay_signer = Signer.generate("relay-test")
+    relay_key = directory / "relay.pem"
+    relay_key.write_bytes(relay_signer.to_pem())
+    (directory / "boundary.geojson").write_text(json.dumps(BOUNDARY))
+    lines = [
+        "[relay]",
+        f'topic_prefix = "{prefix}"',
+        'presets = ["CN-RU-2009", "US-RU-1988", "IN-PK-2005", "HCOC"]',
+        f"max_message_bytes = {max_bytes}",
+        f"partitions = {partitions}",
+        "",
+        "[agreements.IN-PK-2005.geometry]",
+        'boundary_file = "boundary.geojson"',
+        "",
+    ]
+    for code, signer in signers.items():
+        lines += [f"[parties.{code}]", f'name = "{code}"', f'keys = {{ {signer.key_id} = "{signer.public_b64}" }}', ""]
+    config = directory / "launchrelay.toml"
+    config.write_text("\n".join(lines))
+    deployment = load_config(config)
+    await ensure_topics(bootstrap, topic_specs(Topics(prefix), PARTIES, partitions, 1, max_bytes))
+    assert set(deployment.agreements) == {"CN-RU-2009", "US-RU-1988", "IN-PK-2005", "HCOC"}
+    return Deploy(bootstrap, prefix, directory, config, relay_key, signers, relay_signer)
+
+
+class RelayProcess:
+    """``python -m launchrelay relay`` as a real process, logging JSON to a file."""
+
+    def __init__(self, deploy: Deploy, relay_id: str = "relay-a") -> None:
+        self.deploy = deploy
+        self.relay_id = relay_id
+        self.log_path = deploy.dir / f"{relay_id}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> RelayProcess:
+        self.starts += 1
+        log = self.log_path.open("ab")
+        log.write(f'{{"event":"test.spawn","n":{self.starts}}}\n'.encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "launchrelay", "relay"],
+            env=self.deploy.env(self.relay_id),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        return self
+
+    def events(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def events_since_last_spawn(self) -> list[dict[str, Any]]:
+        events = self.events()
+        starts = [i for i, e in enumerate(events) if e.get("event") == "test.spawn"]
+        return events[starts[-1] + 1 :] if starts else events
+
+    def wait_for(self, event: str, timeout_s: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for e in self.events_since_last_spawn():
+                if e.get("event") == event:
+                    return e
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"relay exited with {self.proc.returncode}; log: {self.log_path}")
+            time.sleep(0.1)
+        raise AssertionError(f"relay did not log {event} within {timeout_s}s; log: {self.log_path}")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout_s: float = 30.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout_s)
+
+    def ensure_stopped(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    until: Callable[[list[ConsumerRecord]], bool],
+    timeout_s: float = 45.0,
+) -> list[ConsumerRecord]:
+    """All committed records of ``topic`` from the start, once ``until(records)`` holds."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        tps = await partitions_of(consumer, topic)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            batch = await consumer.getmany(timeout_ms=300, max_records=10000)
+            for recs in batch.values():
+                records.extend(recs)
+            if not batch and until(records):
+                return records
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{topic}: condition not met within {timeout_s}s ({len(records)} records)")
+    finally:
+        await consumer.stop()
+
+
+def hdr(record: ConsumerRecord, name: str) -> bytes | None:
+    found = None
+    for k, v in record.headers or ():
+        if k == name:
+            found = bytes(v)
+    return found
+
+
+def source_of(record: ConsumerRecord) -> tuple[str, int, int] | None:
+    topic = hdr(record, "lr-source-topic")
+    if topic is None:
+        return None
+    return (topic.decode(), int(hdr(record, "lr-source-partition") or 0), int(hdr(record, "lr-source-offset") or 0))
+
+
+def iso(delta: timedelta) -> str:
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def message(
+    sender: str = "CN",
+    recipients: list[str] | None = None,
+    agreement: str = "CN-RU-2009",
+    *,
+    message_type: str = "planned_launch",
+    lead: timedelta = timedelta(days=3),
+    window_length: timedelta = timedelta(days=1),
+    **overrides: Any,
+) -> PartyMessage:
+    """A valid message built relative to the real clock (the relay judges lead time by broker time)."""
+    data: dict[str, Any] = {
+        "message_type": message_type,
+        "message_id": f"{sender.lower()}-{uuid.uuid4().hex[:16]}",
+        "agreement": agreement,
+        "sender": sender,
+        "recipients": recipients or ["RU"],
+        "launch_key": f"{sender}-{uuid.uuid4().hex[:8]}",
+        "created_at": iso(timedelta(0)),
+    }
+    if message_type == "planned_launch":
+        data.update(
+            vehicle={"category": "icbm", "generic_class": "test", "range_km": 9000.0},
+            window={"start": iso(lead), "end": iso(lead + window_length)},
+            launch_area={"kind": "circle", "centre": {"lat": 28.5, "lon": 73.0}, "radius": 5, "unit": "km"},
+            impact_areas=[{"kind": "circle", "centre": {"lat": 25.0, "lon": 72.5}, "radius": 10, "unit": "km"}],
+        )
+    data.update(overrides)
+    parsed = decode(json.dumps(data))
+    assert parsed.message_type != "receipt"
+    return parsed  # type: ignore[return-value]
