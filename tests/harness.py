@@ -61,7 +61,13 @@ class Deploy:
 
 
 async def make_deploy(
-    bootstrap: str, directory: Path, prefix: str | None = None, *, max_bytes: int = 65536, partitions: int = 3
+    bootstrap: str,
+    directory: Path,
+    prefix: str | None = None,
+    *,
+    max_bytes: int = 65536,
+    partitions: int = 3,
+    extra_keys: dict[str, tuple[str, str]] | None = None,
 ) -> Deploy:
     prefix = prefix or f"t{uuid.uuid4().hex[:10]}"
     directory.mkdir(parents=True, exist_ok=True)
@@ -82,7 +88,11 @@ async def make_deploy(
         "",
     ]
     for code, signer in signers.items():
-        lines += [f"[parties.{code}]", f'name = "{code}"', f'keys = {{ {signer.key_id} = "{signer.public_b64}" }}', ""]
+        keys = {signer.key_id: signer.public_b64}
+        if extra_keys and code in extra_keys:
+            keys[extra_keys[code][0]] = extra_keys[code][1]
+        table = ", ".join(f'{kid} = "{b64}"' for kid, b64 in keys.items())
+        lines += [f"[parties.{code}]", f'name = "{code}"', f"keys = {{ {table} }}", ""]
     config = directory / "launchrelay.toml"
     config.write_text("\n".join(lines))
     deployment = load_config(config)
