@@ -56,6 +56,9 @@ class Deploy:
             LAUNCHRELAY_RELAY_ID=relay_id,
             LAUNCHRELAY_LOG_FORMAT="json",
             LAUNCHRELAY_LOG_LEVEL="INFO",
+            LAUNCHRELAY_LEDGER=str(self.dir / "ledger.sqlite"),
+            LAUNCHRELAY_TRACKER_ID=relay_id,
+            LAUNCHRELAY_TRACKER_TICK_S="0.2",
         )
         return env
 
@@ -68,6 +71,7 @@ async def make_deploy(
     max_bytes: int = 65536,
     partitions: int = 3,
     extra_keys: dict[str, tuple[str, str]] | None = None,
+    extra_config: str = "",
 ) -> Deploy:
     prefix = prefix or f"t{uuid.uuid4().hex[:10]}"
     directory.mkdir(parents=True, exist_ok=True)
@@ -94,7 +98,7 @@ async def make_deploy(
         table = ", ".join(f'{kid} = "{b64}"' for kid, b64 in keys.items())
         lines += [f"[parties.{code}]", f'name = "{code}"', f"keys = {{ {table} }}", ""]
     config = directory / "launchrelay.toml"
-    config.write_text("\n".join(lines))
+    config.write_text("\n".join(lines) + "\n" + extra_config)
     deployment = load_config(config)
     await ensure_topics(bootstrap, topic_specs(Topics(prefix), PARTIES, partitions, 1, max_bytes))
     assert set(deployment.agreements) == {"CN-RU-2009", "US-RU-1988", "IN-PK-2005", "HCOC"}
@@ -102,9 +106,10 @@ async def make_deploy(
 
 
 class RelayProcess:
-    """``python -m launchrelay relay`` as a real process, logging JSON to a file."""
+    """``python -m launchrelay relay`` (or ``tracker``) as a real process, logging JSON to a file."""
 
-    def __init__(self, deploy: Deploy, relay_id: str = "relay-a") -> None:
+    def __init__(self, deploy: Deploy, relay_id: str = "relay-a", command: str = "relay") -> None:
+        self.command = command
         self.deploy = deploy
         self.relay_id = relay_id
         self.log_path = deploy.dir / f"{relay_id}.log"
@@ -117,7 +122,7 @@ class RelayProcess:
         log.write(f'{{"event":"test.spawn","n":{self.starts}}}\n'.encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "launchrelay", "relay"],
+            [sys.executable, "-m", "launchrelay", self.command],
             env=self.deploy.env(self.relay_id),
             stdout=log,
             stderr=subprocess.STDOUT,

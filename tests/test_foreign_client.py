@@ -54,7 +54,8 @@ async def test_kcat_and_openssl_publish_and_verify(kafka_bootstrap: str, tmp_pat
             f'  "created_at": "{now.strftime("%Y-%m-%dT%H:%M:%SZ")}",\n'
             '  "vehicle": {"category": "space_launch_vehicle", "generic_class": "Long March 2D"},\n'
             f'  "window": {{"start": "{start}", "end": "{end}"}},\n'
-            '  "launch_area": {"kind": "circle", "centre": {"lat": 40.96, "lon": 100.29}, "radius": 10, "unit": "km"},\n'
+            '  "launch_area": {"kind": "circle", "centre": {"lat": 40.96, "lon": 100.29},\n'
+            '                  "radius": 10, "unit": "km"},\n'
             '  "orbit": {"inclination_deg": 97.5, "perigee_km": 480, "apogee_km": 500} }'
         ).encode()
         (work / "notice.json").write_bytes(body)

@@ -98,6 +98,49 @@ def _cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_relay(settings))
 
 
+def _cmd_tracker(args: argparse.Namespace, settings: Settings) -> int:
+    from launchrelay.tracker.run import run_tracker
+
+    return asyncio.run(run_tracker(settings))
+
+
+def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from launchrelay.tracker import status
+    from launchrelay.tracker.ledger import SqliteLedger
+
+    path = settings.ledger_path()
+    ledger = SqliteLedger.open_existing(path)
+    if ledger is None:
+        print(f"launchrelay: no ledger at {path}: start the tracker (launchrelay tracker) or set LAUNCHRELAY_LEDGER",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    now = datetime.now(UTC)
+    try:
+        if args.id:
+            view = status.timeline(ledger, args.id, now)
+            if view is None:
+                print(f"launchrelay: no notification {args.id!r} in {path}", file=sys.stderr)
+                return 1
+            print(json.dumps(view, indent=2) if args.json else status.render_timeline(view))
+            return 0
+        filters = status.Filters(args.pending, args.overdue, args.party, args.agreement)
+        table = status.rows(ledger, filters, now)
+        if args.json:
+            print(json.dumps(table, indent=2))
+        elif not ledger.notifications():
+            print(f"the ledger at {path} is empty: no notifications yet")
+        elif not table:
+            print("no notifications match")
+        else:
+            print(status.render_table(table))
+    finally:
+        ledger.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="launchrelay", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     relay = sub.add_parser("relay", help="run the relay: validate and forward every party's messages")
     relay.set_defaults(func=_cmd_relay)
+
+    tracker = sub.add_parser("tracker", help="run the tracker: acknowledgements, deadlines, the ledger")
+    tracker.set_defaults(func=_cmd_tracker)
+
+    st = sub.add_parser("status", help="notifications and their state, from the tracker's ledger")
+    st.add_argument("id", nargs="?", help="a message id: show its full timeline")
+    st.add_argument("--pending", action="store_true", help="only those awaiting acknowledgement")
+    st.add_argument("--overdue", action="store_true", help="only those with an acknowledgement overdue")
+    st.add_argument("--party", help="sent by or to this party")
+    st.add_argument("--agreement", help="under this agreement")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=_cmd_status)
 
     demo = sub.add_parser("demo", help="the main job: broker, topics and an exchange between two parties")
     demo.set_defaults(func=_cmd_demo)

@@ -29,9 +29,15 @@ class Settings(BaseSettings):
     relay_key_id: str = Field(default="relay", description="key id under which counterparts know the relay's key")
     relay_id: str = Field(default_factory=socket.gethostname, description="names this instance in receipts and logs")
     relay_batch: int = Field(default=200, ge=1, le=10000, description="records per partition per transaction")
+    ledger: Path | None = Field(default=None, description="tracker ledger (SQLite); default DATA_DIR/ledger.sqlite")
+    tracker_id: str = Field(default_factory=socket.gethostname, description="names the tracker in receipts and logs")
+    tracker_tick_s: float = Field(default=0.5, gt=0, le=60, description="how often deadlines are checked")
     log_level: str = "INFO"
     log_format: LogFormat = "auto"
 
     def bootstrap(self) -> str:
         """The broker services connect to: the configured one, else the local broker's port."""
         return self.bootstrap_servers or f"127.0.0.1:{self.broker_port}"
+
+    def ledger_path(self) -> Path:
+        return self.ledger or self.data_dir / "ledger.sqlite"

@@ -43,3 +43,4 @@ class StatusEvent(_Strict):
     reasons: list[Reason] = Field(default_factory=list)
     ack_deadline_s: float | None = None
     window_start: UtcDatetime | None = None
+    attempt: int | None = Field(default=None, ge=1, description="retransmission number")

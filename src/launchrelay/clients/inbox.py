@@ -1,0 +1,160 @@
+"""The counterpart SDK: read a party's in topic, verify end to end, acknowledge.
+
+::
+
+    async with Inbox(bootstrap, "RU", signer, sender_keys=keys, relay_keys=relay) as inbox:
+        async for item in inbox:                 # the offset is committed when the body has run
+            if isinstance(item.message, PlannedLaunch):
+                await inbox.acknowledge(item.message)
+        # or: await inbox.run(handler, stop_event)
+
+Forwarded messages are verified against the original sender's public key
+(the relay passes the sender's bytes and signature through unchanged);
+receipts against the relay's key. A record that does not verify is never
+yielded: it is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from launchrelay.clients.publisher import Publisher, PublishResult
+from launchrelay.contract.codec import decode
+from launchrelay.contract.messages import Acknowledgement, Message, PartyMessage, Receipt
+from launchrelay.errors import PublishError
+from launchrelay.signing import KEY_ID_HEADER, SIGNATURE_HEADER, Signer, header, verify
+from launchrelay.topics import Topics
+
+log = structlog.get_logger("launchrelay.inbox")
+
+KeyRing = dict[str, dict[str, Ed25519PublicKey]]
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One verified message from the in topic, with where it was read."""
+
+    message: Message
+    raw: bytes
+    topic: str
+    partition: int
+    offset: int
+    retransmission: int
+
+
+class Inbox:
+    """Reads one party's in topic (read_committed) in a consumer group, verifying every record."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        party: str,
+        signer: Signer,
+        *,
+        sender_keys: KeyRing,
+        relay_keys: dict[str, Ed25519PublicKey],
+        topic_prefix: str = "launchrelay",
+        group_id: str | None = None,
+    ) -> None:
+        self.party = party
+        self.topics = Topics(topic_prefix)
+        self._sender_keys = sender_keys
+        self._relay_keys = relay_keys
+        self._consumer = AIOKafkaConsumer(
+            self.topics.inbound(party),
+            bootstrap_servers=bootstrap,
+            group_id=group_id or f"{topic_prefix}.inbox.{party}",
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        self._publisher = Publisher(bootstrap, party, signer, topic_prefix=topic_prefix, watch_receipts=False)
+        self.skipped = 0
+
+    async def start(self) -> None:
+        try:
+            await self._consumer.start()
+            await self._publisher.start()
+        except KafkaError as exc:
+            await self.stop()
+            raise PublishError(f"cannot open the inbox of {self.party}: {exc!r}") from exc
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+        await self._publisher.stop()
+
+    async def __aenter__(self) -> Inbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        await self.stop()
+
+    def _verified(self, message: Message, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
+        kid, sig = header(headers, KEY_ID_HEADER), header(headers, SIGNATURE_HEADER)
+        if kid is None or sig is None:
+            return False
+        ring = self._relay_keys if isinstance(message, Receipt) else self._sender_keys.get(message.sender, {})
+        key = ring.get(kid.decode(errors="replace"))
+        return key is not None and verify(key, value, sig)
+
+    def _item(self, record: Any) -> InboxItem | None:
+        headers = [(k, bytes(v)) for k, v in (record.headers or ())]
+        try:
+            message: Message | None = decode(record.value)
+        except ValidationError:
+            message = None
+        if message is None or not self._verified(message, record.value, headers):
+            self.skipped += 1
+            log.warning("inbox.unverified", party=self.party, topic=record.topic, offset=record.offset)
+            return None
+        retx = header(headers, "lr-retransmission")
+        return InboxItem(message, record.value, record.topic, record.partition, record.offset, int(retx) if retx else 0)
+
+    async def __aiter__(self) -> AsyncIterator[InboxItem]:
+        async for record in self._consumer:
+            item = self._item(record)
+            if item is not None:
+                yield item
+            # Runs when the caller asks for the next item, i.e. after its loop body returned.
+            await self._commit(TopicPartition(record.topic, record.partition), record.offset + 1)
+
+    async def run(self, handler: Callable[[InboxItem], Awaitable[None]], stop: asyncio.Event) -> None:
+        """Call ``handler`` for each verified message until ``stop`` is set; commit after each handler returns."""
+        while not stop.is_set():
+            batch = await self._consumer.getmany(timeout_ms=300)
+            for tp, records in batch.items():
+                for record in records:
+                    item = self._item(record)
+                    if item is not None:
+                        await handler(item)
+                    await self._commit(tp, record.offset + 1)
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        await self._consumer.commit({tp: OffsetAndMetadata(offset, "")})
+
+    async def acknowledge(self, message: PartyMessage) -> PublishResult:
+        """Publish a signed acknowledgement of ``message`` to this party's out topic."""
+        ack = Acknowledgement(
+            message_id=f"{self.party.lower()}-ack-{uuid.uuid4().hex[:16]}",
+            agreement=message.agreement,
+            sender=self.party,
+            recipients=[message.sender],
+            launch_key=message.launch_key,
+            created_at=datetime.now(UTC),
+            refers_to=message.message_id,
+        )
+        return await self._publisher.publish(ack)

@@ -1,0 +1,1 @@
+"""The tracker: acknowledgements, deadlines and a durable ledger of every notification."""

@@ -1,0 +1,50 @@
+"""Which deadlines are due: pure, over deliveries and a time the caller supplies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from launchrelay.tracker.lifecycle import Delivery, DeliveryState
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Retransmit:
+    delivery: Delivery
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Timeout:
+    delivery: Delivery
+
+
+Action = Retransmit | Timeout
+
+
+def due(deliveries: list[Delivery], now: datetime) -> list[Action]:
+    """Timeouts whose deadline has passed, and re-sends whose time has come (at most one per delivery)."""
+    actions: list[Action] = []
+    for d in deliveries:
+        if d.state is not DeliveryState.PENDING:
+            continue
+        if d.deadline_at <= now:
+            actions.append(Timeout(d))
+            continue
+        at = d.next_retransmit_at
+        if at is not None and at <= now:
+            actions.append(Retransmit(d, d.retransmits + 1))
+    return actions
+
+
+def next_wakeup(deliveries: list[Delivery]) -> datetime | None:
+    """The earliest time anything becomes due."""
+    times = [
+        t for d in deliveries if d.state is DeliveryState.PENDING for t in (d.deadline_at, d.next_retransmit_at) if t
+    ]
+    return min(times) if times else None

@@ -1,0 +1,288 @@
+"""The tracker with a real relay, a real tracker process and counterpart SDKs acknowledging.
+
+One scripted exchange (short demo-length deadlines) runs once for this module;
+each test checks one part of it: on time, late, timed out after retransmission,
+cancelled, a Hague Code notice acknowledged by one recipient of two, and the
+operator's status output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiokafka import AIOKafkaProducer
+
+from harness import Deploy, RelayProcess, hdr, make_deploy, message, read_topic
+from launchrelay.clients.inbox import Inbox
+from launchrelay.clients.publisher import Publisher
+from launchrelay.contract import encode
+from launchrelay.contract.messages import PartyMessage
+from launchrelay.signing import Signer, verify
+from launchrelay.tracker import status
+from launchrelay.tracker.ledger import SqliteLedger
+
+pytestmark = [pytest.mark.kafka, pytest.mark.asyncio(loop_scope="module")]
+
+SHORT = """
+[agreements.CN-RU-2009]
+ack_deadline = "PT6S"
+retransmit = { every = "PT2S", max_attempts = 2 }
+
+[agreements.HCOC]
+ack_deadline = "PT6S"
+"""
+
+
+@dataclass
+class Exchange:
+    deploy: Deploy
+    relay: RelayProcess
+    tracker: RelayProcess
+    ids: dict[str, PartyMessage] = field(default_factory=dict)
+    seen_by: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    skipped: int = 0
+
+    def view(self, name: str) -> dict[str, Any] | None:
+        ledger = SqliteLedger(self.deploy.dir / "ledger.sqlite")
+        try:
+            return status.timeline(
+                ledger, self.ids[name].message_id, __import__("datetime").datetime.now(__import__("datetime").UTC)
+            )
+        finally:
+            ledger.close()
+
+
+def keyring(deploy: Deploy) -> dict[str, dict[str, Any]]:
+    return {p: {s.key_id: s.private_key.public_key()} for p, s in deploy.signers.items()}
+
+
+async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not check():
+            await asyncio.sleep(0.3)
+    assert check(), what
+
+
+async def counterpart(ex: Exchange, party: str, ack: Callable[[PartyMessage], bool], stop: asyncio.Event) -> None:
+    """A counterpart system: read the in topic, acknowledge what ``ack`` approves."""
+    d = ex.deploy
+    async with Inbox(
+        d.bootstrap, party, d.signers[party], sender_keys=keyring(d),
+        relay_keys={"relay-test": d.relay_signer.private_key.public_key()}, topic_prefix=d.prefix,
+    ) as inbox:  # fmt: skip
+
+        async def handle(item: Any) -> None:
+            msg = item.message
+            if msg.message_type in ("receipt", "acknowledgement"):
+                return
+            ex.seen_by.setdefault(party, []).append((msg.message_id, item.retransmission))
+            if item.retransmission == 0 and ack(msg):
+                await inbox.acknowledge(msg)
+
+        await inbox.run(handle, stop)
+        ex.skipped += inbox.skipped
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def exchange(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Exchange]:
+    deploy = await make_deploy(kafka_bootstrap, tmp_path_factory.mktemp("tracker"), extra_config=SHORT)
+    relay = RelayProcess(deploy, "relay-t").start()
+    tracker = RelayProcess(deploy, "tracker-t", command="tracker").start()
+    ex = Exchange(deploy, relay, tracker)
+    try:
+        await asyncio.to_thread(relay.wait_for, "relay.started")
+        await asyncio.to_thread(tracker.wait_for, "tracker.started")
+        ex.ids = {
+            "on_time": message("CN", ["RU"]),
+            "late": message("CN", ["RU"]),
+            "silent": message("CN", ["RU"]),
+            "cancelled": message("CN", ["RU"]),
+            "hcoc": message("FR", ["AT", "GB"], "HCOC", lead=timedelta(hours=3)),
+            "pending": message("US", ["RU"], "US-RU-1988", lead=timedelta(days=2)),
+            "rejected": message("CN", ["RU"], lead=timedelta(hours=1)),
+        }
+        ex.ids["cancel"] = message("CN", ["RU"], message_type="cancellation",
+                                   refers_to=ex.ids["cancelled"].message_id,
+                                   launch_key=ex.ids["cancelled"].launch_key)  # fmt: skip
+        # A forged record straight into RU's in topic: the counterpart SDK must not yield it.
+        forged = encode(message("CN", ["RU"]))
+        producer = AIOKafkaProducer(bootstrap_servers=deploy.bootstrap)
+        await producer.start()
+        await producer.send_and_wait(deploy.topics.inbound("RU"), forged,
+                                     headers=deploy.signers["RU"].headers(forged))  # fmt: skip
+        await producer.stop()
+
+        never = {ex.ids[n].message_id for n in ("silent", "late", "cancelled", "pending")}
+        stop = asyncio.Event()
+        ru = asyncio.create_task(counterpart(ex, "RU", lambda m: m.message_id not in never, stop))
+        at = asyncio.create_task(counterpart(ex, "AT", lambda m: True, stop))
+        gb = asyncio.create_task(counterpart(ex, "GB", lambda m: False, stop))
+        for name in ("on_time", "late", "silent", "cancelled", "cancel", "rejected"):
+            async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix,
+                                 watch_receipts=False) as cn:  # fmt: skip
+                await cn.publish(ex.ids[name])
+        for sender, name in (("FR", "hcoc"), ("US", "pending")):
+            async with Publisher(deploy.bootstrap, sender, deploy.signers[sender], topic_prefix=deploy.prefix,
+                                 watch_receipts=False) as pub:  # fmt: skip
+                await pub.publish(ex.ids[name])
+
+        def state(name: str) -> str | None:
+            v = ex.view(name)
+            return v["state"] if v else None
+
+        await wait_until(lambda: state("late") == "overdue", "late notice overdue")
+        # The counterpart finally acknowledges: recorded as late, never lost.
+        async with Inbox(deploy.bootstrap, "RU", deploy.signers["RU"], sender_keys=keyring(deploy), relay_keys={},
+                         topic_prefix=deploy.prefix, group_id="late-acker") as late_ru:  # fmt: skip
+            await late_ru.acknowledge(ex.ids["late"])
+        await wait_until(lambda: state("late") == "acknowledged_late", "late ack recorded")
+        await wait_until(lambda: state("silent") == "overdue", "silent notice overdue")
+        await wait_until(lambda: state("hcoc") == "overdue", "hcoc: GB overdue")
+        await wait_until(lambda: state("on_time") == "acknowledged", "on time")
+        await wait_until(lambda: state("cancelled") == "cancelled", "cancelled")
+        await asyncio.sleep(8)  # past every deadline: a cancelled notice must stay quiet
+        stop.set()
+        await asyncio.gather(ru, at, gb)
+        yield ex
+    finally:
+        relay.ensure_stopped()
+        tracker.ensure_stopped()
+
+
+async def overdue_receipts(ex: Exchange, party: str, name: str) -> list[dict[str, Any]]:
+    d = ex.deploy
+    records = await read_topic(d.bootstrap, d.topics.inbound(party), lambda rs: True)
+    out = []
+    for r in records:
+        body = json.loads(r.value)
+        if body.get("outcome") == "acknowledgement_overdue" and body.get("refers_to") == ex.ids[name].message_id:
+            assert verify(d.relay_signer.private_key.public_key(), r.value, hdr(r, "lr-signature") or b"")
+            out.append(body)
+    return out
+
+
+async def test_acknowledged_on_time(exchange: Exchange) -> None:
+    """RU acknowledges at once: the ledger records it with its latency, and CN receives the acknowledgement."""
+    view = exchange.view("on_time")
+    assert view is not None and view["state"] == "acknowledged"
+    (d,) = view["deliveries"]
+    assert d["state"] == "acknowledged" and 0 < d["latency_s"] < 6
+    assert await overdue_receipts(exchange, "CN", "on_time") == []
+
+
+async def test_acknowledged_late(exchange: Exchange) -> None:
+    """An acknowledgement after the timeout is recorded as late; the overdue alert went out exactly once."""
+    view = exchange.view("late")
+    assert view is not None and view["state"] == "acknowledged_late"
+    assert view["deliveries"][0]["latency_s"] >= 6
+    assert len(await overdue_receipts(exchange, "CN", "late")) == 1
+
+
+async def test_timed_out_after_retransmissions(exchange: Exchange) -> None:
+    """No acknowledgement: re-sent twice (every 2 s), then one signed overdue receipt to CN and a WARNING log line."""
+    view = exchange.view("silent")
+    assert view is not None and view["state"] == "overdue"
+    assert view["deliveries"][0]["retransmits"] == 2
+    mid = exchange.ids["silent"].message_id
+    assert sorted(n for m, n in exchange.seen_by["RU"] if m == mid) == [0, 1, 2]
+    (receipt,) = await overdue_receipts(exchange, "CN", "silent")
+    assert receipt["forwarded_to"] == ["RU"] and receipt["recipient"] == "CN"
+    warnings = [
+        e for e in exchange.tracker.events()
+        if e.get("event") == "tracker.acknowledgement_overdue" and e.get("message_id") == mid
+    ]  # fmt: skip
+    assert len(warnings) == 1 and warnings[0]["level"] == "warning"
+    assert warnings[0]["launch_key"] == exchange.ids["silent"].launch_key and warnings[0]["recipient"] == "RU"
+    events = [e["event"] for e in view["timeline"]]
+    assert events.count("retransmitted") == 2 and events.count("timed_out") == 1
+
+
+async def test_cancelled_before_deadline(exchange: Exchange) -> None:
+    """A cancellation stops the notice's deadline: no overdue alert, delivery stopped."""
+    view = exchange.view("cancelled")
+    assert view is not None and view["state"] == "cancelled"
+    assert view["deliveries"][0]["state"] == "stopped"
+    assert await overdue_receipts(exchange, "CN", "cancelled") == []
+
+
+async def test_hague_code_one_recipient_acknowledges(exchange: Exchange) -> None:
+    """Hague Code notice to AT and GB: AT acknowledges, GB does not; the alert names GB only."""
+    view = exchange.view("hcoc")
+    assert view is not None
+    states = {d["recipient"]: d["state"] for d in view["deliveries"]}
+    assert states == {"AT": "acknowledged", "GB": "timed_out"}
+    (receipt,) = await overdue_receipts(exchange, "FR", "hcoc")
+    assert receipt["forwarded_to"] == ["GB"]
+
+
+async def test_counterpart_sdk_skips_forgeries(exchange: Exchange) -> None:
+    """The inbox verifies end to end: a record whose signature does not match its sender is never yielded."""
+    assert exchange.skipped >= 1
+    assert all(p in exchange.seen_by for p in ("RU", "AT", "GB"))
+
+
+def run_status(ex: Exchange, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "launchrelay", "status", *args],
+        env=ex.deploy.env("status"), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+async def test_status_table_text_and_json(exchange: Exchange) -> None:
+    """`launchrelay status` lists every state; --json says the same; filters narrow it."""
+    table = json.loads(run_status(exchange, "--json").stdout)
+    by_id = {r["id"]: r["state"] for r in table}
+    expected = {
+        "on_time": "acknowledged", "late": "acknowledged_late", "silent": "overdue", "cancelled": "cancelled",
+        "hcoc": "overdue", "pending": "pending", "rejected": "rejected",
+    }  # fmt: skip
+    for name, state in expected.items():
+        assert by_id[exchange.ids[name].message_id] == state, name
+    text = run_status(exchange).stdout
+    for name, state in expected.items():
+        line = next(x for x in text.splitlines() if exchange.ids[name].message_id in x)
+        assert state in line
+    assert "ACK / TIME LEFT" in text.splitlines()[0]
+    pending = json.loads(run_status(exchange, "--pending", "--json").stdout)
+    assert [r["id"] for r in pending] == [exchange.ids["pending"].message_id]
+    overdue = {r["id"] for r in json.loads(run_status(exchange, "--overdue", "--json").stdout)}
+    assert overdue == {exchange.ids["silent"].message_id, exchange.ids["hcoc"].message_id}
+    fr = json.loads(run_status(exchange, "--party", "FR", "--json").stdout)
+    assert [r["id"] for r in fr] == [exchange.ids["hcoc"].message_id]
+    us = json.loads(run_status(exchange, "--agreement", "US-RU-1988", "--json").stdout)
+    assert [r["id"] for r in us] == [exchange.ids["pending"].message_id]
+
+
+async def test_status_timeline_of_one_notification(exchange: Exchange) -> None:
+    """`launchrelay status ID` shows the timeline: retransmissions, timeout; and a rejection's reasons."""
+    text = run_status(exchange, exchange.ids["silent"].message_id).stdout
+    assert text.count("retransmitted") == 2 and "timed_out" in text and "forwarded" in text
+    rejected = run_status(exchange, exchange.ids["rejected"].message_id)
+    assert "LEAD_TIME_TOO_SHORT" in rejected.stdout and rejected.returncode == 0
+    as_json = json.loads(run_status(exchange, exchange.ids["late"].message_id, "--json").stdout)
+    assert [e["event"] for e in as_json["timeline"]][-1] == "acknowledged_late"
+
+
+async def test_status_without_ledger(exchange: Exchange, tmp_path: Any) -> None:
+    """Status says clearly when the ledger is missing, or when it is empty."""
+    env = exchange.deploy.env("status") | {"LAUNCHRELAY_LEDGER": str(tmp_path / "none.sqlite")}
+    missing = subprocess.run([sys.executable, "-m", "launchrelay", "status"], env=env, capture_output=True,
+                             text=True, timeout=60, check=False)  # fmt: skip
+    assert missing.returncode == 1 and "no ledger at" in missing.stderr
+    SqliteLedger(tmp_path / "empty.sqlite").close()
+    env["LAUNCHRELAY_LEDGER"] = str(tmp_path / "empty.sqlite")
+    empty = subprocess.run([sys.executable, "-m", "launchrelay", "status"], env=env, capture_output=True,
+                           text=True, timeout=60, check=False)  # fmt: skip
+    assert empty.returncode == 0 and "is empty" in empty.stdout
+
+
+_ = (Signer,)
