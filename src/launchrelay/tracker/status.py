@@ -89,16 +89,16 @@ def _row(n: Notification, ds: list[Delivery], state: str, now: datetime) -> dict
 
 
 def render_table(table: list[dict[str, Any]]) -> str:
-    headers = ["ID", "AGREEMENT", "FROM -> TO", "WINDOW START", "STATE", "ACK / TIME LEFT"]
+    headers = ["ID", "TYPE", "AGREEMENT", "FROM -> TO", "WINDOW START", "STATE", "ACK / TIME LEFT"]
     lines = []
     for r in table:
         route = f"{r['sender'] or '?'} -> {','.join(r['recipients']) or '-'}"
         ack = "; ".join(d["note"] for d in r["deliveries"]) or ", ".join(r["reasons"]) or "-"
         window = (r["window_start"] or "-")[:16].replace("T", " ")
-        lines.append([r["id"], r["agreement"] or "-", route, window, r["state"], ack])
+        lines.append([r["id"], r["type"] or "-", r["agreement"] or "-", route, window, r["state"], ack])
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *lines, strict=False)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*headers), *(fmt.format(*map(str, line)) for line in lines)])
+    return "\n".join(x.rstrip() for x in [fmt.format(*headers), *(fmt.format(*map(str, line)) for line in lines)])
 
 
 def timeline(ledger: SqliteLedger, ident: str, now: datetime) -> dict[str, Any] | None:

@@ -1,0 +1,123 @@
+"""Exactly one alert per deadline across tracker crashes: SIGKILL while deadlines are pending and firing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import RelayProcess, hdr, make_deploy, message, read_topic
+from launchrelay.clients.inbox import Inbox
+from launchrelay.clients.publisher import Publisher
+from launchrelay.tracker.ledger import SqliteLedger
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
+
+SHORT = """
+[agreements.CN-RU-2009]
+ack_deadline = "PT5S"
+retransmit = { every = "PT2S", max_attempts = 2 }
+"""
+NOTICES = 45
+
+
+async def test_tracker_killed_every_deadline_fires_exactly_once(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """45 notices, a third acknowledged; the tracker is SIGKILLed three times while deadlines are pending and
+    firing: afterwards each unacknowledged notice has exactly one overdue receipt and one overdue event, no
+    retransmission is repeated, and no acknowledged notice is alerted."""
+    rng = random.Random(2010)
+    deploy = await make_deploy(kafka_bootstrap, tmp_path, extra_config=SHORT)
+    relay = RelayProcess(deploy, "relay-tc").start()
+    tracker = RelayProcess(deploy, "tracker-tc", command="tracker").start()
+    notices = [message("CN", ["RU"]) for _ in range(NOTICES)]
+    acked = {m.message_id for i, m in enumerate(notices) if i % 3 == 0}
+    stop = asyncio.Event()
+    try:
+        await asyncio.to_thread(relay.wait_for, "relay.started")
+        await asyncio.to_thread(tracker.wait_for, "tracker.started")
+
+        async def counterpart() -> None:
+            keys = {p: {s.key_id: s.private_key.public_key()} for p, s in deploy.signers.items()}
+            async with Inbox(deploy.bootstrap, "RU", deploy.signers["RU"], sender_keys=keys, relay_keys={},
+                             topic_prefix=deploy.prefix) as inbox:  # fmt: skip
+
+                async def handle(item: Any) -> None:
+                    if item.message.message_id in acked and item.retransmission == 0:
+                        await inbox.acknowledge(item.message)
+
+                await inbox.run(handle, stop)
+
+        ru = asyncio.create_task(counterpart())
+
+        async def publish() -> None:
+            async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix,
+                                 watch_receipts=False) as cn:  # fmt: skip
+                for m in notices:
+                    await cn.publish(m)
+                    await asyncio.sleep(0.2)
+
+        publishing = asyncio.create_task(publish())
+        for low, high in ((1.0, 3.0), (2.0, 5.0), (2.0, 5.0)):
+            await asyncio.sleep(rng.uniform(low, high))
+            tracker.kill()
+            await asyncio.sleep(rng.uniform(0.5, 3.0))  # deadlines fall due while it is down
+            tracker.start()
+            await asyncio.to_thread(tracker.wait_for, "tracker.started")
+        await publishing
+
+        ledger_path = deploy.dir / "ledger.sqlite"
+
+        def settled() -> bool:
+            ledger = SqliteLedger(ledger_path)
+            try:
+                states = [d.state.value for m in notices for d in ledger.deliveries(f"CN/{m.message_id}")]
+            finally:
+                ledger.close()
+            return len(states) == NOTICES and "pending" not in states
+
+        async with asyncio.timeout(120):
+            while not settled():
+                await asyncio.sleep(0.5)
+        await asyncio.sleep(3)  # anything fired twice would show up now
+        stop.set()
+        await ru
+
+        cn_in = await read_topic(deploy.bootstrap, deploy.topics.inbound("CN"), lambda rs: True)
+        overdue = Counter(
+            json.loads(r.value)["refers_to"] for r in cn_in
+            if json.loads(r.value).get("outcome") == "acknowledgement_overdue"
+        )  # fmt: skip
+        status = await read_topic(deploy.bootstrap, deploy.topics.status, lambda rs: True)
+        events = [json.loads(r.value) for r in status]
+        overdue_events = Counter(e["message_id"] for e in events if e["kind"] == "acknowledgement_overdue")
+        retx_events = Counter((e["message_id"], e["attempt"]) for e in events if e["kind"] == "retransmitted")
+        ru_in = await read_topic(deploy.bootstrap, deploy.topics.inbound("RU"), lambda rs: True)
+        retx_records = Counter(
+            (json.loads(r.value)["message_id"], int(hdr(r, "lr-retransmission") or 0)) for r in ru_in
+            if hdr(r, "lr-retransmission")
+        )  # fmt: skip
+
+        unacked = [m.message_id for m in notices if m.message_id not in acked]
+        assert {k: v for k, v in overdue.items() if v != 1} == {}, "an alert fired twice"
+        assert sorted(overdue) == sorted(unacked), "every unacknowledged notice alerted, no acknowledged one"
+        assert {k: v for k, v in overdue_events.items() if v != 1} == {}
+        assert sorted(overdue_events) == sorted(unacked)
+        assert all(v == 1 for v in retx_events.values()), "a retransmission event repeated"
+        assert retx_records == retx_events, "each retransmission event matches exactly one re-sent record"
+        assert tracker.starts == 4
+        ledger = SqliteLedger(ledger_path)
+        try:
+            for m in notices:
+                (d,) = ledger.deliveries(f"CN/{m.message_id}")
+                assert d.state.value == ("acknowledged" if m.message_id in acked else "timed_out")
+        finally:
+            ledger.close()
+    finally:
+        stop.set()
+        relay.ensure_stopped()
+        tracker.ensure_stopped()
