@@ -108,8 +108,11 @@ async def make_deploy(
 class RelayProcess:
     """``python -m launchrelay relay`` (or ``tracker``) as a real process, logging JSON to a file."""
 
-    def __init__(self, deploy: Deploy, relay_id: str = "relay-a", command: str = "relay") -> None:
+    def __init__(
+        self, deploy: Deploy, relay_id: str = "relay-a", command: str = "relay", extra_env: dict[str, str] | None = None
+    ) -> None:
         self.command = command
+        self.extra_env = extra_env or {}
         self.deploy = deploy
         self.relay_id = relay_id
         self.log_path = deploy.dir / f"{relay_id}.log"
@@ -123,7 +126,7 @@ class RelayProcess:
         log.flush()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "launchrelay", self.command],
-            env=self.deploy.env(self.relay_id),
+            env=self.deploy.env(self.relay_id) | self.extra_env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -22,6 +22,7 @@ import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 
 from harness import Deploy, RelayProcess, hdr, make_deploy, message, read_topic
+from launchrelay.broker.local import free_port
 from launchrelay.clients.inbox import Inbox
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
@@ -50,6 +51,7 @@ class Exchange:
     ids: dict[str, PartyMessage] = field(default_factory=dict)
     seen_by: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     skipped: int = 0
+    metrics_port: int = 0
 
     def view(self, name: str) -> dict[str, Any] | None:
         ledger = SqliteLedger(self.deploy.dir / "ledger.sqlite")
@@ -96,8 +98,11 @@ async def counterpart(ex: Exchange, party: str, ack: Callable[[PartyMessage], bo
 async def exchange(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Exchange]:
     deploy = await make_deploy(kafka_bootstrap, tmp_path_factory.mktemp("tracker"), extra_config=SHORT)
     relay = RelayProcess(deploy, "relay-t").start()
-    tracker = RelayProcess(deploy, "tracker-t", command="tracker").start()
-    ex = Exchange(deploy, relay, tracker)
+    metrics_port = free_port()
+    tracker = RelayProcess(
+        deploy, "tracker-t", command="tracker", extra_env={"LAUNCHRELAY_METRICS_PORT": str(metrics_port)}
+    ).start()
+    ex = Exchange(deploy, relay, tracker, metrics_port=metrics_port)
     try:
         await asyncio.to_thread(relay.wait_for, "relay.started")
         await asyncio.to_thread(tracker.wait_for, "tracker.started")
@@ -110,6 +115,13 @@ async def exchange(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
             "pending": message("US", ["RU"], "US-RU-1988", lead=timedelta(days=2)),
             "rejected": message("CN", ["RU"], lead=timedelta(hours=1)),
         }
+        ex.ids["completed"] = message("CN", ["RU"])
+        ex.ids["report"] = message(
+            "CN", ["RU"], message_type="completed_launch", refers_to=ex.ids["completed"].message_id,
+            launch_key=ex.ids["completed"].launch_key, launched_at=ex.ids["completed"].window.start.isoformat(),
+            vehicle=ex.ids["completed"].vehicle.model_dump(mode="json"),
+            launch_area=ex.ids["completed"].launch_area.model_dump(mode="json"),
+        )  # fmt: skip
         ex.ids["cancel"] = message("CN", ["RU"], message_type="cancellation",
                                    refers_to=ex.ids["cancelled"].message_id,
                                    launch_key=ex.ids["cancelled"].launch_key)  # fmt: skip
@@ -126,7 +138,7 @@ async def exchange(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
         ru = asyncio.create_task(counterpart(ex, "RU", lambda m: m.message_id not in never, stop))
         at = asyncio.create_task(counterpart(ex, "AT", lambda m: True, stop))
         gb = asyncio.create_task(counterpart(ex, "GB", lambda m: False, stop))
-        for name in ("on_time", "late", "silent", "cancelled", "cancel", "rejected"):
+        for name in ("on_time", "late", "silent", "cancelled", "cancel", "rejected", "completed", "report"):
             async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix,
                                  watch_receipts=False) as cn:  # fmt: skip
                 await cn.publish(ex.ids[name])
@@ -149,6 +161,7 @@ async def exchange(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
         await wait_until(lambda: state("hcoc") == "overdue", "hcoc: GB overdue")
         await wait_until(lambda: state("on_time") == "acknowledged", "on time")
         await wait_until(lambda: state("cancelled") == "cancelled", "cancelled")
+        await wait_until(lambda: state("completed") == "completed", "completed")
         await asyncio.sleep(8)  # past every deadline: a cancelled notice must stay quiet
         stop.set()
         await asyncio.gather(ru, at, gb)
@@ -214,6 +227,13 @@ async def test_cancelled_before_deadline(exchange: Exchange) -> None:
     assert await overdue_receipts(exchange, "CN", "cancelled") == []
 
 
+async def test_completed_launch_report_closes_the_notification(exchange: Exchange) -> None:
+    """A completed-launch report referring to a notice marks it completed in the ledger and its timeline."""
+    view = exchange.view("completed")
+    assert view is not None and view["state"] == "completed"
+    assert "completed" in [e["event"] for e in view["timeline"]]
+
+
 async def test_hague_code_one_recipient_acknowledges(exchange: Exchange) -> None:
     """Hague Code notice to AT and GB: AT acknowledges, GB does not; the alert names GB only."""
     view = exchange.view("hcoc")
@@ -230,6 +250,22 @@ async def test_counterpart_sdk_skips_forgeries(exchange: Exchange) -> None:
     assert all(p in exchange.seen_by for p in ("RU", "AT", "GB"))
 
 
+async def test_tracker_metrics_and_readiness(exchange: Exchange) -> None:
+    """The tracker's /metrics counts timeouts, retransmissions and acknowledgement latency; /readyz is ready."""
+    from test_ops import get, metric
+
+    base = f"http://127.0.0.1:{exchange.metrics_port}"
+    assert (await asyncio.to_thread(get, f"{base}/readyz"))[0] == 200
+    _, text = await asyncio.to_thread(get, f"{base}/metrics")
+    assert metric(text, "launchrelay_timeouts_total", agreement="CN-RU-2009", recipient="RU") == 2
+    assert metric(text, "launchrelay_timeouts_total", agreement="HCOC", recipient="GB") == 1
+    assert metric(text, "launchrelay_retransmissions_total", agreement="CN-RU-2009") >= 4
+    assert metric(text, "launchrelay_ack_latency_seconds_count", agreement="CN-RU-2009") >= 3
+    assert metric(text, "launchrelay_late_acks_total", agreement="CN-RU-2009") == 1
+    assert metric(text, "launchrelay_overdue_deliveries") == 2  # silent (RU) and the Hague notice (GB)
+    assert metric(text, "launchrelay_pending_deliveries") >= 1  # the US-RU notice, deadline one hour
+
+
 def run_status(ex: Exchange, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "launchrelay", "status", *args],
@@ -243,7 +279,7 @@ async def test_status_table_text_and_json(exchange: Exchange) -> None:
     by_id = {r["id"]: r["state"] for r in table}
     expected = {
         "on_time": "acknowledged", "late": "acknowledged_late", "silent": "overdue", "cancelled": "cancelled",
-        "hcoc": "overdue", "pending": "pending", "rejected": "rejected",
+        "hcoc": "overdue", "pending": "pending", "rejected": "rejected", "completed": "completed",
     }  # fmt: skip
     for name, state in expected.items():
         assert by_id[exchange.ids[name].message_id] == state, name

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     ledger: Path | None = Field(default=None, description="tracker ledger (SQLite); default DATA_DIR/ledger.sqlite")
     tracker_id: str = Field(default_factory=socket.gethostname, description="names the tracker in receipts and logs")
     tracker_tick_s: float = Field(default=0.5, gt=0, le=60, description="how often deadlines are checked")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, description="/metrics /healthz /readyz; unset: off")
+    metrics_host: str = Field(default="127.0.0.1", description="0.0.0.0 in containers")
     log_level: str = "INFO"
     log_format: LogFormat = "auto"
 

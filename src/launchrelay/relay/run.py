@@ -10,6 +10,7 @@ import structlog
 from launchrelay.agreements.config import load_config
 from launchrelay.broker.admin import ensure_topics, topic_specs
 from launchrelay.errors import ConfigError
+from launchrelay.ops.health import OpsServer
 from launchrelay.relay.service import RelayOptions, RelayService
 from launchrelay.settings import Settings
 from launchrelay.signing import Signer
@@ -43,9 +44,15 @@ async def run_relay(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, service.request_stop)
+    ops = None
+    if settings.metrics_port is not None:
+        ops = OpsServer(settings.metrics_host, settings.metrics_port, service.metrics.registry, service.ready)
+        await ops.start()
     try:
         await service.start()
         await service.run()
     finally:
         await service.stop()
+        if ops is not None:
+            await ops.stop()
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,9 @@ from aiokafka.errors import KafkaError, ProducerFenced
 
 from launchrelay.agreements.config import Deployment
 from launchrelay.broker.admin import partitions_of
+from launchrelay.ops.metrics import RelayMetrics
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide
+from launchrelay.relay.observe import observe
 from launchrelay.relay.outputs import plan
 from launchrelay.relay.state import MemoryState, Overlay, SeenMessage
 from launchrelay.signing import Signer
@@ -102,7 +105,10 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 class RelayService:
     """Reads every party's out topic and forwards or rejects each record exactly once."""
 
-    def __init__(self, deployment: Deployment, options: RelayOptions) -> None:
+    def __init__(self, deployment: Deployment, options: RelayOptions, metrics: RelayMetrics | None = None) -> None:
+        self.metrics = metrics or RelayMetrics()
+        self._started = False
+        self._last_fetch_ok = 0.0
         self.ctx = RelayContext.build(deployment)
         self.options = options
         self.topics = self.ctx.topics
@@ -136,7 +142,18 @@ class RelayService:
         await self._consumer.start()
         out_topics = [self.topics.outbound(p) for p in sorted(self.ctx.deployment.parties)]
         self._consumer.subscribe(out_topics, listener=_Listener(self))
+        self._started = True
+        self._last_fetch_ok = time.monotonic()  # the broker just answered
         log.info("relay.started", topics=out_topics, group=self.group_id, relay_id=self.options.relay_id)
+
+    def ready(self) -> tuple[bool, str]:
+        """Ready: started, the broker answered a fetch in the last 30 s, and partitions are assigned."""
+        if not self._started:
+            return False, "starting"
+        if time.monotonic() - self._last_fetch_ok > 30:
+            return False, "no successful fetch from the broker in 30s"
+        assigned = len(self._consumer.assignment())
+        return (assigned > 0, f"{assigned} partitions assigned")
 
     def request_stop(self) -> None:
         """Stop fetching; the batch in hand finishes and commits first."""
@@ -167,6 +184,7 @@ class RelayService:
                 break
             try:
                 batch = fetch.result()
+                self._last_fetch_ok = time.monotonic()
             except KafkaError as exc:
                 log.warning("relay.fetch_failed", error=repr(exc), retry_in_s=backoff)
                 await asyncio.sleep(backoff)
@@ -178,11 +196,18 @@ class RelayService:
                     if tp not in self._consumer.assignment():
                         continue  # revoked while we waited for the lock: the new owner handles it
                     ok = await self._process(tp, records) and ok
+            self._record_lag()
             if ok:
                 backoff = 0.5
             else:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.options.max_backoff_s)
+
+    def _record_lag(self) -> None:
+        for tp, expected in self._next.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - expected))
 
     # rebalancing ---------------------------------------------------------------------------------
     async def _producer_for(self, tp: TopicPartition) -> AIOKafkaProducer:
@@ -275,6 +300,7 @@ class RelayService:
             producer = await self._producer_for(tp)
             decisions, overlay = await self._decide_all(records)
             now = datetime.now(UTC)
+            started = time.perf_counter()
             await producer.begin_transaction()
             sends: list[asyncio.Future[Any]] = []
             try:
@@ -309,28 +335,11 @@ class RelayService:
                 self._consumer.seek(tp, self._next[tp])
             self._next.pop(tp, None)  # re-claim before the next attempt
             return False
+        self.metrics.commit_seconds.observe(time.perf_counter() - started)
         self._next[tp] = records[-1].offset + 1
         for write in overlay.pending.values():
             self.state.apply(write)
         for decision in decisions:
             self.counts[decision.kind] += 1
-            self._log(decision)
+            observe(decision, self.options.relay_id, self.metrics)
         return True
-
-    def _log(self, d: Decision) -> None:
-        msg = d.message
-        fields: dict[str, Any] = {
-            "source": f"{d.record.topic}:{d.record.partition}:{d.record.offset}",
-            "message_id": msg.message_id if msg else None,
-            "message_type": msg.message_type if msg else None,
-            "launch_key": msg.launch_key if msg else None,
-            "agreement": msg.agreement if msg else None,
-            "sender": msg.sender if msg else d.owner,
-            "relay_id": self.options.relay_id,
-        }
-        if d.kind == "forward":
-            log.info("relay.forwarded", recipients=d.recipients, **fields)
-        elif d.kind == "duplicate":
-            log.info("relay.duplicate", **fields)
-        else:
-            log.warning("relay.rejected", reasons=d.reason_codes, **fields)

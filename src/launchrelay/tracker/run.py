@@ -8,6 +8,8 @@ import signal
 from launchrelay.agreements.config import load_config
 from launchrelay.broker.admin import ensure_topics, topic_specs
 from launchrelay.errors import ConfigError
+from launchrelay.ops.health import OpsServer
+from launchrelay.ops.metrics import TrackerMetrics
 from launchrelay.settings import Settings
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
@@ -28,19 +30,26 @@ async def run_tracker(settings: Settings) -> int:
                     relay.replication_factor, relay.max_message_bytes),
     )  # fmt: skip
     ledger = SqliteLedger(settings.ledger_path())
+    metrics = TrackerMetrics()
     service = TrackerService(
         deployment,
         TrackerOptions(bootstrap=bootstrap, tracker_id=settings.tracker_id, signer=signer,
-                       tick_s=settings.tracker_tick_s),
+                       tick_s=settings.tracker_tick_s, hooks=metrics),
         ledger,
     )  # fmt: skip
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, service.request_stop)
+    ops = None
+    if settings.metrics_port is not None:
+        ops = OpsServer(settings.metrics_host, settings.metrics_port, metrics.registry, service.ready)
+        await ops.start()
     try:
         await service.start()
         await service.run()
     finally:
         await service.stop()
         ledger.close()
+        if ops is not None:
+            await ops.stop()
     return 0

@@ -48,16 +48,20 @@ class TrackerHooks(Protocol):
     """Where metrics attach (the operations work wires Prometheus here)."""
 
     def on_event(self, event: StatusEvent) -> None: ...
+    def on_ack(self, agreement: str | None, delivery: Delivery) -> None: ...
     def on_timeout(self, notification: Notification, delivery: Delivery) -> None: ...
     def on_retransmit(self, notification: Notification, delivery: Delivery, attempt: int) -> None: ...
 
 
 class CountingHooks:
     def __init__(self) -> None:
-        self.counts: dict[str, int] = {"events": 0, "timeouts": 0, "retransmits": 0}
+        self.counts: dict[str, int] = {"events": 0, "timeouts": 0, "retransmits": 0, "acks": 0}
 
     def on_event(self, event: StatusEvent) -> None:
         self.counts["events"] += 1
+
+    def on_ack(self, agreement: str | None, delivery: Delivery) -> None:
+        self.counts["acks"] += 1
 
     def on_timeout(self, notification: Notification, delivery: Delivery) -> None:
         self.counts["timeouts"] += 1
@@ -110,6 +114,10 @@ class TrackerService:
         self._parts: list[TopicPartition] = []
         self._in_flight: set[str] = set()  # fired, not yet read back from the status topic
         self._stopping = asyncio.Event()
+        self._ready = False
+
+    def ready(self) -> tuple[bool, str]:
+        return (True, "caught up") if self._ready else (False, "catching up on the status topic")
 
     def _policy(self, agreement_id: str | None) -> RetransmitPolicy | None:
         agreement = self.deployment.agreement(agreement_id or "")
@@ -129,6 +137,7 @@ class TrackerService:
             else:
                 self._status.seek(tp, offset)
         applied = await self.catch_up()
+        self._ready = True
         log.info(
             "tracker.started",
             tracker_id=self.options.tracker_id,
@@ -173,6 +182,9 @@ class TrackerService:
                 kind = f"retx{event.attempt}" if event.kind is EventKind.RETRANSMITTED else "overdue"
                 self._in_flight.discard(f"{key}|{r}|{kind}")
         if event.kind is EventKind.FORWARDED and event.message_type == "acknowledgement" and event.recipients:
+            for d in self.ledger.deliveries(f"{event.recipients[0]}/{event.refers_to}"):
+                if d.recipient == event.sender and d.ack_message_id == event.message_id:
+                    self.options.hooks.on_ack(event.agreement, d)
             log.info(
                 "tracker.acknowledged",
                 message_id=event.refers_to,
@@ -301,6 +313,10 @@ class TrackerService:
         while not self._stopping.is_set():
             try:
                 await self._consume_once(int(self.options.tick_s * 1000))
+                backlog = getattr(self.options.hooks, "set_backlog", None)
+                if backlog is not None:
+                    counts = self.ledger.state_counts()
+                    backlog(counts.get("pending", 0), counts.get("timed_out", 0))
                 if self._due():
                     await self.catch_up()  # an acknowledgement may be waiting right behind
                     actions = self._due()

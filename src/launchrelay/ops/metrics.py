@@ -1,0 +1,81 @@
+"""Prometheus metrics for the relay and the tracker (each process has its own registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from launchrelay.contract.events import StatusEvent
+from launchrelay.tracker.lifecycle import Delivery, Notification
+
+LATENCY_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 24 * 3600)
+
+
+class RelayMetrics:
+    """What the relay counts: records in, forwards, rejections by reason, duplicates, commits, lag."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.messages_in = Counter(
+            "launchrelay_messages_in", "Records read from party out topics", ["sender"], registry=r
+        )
+        self.forwarded = Counter(
+            "launchrelay_forwarded",
+            "Messages forwarded, per recipient",
+            ["agreement", "sender", "recipient"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "launchrelay_rejected", "Rejections, per reason code", ["agreement", "sender", "reason"], registry=r
+        )
+        self.duplicates = Counter("launchrelay_duplicates", "Exact repeats not forwarded again", ["sender"], registry=r)
+        self.commit_seconds = Histogram(
+            "launchrelay_transaction_commit_seconds", "Time to write and commit one partition's batch", registry=r
+        )
+        self.consumer_lag = Gauge(
+            "launchrelay_consumer_lag", "Records behind the end of each out-topic partition", ["topic", "partition"],
+            registry=r,
+        )  # fmt: skip
+
+
+class TrackerMetrics:
+    """What the tracker counts; also the tracker's hooks (see ``TrackerHooks``)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events = Counter("launchrelay_status_events", "Status events applied to the ledger", ["kind"], registry=r)
+        self.ack_latency = Histogram(
+            "launchrelay_ack_latency_seconds", "Forward to acknowledgement", ["agreement"], buckets=LATENCY_BUCKETS,
+            registry=r,
+        )  # fmt: skip
+        self.late_acks = Counter(
+            "launchrelay_late_acks", "Acknowledgements after the deadline", ["agreement"], registry=r
+        )
+        self.pending = Gauge("launchrelay_pending_deliveries", "Deliveries awaiting acknowledgement", registry=r)
+        self.overdue = Gauge("launchrelay_overdue_deliveries", "Deliveries timed out and not acknowledged", registry=r)
+        self.retransmissions = Counter(
+            "launchrelay_retransmissions", "Re-sends to recipients", ["agreement", "recipient"], registry=r
+        )
+        self.timeouts = Counter("launchrelay_timeouts", "Acknowledgement deadlines missed", ["agreement", "recipient"],
+                                registry=r)  # fmt: skip
+
+    # TrackerHooks
+    def on_event(self, event: StatusEvent) -> None:
+        self.events.labels(event.kind.value).inc()
+
+    def on_ack(self, agreement: str | None, delivery: Delivery) -> None:
+        if delivery.latency is not None:
+            self.ack_latency.labels(agreement or "-").observe(delivery.latency.total_seconds())
+        if delivery.state.value == "acknowledged_late":
+            self.late_acks.labels(agreement or "-").inc()
+
+    def on_timeout(self, notification: Notification, delivery: Delivery) -> None:
+        self.timeouts.labels(notification.agreement or "-", delivery.recipient).inc()
+
+    def on_retransmit(self, notification: Notification, delivery: Delivery, attempt: int) -> None:
+        self.retransmissions.labels(notification.agreement or "-", delivery.recipient).inc()
+
+    def set_backlog(self, pending: int, overdue: int) -> None:
+        self.pending.set(pending)
+        self.overdue.set(overdue)

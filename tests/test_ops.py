@@ -1,0 +1,140 @@
+"""Operations: logs are structured events with the ids, metrics move, health and readiness answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from harness import RelayProcess, make_deploy, message
+from launchrelay.broker.local import free_port
+from launchrelay.clients.publisher import Publisher
+from launchrelay.contract import encode
+from launchrelay.ops.logging import configure_logging
+from launchrelay.ops.metrics import RelayMetrics
+from launchrelay.relay.decide import InboundRecord, RelayContext, decide
+from launchrelay.relay.observe import observe
+from launchrelay.relay.state import MemoryState
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text format (0 when absent)."""
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        m = re.match(r"^([a-z_]+)(\{[^}]*\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(m.group(3))
+    return 0.0
+
+
+@pytest.mark.kafka
+async def test_relay_metrics_move_and_health_answers(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """/healthz and /readyz answer; forwards, rejections by reason and commit times show on /metrics."""
+    deploy = await make_deploy(kafka_bootstrap, tmp_path)
+    port = free_port()
+    relay = RelayProcess(deploy, "relay-ops", extra_env={"LAUNCHRELAY_METRICS_PORT": str(port)}).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await asyncio.to_thread(relay.wait_for, "relay.partitions_assigned")
+        assert await asyncio.to_thread(get, f"{base}/healthz") == (200, "ok\n")
+        async with asyncio.timeout(30):
+            while (answer := await asyncio.to_thread(get, f"{base}/readyz"))[0] != 200:
+                await asyncio.sleep(0.3)
+        assert "partitions assigned" in answer[1]
+        _, before = await asyncio.to_thread(get, f"{base}/metrics")
+        async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn:
+            notice = message("CN", ["RU"])
+            assert (await cn.publish_and_wait(notice, 45)).outcome == "forwarded"
+            await cn.publish_raw(b"garbage", b"k", [])
+            raw = encode(message("CN", ["RU"]))
+            sent = await cn.publish_raw(raw, b"k", deploy.signers["CN"].headers(raw + b"!"))
+            await cn.wait_receipt(json.loads(raw)["message_id"], 45)
+        assert sent.offset >= 0
+        _, after = await asyncio.to_thread(get, f"{base}/metrics")
+        fwd = dict(agreement="CN-RU-2009", sender="CN", recipient="RU")
+        assert (
+            metric(after, "launchrelay_forwarded_total", **fwd)
+            == metric(before, "launchrelay_forwarded_total", **fwd) + 1
+        )
+        assert metric(after, "launchrelay_rejected_total", reason="NOT_JSON") == 1
+        assert metric(after, "launchrelay_rejected_total", reason="SIGNATURE_INVALID", sender="CN") == 1
+        assert metric(after, "launchrelay_messages_in_total", sender="CN") >= 3
+        assert metric(after, "launchrelay_transaction_commit_seconds_count") >= 1
+        assert "launchrelay_consumer_lag" in after
+        assert (await asyncio.to_thread(get, f"{base}/nothing"))[0] == 404
+    finally:
+        relay.ensure_stopped()
+
+
+async def test_relay_logs_one_event_per_outcome_with_the_ids(tmp_path: Path) -> None:
+    """A forward and a rejection each log one event carrying message id, launch key, agreement, sender, reasons."""
+    deploy = await make_deploy_offline(tmp_path)
+    ctx = RelayContext.build(deploy)
+    metrics = RelayMetrics()
+    good = message("CN", ["RU"])
+    raw = encode(good)
+    now_ms = int(time.time() * 1000)
+    record = InboundRecord("launchrelay.CN.out", 0, 7, b"k", raw, _signers["CN"].headers(raw), now_ms)
+    late = InboundRecord("launchrelay.CN.out", 0, 8, b"k", b"{", [], now_ms)
+    with capture_logs() as logs:
+        observe(decide(record, ctx, MemoryState()), "r1", metrics)
+        observe(decide(late, ctx, MemoryState()), "r1", metrics)
+    forwarded, rejected = logs
+    assert forwarded["event"] == "relay.forwarded" and forwarded["log_level"] == "info"
+    assert forwarded["message_id"] == good.message_id and forwarded["launch_key"] == good.launch_key
+    assert forwarded["agreement"] == "CN-RU-2009" and forwarded["sender"] == "CN" and forwarded["recipients"] == ["RU"]
+    assert rejected["event"] == "relay.rejected" and rejected["log_level"] == "warning"
+    assert rejected["reasons"] == ["NOT_JSON"] and rejected["source"] == "launchrelay.CN.out:0:8"
+    assert metrics.rejected.labels("-", "CN", "NOT_JSON")._value.get() == 1
+
+
+def test_json_logs_when_not_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """Production output is one JSON object per line, with level and UTC timestamp; the level filters."""
+    configure_logging("WARNING", "json")
+    try:
+        log = structlog.get_logger("t")
+        log.info("hidden.event")
+        log.warning("relay.rejected", message_id="m1", reasons=["NOT_JSON"])
+        lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+        assert [x["event"] for x in lines] == ["relay.rejected"]
+        assert lines[0]["level"] == "warning" and lines[0]["message_id"] == "m1" and lines[0]["timestamp"].endswith("Z")
+    finally:
+        structlog.reset_defaults()
+
+
+# --- helpers for the offline test ---------------------------------------------------------------
+_signers: dict = {}
+
+
+async def make_deploy_offline(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The test deployment's config, without touching a broker."""
+    from launchrelay.agreements.config import parse_config
+    from launchrelay.signing import Signer
+
+    for p in ("CN", "RU", "relay"):
+        _signers[p] = Signer.generate(f"{p.lower()}-k1")
+    data = {
+        "relay": {"presets": ["CN-RU-2009"]},
+        "parties": {p: {"name": p, "keys": {_signers[p].key_id: _signers[p].public_b64}} for p in ("CN", "RU")},
+    }
+    return parse_config(data)

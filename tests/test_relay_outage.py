@@ -1,0 +1,60 @@
+"""Broker unavailable: the relay keeps retrying with backoff, drops nothing, and carries on when it returns."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from harness import RelayProcess, make_deploy, message, read_topic, source_of
+from launchrelay.broker.local import LocalBroker, free_port
+from launchrelay.clients.publisher import Publisher
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(400)]
+
+
+async def test_relay_survives_a_broker_restart(tmp_path: Path) -> None:
+    """A broker of its own is stopped for several seconds under the relay and started again: every notice
+    published before and after is forwarded exactly once, and the relay process never exits."""
+    broker = LocalBroker(tmp_path / "kafka", port=free_port(), controller_port=free_port())
+    broker.start()
+    relay: RelayProcess | None = None
+    try:
+        deploy = await make_deploy(broker.bootstrap, tmp_path / "deploy")
+        relay = RelayProcess(deploy, "relay-outage").start()
+        await asyncio.to_thread(relay.wait_for, "relay.partitions_assigned")
+        before = [message("CN", ["RU"]) for _ in range(20)]
+        after = [message("CN", ["RU"]) for _ in range(20)]
+        async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn:
+            for m in before:
+                await cn.publish(m)
+            for m in before:
+                assert (await cn.wait_receipt(m.message_id, 60)).outcome == "forwarded"
+
+        await asyncio.to_thread(broker.stop)
+        await asyncio.sleep(8)  # the relay is without a broker
+        assert relay.proc is not None and relay.proc.poll() is None, "the relay must not exit"
+        await asyncio.to_thread(broker.start)
+
+        async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn:
+            for m in after:
+                await cn.publish(m)
+            for m in after:
+                assert (await cn.wait_receipt(m.message_id, 120)).outcome == "forwarded"
+        ids = {m.message_id for m in before + after}
+        records = await read_topic(
+            deploy.bootstrap,
+            deploy.topics.inbound("RU"),
+            lambda rs: len({json.loads(r.value)["message_id"] for r in rs} & ids) == len(ids),
+            timeout_s=120,
+        )
+        copies = Counter(source_of(r) for r in records)
+        assert len(copies) == len(ids) and set(copies.values()) == {1}
+        assert relay.proc.poll() is None
+    finally:
+        if relay is not None:
+            relay.ensure_stopped()
+        broker.stop()
