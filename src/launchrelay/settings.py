@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from launchrelay.ops.logging import LogFormat
@@ -34,6 +35,10 @@ class Settings(BaseSettings):
     tracker_tick_s: float = Field(default=0.5, gt=0, le=60, description="how often deadlines are checked")
     metrics_port: int | None = Field(default=None, ge=0, le=65535, description="/metrics /healthz /readyz; unset: off")
     metrics_host: str = Field(default="127.0.0.1", description="0.0.0.0 in containers")
+    kafka_security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
+    kafka_sasl_mechanism: str | None = Field(default=None, description="e.g. SCRAM-SHA-512")
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="never logged or printed")
     log_level: str = "INFO"
     log_format: LogFormat = "auto"
 
@@ -43,3 +48,18 @@ class Settings(BaseSettings):
 
     def ledger_path(self) -> Path:
         return self.ledger or self.data_dir / "ledger.sqlite"
+
+    def kafka_options(self) -> dict[str, Any]:
+        """Connection options every Kafka client of this process gets (security, SASL)."""
+        opts: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            import ssl
+
+            opts["ssl_context"] = ssl.create_default_context()
+        if self.kafka_sasl_mechanism:
+            opts["sasl_mechanism"] = self.kafka_sasl_mechanism
+            opts["sasl_plain_username"] = self.kafka_sasl_username
+            opts["sasl_plain_password"] = (
+                self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+            )
+        return opts

@@ -8,6 +8,8 @@ and the offending key.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import tomllib
 from datetime import timedelta
@@ -102,6 +104,18 @@ class Party(_Config):
     keys: dict[Identifier, str] = Field(
         default_factory=dict, description="key id -> raw 32-byte Ed25519 public key, base64"
     )
+
+    @field_validator("keys")
+    @classmethod
+    def _keys_are_ed25519(cls, keys: dict[str, str]) -> dict[str, str]:
+        for kid, b64 in keys.items():
+            try:
+                raw = base64.b64decode(b64, validate=True)
+            except binascii.Error as exc:
+                raise ValueError(f"key {kid}: not base64") from exc
+            if len(raw) != 32:
+                raise ValueError(f"key {kid}: an Ed25519 public key is 32 raw bytes, this is {len(raw)}")
+        return keys
 
 
 class RelayConfig(_Config):

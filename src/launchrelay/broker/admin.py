@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -53,10 +54,14 @@ def topic_specs(
     return specs
 
 
-async def ensure_topics(bootstrap: str, specs: list[NewTopic], timeout_s: float = 30.0) -> list[str]:
+async def ensure_topics(
+    bootstrap: str, specs: list[NewTopic], timeout_s: float = 30.0, client_options: dict[str, Any] | None = None
+) -> list[str]:
     """Create each topic that does not exist yet; returns the names created."""
     created: list[str] = []
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), **(client_options or {})
+    )
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         existing = set(await admin.list_topics())

@@ -68,6 +68,7 @@ class Inbox:
         relay_keys: dict[str, Ed25519PublicKey],
         topic_prefix: str = "launchrelay",
         group_id: str | None = None,
+        client_options: dict[str, Any] | None = None,
     ) -> None:
         self.party = party
         self.topics = Topics(topic_prefix)
@@ -76,12 +77,15 @@ class Inbox:
         self._consumer = AIOKafkaConsumer(
             self.topics.inbound(party),
             bootstrap_servers=bootstrap,
+            **(client_options or {}),
             group_id=group_id or f"{topic_prefix}.inbox.{party}",
             isolation_level="read_committed",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        self._publisher = Publisher(bootstrap, party, signer, topic_prefix=topic_prefix, watch_receipts=False)
+        self._publisher = Publisher(
+            bootstrap, party, signer, topic_prefix=topic_prefix, watch_receipts=False, client_options=client_options
+        )
         self.skipped = 0
 
     async def start(self) -> None:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -53,13 +54,17 @@ class Publisher:
         topic_prefix: str = "launchrelay",
         relay_keys: dict[str, Ed25519PublicKey] | None = None,
         watch_receipts: bool = True,
+        client_options: dict[str, Any] | None = None,
     ) -> None:
+        self._client_options = client_options or {}
         self.party = party
         self.topics = Topics(topic_prefix)
         self._signer = signer
         self._bootstrap = bootstrap
         self._relay_keys = relay_keys
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **self._client_options
+        )
         self._watch = watch_receipts
         self._receipts: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -82,6 +87,7 @@ class Publisher:
         topic = self.topics.inbound(self.party)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
+            **self._client_options,
             group_id=None,
             isolation_level="read_committed",
             enable_auto_commit=False,

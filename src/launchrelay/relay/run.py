@@ -36,10 +36,17 @@ async def run_relay(settings: Settings) -> int:
             deployment.relay.replication_factor,
             deployment.relay.max_message_bytes,
         ),
+        client_options=settings.kafka_options(),
     )
     service = RelayService(
         deployment,
-        RelayOptions(bootstrap=bootstrap, relay_id=settings.relay_id, signer=signer, batch_size=settings.relay_batch),
+        RelayOptions(
+            bootstrap=bootstrap,
+            relay_id=settings.relay_id,
+            signer=signer,
+            batch_size=settings.relay_batch,
+            client_options=settings.kafka_options(),
+        ),
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,16 +42,18 @@ class RelayOptions:
     signer: Signer
     batch_size: int = 200
     max_backoff_s: float = 10.0
+    client_options: dict[str, Any] = field(default_factory=dict)
 
 
 class StateReader:
     """Tails the compacted state topic (all partitions, read_committed) into a MemoryState."""
 
-    def __init__(self, bootstrap: str, topic: str, state: MemoryState) -> None:
+    def __init__(self, bootstrap: str, topic: str, state: MemoryState, client_options: dict[str, Any]) -> None:
         self._topic = topic
         self._state = state
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
+            **client_options,
             group_id=None,
             enable_auto_commit=False,
             isolation_level="read_committed",
@@ -114,9 +116,10 @@ class RelayService:
         self.topics = self.ctx.topics
         self.group_id = f"{self.topics.prefix}.relay"
         self.state = MemoryState()
-        self._reader = StateReader(options.bootstrap, self.topics.relay_state, self.state)
+        self._reader = StateReader(options.bootstrap, self.topics.relay_state, self.state, options.client_options)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=options.bootstrap,
+            **options.client_options,
             group_id=self.group_id,
             enable_auto_commit=False,
             isolation_level="read_committed",
@@ -215,6 +218,7 @@ class RelayService:
         if producer is None:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.options.bootstrap,
+                **self.options.client_options,
                 transactional_id=f"{self.group_id}.{tp.topic}.{tp.partition}",
                 enable_idempotence=True,
                 acks="all",

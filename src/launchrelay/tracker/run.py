@@ -28,13 +28,14 @@ async def run_tracker(settings: Settings) -> int:
         bootstrap,
         topic_specs(Topics(relay.topic_prefix), list(deployment.parties), relay.partitions,
                     relay.replication_factor, relay.max_message_bytes),
+        client_options=settings.kafka_options(),
     )  # fmt: skip
     ledger = SqliteLedger(settings.ledger_path())
     metrics = TrackerMetrics()
     service = TrackerService(
         deployment,
         TrackerOptions(bootstrap=bootstrap, tracker_id=settings.tracker_id, signer=signer,
-                       tick_s=settings.tracker_tick_s, hooks=metrics),
+                       tick_s=settings.tracker_tick_s, hooks=metrics, client_options=settings.kafka_options()),
         ledger,
     )  # fmt: skip
     loop = asyncio.get_running_loop()

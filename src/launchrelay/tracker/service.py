@@ -78,6 +78,7 @@ class TrackerOptions:
     tick_s: float = 0.5
     clock: Clock = field(default_factory=SystemClock)
     hooks: TrackerHooks = field(default_factory=CountingHooks)
+    client_options: dict[str, Any] = field(default_factory=dict)
 
 
 def _action_id(action: Action) -> str:
@@ -98,6 +99,7 @@ class TrackerService:
         self.topics = Topics(deployment.relay.topic_prefix)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=options.bootstrap,
+            **options.client_options,
             transactional_id=f"{self.topics.prefix}.tracker",
             enable_idempotence=True,
             acks="all",
@@ -105,10 +107,12 @@ class TrackerService:
         )
         self._status = AIOKafkaConsumer(
             bootstrap_servers=options.bootstrap, group_id=None, isolation_level="read_committed",
+            **options.client_options,
             enable_auto_commit=False,
         )  # fmt: skip
         self._source = AIOKafkaConsumer(
             bootstrap_servers=options.bootstrap, group_id=None, isolation_level="read_committed",
+            **options.client_options,
             enable_auto_commit=False,
         )  # fmt: skip
         self._parts: list[TopicPartition] = []

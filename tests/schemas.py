@@ -1,0 +1,61 @@
+"""Published schemas the deployment files are checked against, fetched once from their packages.
+
+- AsyncAPI 3.0.0: ``schemas/3.0.0-without-$id.json`` of the npm package ``@asyncapi/specs``.
+- Compose: ``compose/config/compose_spec.json`` shipped in the PyPI wheel of ``docker-compose`` 1.29.2
+  (only the schema file is taken; the package is not installed).
+
+``python tests/schemas.py`` fetches them into the cache (``make test`` does it first).
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from launchrelay.broker.local import default_cache_dir  # noqa: E402
+
+ASYNCAPI_SPECS = "@asyncapi/specs@6.11.1"
+COMPOSE_WHEEL = "docker-compose==1.29.2"
+
+
+def cache() -> Path:
+    return default_cache_dir() / "schemas"
+
+
+def path(name: str) -> Path:
+    """The cached schema file; a clear failure when it was never fetched."""
+    p = cache() / name
+    if not p.exists():
+        raise FileNotFoundError(f"{p} is missing: run `python tests/schemas.py` (make test does)")
+    return p
+
+
+def fetch() -> None:
+    cache().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        if not (cache() / "asyncapi-3.0.0.json").exists():
+            out = subprocess.run(["npm", "pack", "--silent", ASYNCAPI_SPECS], cwd=tmp, capture_output=True,
+                                 text=True, check=True, timeout=300)  # fmt: skip
+            tgz = Path(tmp) / out.stdout.strip().splitlines()[-1]
+            with tarfile.open(tgz) as tar:
+                member = tar.extractfile("package/schemas/3.0.0-without-$id.json")
+                assert member is not None
+                (cache() / "asyncapi-3.0.0.json").write_bytes(member.read())
+        if not (cache() / "compose-spec.json").exists():
+            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", tmp,
+                            COMPOSE_WHEEL], check=True, timeout=300)  # fmt: skip
+            wheel = next(Path(tmp).glob("docker_compose-*.whl"))
+            with zipfile.ZipFile(io.BytesIO(wheel.read_bytes())) as zf:
+                (cache() / "compose-spec.json").write_bytes(zf.read("compose/config/compose_spec.json"))
+    print(f"schemas in {cache()}: {', '.join(sorted(p.name for p in cache().iterdir()))}")
+
+
+if __name__ == "__main__":
+    fetch()
