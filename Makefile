@@ -17,6 +17,7 @@ demo: $(STAMP)  ## the main job: local broker (unless LAUNCHRELAY_BOOTSTRAP_SERV
 
 test: $(STAMP)  ## the whole suite against a real broker (provisioned from Maven Central when needed)
 	$(BIN)/launchrelay broker fetch >/dev/null
+	$(BIN)/python tests/schemas.py
 	$(BIN)/pytest
 
 lint: $(STAMP)

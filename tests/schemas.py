@@ -3,6 +3,8 @@
 - AsyncAPI 3.0.0: ``schemas/3.0.0-without-$id.json`` of the npm package ``@asyncapi/specs``.
 - Compose: ``compose/config/compose_spec.json`` shipped in the PyPI wheel of ``docker-compose`` 1.29.2
   (only the schema file is taken; the package is not installed).
+- Strimzi: the API model ``io.strimzi:api`` from Maven Central, which ``tests/java/ValidateStrimzi.java``
+  binds the resources to.
 
 ``python tests/schemas.py`` fetches them into the cache (``make test`` does it first).
 """
@@ -19,10 +21,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from launchrelay.broker.local import default_cache_dir  # noqa: E402
+from launchrelay.broker.local import default_cache_dir
 
 ASYNCAPI_SPECS = "@asyncapi/specs@6.11.1"
 COMPOSE_WHEEL = "docker-compose==1.29.2"
+STRIMZI_API = "0.45.0"
+STRIMZI_POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>launchrelay</groupId><artifactId>strimzi-check</artifactId><version>1</version><packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>io.strimzi</groupId><artifactId>api</artifactId><version>{STRIMZI_API}</version></dependency>
+    <dependency>
+      <groupId>com.fasterxml.jackson.dataformat</groupId><artifactId>jackson-dataformat-yaml</artifactId>
+      <version>2.16.1</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+def strimzi_libs() -> Path:
+    return cache() / f"strimzi-{STRIMZI_API}" / "libs"
 
 
 def cache() -> Path:
@@ -54,6 +73,13 @@ def fetch() -> None:
             wheel = next(Path(tmp).glob("docker_compose-*.whl"))
             with zipfile.ZipFile(io.BytesIO(wheel.read_bytes())) as zf:
                 (cache() / "compose-spec.json").write_bytes(zf.read("compose/config/compose_spec.json"))
+    libs = strimzi_libs()
+    if not any(libs.glob("api-*.jar")):
+        pom = libs.parent / "pom.xml"
+        libs.parent.mkdir(parents=True, exist_ok=True)
+        pom.write_text(STRIMZI_POM)
+        subprocess.run(["mvn", "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
+                        f"-DoutputDirectory={libs}"], check=True, timeout=600)  # fmt: skip
     print(f"schemas in {cache()}: {', '.join(sorted(p.name for p in cache().iterdir()))}")
 
 

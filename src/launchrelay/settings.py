@@ -1,13 +1,23 @@
-"""One settings object, read once at the edge from the environment (prefix ``LAUNCHRELAY_``)."""
+"""One settings object, read once at the edge: environment (``LAUNCHRELAY_*``) first, then the
+``[settings]`` table of the config file (``LAUNCHRELAY_CONFIG``, default ``launchrelay.toml``), then defaults.
+
+Each field's environment name is ``LAUNCHRELAY_`` + its name in capitals; in the file, its name as is.
+"""
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    PyprojectTomlConfigSettingsSource,
+    SettingsConfigDict,
+)
 
 from launchrelay.ops.logging import LogFormat
 
@@ -15,7 +25,22 @@ from launchrelay.ops.logging import LogFormat
 class Settings(BaseSettings):
     """Process settings. Agreements and parties live in the TOML file named by ``config``."""
 
-    model_config = SettingsConfigDict(env_prefix="LAUNCHRELAY_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="LAUNCHRELAY_", extra="ignore", pyproject_toml_table_header=("settings",)
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config = Path(os.environ.get("LAUNCHRELAY_CONFIG", "launchrelay.toml"))
+        # A missing file reads as empty; errors in it surface when the config is loaded.
+        return (init_settings, env_settings, PyprojectTomlConfigSettingsSource(settings_cls, toml_file=config))
 
     bootstrap_servers: str | None = Field(
         default=None, description="Kafka to use as is; when unset, a local broker is started"

@@ -130,6 +130,8 @@ class Deployment(_Config):
     """Everything loaded from one config file."""
 
     relay: RelayConfig = RelayConfig()
+    #: process settings (see launchrelay.settings); read there, not here
+    settings: dict[str, Any] = Field(default_factory=dict)
     parties: dict[PartyCode, Party]
     agreements: dict[AgreementId, Agreement]
 
