@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check docs broker clean
+.PHONY: demo test lint typecheck check docs broker bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP)  ## the main job: local broker (unless LAUNCHRELAY_BOOTSTRAP_SERVERS is set), topics, exchange
@@ -21,8 +21,8 @@ test: $(STAMP)  ## the whole suite against a real broker (provisioned from Maven
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -34,6 +34,12 @@ docs: $(STAMP)  ## regenerate docs/schema and docs/reasons.md from the code
 
 broker: $(STAMP)  ## a local broker in the foreground (Ctrl-C stops it)
 	$(BIN)/launchrelay broker run
+
+bench: $(STAMP)  ## full benchmark: figures into bench/results/full.{json,md} (about 15 minutes)
+	$(BIN)/python -m bench.run --mode full
+
+bench-quick: $(STAMP)  ## every variant for a few seconds; no figures worth quoting
+	$(BIN)/python -m bench.run --mode quick
 
 clean:
 	rm -rf $(VENV) .launchrelay .pytest_cache .mypy_cache .ruff_cache

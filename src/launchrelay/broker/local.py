@@ -127,6 +127,30 @@ def ensure_jars(cache_dir: Path | None = None, *, timeout_s: float = 900.0) -> P
     return libs
 
 
+def ensure_tools_jars(cache_dir: Path | None = None, *, timeout_s: float = 900.0) -> Path:
+    """Kafka's own perf tools (``org.apache.kafka:kafka-tools``), resolved once beside the broker's jars."""
+    root = (cache_dir or default_cache_dir()) / f"kafka-tools-{KAFKA_VERSION}"
+    libs = root / "libs"
+    if (root / ".complete").exists():
+        return libs
+    mvn = _require_tool("mvn")
+    root.mkdir(parents=True, exist_ok=True)
+    pom = root / "pom.xml"
+    pom.write_text(
+        _POM.replace("kafka_2.13</artifactId>", "kafka-tools</artifactId>").format(
+            kafka=KAFKA_VERSION, log4j=LOG4J_VERSION
+        )
+    )
+    cmd = [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
+           f"-DoutputDirectory={libs}"]  # fmt: skip
+    with (root / "mvn.log").open("w") as out:
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
+    if proc.returncode != 0:
+        raise BrokerError(f"Maven failed to resolve kafka-tools (exit {proc.returncode}); see {root / 'mvn.log'}")
+    (root / ".complete").write_text(KAFKA_VERSION + "\n")
+    return libs
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -1,0 +1,157 @@
+"""Processes measured from /proc (CPU seconds, peak memory), workloads, and percentile helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from launchrelay.broker.admin import partitions_of
+from launchrelay.contract import encode
+from launchrelay.contract.messages import PlannedLaunch
+from launchrelay.signing import Signer
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class Measured:
+    """A child process whose CPU time and peak RSS are read from /proc while it runs."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], logs: Path) -> None:
+        self.name, self.cmd, self.env = name, cmd, env
+        self.log = logs / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Measured:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        return self
+
+    def wait_log(self, text: str, timeout_s: float = 90) -> None:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if text in self.log.read_text(errors="replace"):
+                return
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.log}")
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} never logged {text!r}; see {self.log}")
+
+    def cpu_seconds(self) -> float:
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+    def peak_rss_mb(self) -> float:
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def rss_mb(self) -> float:
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def notice(signer: Signer, i: int, pad_to: int = 800) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """A realistic CN -> RU planned-launch notification of about ``pad_to`` bytes, signed."""
+    now = datetime.now(UTC)
+    data: dict[str, Any] = {
+        "message_type": "planned_launch",
+        "message_id": f"cn-bench-{uuid.uuid4().hex}",
+        "agreement": "CN-RU-2009",
+        "sender": "CN",
+        "recipients": ["RU"],
+        "launch_key": f"CN-B-{i % 512}",
+        "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "vehicle": {"category": "icbm", "generic_class": "DF-41", "range_km": 12000.0},
+        "window": {
+            "start": (now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": (now + timedelta(days=4)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "launch_area": {"kind": "circle", "centre": {"lat": 40.96, "lon": 100.29}, "radius": 20, "unit": "km"},
+        "impact_areas": [
+            {
+                "kind": "polygon",
+                "points": [
+                    {"lat": 45.0, "lon": 110.0},
+                    {"lat": 45.5, "lon": 110.0},
+                    {"lat": 45.5, "lon": 110.5},
+                    {"lat": 45.0, "lon": 110.5},
+                ],
+            }
+        ],
+        "direction": {"azimuth_deg": 60.0},
+    }
+    base = len(encode(PlannedLaunch.model_validate_json(__import__("json").dumps(data))))
+    data["notes"] = "x" * max(0, pad_to - base - 11)
+    raw = encode(PlannedLaunch.model_validate_json(__import__("json").dumps(data)))
+    return data["launch_key"].encode(), raw, signer.headers(raw)
+
+
+async def preload(bootstrap: str, topic: str, items: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=10)
+    await producer.start()
+    try:
+        futs = [await producer.send(topic, value, key=key, headers=headers) for key, value, headers in items]
+        await asyncio.gather(*futs)
+    finally:
+        await producer.stop()
+
+
+async def output_timestamps(bootstrap: str, topic: str, n: int, timeout_s: float = 300) -> list[int]:
+    """CreateTime (ms) of the first ``n`` committed records of ``topic``; waits for them."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed",
+                                enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    out: list[int] = []
+    try:
+        tps = await partitions_of(consumer, topic)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        async with asyncio.timeout(timeout_s):
+            while len(out) < n:
+                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                out += [r.timestamp for rs in batch.values() for r in rs]
+    finally:
+        await consumer.stop()
+    return sorted(out)[:n]
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "n": 0}
+    s = sorted(values)
+
+    def pct(p: float) -> float:
+        return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+    return {"p50": pct(50), "p95": pct(95), "p99": pct(99), "max": s[-1], "n": len(s)}

@@ -1,0 +1,32 @@
+"""The benchmark harness runs end to end in quick mode and reports every figure (speed is never asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_produces_every_figure(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """`python -m bench.run --mode quick` writes JSON and Markdown with all variants, ratios and tracker figures."""
+    env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": kafka_bootstrap, "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "bench.run", "--mode", "quick", "--out", str(tmp_path)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=560, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    r = json.loads((tmp_path / "quick.json").read_text())
+    assert set(r["throughput"]) == {"bare", "bare_txn", "relay", "relay_x2", "peer"}
+    for row in r["throughput"].values():
+        assert row["msgs_per_s"] > 0 and row["cpu_s_per_1000"] > 0 and row["peak_rss_mb"] > 0
+        assert 700 <= row["record_bytes"] <= 1024
+    assert r["broker"]["producer_msgs_per_s"] > 0 and r["broker"]["consumer_msgs_per_s"] > 0
+    assert {row["variant"] for row in r["latency"]} == {"bare_txn", "relay", "peer"}
+    assert all(row["delivered"] == row["sent"] for row in r["latency"])
+    assert r["tracker"]["timeout_lateness_ms"]["n"] == r["tracker"]["pending"]
+    assert set(r["ratios"]) == {"relay_vs_bare_txn", "relay_vs_peer", "relay_x2_vs_relay"}
+    assert "| launchrelay relay (1 process) |" in (tmp_path / "quick.md").read_text()
