@@ -212,15 +212,16 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         value.decode("utf-8")
     except UnicodeDecodeError as exc:
         return reject([_r(R.NOT_UTF8, f"invalid UTF-8 at byte {exc.start}")])
-    try:
-        data = json.loads(value)
-    except ValueError as exc:
-        return reject([_r(R.NOT_JSON, f"not JSON: {exc}")])
     reasons: list[Reason] = []
     message: PartyMessage | None = None
+    data: object = None
     try:
-        parsed = decode(value)
+        parsed = decode(value)  # the common path parses once
     except ValidationError as exc:
+        try:
+            data = json.loads(value)
+        except ValueError as json_exc:
+            return reject([_r(R.NOT_JSON, f"not JSON: {json_exc}")])
         reasons += _schema_reasons(exc)
     else:
         if isinstance(parsed, Receipt):

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from launchrelay.contract.codec import encode
+from launchrelay.contract.codec import encode_fast
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.contract.messages import (
     Acknowledgement,
@@ -107,7 +107,7 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
             reasons=reasons,
             source=source,
         )
-        body = encode(receipt)
+        body = encode_fast(receipt)
         out.append(OutRecord(topics.inbound(decision.owner), key, body, signer.headers(body)))
 
     agreement = decision.agreement
@@ -129,7 +129,7 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
         ack_deadline_s=agreement.ack_deadline.total_seconds() if expects_ack and agreement else None,
         window_start=msg.window.start if isinstance(msg, PlannedLaunch) else None,
     )
-    out.append(OutRecord(topics.status, key, encode(status), []))
+    out.append(OutRecord(topics.status, key, encode_fast(status), []))
 
     out += [OutRecord(topics.relay_state, w.key.encode(), w.to_bytes(), []) for w in decision.state_writes]
     return out

@@ -193,12 +193,14 @@ class RelayService:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.options.max_backoff_s)
                 continue
-            ok = True
             async with self._work:
-                for tp, records in batch.items():
-                    if tp not in self._consumer.assignment():
-                        continue  # revoked while we waited for the lock: the new owner handles it
-                    ok = await self._process(tp, records) and ok
+                # Partitions are independent (each has its own producer and transaction): run them
+                # side by side so one partition's commit round trip does not wait for another's.
+                assigned = self._consumer.assignment()
+                outcomes = await asyncio.gather(
+                    *(self._process(tp, records) for tp, records in batch.items() if tp in assigned)
+                )  # a partition revoked while we waited for the lock is the new owner's
+            ok = all(outcomes)
             self._record_lag()
             if ok:
                 backoff = 0.5

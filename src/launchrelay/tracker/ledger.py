@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,10 +33,10 @@ CREATE INDEX IF NOT EXISTS notifications_by_id ON notifications (message_id);
 CREATE TABLE IF NOT EXISTS deliveries (
     key TEXT NOT NULL, recipient TEXT NOT NULL, state TEXT NOT NULL, forwarded_at TEXT NOT NULL,
     deadline_at TEXT NOT NULL, every_s REAL, max_retransmits INTEGER NOT NULL, retransmits INTEGER NOT NULL,
-    acked_at TEXT, ack_message_id TEXT, timed_out_at TEXT,
+    acked_at TEXT, ack_message_id TEXT, timed_out_at TEXT, next_due_at TEXT,
     PRIMARY KEY (key, recipient)
 );
-CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (state, deadline_at);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_due_at);
 CREATE TABLE IF NOT EXISTS timeline (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT
 );
@@ -48,6 +48,11 @@ CREATE TABLE IF NOT EXISTS offsets (topic TEXT NOT NULL, partition INTEGER NOT N
 
 def _ts(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _sortable(value: datetime) -> str:
+    """A fixed-width UTC text form whose string order is time order (used for the due-time index)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -68,6 +73,7 @@ class Ledger(Protocol):
     def apply(self, events: list[StatusEvent], offsets: dict[tuple[str, int], int], policy: PolicyLookup) -> None: ...
     def offsets(self) -> dict[tuple[str, int], int]: ...
     def state_counts(self) -> dict[str, int]: ...
+    def due_deliveries(self, now: datetime) -> list[Delivery]: ...
     def pending(self) -> list[Delivery]: ...
     def notifications(self) -> list[Notification]: ...
     def notification(self, key: str) -> Notification | None: ...
@@ -174,6 +180,13 @@ class SqliteLedger:
         rows = self._db.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall()
         return {state: n for state, n in rows}
 
+    def due_deliveries(self, now: datetime) -> list[Delivery]:
+        """Pending deliveries whose deadline or next re-send is at or before ``now`` (indexed, not a scan)."""
+        rows = self._db.execute(
+            "SELECT * FROM deliveries WHERE state = 'pending' AND next_due_at <= ?", (_sortable(now),)
+        ).fetchall()
+        return [self._delivery(r) for r in rows]
+
     def pending(self) -> list[Delivery]:
         rows = self._db.execute("SELECT * FROM deliveries WHERE state = 'pending'").fetchall()
         return [self._delivery(r) for r in rows]
@@ -231,15 +244,19 @@ class _Apply:
             if insert_only
             else "DO UPDATE SET state = excluded.state, retransmits = excluded.retransmits, "
             "acked_at = excluded.acked_at, ack_message_id = excluded.ack_message_id, "
-            "timed_out_at = excluded.timed_out_at"
+            "timed_out_at = excluded.timed_out_at, next_due_at = excluded.next_due_at"
         )
+        due_at = None
+        if d.state is DeliveryState.PENDING:
+            retransmit_at = d.next_retransmit_at
+            due_at = min(d.deadline_at, retransmit_at) if retransmit_at else d.deadline_at
         self.db.execute(
-            "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608 - fixed text, no input
+            "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608 - fixed text, no input
             f"ON CONFLICT (key, recipient) {on_conflict}",
             (
                 d.key, d.recipient, d.state.value, d.forwarded_at.isoformat(), d.deadline_at.isoformat(),
                 d.every.total_seconds() if d.every else None, d.max_retransmits, d.retransmits, _ts(d.acked_at),
-                d.ack_message_id, _ts(d.timed_out_at),
+                d.ack_message_id, _ts(d.timed_out_at), _sortable(due_at) if due_at else None,
             ),
         )  # fmt: skip
 

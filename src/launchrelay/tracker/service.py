@@ -216,7 +216,9 @@ class TrackerService:
 
     # deadlines ------------------------------------------------------------------------------------
     def _due(self) -> list[Action]:
-        return [a for a in due(self.ledger.pending(), self.options.clock.now()) if _action_id(a) not in self._in_flight]
+        now = self.options.clock.now()
+        candidates = self.ledger.due_deliveries(now)
+        return [a for a in due(candidates, now) if _action_id(a) not in self._in_flight]
 
     async def _fetch_original(self, source: str) -> tuple[bytes, list[tuple[str, bytes]]] | None:
         topic, partition, offset = source.rsplit(":", 2)
