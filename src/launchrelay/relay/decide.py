@@ -125,6 +125,16 @@ def _check_signature(record: InboundRecord, claimed: str | None, ctx: RelayConte
     return []
 
 
+def _same_launch(
+    message: Amendment | Cancellation | CompletedLaunch | Acknowledgement, ref: SeenMessage
+) -> list[Reason]:
+    """A reference must stay within one agreement and one launch."""
+    if ref.agreement == message.agreement and ref.launch_key == message.launch_key:
+        return []
+    text = f"{message.refers_to!r} belongs to {ref.agreement} launch {ref.launch_key}"
+    return [_r(R.REFERENCE_MISMATCH, text, "refers_to")]
+
+
 def _check_reference(
     message: Amendment | Cancellation | CompletedLaunch, state: StateView
 ) -> tuple[list[Reason], bool, SeenMessage | None]:
@@ -140,14 +150,7 @@ def _check_reference(
     out = []
     if ref.message_type != "planned_launch":
         out.append(_r(R.REFERENCE_MISMATCH, f"{message.refers_to!r} is a {ref.message_type}", "refers_to"))
-    if ref.agreement != message.agreement or ref.launch_key != message.launch_key:
-        out.append(
-            _r(
-                R.REFERENCE_MISMATCH,
-                f"{message.refers_to!r} belongs to {ref.agreement} launch {ref.launch_key}",
-                "refers_to",
-            )
-        )
+    out += _same_launch(message, ref)
     if sorted(ref.recipients) != sorted(message.recipients):
         out.append(
             _r(
@@ -177,14 +180,7 @@ def _check_ack(message: Acknowledgement, state: StateView) -> tuple[list[Reason]
     out = []
     if ref.message_type == "acknowledgement":
         out.append(_r(R.REFERENCE_MISMATCH, "acknowledgements are not acknowledged", "refers_to"))
-    if ref.agreement != message.agreement or ref.launch_key != message.launch_key:
-        out.append(
-            _r(
-                R.REFERENCE_MISMATCH,
-                f"{message.refers_to!r} belongs to {ref.agreement} launch {ref.launch_key}",
-                "refers_to",
-            )
-        )
+    out += _same_launch(message, ref)
     if message.sender not in ref.recipients:
         out.append(
             _r(

@@ -1,0 +1,43 @@
+"""What the relay and tracker processes share at start-up: config, the relay's key, topics, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from launchrelay.agreements.config import Deployment, load_config
+from launchrelay.broker.admin import ensure_topics, topic_specs
+from launchrelay.errors import ConfigError
+from launchrelay.settings import Settings
+from launchrelay.signing import Signer
+from launchrelay.topics import Topics
+
+
+@dataclass(frozen=True)
+class Prepared:
+    deployment: Deployment
+    signer: Signer
+    bootstrap: str
+
+
+async def prepare(settings: Settings, who: str) -> Prepared:
+    """Load the config and the relay's signing key, and make sure every topic exists."""
+    deployment = load_config(settings.config)
+    if settings.relay_key is None:
+        raise ConfigError(f"the {who} signs receipts with the relay's key: set LAUNCHRELAY_RELAY_KEY to its PEM file")
+    signer = Signer.from_file(settings.relay_key_id, settings.relay_key)
+    bootstrap = settings.bootstrap()
+    r = deployment.relay
+    specs = topic_specs(Topics(r.topic_prefix), list(deployment.parties), r.partitions, r.replication_factor,
+                        r.max_message_bytes)  # fmt: skip
+    await ensure_topics(bootstrap, specs, client_options=settings.kafka_options())
+    return Prepared(deployment, signer, bootstrap)
+
+
+def stop_on_signals(request_stop: Callable[[], None]) -> None:
+    """SIGTERM and SIGINT ask the service to stop after the work in hand."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, request_stop)
