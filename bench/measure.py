@@ -53,19 +53,18 @@ class Measured:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
-    def peak_rss_mb(self) -> float:
+    def _status_mb(self, field: str) -> float:
         assert self.proc is not None
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
         return 0.0
 
+    def peak_rss_mb(self) -> float:
+        return self._status_mb("VmHWM")
+
     def rss_mb(self) -> float:
-        assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return self._status_mb("VmRSS")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

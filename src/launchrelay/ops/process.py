@@ -6,10 +6,14 @@ import asyncio
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry
 
 from launchrelay.agreements.config import Deployment, load_config
 from launchrelay.broker.admin import ensure_topics, topic_specs
 from launchrelay.errors import ConfigError
+from launchrelay.ops.health import OpsServer
 from launchrelay.settings import Settings
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
@@ -41,3 +45,27 @@ def stop_on_signals(request_stop: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, request_stop)
+
+
+class Service(Protocol):
+    async def start(self) -> None: ...
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+    def request_stop(self) -> None: ...
+    def ready(self) -> tuple[bool, str]: ...
+
+
+async def serve(service: Service, settings: Settings, registry: CollectorRegistry) -> None:
+    """Run a service until a signal stops it, with /metrics, /healthz and /readyz when a port is set."""
+    stop_on_signals(service.request_stop)
+    ops = None
+    if settings.metrics_port is not None:
+        ops = OpsServer(settings.metrics_host, settings.metrics_port, registry, service.ready)
+        await ops.start()
+    try:
+        await service.start()
+        await service.run()
+    finally:
+        await service.stop()
+        if ops is not None:
+            await ops.stop()

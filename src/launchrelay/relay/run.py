@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from launchrelay.ops.health import OpsServer
-from launchrelay.ops.process import prepare, stop_on_signals
+from launchrelay.ops.process import prepare, serve
 from launchrelay.relay.service import RelayOptions, RelayService
 from launchrelay.settings import Settings
 
@@ -19,16 +18,5 @@ async def run_relay(settings: Settings) -> int:
         client_options=settings.kafka_options(),
     )
     service = RelayService(p.deployment, options)
-    stop_on_signals(service.request_stop)
-    ops = None
-    if settings.metrics_port is not None:
-        ops = OpsServer(settings.metrics_host, settings.metrics_port, service.metrics.registry, service.ready)
-        await ops.start()
-    try:
-        await service.start()
-        await service.run()
-    finally:
-        await service.stop()
-        if ops is not None:
-            await ops.stop()
+    await serve(service, settings, service.metrics.registry)
     return 0

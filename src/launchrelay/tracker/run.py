@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from launchrelay.ops.health import OpsServer
 from launchrelay.ops.metrics import TrackerMetrics
-from launchrelay.ops.process import prepare, stop_on_signals
+from launchrelay.ops.process import prepare, serve
 from launchrelay.settings import Settings
 from launchrelay.tracker.ledger import SqliteLedger
 from launchrelay.tracker.service import TrackerOptions, TrackerService
@@ -24,17 +23,8 @@ async def run_tracker(settings: Settings) -> int:
         client_options=settings.kafka_options(),
     )
     service = TrackerService(p.deployment, options, ledger)
-    stop_on_signals(service.request_stop)
-    ops = None
-    if settings.metrics_port is not None:
-        ops = OpsServer(settings.metrics_host, settings.metrics_port, metrics.registry, service.ready)
-        await ops.start()
     try:
-        await service.start()
-        await service.run()
+        await serve(service, settings, metrics.registry)
     finally:
-        await service.stop()
         ledger.close()
-        if ops is not None:
-            await ops.stop()
     return 0
