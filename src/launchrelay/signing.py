@@ -21,6 +21,8 @@ from launchrelay.errors import SignatureError
 
 SIGNATURE_HEADER = "lr-signature"
 KEY_ID_HEADER = "lr-key-id"
+#: set by the tracker on a re-sent copy: the attempt number (the bytes and signature are the original's)
+RETRANSMISSION_HEADER = "lr-retransmission"
 
 Headers = list[tuple[str, bytes]]
 

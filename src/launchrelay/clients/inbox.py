@@ -35,7 +35,7 @@ from launchrelay.clients.publisher import Publisher, PublishResult
 from launchrelay.contract.codec import decode
 from launchrelay.contract.messages import Acknowledgement, Message, PartyMessage, Receipt
 from launchrelay.errors import PublishError
-from launchrelay.signing import KEY_ID_HEADER, SIGNATURE_HEADER, Signer, header, verify
+from launchrelay.signing import KEY_ID_HEADER, RETRANSMISSION_HEADER, SIGNATURE_HEADER, Signer, header, verify
 from launchrelay.topics import Topics
 
 log = structlog.get_logger("launchrelay.inbox")
@@ -125,7 +125,7 @@ class Inbox:
             self.skipped += 1
             log.warning("inbox.unverified", party=self.party, topic=record.topic, offset=record.offset)
             return None
-        retx = header(headers, "lr-retransmission")
+        retx = header(headers, RETRANSMISSION_HEADER)
         return InboxItem(message, record.value, record.topic, record.partition, record.offset, int(retx) if retx else 0)
 
     async def __aiter__(self) -> AsyncIterator[InboxItem]:

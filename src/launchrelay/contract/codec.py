@@ -7,6 +7,7 @@ published; publishers of this project always publish the canonical form.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -15,6 +16,11 @@ from pydantic import BaseModel, TypeAdapter
 from launchrelay.contract.messages import Message
 
 MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
+
+
+def stable_id(prefix: str, seed: str) -> str:
+    """An id derived from ``seed``: the same every time, so a replay after a crash writes the same ids."""
+    return f"{prefix}-{hashlib.sha256(seed.encode()).hexdigest()[:24]}"
 
 
 def canonical_json(data: Any) -> bytes:

@@ -25,7 +25,6 @@ from launchrelay.contract.messages import (
     Cancellation,
     CompletedLaunch,
     PartyMessage,
-    PlannedLaunch,
     Reason,
     Receipt,
 )
@@ -300,7 +299,3 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         reference_missing=missing,
         agreement=agreement,
     )
-
-
-def is_planned(message: PartyMessage | None) -> bool:
-    return isinstance(message, PlannedLaunch)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from launchrelay.contract.codec import encode_fast
+from launchrelay.contract.codec import encode_fast, stable_id
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.contract.messages import (
     Acknowledgement,
@@ -41,8 +40,7 @@ class OutRecord:
 def derived_id(prefix: str, decision: Decision) -> str:
     """An id that is the same every time this input record is decided (replays after a crash)."""
     r = decision.record
-    digest = hashlib.sha256(f"{r.topic}\x00{r.partition}\x00{r.offset}".encode()).hexdigest()[:24]
-    return f"{prefix}-{digest}"
+    return stable_id(prefix, f"{r.topic}\x00{r.partition}\x00{r.offset}")
 
 
 def _source_headers(decision: Decision) -> Headers:

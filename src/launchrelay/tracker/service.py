@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -27,10 +26,10 @@ from pydantic import ValidationError
 
 from launchrelay.agreements.config import Deployment, RetransmitPolicy
 from launchrelay.broker.admin import partitions_of
-from launchrelay.contract.codec import encode
+from launchrelay.contract.codec import encode, stable_id
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.contract.messages import Receipt, ReceiptOutcome, RecordRef
-from launchrelay.signing import Signer
+from launchrelay.signing import RETRANSMISSION_HEADER, Signer
 from launchrelay.topics import Topics
 from launchrelay.tracker.deadlines import Action, Clock, Retransmit, Timeout, due
 from launchrelay.tracker.ledger import SqliteLedger
@@ -85,10 +84,6 @@ def _action_id(action: Action) -> str:
     d = action.delivery
     kind = f"retx{action.attempt}" if isinstance(action, Retransmit) else "overdue"
     return f"{d.key}|{d.recipient}|{kind}"
-
-
-def _derived(prefix: str, action_id: str) -> str:
-    return f"{prefix}-{hashlib.sha256(action_id.encode()).hexdigest()[:24]}"
 
 
 class TrackerService:
@@ -220,16 +215,15 @@ class TrackerService:
         candidates = self.ledger.due_deliveries(now)
         return [a for a in due(candidates, now) if _action_id(a) not in self._in_flight]
 
-    async def _fetch_original(self, source: str) -> tuple[bytes, list[tuple[str, bytes]]] | None:
-        topic, partition, offset = source.rsplit(":", 2)
-        tp = TopicPartition(topic, int(partition))
+    async def _fetch_original(self, source: RecordRef) -> tuple[bytes, list[tuple[str, bytes]]] | None:
+        tp = TopicPartition(source.topic, source.partition)
         self._source.assign([tp])
-        self._source.seek(tp, int(offset))
+        self._source.seek(tp, source.offset)
         async with asyncio.timeout(15):
             while True:
                 batch = await self._source.getmany(tp, timeout_ms=500, max_records=1)
                 for record in batch.get(tp, []):
-                    if record.offset == int(offset):
+                    if record.offset == source.offset:
                         return record.value, [(k, bytes(v)) for k, v in (record.headers or ())]
                     return None  # the record is gone (retention): nothing to re-send
 
@@ -245,7 +239,7 @@ class TrackerService:
             aid = _action_id(action)
             records: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = []
             event = StatusEvent(
-                event_id=_derived("evt", aid),
+                event_id=stable_id("evt", aid),
                 kind=EventKind.RETRANSMITTED if isinstance(action, Retransmit) else EventKind.ACKNOWLEDGEMENT_OVERDUE,
                 at=now,
                 message_id=n.message_id,
@@ -257,16 +251,17 @@ class TrackerService:
                 attempt=action.attempt if isinstance(action, Retransmit) else None,
             )
             if isinstance(action, Retransmit):
-                original = await self._fetch_original(n.source) if n.source else None
+                ref = _ref(n.source)
+                original = await self._fetch_original(ref) if ref else None
                 if original is None:
                     log.warning("tracker.retransmit_unavailable", message_id=n.message_id, source=n.source)
                 else:
                     value, headers = original
-                    headers = [*headers, ("lr-retransmission", str(action.attempt).encode())]
+                    headers = [*headers, (RETRANSMISSION_HEADER, str(action.attempt).encode())]
                     records.append((self.topics.inbound(d.recipient), key, value, headers))
             else:
                 receipt = Receipt(
-                    message_id=_derived("overdue", aid),
+                    message_id=stable_id("overdue", aid),
                     issued_by=self.options.tracker_id,
                     recipient=n.sender,
                     outcome=ReceiptOutcome.ACKNOWLEDGEMENT_OVERDUE,
