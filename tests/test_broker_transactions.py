@@ -8,7 +8,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import NewTopic
 
-from launchrelay.broker.admin import ensure_topics
+from launchrelay.broker.admin import ensure_topics, partitions_of, topic_specs
+from launchrelay.topics import Topics
 
 pytestmark = pytest.mark.kafka
 
@@ -96,3 +97,19 @@ async def test_consumer_group_commits_offsets(kafka_bootstrap: str, topic_prefix
 
     assert await consume(2) == [b"m0", b"m1"]
     assert await consume(2) == [b"m2", b"m3"]
+
+
+async def test_created_topics_are_visible_at_once(kafka_bootstrap: str, topic_prefix: str) -> None:
+    """`ensure_topics` returns only when a new client finds every partition: callers never race the metadata."""
+    for round_ in range(3):
+        topics = Topics(f"{topic_prefix}v{round_}")
+        specs = topic_specs(topics, ["CN", "RU"], partitions=3)
+        assert len(await ensure_topics(kafka_bootstrap, specs)) == len(specs)
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None)
+        await consumer.start()
+        try:
+            for spec in specs:
+                tps = await partitions_of(consumer, spec.name, wait_s=0)
+                assert [tp.partition for tp in tps] == [0, 1, 2]
+        finally:
+            await consumer.stop()

@@ -72,6 +72,8 @@ async def ensure_topics(
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass
+        if created:
+            await _await_visible(admin, created, timeout_s)
     except (KafkaError, TimeoutError) as exc:
         raise BrokerError(f"cannot create topics on {bootstrap}: {exc!r}") from exc
     finally:
@@ -81,12 +83,46 @@ async def ensure_topics(
     return created
 
 
-async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    """The partitions of ``topic``, fetching metadata when the consumer has not seen it yet."""
+async def _await_visible(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:
+    """Wait until the broker's metadata lists every partition of ``names`` with a leader.
+
+    CreateTopics returns once the controller has accepted the topics; brokers
+    learn of them a moment later. A client that asks for the partitions in that
+    gap is told the topic does not exist, so creation waits the gap out.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    pending = set(names)
+    while True:
+        for desc in await admin.describe_topics(sorted(pending)):
+            if (
+                desc.get("error_code", 1) == 0
+                and desc.get("partitions")
+                and all(p.get("leader", -1) >= 0 for p in desc["partitions"])
+            ):
+                pending.discard(desc["topic"])
+        if not pending:
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"topics not visible after {timeout_s}s: {sorted(pending)}")
+        await asyncio.sleep(0.1)
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str, wait_s: float = 10.0) -> list[TopicPartition]:
+    """The partitions of ``topic``, fetching metadata when the consumer has not seen it yet.
+
+    A topic created a moment ago may not be in every broker's metadata yet, so
+    an absent topic is asked for again for up to ``wait_s`` before giving up.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
     parts = consumer.partitions_for_topic(topic)
-    if not parts:
+    while not parts:
         cluster = await consumer._client.fetch_all_metadata()
         parts = cluster.partitions_for_topic(topic)
-    if not parts:
-        raise BrokerError(f"topic {topic} does not exist")
+        if parts:
+            break
+        if loop.time() > deadline:
+            raise BrokerError(f"topic {topic} does not exist")
+        await asyncio.sleep(0.2)
     return [TopicPartition(topic, p) for p in sorted(parts)]
