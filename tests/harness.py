@@ -72,6 +72,7 @@ async def make_deploy(
     partitions: int = 3,
     extra_keys: dict[str, tuple[str, str]] | None = None,
     extra_config: str = "",
+    client_options: dict[str, Any] | None = None,
 ) -> Deploy:
     prefix = prefix or f"t{uuid.uuid4().hex[:10]}"
     directory.mkdir(parents=True, exist_ok=True)
@@ -100,7 +101,9 @@ async def make_deploy(
     config = directory / "launchrelay.toml"
     config.write_text("\n".join(lines) + "\n" + extra_config)
     deployment = load_config(config)
-    await ensure_topics(bootstrap, topic_specs(Topics(prefix), PARTIES, partitions, 1, max_bytes))
+    await ensure_topics(
+        bootstrap, topic_specs(Topics(prefix), PARTIES, partitions, 1, max_bytes), client_options=client_options
+    )
     assert set(deployment.agreements) == {"CN-RU-2009", "US-RU-1988", "IN-PK-2005", "HCOC"}
     return Deploy(bootstrap, prefix, directory, config, relay_key, signers, relay_signer)
 
@@ -155,9 +158,9 @@ class RelayProcess:
                 if e.get("event") == event:
                     return e
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"relay exited with {self.proc.returncode}; log: {self.log_path}")
+                raise AssertionError(f"{self.command} exited with {self.proc.returncode}; log: {self.log_path}")
             time.sleep(0.1)
-        raise AssertionError(f"relay did not log {event} within {timeout_s}s; log: {self.log_path}")
+        raise AssertionError(f"{self.command} did not log {event} within {timeout_s}s; log: {self.log_path}")
 
     def kill(self) -> None:
         assert self.proc is not None

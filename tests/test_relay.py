@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from harness import Deploy, RelayProcess, hdr, make_deploy, message, read_topic, source_of
@@ -382,3 +383,33 @@ def test_sigterm_finishes_and_exits_zero(deploy: Deploy) -> None:
 
 
 _ = (base64, PartyMessage)
+
+
+def test_unreadable_state_record_is_named_and_skipped(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """A damaged record in the relay's state topic is logged with its offset; the relay starts and forwards."""
+    d = asyncio.run(make_deploy(kafka_bootstrap, tmp_path))
+
+    async def damage() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=d.bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(d.topics.relay_state, b"not json", key=b"CN/x", partition=0)
+            await producer.send_and_wait(d.topics.relay_state, b'{"sender": "CN"}', key=b"CN/y", partition=0)
+        finally:
+            await producer.stop()
+
+    asyncio.run(damage())
+    proc = RelayProcess(d, "relay-damaged").start()
+    try:
+        proc.wait_for("relay.started")
+        bad = [e for e in proc.events() if e.get("event") == "relay.state_unreadable"]
+        assert [(e["partition"], e["offset"], e["key"]) for e in bad] == [(0, 0, "CN/x"), (0, 1, "CN/y")]
+        assert all(e["level"] == "error" and e["error"] for e in bad)
+
+        async def forward() -> str:
+            async with publisher(d, "CN") as cn:
+                return (await cn.publish_and_wait(message("CN", ["RU"]), 45)).outcome
+
+        assert asyncio.run(forward()) == "forwarded"
+    finally:
+        proc.ensure_stopped()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import structlog
 
-from launchrelay.errors import LaunchRelayError
+from launchrelay.errors import ConfigError, LaunchRelayError
 from launchrelay.ops.logging import configure_logging
 from launchrelay.settings import Settings
 
@@ -186,6 +186,34 @@ def _cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_access(args: argparse.Namespace, settings: Settings) -> int:
+    import tomllib
+
+    from launchrelay.access import access_plan, apply_access
+    from launchrelay.agreements.config import load_config
+
+    plan = access_plan(load_config(Path(args.config or settings.config)))
+    if args.action == "show":
+        for principal in plan:
+            print(f"User:{principal.user}  ({principal.role}{' ' + principal.party if principal.party else ''})")
+            for g in principal.grants:
+                name = g.name + ("*" if g.pattern == "prefix" else "")
+                print(f"  {g.resource:<16} {name:<40} {', '.join(g.operations)}")
+        return 0
+    passwords: dict[str, str] = {}
+    if args.passwords:
+        try:
+            raw = tomllib.loads(Path(args.passwords).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read passwords file {args.passwords}: {exc}") from exc
+        if not all(isinstance(v, str) for v in raw.values()):
+            raise ConfigError(f'{args.passwords}: every entry must be user = "password"')
+        passwords = dict(raw)
+    report = apply_access(settings.bootstrap(), plan, passwords, settings.kafka_options())
+    print(f"{len(report.users)} users set, {report.acls} ACLs in place for {len(plan)} principals")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="launchrelay", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -237,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
     deploy.add_argument("--cluster", default="launchrelay", help="the Strimzi Kafka cluster name")
     deploy.set_defaults(func=_cmd_deploy)
+
+    access = sub.add_parser("access", help="users and ACLs: a party writes only its out topic, reads only its in")
+    access.add_argument("action", choices=["show", "apply"])
+    access.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
+    access.add_argument(
+        "--passwords", help='TOML file of user = "password": create or update those SCRAM-SHA-512 users'
+    )
+    access.set_defaults(func=_cmd_access)
 
     demo = sub.add_parser("demo", help="the main job: broker, topics and an exchange between two parties")
     demo.set_defaults(func=_cmd_demo)

@@ -8,7 +8,12 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+)
 
 from launchrelay.errors import BrokerError
 from launchrelay.topics import Topics
@@ -72,6 +77,11 @@ async def ensure_topics(
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass
+            except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError) as exc:
+                raise BrokerError(
+                    f"topic {spec.name} does not exist and this principal may not create it: "
+                    "create the topics as an administrator (`launchrelay topics create`, or KafkaTopic resources)"
+                ) from exc
         if created:
             await _await_visible(admin, created, timeout_s)
     except (KafkaError, TimeoutError) as exc:

@@ -31,6 +31,8 @@ KAFKA_VERSION = "4.1.1"
 #: log4j-core must match the version kafka_2.13 pulls in, and the SLF4J 1.7
 #: binding (Kafka uses slf4j-api 1.7.36) must match log4j-core.
 LOG4J_VERSION = "2.24.3"
+#: The superuser of a broker started with ``admin_password``.
+ADMIN_USER = "admin"
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -176,6 +178,10 @@ class LocalBroker:
     heap_mb: int = 512
     cache_dir: Path | None = None
     start_timeout_s: float = 90.0
+    #: When set, the broker authenticates every client with SASL/SCRAM-SHA-512,
+    #: authorizes with ACLs (StandardAuthorizer, deny when no ACL matches), and
+    #: ``admin`` with this password is the only superuser.
+    admin_password: str | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -192,16 +198,60 @@ class LocalBroker:
     def pid_path(self) -> Path:
         return self.data_dir / "broker.pid"
 
+    @property
+    def client_options(self) -> dict[str, str]:
+        """What an aiokafka client needs to connect as the superuser (empty for a plaintext broker)."""
+        if self.admin_password is None:
+            return {}
+        return {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": ADMIN_USER,
+            "sasl_plain_password": self.admin_password,
+        }
+
+    def _listener_props(self) -> dict[str, str]:
+        client = f"127.0.0.1:{self.port}"
+        controller = f"127.0.0.1:{self.controller_port}"
+        if self.admin_password is None:
+            return {
+                "listeners": f"PLAINTEXT://{client},CONTROLLER://{controller}",
+                "advertised.listeners": f"PLAINTEXT://{client}",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            }
+        pw = self.admin_password
+        # Clients (and the broker itself) use SCRAM; the controller listener uses
+        # PLAIN because SCRAM credentials live in the metadata the controller serves.
+        return {
+            "listeners": f"SASL_PLAINTEXT://{client},CONTROLLER://{controller}",
+            "advertised.listeners": f"SASL_PLAINTEXT://{client}",
+            "inter.broker.listener.name": "SASL_PLAINTEXT",
+            "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{ADMIN_USER}" password="{pw}";'
+            ),
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="{ADMIN_USER}" password="{pw}" user_{ADMIN_USER}="{pw}";'
+            ),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{ADMIN_USER}",
+            "allow.everyone.if.no.acl.found": "false",
+        }
+
     def _write_config(self) -> Path:
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            **self._listener_props(),
             "log.dirs": str(self.data_dir / "kraft"),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
@@ -256,6 +306,11 @@ class LocalBroker:
                 "-c",
                 str(config),
                 "--standalone",
+                *(
+                    ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN_USER},password={self.admin_password}]"]
+                    if self.admin_password is not None
+                    else []
+                ),
             ),
             capture_output=True,
             text=True,

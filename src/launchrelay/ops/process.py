@@ -10,6 +10,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
+from launchrelay.access import Role, access_plan
 from launchrelay.agreements.config import Deployment, load_config
 from launchrelay.broker.admin import ensure_topics, topic_specs
 from launchrelay.errors import ConfigError
@@ -26,8 +27,8 @@ class Prepared:
     bootstrap: str
 
 
-async def prepare(settings: Settings, who: str) -> Prepared:
-    """Load the config and the relay's signing key, and make sure every topic exists."""
+async def prepare(settings: Settings, who: Role) -> Prepared:
+    """Load the config and the relay's signing key, and make sure the topics this service uses exist."""
     deployment = load_config(settings.config)
     if settings.relay_key is None:
         raise ConfigError(f"the {who} signs receipts with the relay's key: set LAUNCHRELAY_RELAY_KEY to its PEM file")
@@ -36,6 +37,9 @@ async def prepare(settings: Settings, who: str) -> Prepared:
     r = deployment.relay
     specs = topic_specs(Topics(r.topic_prefix), list(deployment.parties), r.partitions, r.replication_factor,
                         r.max_message_bytes)  # fmt: skip
+    # Only the topics this service is granted: under ACLs it cannot see (or create) the others.
+    uses = {g.name for p in access_plan(deployment) if p.role == who for g in p.grants if g.resource == "topic"}
+    specs = [s for s in specs if s.name in uses]
     await ensure_topics(bootstrap, specs, client_options=settings.kafka_options())
     return Prepared(deployment, signer, bootstrap)
 

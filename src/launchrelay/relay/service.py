@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from launchrelay.agreements.config import Deployment
@@ -88,9 +88,26 @@ class StateReader:
                     for records in batch.values():
                         for rec in records:
                             if rec.value is not None:
-                                self._state.apply(SeenMessage.from_bytes(rec.value))
+                                self._apply(rec)
                                 read += 1
             return read
+
+    def _apply(self, rec: ConsumerRecord) -> None:
+        """Add one state record; one that cannot be read is named in an ERROR line and skipped.
+
+        Only the relay writes this topic, so this means damage or a foreign
+        writer. Stopping would halt every party's traffic; skipping costs at
+        most the duplicate check for the one message id the record held.
+        """
+        try:
+            seen = SeenMessage.from_bytes(rec.value)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error(  # noqa: TRY400 - the reason is in `error`; a traceback would add nothing
+                "relay.state_unreadable", topic=rec.topic, partition=rec.partition, offset=rec.offset,
+                key=rec.key.decode(errors="replace") if rec.key else None, error=str(exc)[:200],
+            )  # fmt: skip
+            return
+        self._state.apply(seen)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -1,0 +1,257 @@
+"""Isolation, live: a broker with SASL/SCRAM and ACLs, the project's access plan applied, real clients refused.
+
+The broker is the project's local Kafka started with authentication and the
+StandardAuthorizer (deny when no ACL matches). Users and ACLs come from
+``launchrelay access apply``, the same plan ``deploy strimzi`` renders, so a
+grant too wide or too narrow in that plan fails here. Each refusal has a
+positive control with the same probe, so a probe that could not read or write
+anything would fail too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+from confluent_kafka import Consumer, KafkaError
+
+from harness import Deploy, RelayProcess, make_deploy, message
+from launchrelay.access import access_plan, librdkafka_config
+from launchrelay.agreements.config import load_config
+from launchrelay.broker.local import LocalBroker, free_port
+from launchrelay.clients.inbox import Inbox
+from launchrelay.clients.publisher import Publisher
+from launchrelay.tracker import status
+from launchrelay.tracker.ledger import SqliteLedger
+
+pytestmark = [pytest.mark.kafka, pytest.mark.asyncio(loop_scope="module")]
+
+
+def scram(user: str, password: str) -> dict[str, str]:
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": user,
+        "sasl_plain_password": password,
+    }
+
+
+@dataclass
+class Secured:
+    broker: LocalBroker
+    deploy: Deploy
+    users: dict[str, str]  # role or party code -> user name
+    passwords: dict[str, str]  # user name -> password
+
+    @property
+    def bootstrap(self) -> str:
+        return self.broker.bootstrap
+
+    def creds(self, who: str) -> dict[str, str]:
+        user = self.users[who]
+        return scram(user, self.passwords[user])
+
+    def env(self, who: str) -> dict[str, str]:
+        c = self.creds(who)
+        return {
+            "LAUNCHRELAY_KAFKA_SECURITY_PROTOCOL": c["security_protocol"],
+            "LAUNCHRELAY_KAFKA_SASL_MECHANISM": c["sasl_mechanism"],
+            "LAUNCHRELAY_KAFKA_SASL_USERNAME": c["sasl_plain_username"],
+            "LAUNCHRELAY_KAFKA_SASL_PASSWORD": c["sasl_plain_password"],
+        }
+
+
+@pytest.fixture(scope="module")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    broker = LocalBroker(
+        data_dir=tmp_path_factory.mktemp("kafka-sasl"),
+        port=free_port(),
+        controller_port=free_port(),
+        admin_password=secrets.token_urlsafe(12),
+    )
+    with broker:
+        yield broker
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def secured(secure_broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Secured]:
+    admin = secure_broker.client_options
+    deploy = await make_deploy(secure_broker.bootstrap, tmp_path_factory.mktemp("isolation"), client_options=admin)
+    plan = access_plan(load_config(deploy.config))
+    users = {p.party or p.role: p.user for p in plan}
+    passwords = {p.user: secrets.token_urlsafe(12) for p in plan}
+    pw_file = deploy.dir / "passwords.toml"
+    pw_file.write_text("".join(f'{u} = "{pw}"\n' for u, pw in passwords.items()))
+    # The operator's command, as the superuser: users with their passwords, and every ACL of the plan.
+    env = {
+        "LAUNCHRELAY_BOOTSTRAP_SERVERS": secure_broker.bootstrap,
+        "LAUNCHRELAY_CONFIG": str(deploy.config),
+        "LAUNCHRELAY_KAFKA_SECURITY_PROTOCOL": admin["security_protocol"],
+        "LAUNCHRELAY_KAFKA_SASL_MECHANISM": admin["sasl_mechanism"],
+        "LAUNCHRELAY_KAFKA_SASL_USERNAME": admin["sasl_plain_username"],
+        "LAUNCHRELAY_KAFKA_SASL_PASSWORD": admin["sasl_plain_password"],
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "launchrelay", "access", "apply", "--passwords", str(pw_file)],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"{len(plan)} users set" in done.stdout
+    assert admin["sasl_plain_password"] not in done.stdout + done.stderr
+    yield Secured(secure_broker, deploy, users, passwords)
+
+
+async def write(bootstrap: str, creds: dict[str, str], topic: str) -> str:
+    """'ok' when one record lands on ``topic``, else the refusal's class name."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=15000, **creds)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"probe", key=b"probe")
+        return "ok"
+    except TopicAuthorizationFailedError as exc:
+        return type(exc).__name__
+    finally:
+        await producer.stop()
+
+
+def read(bootstrap: str, creds: dict[str, str], topic: str, group: str, timeout_s: float = 30.0) -> str:
+    """'ok' when a record is read from ``topic`` (subscribed in ``group``), else the broker's error name.
+
+    librdkafka reports a refused topic or group as an error event, where aiokafka
+    retries its metadata request in silence; the refusal comes from the broker either way.
+    """
+    consumer = Consumer(
+        librdkafka_config(bootstrap, creds)
+        | {"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False, "log_level": 3}
+    )
+    try:
+        consumer.subscribe([topic])
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is None:
+                return "ok"
+            if err.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED):
+                return str(err.name())
+        return "nothing within the timeout"
+    finally:
+        consumer.close()
+
+
+async def seed_in_topics(s: Secured) -> None:
+    """One record on every partition of CN's and RU's in topics, written by the superuser.
+
+    An allowed read then finds something, so "ok" is a real read; a refused
+    read is told so by the broker whatever the topic holds.
+    """
+    producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap, acks="all", **s.broker.client_options)
+    await producer.start()
+    try:
+        for code in ("CN", "RU"):
+            for partition in range(3):
+                await producer.send_and_wait(s.deploy.topics.inbound(code), b"seed", partition=partition)
+    finally:
+        await producer.stop()
+
+
+async def test_party_writes_only_its_own_out_topic(secured: Secured) -> None:
+    """CN may write CN.out; every other topic, including its own in topic and RU's out topic, refuses it."""
+    t = secured.deploy.topics
+    cn = secured.creds("CN")
+    assert await write(secured.bootstrap, cn, t.outbound("CN")) == "ok"
+    for topic in (t.outbound("RU"), t.inbound("CN"), t.inbound("RU"), t.status, t.deadletter, t.relay_state):
+        assert await write(secured.bootstrap, cn, topic) == "TopicAuthorizationFailedError", topic
+
+
+async def test_party_reads_only_its_own_in_topic(secured: Secured) -> None:
+    """CN may read CN.in; RU's in topic, every out topic and the relay's own topics refuse it."""
+    await seed_in_topics(secured)
+    t = secured.deploy.topics
+    cn, group = secured.creds("CN"), f"{t.prefix}.inbox.CN"
+    ok = await asyncio.to_thread(read, secured.bootstrap, cn, t.inbound("CN"), group)
+    assert ok == "ok"
+    for topic in (t.inbound("RU"), t.outbound("RU"), t.outbound("CN"), t.status, t.deadletter, t.relay_state):
+        got = await asyncio.to_thread(read, secured.bootstrap, cn, topic, group)
+        assert got == "TOPIC_AUTHORIZATION_FAILED", topic
+    # The same probe, as RU, on RU's in topic: the refusals above are about CN, not the probe.
+    assert await asyncio.to_thread(read, secured.bootstrap, secured.creds("RU"), t.inbound("RU"),
+                                   f"{t.prefix}.inbox.RU") == "ok"  # fmt: skip
+
+
+async def test_party_cannot_use_another_partys_group(secured: Secured) -> None:
+    """Consumer groups are per party too: CN reading its own topic under RU's group name is refused."""
+    t = secured.deploy.topics
+    await seed_in_topics(secured)
+    cn = secured.creds("CN")
+    assert await asyncio.to_thread(read, secured.bootstrap, cn, t.inbound("CN"), f"{t.prefix}.inbox.CN-2") == "ok"
+    got = await asyncio.to_thread(read, secured.bootstrap, cn, t.inbound("CN"), f"{t.prefix}.inbox.RU")
+    assert got == "GROUP_AUTHORIZATION_FAILED"
+
+
+async def test_unauthenticated_clients_are_refused(secured: Secured) -> None:
+    """A wrong password, or no SASL at all, gets no connection."""
+    user = secured.users["CN"]
+    for options in (scram(user, "not-the-password"), {}):
+        admin = AIOKafkaAdminClient(bootstrap_servers=secured.bootstrap, request_timeout_ms=5000, **options)
+        with pytest.raises((KafkaConnectionError, asyncio.TimeoutError)):
+            await asyncio.wait_for(admin.start(), 15)
+        await admin.close()
+
+
+async def test_relay_and_tracker_run_with_only_their_grants(secured: Secured) -> None:
+    """The whole flow under least privilege: CN publishes, the relay forwards, RU acknowledges, the tracker records."""
+    d = secured.deploy
+    relay = RelayProcess(d, "relay-sasl", extra_env=secured.env("relay")).start()
+    tracker = RelayProcess(d, "tracker-sasl", command="tracker", extra_env=secured.env("tracker")).start()
+    try:
+        await asyncio.to_thread(relay.wait_for, "relay.started")
+        await asyncio.to_thread(tracker.wait_for, "tracker.started")
+        notice = message("CN", ["RU"])
+        async with Publisher(d.bootstrap, "CN", d.signers["CN"], topic_prefix=d.prefix,
+                             client_options=secured.creds("CN")) as cn:  # fmt: skip
+            receipt = await cn.publish_and_wait(notice, timeout_s=60)
+        assert receipt.outcome == "forwarded", receipt
+        keys: dict[str, Any] = {p: {s.key_id: s.private_key.public_key()} for p, s in d.signers.items()}
+        async with Inbox(d.bootstrap, "RU", d.signers["RU"], sender_keys=keys,
+                         relay_keys={"relay-test": d.relay_signer.private_key.public_key()},
+                         topic_prefix=d.prefix, client_options=secured.creds("RU")) as inbox:  # fmt: skip
+            async with asyncio.timeout(60):
+                async for item in inbox:
+                    if item.message.message_id == notice.message_id:
+                        await inbox.acknowledge(item.message)
+                        break
+
+        def state() -> str | None:
+            ledger = SqliteLedger(d.dir / "ledger.sqlite")
+            try:
+                view = status.timeline(ledger, notice.message_id, datetime.now(UTC))
+            finally:
+                ledger.close()
+            return view["state"] if view else None
+
+        async with asyncio.timeout(60):
+            while state() != "acknowledged":
+                await asyncio.sleep(0.3)
+        for proc in (relay, tracker):
+            assert proc.terminate() == 0
+            errors = [e for e in proc.events() if e.get("level") in ("error", "critical")]
+            assert errors == [], errors
+    finally:
+        relay.ensure_stopped()
+        tracker.ensure_stopped()
