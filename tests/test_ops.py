@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 import urllib.error
@@ -18,7 +19,7 @@ from harness import RelayProcess, make_deploy, message
 from launchrelay.broker.local import free_port
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
-from launchrelay.ops.logging import configure_logging
+from launchrelay.ops.logging import RepeatFilter, configure_logging
 from launchrelay.ops.metrics import RelayMetrics
 from launchrelay.relay.decide import InboundRecord, RelayContext, decide
 from launchrelay.relay.observe import observe
@@ -120,6 +121,38 @@ def test_json_logs_when_not_on_a_terminal(capsys: pytest.CaptureFixture[str]) ->
         assert lines[0]["level"] == "warning" and lines[0]["message_id"] == "m1" and lines[0]["timestamp"].endswith("Z")
     finally:
         structlog.reset_defaults()
+
+
+def test_library_records_are_json_and_repeats_are_summarised(capsys: pytest.CaptureFixture[str]) -> None:
+    """aiokafka's warnings come out as JSON like ours; one per kind per window, then a count of those held back."""
+    configure_logging("INFO", "json")
+    handler = logging.getLogger().handlers[0]
+    clock = [0.0]
+    repeat = next(f for f in handler.filters if isinstance(f, RepeatFilter))
+    repeat._clock = lambda: clock[0]
+    try:
+        conn = logging.getLogger("aiokafka.conn")
+        for i in range(200):
+            conn.warning("Unable connect to %r: %r", f"node-{i % 3}", "refused")
+        logging.getLogger("aiokafka.consumer").error("Fetch failed: %s", "boom")
+        clock[0] = 31.0
+        conn.warning("Unable connect to %r: %r", "node-0", "refused")
+        try:
+            raise RuntimeError("inside the library")
+        except RuntimeError:
+            logging.getLogger("aiokafka.producer").exception("send failed")
+        err = capsys.readouterr().err
+        lines = [json.loads(x) for x in err.splitlines()]  # every line is JSON, or this raises
+        assert [(x["logger"], x["level"]) for x in lines] == [
+            ("aiokafka.conn", "warning"), ("aiokafka.consumer", "error"), ("aiokafka.conn", "warning"),
+            ("aiokafka.producer", "error"),
+        ]  # fmt: skip
+        assert lines[0]["event"] == "Unable connect to 'node-0': 'refused'" and "repeated" not in lines[0]
+        assert lines[2]["repeated"] == 199 and lines[2]["timestamp"].endswith("Z")
+        assert "RuntimeError: inside the library" in lines[3]["exception"]
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()
 
 
 # --- helpers for the offline test ---------------------------------------------------------------

@@ -54,6 +54,11 @@ async def test_relay_survives_a_broker_restart(tmp_path: Path) -> None:
         copies = Counter(source_of(r) for r in records)
         assert len(copies) == len(ids) and set(copies.values()) == {1}
         assert relay.proc.poll() is None
+        # The outage is in the log as JSON lines, the client library's included, its repeats summarised.
+        lines = [json.loads(line) for line in relay.log_path.read_text().splitlines()]
+        library = Counter(e["event"] for e in lines if str(e.get("logger", "")).startswith("aiokafka"))
+        assert library, "the outage must be visible in the log"
+        assert max(library.values()) <= 3, library.most_common(3)
     finally:
         if relay is not None:
             relay.ensure_stopped()

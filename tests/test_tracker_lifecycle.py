@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from launchrelay.agreements.config import RetransmitPolicy
 from launchrelay.contract.events import EventKind, StatusEvent
-from launchrelay.tracker.deadlines import Retransmit, Timeout, due, next_wakeup
+from launchrelay.tracker.deadlines import Retransmit, Timeout, due
 from launchrelay.tracker.lifecycle import DeliveryState, acknowledge, deliveries_for, stop, timed_out
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -44,7 +44,6 @@ def test_retransmissions_every_15_minutes_then_timeout() -> None:
     assert d3.next_retransmit_at is None
     assert due([d3], T0 + timedelta(minutes=59)) == []
     assert due([d3], T0 + timedelta(minutes=60)) == [Timeout(d3)]
-    assert next_wakeup([d]) == T0 + timedelta(minutes=15)
 
 
 def test_acknowledgement_in_time_and_late() -> None:

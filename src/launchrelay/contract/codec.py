@@ -23,6 +23,11 @@ def stable_id(prefix: str, seed: str) -> str:
     return f"{prefix}-{hashlib.sha256(seed.encode()).hexdigest()[:24]}"
 
 
+def message_key(sender: str, message_id: str) -> str:
+    """A message's identity: ids are scoped per sender, so two parties may use the same one."""
+    return f"{sender}/{message_id}"
+
+
 def canonical_json(data: Any) -> bytes:
     """Encode plain JSON data canonically."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")

@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
+from launchrelay.contract.codec import message_key
+
 Outcome = Literal["forwarded", "rejected"]
 
 
@@ -35,7 +37,7 @@ class SeenMessage:
 
     @property
     def key(self) -> str:
-        return state_key(self.sender, self.message_id)
+        return message_key(self.sender, self.message_id)
 
     def closed_by(self, src: tuple[str, int, int]) -> SeenMessage:
         return replace(self, closed=True, src=src)
@@ -64,10 +66,6 @@ class SeenMessage:
         return cls(**data)
 
 
-def state_key(sender: str, message_id: str) -> str:
-    return f"{sender}/{message_id}"
-
-
 class StateView(Protocol):
     def get(self, sender: str, message_id: str) -> SeenMessage | None: ...
 
@@ -79,7 +77,7 @@ class MemoryState:
         self._seen: dict[str, SeenMessage] = {}
 
     def get(self, sender: str, message_id: str) -> SeenMessage | None:
-        return self._seen.get(state_key(sender, message_id))
+        return self._seen.get(message_key(sender, message_id))
 
     def apply(self, seen: SeenMessage) -> None:
         """Store ``seen`` unless a later change of the same key from the same partition is already here."""
@@ -100,7 +98,7 @@ class Overlay:
         self.pending: dict[str, SeenMessage] = {}
 
     def get(self, sender: str, message_id: str) -> SeenMessage | None:
-        return self.pending.get(state_key(sender, message_id)) or self._base.get(sender, message_id)
+        return self.pending.get(message_key(sender, message_id)) or self._base.get(sender, message_id)
 
     def put(self, seen: SeenMessage) -> None:
         self.pending[seen.key] = seen

@@ -40,11 +40,3 @@ def due(deliveries: list[Delivery], now: datetime) -> list[Action]:
         if at is not None and at <= now:
             actions.append(Retransmit(d, d.retransmits + 1))
     return actions
-
-
-def next_wakeup(deliveries: list[Delivery]) -> datetime | None:
-    """The earliest time anything becomes due."""
-    times = [
-        t for d in deliveries if d.state is DeliveryState.PENDING for t in (d.deadline_at, d.next_retransmit_at) if t
-    ]
-    return min(times) if times else None

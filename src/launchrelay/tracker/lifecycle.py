@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from launchrelay.agreements.config import RetransmitPolicy
+from launchrelay.contract.codec import message_key
 from launchrelay.contract.events import EventKind, StatusEvent
 
 
@@ -72,7 +73,7 @@ class Delivery:
 
 def notification_key(sender: str | None, message_id: str | None, event: StatusEvent) -> str:
     if sender and message_id:
-        return f"{sender}/{message_id}"
+        return message_key(sender, message_id)
     src = event.source
     return f"record:{src.topic}:{src.partition}:{src.offset}" if src else f"event:{event.event_id}"
 

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from launchrelay.agreements.config import Deployment, RetransmitPolicy
 from launchrelay.broker.admin import partitions_of
-from launchrelay.contract.codec import encode, stable_id
+from launchrelay.contract.codec import encode, message_key, stable_id
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.contract.messages import Receipt, ReceiptOutcome, RecordRef
 from launchrelay.signing import RETRANSMISSION_HEADER, Signer
@@ -176,12 +176,12 @@ class TrackerService:
     def _after_apply(self, event: StatusEvent) -> None:
         self.options.hooks.on_event(event)
         if event.kind in (EventKind.RETRANSMITTED, EventKind.ACKNOWLEDGEMENT_OVERDUE) and event.sender:
-            key = f"{event.sender}/{event.message_id}"
+            key = message_key(event.sender, event.message_id or "")
             for r in event.recipients:
                 kind = f"retx{event.attempt}" if event.kind is EventKind.RETRANSMITTED else "overdue"
                 self._in_flight.discard(f"{key}|{r}|{kind}")
         if event.kind is EventKind.FORWARDED and event.message_type == "acknowledgement" and event.recipients:
-            for d in self.ledger.deliveries(f"{event.recipients[0]}/{event.refers_to}"):
+            for d in self.ledger.deliveries(message_key(event.recipients[0], event.refers_to or "")):
                 if d.recipient == event.sender and d.ack_message_id == event.message_id:
                     self.options.hooks.on_ack(event.agreement, d)
             log.info(
