@@ -17,11 +17,12 @@ VALID = sorted((ROOT / "docs" / "examples" / "valid").glob("*.json"))
 INVALID = sorted((ROOT / "docs" / "examples" / "invalid").glob("*.json"))
 
 
-@pytest.mark.parametrize("rel", sorted(generated_files()))
+@pytest.mark.parametrize("rel", sorted(generated_files(ROOT)))
 def test_generated_doc_is_current(rel: str) -> None:
     """docs/ holds exactly what `launchrelay docs` generates now (run it after changing the models)."""
     committed = (ROOT / "docs" / rel).read_text(encoding="utf-8")
-    assert committed == generated_files()[rel], f"docs/{rel} is stale: run `launchrelay docs`"
+    stale = f"docs/{rel} is stale: run `launchrelay docs` at the repository root"
+    assert committed == generated_files(ROOT)[rel], stale
 
 
 def test_schema_is_valid_json_schema() -> None:

@@ -1,21 +1,31 @@
-"""The AsyncAPI 3.0 document of the contract, generated from the models and the topic convention.
+"""The AsyncAPI 3.0 document of a deployment, generated from the models, the config and the topic convention.
 
-Channels are parameterised by the topic prefix and the party code, so one
-document describes every deployment: ``{prefix}.{party}.out`` is the channel a
-party sends on, ``{prefix}.{party}.in`` the one it receives on.
+Each configured party has its own pair of channels, named by their topics
+(``launchrelay.CN.out`` to send, ``launchrelay.CN.in`` to receive), with the
+agreements it takes part in and the Kafka user allowed on each. docs/asyncapi.yaml
+is the document of the sample deployment in deploy/k8s; ``launchrelay asyncapi``
+prints the one for any config.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from launchrelay import __version__
+from launchrelay.access import access_plan
+from launchrelay.agreements.config import Deployment
 from launchrelay.contract.codec import MESSAGE_ADAPTER
 from launchrelay.contract.events import StatusEvent
 from launchrelay.signing import KEY_ID_HEADER, SIGNATURE_HEADER
+from launchrelay.topics import Topics
 
 REF = "#/components/schemas/{model}"
+_DURATION = TypeAdapter(timedelta)  # ISO 8601, as the config writes durations
 PARTY_MESSAGES = ["PlannedLaunch", "Amendment", "Cancellation", "CompletedLaunch", "Acknowledgement"]
+IN_MESSAGES = [*PARTY_MESSAGES, "Receipt"]
 
 
 def _asyncapi_schema(schema: Any) -> Any:
@@ -66,8 +76,81 @@ def _message(name: str, title: str, summary: str, signed_by: str) -> dict[str, A
     }
 
 
-def document() -> dict[str, Any]:
-    """The whole AsyncAPI document as plain data."""
+def _agreements_of(deployment: Deployment, code: str) -> str:
+    lines = []
+    for agreement in sorted(deployment.agreements.values(), key=lambda a: a.id):
+        if code in agreement.parties:
+            others = ", ".join(p for p in agreement.parties if p != code)
+            due = _DURATION.dump_python(agreement.ack_deadline, mode="json")
+            lines.append(f"{agreement.id} (with {others}; acknowledgement due within {due})")
+    return "; ".join(lines) or "none"
+
+
+def _channels(deployment: Deployment) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A channel pair and an operation pair per configured party, then the status and dead-letter channels."""
+    topics = Topics(deployment.relay.topic_prefix)
+    users = {p.party: p.user for p in access_plan(deployment) if p.party}
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for code in sorted(deployment.parties):
+        party = deployment.parties[code]
+        out_id, in_id = f"{code}Out", f"{code}In"
+        channels[out_id] = {
+            "address": topics.outbound(code),
+            "title": f"{party.name}: out topic",
+            "description": f"{code} writes its notifications and acknowledgements here, as Kafka user "
+            f"{users[code]}, the only user allowed to; the relay reads them. Records are stamped with the broker's "
+            f"append time, the time of receipt for the agreement's rules. "
+            f"Agreements: {_agreements_of(deployment, code)}.",
+            "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in PARTY_MESSAGES},
+        }
+        channels[in_id] = {
+            "address": topics.inbound(code),
+            "title": f"{party.name}: in topic",
+            "description": f"The relay writes forwards to {code} (the sender's bytes and signature unchanged), "
+            f"acknowledgements of {code}'s notices and signed receipts here; only {users[code]} may read it. "
+            "Read with isolation.level=read_committed.",
+            "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in IN_MESSAGES},
+        }
+        operations[f"{code}Publish"] = {
+            "action": "send",
+            "title": f"{code} publishes",
+            "summary": "Sign the exact bytes, key by launch_key, write to the party's own out topic",
+            "channel": {"$ref": f"#/channels/{out_id}"},
+            "messages": [{"$ref": f"#/channels/{out_id}/messages/{n}"} for n in PARTY_MESSAGES],
+        }
+        operations[f"{code}Receive"] = {
+            "action": "receive",
+            "title": f"{code} receives",
+            "summary": "Verify each record's signature (sender's key, or the relay's for receipts), then acknowledge",
+            "channel": {"$ref": f"#/channels/{in_id}"},
+            "messages": [{"$ref": f"#/channels/{in_id}/messages/{n}"} for n in IN_MESSAGES],
+        }
+    channels["status"] = {
+        "address": topics.status,
+        "title": "Lifecycle events",
+        "messages": {"StatusEvent": {"$ref": "#/components/messages/StatusEvent"}},
+    }
+    channels["deadletter"] = {
+        "address": topics.deadletter,
+        "title": "Dead letters",
+        "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
+    }
+    operations["followStatus"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/status"},
+        "messages": [{"$ref": "#/channels/status/messages/StatusEvent"}],
+    }
+    operations["inspectDeadLetters"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/deadletter"},
+        "messages": [{"$ref": "#/channels/deadletter/messages/DeadLetter"}],
+    }
+    return channels, operations
+
+
+def document(deployment: Deployment) -> dict[str, Any]:
+    """The AsyncAPI document of one deployment (its parties, agreements and topic prefix) as plain data."""
     schemas = MESSAGE_ADAPTER.json_schema(ref_template=REF)["$defs"]
     schemas["StatusEvent"] = StatusEvent.model_json_schema(ref_template=REF)
     schemas.update(schemas["StatusEvent"].pop("$defs", {}))
@@ -111,68 +194,7 @@ def document() -> dict[str, Any]:
         },
         "payload": {"type": "string", "description": "the rejected record's value, byte for byte"},
     }
-    params = {
-        "prefix": {"default": "launchrelay", "description": "the deployment's topic prefix"},
-        "party": {"description": "ISO 3166-1 alpha-2 code of the party", "examples": ["CN", "RU"]},
-    }
-    party_refs = [{"$ref": f"#/channels/partyOut/messages/{n}"} for n in PARTY_MESSAGES]
-    in_names = [*PARTY_MESSAGES, "Receipt"]
-    channels: dict[str, Any] = {
-        "partyOut": {
-            "address": "{prefix}.{party}.out",
-            "title": "A party's out topic",
-            "description": "The party writes its notifications and acknowledgements here; the relay reads them. "
-            "Records are stamped with the broker's append time, the time of receipt for the agreement's rules.",
-            "parameters": params,
-            "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in PARTY_MESSAGES},
-        },
-        "partyIn": {
-            "address": "{prefix}.{party}.in",
-            "title": "A party's in topic",
-            "description": "The relay writes forwards (sender's bytes and signature unchanged), acknowledgements of "
-            "the party's notices and signed receipts here. Read with isolation.level=read_committed.",
-            "parameters": params,
-            "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in in_names},
-        },
-        "status": {
-            "address": "{prefix}.status",
-            "title": "Lifecycle events",
-            "parameters": {"prefix": params["prefix"]},
-            "messages": {"StatusEvent": {"$ref": "#/components/messages/StatusEvent"}},
-        },
-        "deadletter": {
-            "address": "{prefix}.deadletter",
-            "title": "Dead letters",
-            "parameters": {"prefix": params["prefix"]},
-            "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
-        },
-    }
-    operations = {
-        "publishNotification": {
-            "action": "send",
-            "title": "A party publishes",
-            "summary": "Sign the exact bytes, key by launch_key, write to the party's own out topic",
-            "channel": {"$ref": "#/channels/partyOut"},
-            "messages": party_refs,
-        },
-        "receiveForwards": {
-            "action": "receive",
-            "title": "A party receives",
-            "summary": "Verify each record's signature (sender's key, or the relay's for receipts), then acknowledge",
-            "channel": {"$ref": "#/channels/partyIn"},
-            "messages": [{"$ref": f"#/channels/partyIn/messages/{n}"} for n in in_names],
-        },
-        "followStatus": {
-            "action": "receive",
-            "channel": {"$ref": "#/channels/status"},
-            "messages": [{"$ref": "#/channels/status/messages/StatusEvent"}],
-        },
-        "inspectDeadLetters": {
-            "action": "receive",
-            "channel": {"$ref": "#/channels/deadletter"},
-            "messages": [{"$ref": "#/channels/deadletter/messages/DeadLetter"}],
-        },
-    }
+    channels, operations = _channels(deployment)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -187,9 +209,20 @@ def document() -> dict[str, Any]:
                 "host": "localhost:9092",
                 "protocol": "kafka",
                 "description": "Any Kafka 3.x/4.x cluster; transactions in use, read with read_committed",
+                "security": [{"$ref": "#/components/securitySchemes/scram"}],
             }
         },
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": _asyncapi_schema(schemas)},
+        "components": {
+            "messages": messages,
+            "schemas": _asyncapi_schema(schemas),
+            "securitySchemes": {
+                "scram": {
+                    "type": "scramSha512",
+                    "description": "One Kafka user per party, one for the relay, one for the tracker, with ACLs "
+                    "from `launchrelay access show` (SASL over TLS in production)",
+                }
+            },
+        },
     }

@@ -75,6 +75,14 @@ def _cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_asyncapi(args: argparse.Namespace, settings: Settings) -> int:
+    from launchrelay.agreements.config import load_config
+    from launchrelay.docsgen import asyncapi_yaml
+
+    print(asyncapi_yaml(load_config(Path(args.config or settings.config))), end="")
+    return 0
+
+
 def _cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
     from launchrelay.signing import Signer
 
@@ -231,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("docs", help="regenerate docs/ (JSON Schema, reason codes)")
     docs.add_argument("--out", default="docs")
     docs.set_defaults(func=_cmd_docs)
+
+    asyncapi = sub.add_parser("asyncapi", help="print the AsyncAPI 3.0 document of a deployment's channels")
+    asyncapi.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
+    asyncapi.set_defaults(func=_cmd_asyncapi)
 
     keygen = sub.add_parser("keygen", help="make an Ed25519 signing key (PEM) and print its public half")
     keygen.add_argument("key_id")
