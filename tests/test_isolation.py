@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,8 +28,9 @@ from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from confluent_kafka import Consumer, KafkaError
 
 from harness import Deploy, RelayProcess, make_deploy, message
-from launchrelay.access import access_plan, librdkafka_config
+from launchrelay.access import Grant, access_plan, user_prefix
 from launchrelay.agreements.config import load_config
+from launchrelay.broker.access import apply_access, librdkafka_config
 from launchrelay.broker.local import LocalBroker, free_port
 from launchrelay.clients.inbox import Inbox
 from launchrelay.clients.publisher import Publisher
@@ -255,3 +256,37 @@ async def test_relay_and_tracker_run_with_only_their_grants(secured: Secured) ->
     finally:
         relay.ensure_stopped()
         tracker.ensure_stopped()
+
+
+async def test_prune_revokes_what_the_plan_no_longer_gives(secured: Secured) -> None:
+    """A grant added by hand is taken back, and a party that leaves loses its user, by `apply --prune`."""
+    t, d = secured.deploy.topics, secured.deploy
+    admin = secured.broker.client_options
+    plan = access_plan(load_config(d.config))
+    prune = user_prefix(d.prefix)
+    cn, group = secured.creds("CN"), f"{t.prefix}.inbox.CN"
+    await seed_in_topics(secured)
+    # Someone widened CN's access by hand: CN can read RU's in topic.
+    (cn_principal,) = [p for p in plan if p.party == "CN"]
+    widened = replace(cn_principal, grants=(*cn_principal.grants, Grant("topic", t.inbound("RU"), ("Read",))))
+    await asyncio.to_thread(apply_access, secured.bootstrap, [widened], {}, admin)
+    assert await asyncio.to_thread(read, secured.bootstrap, cn, t.inbound("RU"), group) == "ok"
+    # JP leaves: the plan without it, applied with prune.
+    without_jp = [p for p in plan if p.party != "JP"]
+    report = await asyncio.to_thread(apply_access, secured.bootstrap, without_jp, {}, admin, 30.0, prune)
+    assert report.removed_users == [secured.users["JP"]]
+    assert report.removed_acls == 1 + len(
+        [op for g in plan if g.party == "JP" for x in g.grants for op in x.operations]
+    )
+    assert await asyncio.to_thread(read, secured.bootstrap, cn, t.inbound("RU"), group) == "TOPIC_AUTHORIZATION_FAILED"
+    jp = AIOKafkaAdminClient(bootstrap_servers=secured.bootstrap, request_timeout_ms=5000, **secured.creds("JP"))
+    with pytest.raises((KafkaConnectionError, asyncio.TimeoutError)):
+        await asyncio.wait_for(jp.start(), 15)
+    await jp.close()
+    # Everyone else is untouched, and applying again removes nothing more.
+    assert await write(secured.bootstrap, cn, t.outbound("CN")) == "ok"
+    again = await asyncio.to_thread(apply_access, secured.bootstrap, without_jp, {}, admin, 30.0, prune)
+    assert (again.removed_acls, again.removed_users) == (0, [])
+    # Put JP back for whatever runs after this.
+    jp_user = secured.users["JP"]
+    await asyncio.to_thread(apply_access, secured.bootstrap, plan, {jp_user: secured.passwords[jp_user]}, admin)

@@ -197,10 +197,12 @@ def _cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_access(args: argparse.Namespace, settings: Settings) -> int:
     import tomllib
 
-    from launchrelay.access import access_plan, apply_access
+    from launchrelay.access import access_plan, user_prefix
     from launchrelay.agreements.config import load_config
+    from launchrelay.broker.access import apply_access
 
-    plan = access_plan(load_config(Path(args.config or settings.config)))
+    deployment = load_config(Path(args.config or settings.config))
+    plan = access_plan(deployment)
     if args.action == "show":
         for principal in plan:
             print(f"User:{principal.user}  ({principal.role}{' ' + principal.party if principal.party else ''})")
@@ -217,8 +219,11 @@ def _cmd_access(args: argparse.Namespace, settings: Settings) -> int:
         if not all(isinstance(v, str) for v in raw.values()):
             raise ConfigError(f'{args.passwords}: every entry must be user = "password"')
         passwords = dict(raw)
-    report = apply_access(settings.bootstrap(), plan, passwords, settings.kafka_options())
+    prune = user_prefix(deployment.relay.topic_prefix) if args.prune else None
+    report = apply_access(settings.bootstrap(), plan, passwords, settings.kafka_options(), prune=prune)
     print(f"{len(report.users)} users set, {report.acls} ACLs in place for {len(plan)} principals")
+    if args.prune:
+        print(f"pruned: {report.removed_acls} ACLs, users {', '.join(report.removed_users) or 'none'}")
     return 0
 
 
@@ -283,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     access.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
     access.add_argument(
         "--passwords", help='TOML file of user = "password": create or update those SCRAM-SHA-512 users'
+    )
+    access.add_argument(
+        "--prune",
+        action="store_true",
+        help="also revoke: this deployment's users lose ACLs not in the plan; users no longer in it are deleted",
     )
     access.set_defaults(func=_cmd_access)
 
