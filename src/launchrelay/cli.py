@@ -227,6 +227,42 @@ def _cmd_access(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_deadletters(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from launchrelay.agreements.config import load_config
+    from launchrelay.ops.deadletters import read_dead_letters
+    from launchrelay.topics import Topics
+
+    topics = Topics(load_config(settings.config).relay.topic_prefix)
+    letters = asyncio.run(read_dead_letters(settings.bootstrap(), topics, settings.kafka_options()))
+    rows = [d.as_dict() for d in letters]
+    rows = [r for r in rows if (not args.reason or args.reason in r["reasons"])
+            and (not args.sender or r["sender"] == args.sender)]  # fmt: skip
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'REF':<10} {'AT':<21} {'SENDER':<6} {'MESSAGE ID':<28} {'REASONS':<32} SOURCE")
+    for r in rows:
+        at = r["at"][:19] + "Z"
+        again = f"  (redrive of {r['redrive_of']})" if r["redrive_of"] else ""
+        print(f"{r['ref']:<10} {at:<21} {r['sender'] or '-':<6} {(r['message_id'] or '-')[:28]:<28} "
+              f"{','.join(r['reasons'])[:32]:<32} {r['source']}{again}")  # fmt: skip
+    print(f"{len(rows)} dead letters in {topics.deadletter}")
+    return 0
+
+
+def _cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
+    from launchrelay.agreements.config import load_config
+    from launchrelay.ops.deadletters import redrive
+    from launchrelay.topics import Topics
+
+    topics = Topics(load_config(settings.config).relay.topic_prefix)
+    for r in asyncio.run(redrive(settings.bootstrap(), topics, args.refs, settings.kafka_options())):
+        print(f"{topics.deadletter}:{r.dead_letter} -> {r.topic}:{r.partition}:{r.offset}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="launchrelay", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -272,6 +308,16 @@ def build_parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="probe this machine's relay or tracker endpoint; exit 0 when healthy")
     health.add_argument("--ready", action="store_true", help="check /readyz instead of /healthz")
     health.set_defaults(func=_cmd_health)
+
+    dl = sub.add_parser("deadletters", help="list dead letters: where each came from and why it was refused")
+    dl.add_argument("--reason", help="only those with this reason code")
+    dl.add_argument("--sender", help="only those whose message names this sender")
+    dl.add_argument("--json", action="store_true", help="machine-readable output")
+    dl.set_defaults(func=_cmd_deadletters)
+
+    rd = sub.add_parser("redrive", help="send dead letters back to the relay after fixing what refused them")
+    rd.add_argument("refs", nargs="+", metavar="PARTITION:OFFSET", help="dead letters as `deadletters` lists them")
+    rd.set_defaults(func=_cmd_redrive)
 
     topics = sub.add_parser("topics", help="create the convention's topics for the configured parties")
     topics.add_argument("action", choices=["create"])

@@ -23,6 +23,8 @@ SIGNATURE_HEADER = "lr-signature"
 KEY_ID_HEADER = "lr-key-id"
 #: set by the tracker on a re-sent copy: the attempt number (the bytes and signature are the original's)
 RETRANSMISSION_HEADER = "lr-retransmission"
+#: set by `launchrelay redrive` on a dead letter written back to its out topic: the dead letter's topic:partition:offset
+REDRIVE_HEADER = "lr-redrive"
 
 Headers = list[tuple[str, bytes]]
 

@@ -30,7 +30,15 @@ from launchrelay.contract.messages import (
 )
 from launchrelay.reasons import ReasonCode as R
 from launchrelay.relay.state import SeenMessage, StateView
-from launchrelay.signing import KEY_ID_HEADER, SIGNATURE_HEADER, Headers, header, public_key_from_b64, verify
+from launchrelay.signing import (
+    KEY_ID_HEADER,
+    REDRIVE_HEADER,
+    SIGNATURE_HEADER,
+    Headers,
+    header,
+    public_key_from_b64,
+    verify,
+)
 from launchrelay.topics import Topics
 
 MAX_SCHEMA_REASONS = 20
@@ -55,6 +63,12 @@ class InboundRecord:
     @property
     def src(self) -> tuple[str, int, int]:
         return (self.topic, self.partition, self.offset)
+
+    @property
+    def redrive_of(self) -> str | None:
+        """The dead letter this record was redriven from, when an operator wrote it back."""
+        raw = header(self.headers, REDRIVE_HEADER)
+        return raw.decode(errors="replace") if raw is not None else None
 
 
 @dataclass(frozen=True)
@@ -243,6 +257,9 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
 
     # 4a. duplicates (authentic messages only: a forger cannot claim someone else's ids)
     seen = state.get(message.sender, message.message_id) if authentic else None
+    if seen is not None and seen.digest == digest and seen.outcome == "rejected" and record.redrive_of is not None:
+        # Redriven: the same bytes, rejected before and so never forwarded, are decided again.
+        seen = None
     if seen is not None and seen.digest == digest:
         return Decision("duplicate", record, owner, digest, message=message)
     if seen is not None:

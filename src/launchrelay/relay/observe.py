@@ -24,6 +24,8 @@ def observe(d: Decision, relay_id: str, metrics: RelayMetrics) -> None:
         "sender": msg.sender if msg else d.owner,
         "relay_id": relay_id,
     }
+    if d.record.redrive_of is not None:
+        fields["redrive_of"] = d.record.redrive_of
     agreement, sender = fields["agreement"] or "-", fields["sender"] or "-"
     metrics.messages_in.labels(sender).inc()
     if d.kind == "forward":

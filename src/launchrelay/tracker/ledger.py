@@ -273,6 +273,12 @@ class _Apply:
 
     def _forwarded(self, e: StatusEvent) -> None:
         n = lc.from_event(e)
+        # A notice rejected before and redriven by an operator is forwarded now: it takes the forward's place.
+        self.db.execute(
+            "UPDATE notifications SET outcome = ?, reasons = ?, received_at = ?, source = ? "
+            "WHERE key = ? AND outcome = 'rejected'",
+            (n.outcome, json.dumps(n.reasons), _ts(n.received_at), n.source, n.key),
+        )
         self._insert(n)
         self._note(n.key, e.at, "forwarded", recipients=list(n.recipients), message_type=n.message_type)
         for new in lc.deliveries_for(e, self.policy(e.agreement)):

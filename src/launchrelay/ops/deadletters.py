@@ -1,0 +1,170 @@
+"""Dead letters for the watch: list them with their reasons, and redrive one to the relay again.
+
+A dead letter holds a rejected record's bytes and headers unchanged, plus where
+it came from and why it was refused. When the cause was on the relay's side
+(a key or agreement not configured yet, a rule set wrong), the operator fixes
+the config and redrives: the original bytes and signature go back to the out
+topic they came from, with ``lr-redrive`` naming the dead letter, and the relay
+decides them again under today's config at the time of the redrive.
+
+Nothing is doubled: a record already forwarded is a duplicate when redriven,
+and a redrive only reopens a message the relay rejected (never forwarded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
+
+from launchrelay.broker.admin import partitions_of
+from launchrelay.errors import BrokerError, LaunchRelayError
+from launchrelay.relay.outputs import REASONS, REASONS_JSON, RELAY_ID, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
+from launchrelay.signing import REDRIVE_HEADER, Headers, header
+from launchrelay.topics import Topics
+
+log = structlog.get_logger(__name__)
+
+#: Headers the relay adds to a dead letter; the rest are the original record's.
+_RELAY_HEADERS = {SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, REASONS, REASONS_JSON, RELAY_ID, REDRIVE_HEADER}
+
+
+class RedriveError(LaunchRelayError):
+    """A dead letter that cannot be redriven (not found, or not from a party's out topic)."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    partition: int
+    offset: int
+    at: datetime
+    key: bytes | None
+    value: bytes
+    headers: Headers
+
+    @property
+    def ref(self) -> str:
+        """How operators name it: partition:offset in the dead-letter topic."""
+        return f"{self.partition}:{self.offset}"
+
+    def _text(self, name: str) -> str | None:
+        raw = header(self.headers, name)
+        return raw.decode(errors="replace") if raw is not None else None
+
+    @property
+    def source(self) -> str:
+        return f"{self._text(SOURCE_TOPIC)}:{self._text(SOURCE_PARTITION)}:{self._text(SOURCE_OFFSET)}"
+
+    @property
+    def source_topic(self) -> str | None:
+        return self._text(SOURCE_TOPIC)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [c for c in (self._text(REASONS) or "").split(",") if c]
+
+    @property
+    def redrive_of(self) -> str | None:
+        return self._text(REDRIVE_HEADER)
+
+    def field(self, name: str) -> str | None:
+        """A top-level string field of the original message, when its bytes are a JSON object."""
+        try:
+            data = json.loads(self.value)
+        except ValueError:
+            return None
+        value = data.get(name) if isinstance(data, dict) else None
+        return value if isinstance(value, str) else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "source": self.source,
+            "reasons": self.reasons,
+            "sender": self.field("sender"),
+            "message_id": self.field("message_id"),
+            "message_type": self.field("message_type"),
+            "redrive_of": self.redrive_of,
+        }
+
+
+def _letter(partition: int, r: ConsumerRecord) -> DeadLetter:
+    at = datetime.fromtimestamp(r.timestamp / 1000, UTC)
+    return DeadLetter(partition, r.offset, at, r.key, r.value or b"", [(k, bytes(v)) for k, v in r.headers])
+
+
+async def read_dead_letters(
+    bootstrap: str, topics: Topics, client_options: dict[str, Any] | None = None, timeout_s: float = 60.0
+) -> list[DeadLetter]:
+    """Every committed dead letter, oldest first per partition."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed", enable_auto_commit=False,
+        **(client_options or {}),
+    )  # fmt: skip
+    letters: list[DeadLetter] = []
+    try:
+        await consumer.start()
+        tps = await partitions_of(consumer, topics.deadletter)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)  # the last stable offsets under read_committed
+        async with asyncio.timeout(timeout_s):
+            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+                batch = await consumer.getmany(timeout_ms=300, max_records=5000)
+                for tp, records in batch.items():
+                    letters += [_letter(tp.partition, r) for r in records if r.offset < ends[tp]]
+    except KafkaError as exc:
+        raise BrokerError(f"cannot read {topics.deadletter} on {bootstrap}: {exc!r}") from exc
+    finally:
+        await consumer.stop()
+    return sorted(letters, key=lambda d: (d.partition, d.offset))
+
+
+@dataclass(frozen=True)
+class Redriven:
+    dead_letter: str
+    topic: str
+    partition: int
+    offset: int
+
+
+async def redrive(
+    bootstrap: str, topics: Topics, refs: list[str], client_options: dict[str, Any] | None = None
+) -> list[Redriven]:
+    """Write each named dead letter back to its out topic, original bytes and headers, marked as a redrive."""
+    letters = {d.ref: d for d in await read_dead_letters(bootstrap, topics, client_options)}
+    chosen = []
+    for ref in refs:
+        letter = letters.get(ref)
+        if letter is None:
+            raise RedriveError(f"no dead letter {ref} in {topics.deadletter} (name it partition:offset)")
+        if letter.source_topic is None or topics.owner_of(letter.source_topic) is None:
+            raise RedriveError(f"dead letter {ref} did not come from a party's out topic ({letter.source})")
+        chosen.append(letter)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(client_options or {})
+    )
+    done: list[Redriven] = []
+    try:
+        await producer.start()
+        for letter in chosen:
+            assert letter.source_topic is not None
+            headers = [(k, v) for k, v in letter.headers if k not in _RELAY_HEADERS]
+            headers.append((REDRIVE_HEADER, f"{topics.deadletter}:{letter.ref}".encode()))
+            meta = await producer.send_and_wait(letter.source_topic, letter.value, key=letter.key, headers=headers)
+            done.append(Redriven(letter.ref, meta.topic, meta.partition, meta.offset))
+            log.info("deadletter.redriven", dead_letter=f"{topics.deadletter}:{letter.ref}",
+                     to=f"{meta.topic}:{meta.partition}:{meta.offset}", reasons=letter.reasons,
+                     message_id=letter.field("message_id"), sender=letter.field("sender"))  # fmt: skip
+    except KafkaError as exc:
+        raise BrokerError(f"cannot redrive to {bootstrap}: {exc!r}") from exc
+    finally:
+        await producer.stop()
+    return done
