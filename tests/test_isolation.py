@@ -65,13 +65,17 @@ class Secured:
         return scram(user, self.passwords[user])
 
     def env(self, who: str) -> dict[str, str]:
-        c = self.creds(who)
-        return {
-            "LAUNCHRELAY_KAFKA_SECURITY_PROTOCOL": c["security_protocol"],
-            "LAUNCHRELAY_KAFKA_SASL_MECHANISM": c["sasl_mechanism"],
-            "LAUNCHRELAY_KAFKA_SASL_USERNAME": c["sasl_plain_username"],
-            "LAUNCHRELAY_KAFKA_SASL_PASSWORD": c["sasl_plain_password"],
-        }
+        return sasl_env(self.creds(who))
+
+
+def sasl_env(options: dict[str, str]) -> dict[str, str]:
+    """The settings' environment variables for a client with these aiokafka options."""
+    return {
+        "LAUNCHRELAY_KAFKA_SECURITY_PROTOCOL": options["security_protocol"],
+        "LAUNCHRELAY_KAFKA_SASL_MECHANISM": options["sasl_mechanism"],
+        "LAUNCHRELAY_KAFKA_SASL_USERNAME": options["sasl_plain_username"],
+        "LAUNCHRELAY_KAFKA_SASL_PASSWORD": options["sasl_plain_password"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +103,8 @@ async def secured(secure_broker: LocalBroker, tmp_path_factory: pytest.TempPathF
     env = {
         "LAUNCHRELAY_BOOTSTRAP_SERVERS": secure_broker.bootstrap,
         "LAUNCHRELAY_CONFIG": str(deploy.config),
-        "LAUNCHRELAY_KAFKA_SECURITY_PROTOCOL": admin["security_protocol"],
-        "LAUNCHRELAY_KAFKA_SASL_MECHANISM": admin["sasl_mechanism"],
-        "LAUNCHRELAY_KAFKA_SASL_USERNAME": admin["sasl_plain_username"],
-        "LAUNCHRELAY_KAFKA_SASL_PASSWORD": admin["sasl_plain_password"],
         "PATH": "/usr/local/bin:/usr/bin:/bin",
+        **sasl_env(admin),
     }
     done = subprocess.run(
         [sys.executable, "-m", "launchrelay", "access", "apply", "--passwords", str(pw_file)],
