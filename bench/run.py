@@ -33,6 +33,7 @@ from bench.measure import Measured, notice, output_timestamps, percentiles, prel
 from launchrelay.broker.admin import ensure_topics, partitions_of, topic_specs
 from launchrelay.broker.local import KAFKA_VERSION, ensure_tools_jars, free_port
 from launchrelay.broker.provide import provide_broker
+from launchrelay.relay.state import SeenMessage
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
 
@@ -49,10 +50,19 @@ class Mode:
     deadline_spread_s: float  # the deadlines of all pending deliveries are spread over this long
     lead_s: float  # time for the tracker to start and catch up before the first deadline
     measure_s: float  # lateness is measured for the deadlines in the first this-many seconds
+    remembered: int  # message ids in the relay's state topic for the restart measurement
 
 
 QUICK = Mode(
-    "quick", messages=300, latency_seconds=2, rates=(100,), pending=1000, deadline_spread_s=30, lead_s=10, measure_s=3
+    "quick",
+    messages=300,
+    latency_seconds=2,
+    rates=(100,),
+    pending=1000,
+    deadline_spread_s=30,
+    lead_s=10,
+    measure_s=3,
+    remembered=1000,
 )
 FULL = Mode(
     "full",
@@ -63,6 +73,7 @@ FULL = Mode(
     deadline_spread_s=3600,
     lead_s=90,
     measure_s=30,
+    remembered=100_000,
 )
 
 
@@ -349,6 +360,51 @@ class Bench:
             "cpu_s": round(cpu, 1),
         }
 
+    # ------------------------------------------------------------------ 6. what the relay remembers
+    async def relay_state(self) -> dict[str, Any]:
+        """Restart time and memory of a relay whose state topic holds N message ids (they are never forgotten)."""
+        n = self.mode.remembered
+        logs = self.work / "logs"
+        empty_topics = await self.fresh()
+        empty = Measured("relay-empty", python("-m", "launchrelay", "relay"), self.env(empty_topics.prefix), logs)
+        empty.start()
+        try:
+            await asyncio.to_thread(empty.wait_log, "relay.started")
+            await asyncio.sleep(1)
+            base_rss = empty.rss_mb()
+        finally:
+            empty.stop()
+        topics = await self.fresh()
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=20)
+        await producer.start()
+        futs = []
+        for i in range(n):
+            seen = SeenMessage(sender="CN", message_id=f"cn-s-{i:07d}", digest=f"{i:064x}",
+                               message_type="planned_launch", agreement="CN-RU-2009", launch_key=f"CN-S-{i}",
+                               recipients=("RU",), outcome="forwarded", src=(topics.outbound("CN"), i % 3, i // 3))  # fmt: skip
+            futs.append(await producer.send(topics.relay_state, seen.to_bytes(), key=seen.key.encode()))
+        await asyncio.gather(*futs)
+        await producer.stop()
+        relay = Measured("relay-remembering", python("-m", "launchrelay", "relay"), self.env(topics.prefix), logs)
+        began = time.monotonic()
+        relay.start()
+        try:
+            await asyncio.to_thread(relay.wait_log, "relay.started", 600)
+            restart_s = time.monotonic() - began
+            await asyncio.sleep(1)
+            rss = relay.rss_mb()
+            peak = relay.peak_rss_mb()
+        finally:
+            relay.stop()
+        return {
+            "remembered": n,
+            "restart_s": round(restart_s, 2),
+            "rss_mb_empty": round(base_rss, 1),
+            "rss_mb_remembering": round(rss, 1),
+            "kb_per_id": round((rss - base_rss) * 1024 / n, 3),
+            "peak_rss_mb": round(peak, 1),
+        }
+
 
 def _commit() -> str:
     try:
@@ -394,6 +450,16 @@ def markdown(r: dict[str, Any]) -> str:
               f"({t['kb_per_pending']} KiB per pending); peak {t['peak_rss_mb']} MiB",
               f"- start applying {t['pending']:,} events: {t['cold_start_with_pending_s']} s; "
               f"restart with them in the ledger: {t['restart_s']} s", ""]  # fmt: skip
+    rs = r.get("relay_state")
+    if rs:
+        lines += [f"## Relay remembering {rs['remembered']:,} message ids (the state topic is never trimmed)", "",
+                  f"- restart, reading them all back before taking partitions: {rs['restart_s']} s",
+                  f"- memory: {rs['rss_mb_empty']} MiB with none, {rs['rss_mb_remembering']} MiB with them "
+                  f"({rs['kb_per_id']} KiB per id); peak {rs['peak_rss_mb']} MiB", ""]  # fmt: skip
+    commits = r.get("commits") or {}
+    if len(set(commits.values())) > 1:
+        lines += ["Sections measured at different commits: "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(commits.items())) + ".", ""]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -416,11 +482,17 @@ async def run(mode: Mode, out: Path, only: set[str] | None = None) -> dict[str, 
     with provide_broker(bootstrap=env_bootstrap, data_dir=work / "kafka", port=free_port(),
                         controller_port=free_port()) as bootstrap:  # fmt: skip
         bench = Bench(mode, bootstrap, work)
-        sections = {"broker", "throughput", "latency", "tracker"}
+        sections = {"broker", "throughput", "latency", "tracker", "relay_state"}
         wanted = only or sections
         previous = out / f"{mode.name}.json"
-        if only and previous.exists():  # keep the sections not rerun
-            results |= {k: v for k, v in json.loads(previous.read_text()).items() if k in sections - only}
+        results["commits"] = {k: results["commit"] for k in wanted}
+        if only and previous.exists():  # keep the sections not rerun, with the commit each was measured at
+            before = json.loads(previous.read_text())
+            results |= {k: v for k, v in before.items() if k in sections - only}
+            kept = before.get("commits") or {k: before.get("commit", "unknown") for k in sections}
+            results["commits"] |= {
+                k: kept.get(k, before.get("commit", "unknown")) for k in sections - only if k in before
+            }
         if "broker" in wanted:
             print(f"[bench:{mode.name}] broker tools", flush=True)
             results["broker"] = await asyncio.to_thread(bench.broker_tools)
@@ -442,6 +514,10 @@ async def run(mode: Mode, out: Path, only: set[str] | None = None) -> dict[str, 
             print(f"[bench:{mode.name}] tracker with {mode.pending} pending", flush=True)
             results["tracker"] = await bench.tracker()
             print(f"    {results['tracker']}", flush=True)
+        if "relay_state" in wanted:
+            print(f"[bench:{mode.name}] relay remembering {mode.remembered} message ids", flush=True)
+            results["relay_state"] = await bench.relay_state()
+            print(f"    {results['relay_state']}", flush=True)
     t = results["throughput"]
     results["ratios"] = {
         "relay_vs_bare_txn": round(t["relay"]["msgs_per_s"] / t["bare_txn"]["msgs_per_s"], 3),
@@ -463,7 +539,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["broker", "throughput", "latency", "tracker"],
+        choices=["broker", "throughput", "latency", "tracker", "relay_state"],
         help="rerun these sections; the others are kept from the last results file",
     )
     args = parser.parse_args()

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_quick_benchmark_produces_every_figure(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """`python -m bench.run --mode quick` writes JSON and Markdown with all variants, ratios and tracker figures."""
+    """`bench.run --mode quick` writes JSON and Markdown: every variant, ratio, tracker and relay-state figure."""
     env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": kafka_bootstrap, "PATH": "/usr/local/bin:/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "bench.run", "--mode", "quick", "--out", str(tmp_path)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=560, check=False)  # fmt: skip
@@ -28,5 +28,8 @@ def test_quick_benchmark_produces_every_figure(kafka_bootstrap: str, tmp_path: P
     assert {row["variant"] for row in r["latency"]} == {"bare_txn", "relay", "peer"}
     assert all(row["delivered"] == row["sent"] for row in r["latency"])
     assert 0 < r["tracker"]["alerts_measured"] == r["tracker"]["timeout_lateness_ms"]["n"] < r["tracker"]["pending"]
+    rs = r["relay_state"]
+    assert rs["remembered"] > 0 and rs["restart_s"] > 0 and rs["rss_mb_remembering"] > 0
     assert set(r["ratios"]) == {"relay_vs_bare_txn", "relay_vs_peer", "relay_x2_vs_relay"}
-    assert "| launchrelay relay (1 process) |" in (tmp_path / "quick.md").read_text()
+    md = (tmp_path / "quick.md").read_text()
+    assert "| launchrelay relay (1 process) |" in md and "message ids (the state topic is never trimmed)" in md
