@@ -268,6 +268,7 @@ class LocalBroker:
         }
         path = self.data_dir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        path.chmod(0o600)  # it may hold the superuser's password
         (self.data_dir / "log4j2.properties").write_text(_LOG4J2)
         return path
 
