@@ -18,6 +18,7 @@ import yaml
 import schemas
 from launchrelay.agreements.config import load_config
 from launchrelay.deploy import strimzi_resources
+from launchrelay.settings import Settings
 from launchrelay.topics import Topics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +106,15 @@ def test_deployments_probe_health_and_readiness_and_mount_config_and_keys() -> N
         volumes = {v["name"]: v for v in pod["volumes"]}
         assert volumes["config"]["configMap"]["name"] == "launchrelay-config"
         assert volumes["keys"]["secret"]["secretName"] == "launchrelay-keys"
+        # every variable is a real setting, and the brokers' CA is the file Strimzi's cluster-CA secret holds
+        fields = {f"LAUNCHRELAY_{f.upper()}" for f in Settings.model_fields}
+        assert set(env) <= fields, set(env) - fields
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        ca = volumes["kafka-ca"]["secret"]
+        assert ca["secretName"] == "launchrelay-cluster-ca-cert" and ca["items"] == [
+            {"key": "ca.crt", "path": "ca.crt"}
+        ]
+        assert env["LAUNCHRELAY_KAFKA_SSL_CAFILE"]["value"] == mounts["kafka-ca"] + "/ca.crt"
     assert docs["Deployment/launchrelay-tracker"]["spec"]["replicas"] == 1
     assert docs["Deployment/launchrelay-tracker"]["spec"]["strategy"]["type"] == "Recreate"
     assert "relay.pem" in docs["Secret/launchrelay-keys"]["stringData"]

@@ -1,6 +1,8 @@
-"""Isolation, live: a broker with SASL/SCRAM and ACLs, the project's access plan applied, real clients refused.
+"""Isolation, live: SASL/SCRAM over TLS and ACLs on a real broker, the access plan applied, real clients refused.
 
-The broker is the project's local Kafka started with authentication and the
+The broker is the project's local Kafka started as production clusters run:
+TLS with a certificate from its own CA (which every client is given, as
+``LAUNCHRELAY_KAFKA_SSL_CAFILE``), SCRAM authentication and the
 StandardAuthorizer (deny when no ACL matches). Users and ACLs come from
 ``launchrelay access apply``, the same plan ``deploy strimzi`` renders, so a
 grant too wide or too narrow in that plan fails here. Each refusal has a
@@ -12,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +32,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from confluent_kafka import Consumer, KafkaError
 
 from harness import Deploy, RelayProcess, make_deploy, message
-from launchrelay.access import Grant, access_plan, user_prefix
+from launchrelay.access import Grant, Principal, access_plan, user_prefix
 from launchrelay.agreements.config import load_config
 from launchrelay.broker.access import apply_access, librdkafka_config
 from launchrelay.broker.local import LocalBroker, free_port
@@ -40,9 +44,11 @@ from launchrelay.tracker.ledger import SqliteLedger
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio(loop_scope="module")]
 
 
-def scram(user: str, password: str) -> dict[str, str]:
+def scram(user: str, password: str, ca: Path | None) -> dict[str, Any]:
+    """aiokafka options for a SCRAM user over TLS, trusting ``ca`` (None: the system's CAs only)."""
     return {
-        "security_protocol": "SASL_PLAINTEXT",
+        "security_protocol": "SASL_SSL",
+        "ssl_context": ssl.create_default_context(cafile=str(ca) if ca else None),
         "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": user,
         "sasl_plain_password": password,
@@ -60,18 +66,23 @@ class Secured:
     def bootstrap(self) -> str:
         return self.broker.bootstrap
 
-    def creds(self, who: str) -> dict[str, str]:
+    @property
+    def ca(self) -> Path:
+        return self.broker.ca_file
+
+    def creds(self, who: str) -> dict[str, Any]:
         user = self.users[who]
-        return scram(user, self.passwords[user])
+        return scram(user, self.passwords[user], self.ca)
 
     def env(self, who: str) -> dict[str, str]:
-        return sasl_env(self.creds(who))
+        return sasl_env(self.creds(who), self.ca)
 
 
-def sasl_env(options: dict[str, str]) -> dict[str, str]:
+def sasl_env(options: dict[str, Any], ca: Path) -> dict[str, str]:
     """The settings' environment variables for a client with these aiokafka options."""
     return {
         "LAUNCHRELAY_KAFKA_SECURITY_PROTOCOL": options["security_protocol"],
+        "LAUNCHRELAY_KAFKA_SSL_CAFILE": str(ca),
         "LAUNCHRELAY_KAFKA_SASL_MECHANISM": options["sasl_mechanism"],
         "LAUNCHRELAY_KAFKA_SASL_USERNAME": options["sasl_plain_username"],
         "LAUNCHRELAY_KAFKA_SASL_PASSWORD": options["sasl_plain_password"],
@@ -85,6 +96,7 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBro
         port=free_port(),
         controller_port=free_port(),
         admin_password=secrets.token_urlsafe(12),
+        tls=True,
     )
     with broker:
         yield broker
@@ -104,7 +116,7 @@ async def secured(secure_broker: LocalBroker, tmp_path_factory: pytest.TempPathF
         "LAUNCHRELAY_BOOTSTRAP_SERVERS": secure_broker.bootstrap,
         "LAUNCHRELAY_CONFIG": str(deploy.config),
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        **sasl_env(admin),
+        **sasl_env(admin, secure_broker.ca_file),
     }
     done = subprocess.run(
         [sys.executable, "-m", "launchrelay", "access", "apply", "--passwords", str(pw_file)],
@@ -116,7 +128,7 @@ async def secured(secure_broker: LocalBroker, tmp_path_factory: pytest.TempPathF
     yield Secured(secure_broker, deploy, users, passwords)
 
 
-async def write(bootstrap: str, creds: dict[str, str], topic: str) -> str:
+async def write(bootstrap: str, creds: dict[str, Any], topic: str) -> str:
     """'ok' when one record lands on ``topic``, else the refusal's class name."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=15000, **creds)
     await producer.start()
@@ -129,14 +141,14 @@ async def write(bootstrap: str, creds: dict[str, str], topic: str) -> str:
         await producer.stop()
 
 
-def read(bootstrap: str, creds: dict[str, str], topic: str, group: str, timeout_s: float = 30.0) -> str:
+def read(s: Secured, creds: dict[str, Any], topic: str, group: str, timeout_s: float = 30.0) -> str:
     """'ok' when a record is read from ``topic`` (subscribed in ``group``), else the broker's error name.
 
     librdkafka reports a refused topic or group as an error event, where aiokafka
     retries its metadata request in silence; the refusal comes from the broker either way.
     """
     consumer = Consumer(
-        librdkafka_config(bootstrap, creds)
+        librdkafka_config(s.bootstrap, creds, s.ca)
         | {"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False, "log_level": 3}
     )
     try:
@@ -186,13 +198,13 @@ async def test_party_reads_only_its_own_in_topic(secured: Secured) -> None:
     await seed_in_topics(secured)
     t = secured.deploy.topics
     cn, group = secured.creds("CN"), f"{t.prefix}.inbox.CN"
-    ok = await asyncio.to_thread(read, secured.bootstrap, cn, t.inbound("CN"), group)
+    ok = await asyncio.to_thread(read, secured, cn, t.inbound("CN"), group)
     assert ok == "ok"
     for topic in (t.inbound("RU"), t.outbound("RU"), t.outbound("CN"), t.status, t.deadletter, t.relay_state):
-        got = await asyncio.to_thread(read, secured.bootstrap, cn, topic, group)
+        got = await asyncio.to_thread(read, secured, cn, topic, group)
         assert got == "TOPIC_AUTHORIZATION_FAILED", topic
     # The same probe, as RU, on RU's in topic: the refusals above are about CN, not the probe.
-    assert await asyncio.to_thread(read, secured.bootstrap, secured.creds("RU"), t.inbound("RU"),
+    assert await asyncio.to_thread(read, secured, secured.creds("RU"), t.inbound("RU"),
                                    f"{t.prefix}.inbox.RU") == "ok"  # fmt: skip
 
 
@@ -201,15 +213,16 @@ async def test_party_cannot_use_another_partys_group(secured: Secured) -> None:
     t = secured.deploy.topics
     await seed_in_topics(secured)
     cn = secured.creds("CN")
-    assert await asyncio.to_thread(read, secured.bootstrap, cn, t.inbound("CN"), f"{t.prefix}.inbox.CN-2") == "ok"
-    got = await asyncio.to_thread(read, secured.bootstrap, cn, t.inbound("CN"), f"{t.prefix}.inbox.RU")
+    assert await asyncio.to_thread(read, secured, cn, t.inbound("CN"), f"{t.prefix}.inbox.CN-2") == "ok"
+    got = await asyncio.to_thread(read, secured, cn, t.inbound("CN"), f"{t.prefix}.inbox.RU")
     assert got == "GROUP_AUTHORIZATION_FAILED"
 
 
 async def test_unauthenticated_clients_are_refused(secured: Secured) -> None:
-    """A wrong password, or no SASL at all, gets no connection."""
+    """A wrong password, no SASL, or a client that does not trust the brokers' CA gets no connection."""
     user = secured.users["CN"]
-    for options in (scram(user, "not-the-password"), {}):
+    right = secured.passwords[user]
+    for options in (scram(user, "not-the-password", secured.ca), {}, scram(user, right, None)):
         admin = AIOKafkaAdminClient(bootstrap_servers=secured.bootstrap, request_timeout_ms=5000, **options)
         with pytest.raises((KafkaConnectionError, asyncio.TimeoutError)):
             await asyncio.wait_for(admin.start(), 15)
@@ -262,32 +275,35 @@ async def test_relay_and_tracker_run_with_only_their_grants(secured: Secured) ->
 async def test_prune_revokes_what_the_plan_no_longer_gives(secured: Secured) -> None:
     """A grant added by hand is taken back, and a party that leaves loses its user, by `apply --prune`."""
     t, d = secured.deploy.topics, secured.deploy
-    admin = secured.broker.client_options
     plan = access_plan(load_config(d.config))
+
+    async def apply(plan: list[Principal], passwords: dict[str, str] | None = None, prune: str | None = None) -> Any:
+        return await asyncio.to_thread(apply_access, secured.bootstrap, plan, passwords or {},
+                                       secured.broker.client_options, prune=prune, ca_file=secured.ca)  # fmt: skip
+
     prune = user_prefix(d.prefix)
     cn, group = secured.creds("CN"), f"{t.prefix}.inbox.CN"
     await seed_in_topics(secured)
     # Someone widened CN's access by hand: CN can read RU's in topic.
     (cn_principal,) = [p for p in plan if p.party == "CN"]
     widened = replace(cn_principal, grants=(*cn_principal.grants, Grant("topic", t.inbound("RU"), ("Read",))))
-    await asyncio.to_thread(apply_access, secured.bootstrap, [widened], {}, admin)
-    assert await asyncio.to_thread(read, secured.bootstrap, cn, t.inbound("RU"), group) == "ok"
+    await apply([widened])
+    assert await asyncio.to_thread(read, secured, cn, t.inbound("RU"), group) == "ok"
     # JP leaves: the plan without it, applied with prune.
     without_jp = [p for p in plan if p.party != "JP"]
-    report = await asyncio.to_thread(apply_access, secured.bootstrap, without_jp, {}, admin, 30.0, prune)
+    report = await apply(without_jp, prune=prune)
     assert report.removed_users == [secured.users["JP"]]
-    assert report.removed_acls == 1 + len(
-        [op for g in plan if g.party == "JP" for x in g.grants for op in x.operations]
-    )
-    assert await asyncio.to_thread(read, secured.bootstrap, cn, t.inbound("RU"), group) == "TOPIC_AUTHORIZATION_FAILED"
+    jp_acls = [op for p in plan if p.party == "JP" for g in p.grants for op in g.operations]
+    assert report.removed_acls == 1 + len(jp_acls)
+    assert await asyncio.to_thread(read, secured, cn, t.inbound("RU"), group) == "TOPIC_AUTHORIZATION_FAILED"
     jp = AIOKafkaAdminClient(bootstrap_servers=secured.bootstrap, request_timeout_ms=5000, **secured.creds("JP"))
     with pytest.raises((KafkaConnectionError, asyncio.TimeoutError)):
         await asyncio.wait_for(jp.start(), 15)
     await jp.close()
     # Everyone else is untouched, and applying again removes nothing more.
     assert await write(secured.bootstrap, cn, t.outbound("CN")) == "ok"
-    again = await asyncio.to_thread(apply_access, secured.bootstrap, without_jp, {}, admin, 30.0, prune)
+    again = await apply(without_jp, prune=prune)
     assert (again.removed_acls, again.removed_users) == (0, [])
     # Put JP back for whatever runs after this.
     jp_user = secured.users["JP"]
-    await asyncio.to_thread(apply_access, secured.bootstrap, plan, {jp_user: secured.passwords[jp_user]}, admin)
+    await apply(plan, {jp_user: secured.passwords[jp_user]})

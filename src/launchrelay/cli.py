@@ -220,7 +220,8 @@ def _cmd_access(args: argparse.Namespace, settings: Settings) -> int:
             raise ConfigError(f'{args.passwords}: every entry must be user = "password"')
         passwords = dict(raw)
     prune = user_prefix(deployment.relay.topic_prefix) if args.prune else None
-    report = apply_access(settings.bootstrap(), plan, passwords, settings.kafka_options(), prune=prune)
+    report = apply_access(settings.bootstrap(), plan, passwords, settings.kafka_options(), prune=prune,
+                          ca_file=settings.kafka_ssl_cafile)  # fmt: skip
     print(f"{len(report.users)} users set, {report.acls} ACLs in place for {len(plan)} principals")
     if args.prune:
         print(f"pruned: {report.removed_acls} ACLs, users {', '.join(report.removed_users) or 'none'}")

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535, description="/metrics /healthz /readyz; unset: off")
     metrics_host: str = Field(default="127.0.0.1", description="0.0.0.0 in containers")
     kafka_security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="PEM CA the brokers' certificates are checked against (e.g. Strimzi's cluster CA)"
+    )
     kafka_sasl_mechanism: str | None = Field(default=None, description="e.g. SCRAM-SHA-512")
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = Field(default=None, description="never logged or printed")
@@ -80,7 +83,8 @@ class Settings(BaseSettings):
         if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
             import ssl
 
-            opts["ssl_context"] = ssl.create_default_context()
+            cafile = str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
+            opts["ssl_context"] = ssl.create_default_context(cafile=cafile)
         if self.kafka_sasl_mechanism:
             opts["sasl_mechanism"] = self.kafka_sasl_mechanism
             opts["sasl_plain_username"] = self.kafka_sasl_username

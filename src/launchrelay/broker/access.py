@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import structlog
@@ -37,9 +38,11 @@ log = structlog.get_logger(__name__)
 SCRAM_ITERATIONS = 8192
 
 
-def librdkafka_config(bootstrap: str, client_options: Mapping[str, Any]) -> dict[str, Any]:
-    """The Admin API client's settings from the aiokafka-style options every other client gets."""
+def librdkafka_config(bootstrap: str, client_options: Mapping[str, Any], ca_file: Path | None = None) -> dict[str, Any]:
+    """librdkafka settings from the aiokafka-style options every other client gets (and the CA they hold)."""
     conf: dict[str, Any] = {"bootstrap.servers": bootstrap}
+    if ca_file is not None:
+        conf["ssl.ca.location"] = str(ca_file)
     names = {
         "security_protocol": "security.protocol",
         "sasl_mechanism": "sasl.mechanism",
@@ -86,8 +89,8 @@ def _ident(b: AclBinding) -> tuple[Any, ...]:
 class _Admin:
     """The few Admin API calls used here, each waited for with one timeout."""
 
-    def __init__(self, bootstrap: str, client_options: Mapping[str, Any], timeout_s: float) -> None:
-        self._admin = AdminClient(librdkafka_config(bootstrap, client_options))
+    def __init__(self, conf: dict[str, Any], timeout_s: float) -> None:
+        self._admin = AdminClient(conf)
         self._t = timeout_s
 
     def _wait(self, futures: Mapping[Any, Future[Any]]) -> None:
@@ -137,12 +140,13 @@ def apply_access(
     client_options: Mapping[str, Any] | None = None,
     timeout_s: float = 30.0,
     prune: str | None = None,
+    ca_file: Path | None = None,
 ) -> AccessReport:
     """Create or update the SCRAM users that have a password in ``passwords``, then every ACL of the plan.
 
     Both steps are idempotent: a user's password is set again, an ACL that is
     already there is left as is. Run it as a principal allowed to alter
-    credentials and ACLs (a superuser).
+    credentials and ACLs (a superuser). ``ca_file``: the brokers' CA, as ``kafka_ssl_cafile``.
 
     With ``prune`` (the deployment's :func:`user_prefix`), users with that
     prefix lose every ACL the plan does not give them, and those no longer in
@@ -155,7 +159,7 @@ def apply_access(
     if prune is not None and not all(p.user.startswith(prune) for p in plan):
         raise BrokerError(f"prune prefix {prune!r} does not cover every user of the plan")
     bindings = _bindings(plan)
-    admin = _Admin(bootstrap, client_options or {}, timeout_s)
+    admin = _Admin(librdkafka_config(bootstrap, client_options or {}, ca_file), timeout_s)
     stale: list[AclBinding] = []
     gone: dict[str, list[ScramMechanism]] = {}
     try:

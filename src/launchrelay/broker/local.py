@@ -16,13 +16,16 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
+from launchrelay.broker.tls import make_broker_tls
 from launchrelay.errors import BrokerError, BrokerPortBusy, BrokerToolMissing
 
 log = structlog.get_logger(__name__)
@@ -182,6 +185,9 @@ class LocalBroker:
     #: authorizes with ACLs (StandardAuthorizer, deny when no ACL matches), and
     #: ``admin`` with this password is the only superuser.
     admin_password: str | None = None
+    #: With ``admin_password``: the client listener speaks TLS (SASL_SSL) with a
+    #: certificate from a CA of its own (:attr:`ca_file`), as production clusters do.
+    tls: bool = False
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -199,15 +205,43 @@ class LocalBroker:
         return self.data_dir / "broker.pid"
 
     @property
-    def client_options(self) -> dict[str, str]:
+    def ca_file(self) -> Path:
+        """The CA certificate a client of the TLS listener trusts."""
+        return self.data_dir / "tls" / "ca.pem"
+
+    @property
+    def security_protocol(self) -> str:
+        if self.admin_password is None:
+            return "PLAINTEXT"
+        return "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
+
+    @property
+    def client_options(self) -> dict[str, Any]:
         """What an aiokafka client needs to connect as the superuser (empty for a plaintext broker)."""
         if self.admin_password is None:
             return {}
-        return {
-            "security_protocol": "SASL_PLAINTEXT",
+        opts: dict[str, Any] = {
+            "security_protocol": self.security_protocol,
             "sasl_mechanism": "SCRAM-SHA-512",
             "sasl_plain_username": ADMIN_USER,
             "sasl_plain_password": self.admin_password,
+        }
+        if self.tls:
+            opts["ssl_context"] = ssl.create_default_context(cafile=str(self.ca_file))
+        return opts
+
+    def _tls_props(self) -> dict[str, str]:
+        if not self.tls:
+            return {}
+        assert self.admin_password is not None
+        files = make_broker_tls(self.data_dir / "tls", self.admin_password)
+        return {
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(files.keystore),
+            "ssl.keystore.password": files.password,
+            "ssl.key.password": files.password,
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(files.ca),
         }
 
     def _listener_props(self) -> dict[str, str]:
@@ -221,16 +255,18 @@ class LocalBroker:
                 "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             }
         pw = self.admin_password
-        # Clients (and the broker itself) use SCRAM; the controller listener uses
-        # PLAIN because SCRAM credentials live in the metadata the controller serves.
+        name = self.security_protocol
+        # Clients (and the broker itself) use SCRAM; the controller listener, on
+        # loopback, uses PLAIN because SCRAM credentials live in the metadata the controller serves.
         return {
-            "listeners": f"SASL_PLAINTEXT://{client},CONTROLLER://{controller}",
-            "advertised.listeners": f"SASL_PLAINTEXT://{client}",
-            "inter.broker.listener.name": "SASL_PLAINTEXT",
-            "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            "listeners": f"{name}://{client},CONTROLLER://{controller}",
+            "advertised.listeners": f"{name}://{client}",
+            "inter.broker.listener.name": name,
+            "listener.security.protocol.map": f"{name}:{name},CONTROLLER:SASL_PLAINTEXT",
+            **self._tls_props(),
             "sasl.enabled.mechanisms": "SCRAM-SHA-512",
             "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
-            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": (
+            f"listener.name.{name.lower()}.scram-sha-512.sasl.jaas.config": (
                 "org.apache.kafka.common.security.scram.ScramLoginModule required "
                 f'username="{ADMIN_USER}" password="{pw}";'
             ),
