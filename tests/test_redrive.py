@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from harness import Deploy, RelayProcess, make_deploy, message, read_topic
+from harness import Deploy, RelayProcess, hdr, make_deploy, message, read_topic
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
 from launchrelay.tracker import status
@@ -48,10 +48,14 @@ def ledger_state(deploy: Deploy, message_id: str) -> str | None:
 
 
 async def copies_for_ru(deploy: Deploy, message_id: str, at_least: int = 1) -> int:
-    def mine(rs: list[Any]) -> int:
-        return sum(1 for r in rs if json.loads(r.value).get("message_id") == message_id)
+    """How many forwards of ``message_id`` RU has; each must carry the sender's headers, not the redrive mark."""
 
-    return mine(await read_topic(deploy.bootstrap, deploy.topics.inbound("RU"), lambda rs: mine(rs) >= at_least))
+    def mine(rs: list[Any]) -> list[Any]:
+        return [r for r in rs if json.loads(r.value).get("message_id") == message_id]
+
+    got = mine(await read_topic(deploy.bootstrap, deploy.topics.inbound("RU"), lambda rs: len(mine(rs)) >= at_least))
+    assert all(hdr(r, "lr-redrive") is None and hdr(r, "lr-signature") for r in got)
+    return len(got)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from launchrelay.contract.messages import (
 )
 from launchrelay.reasons import ReasonCode
 from launchrelay.relay.decide import Decision
-from launchrelay.signing import Headers, Signer
+from launchrelay.signing import REDRIVE_HEADER, Headers, Signer
 from launchrelay.topics import Topics
 
 SOURCE_TOPIC = "lr-source-topic"
@@ -62,7 +62,9 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
 
     if decision.kind == "forward":
         assert msg is not None
-        headers = [*r.headers, *_source_headers(decision), (RELAY_ID, relay_id.encode())]
+        # the sender's headers (signature, key id) unchanged; an operator's redrive mark stays on this side
+        sender = [h for h in r.headers if h[0] != REDRIVE_HEADER]
+        headers = [*sender, *_source_headers(decision), (RELAY_ID, relay_id.encode())]
         out += [OutRecord(topics.inbound(p), key, r.value or b"", headers) for p in decision.recipients]
         outcome, event = ReceiptOutcome.FORWARDED, EventKind.FORWARDED
         reasons: list[Reason] = []
