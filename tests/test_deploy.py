@@ -138,7 +138,7 @@ def test_strimzi_resources_bind_to_strimzis_own_model() -> None:
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "11 resources, 0 problems" in run.stdout
+    assert "12 resources, 0 problems" in run.stdout  # 7 topics, 2 parties, relay, tracker, operator
 
 
 def test_strimzi_check_catches_a_typo(tmp_path: Path) -> None:
@@ -185,3 +185,6 @@ def test_each_party_writes_only_its_out_topic_and_reads_only_its_in_topic() -> N
     relay = _topic_access(users["launchrelay-relay"])
     assert relay["Read"] == {topics.outbound(p) for p in deployment.parties} | {topics.relay_state}
     assert topics.status in relay["Write"] and topics.deadletter in relay["Write"]
+    operator = _topic_access(users["launchrelay-operator"])
+    assert operator["Read"] == {topics.deadletter}  # no party's in topic: forwards stay between the parties
+    assert operator["Write"] == {topics.outbound(p) for p in deployment.parties}  # to redrive, never an in topic

@@ -13,6 +13,7 @@ anything would fail too.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import ssl
 import subprocess
@@ -168,6 +169,18 @@ def read(s: Secured, creds: dict[str, Any], topic: str, group: str, timeout_s: f
         consumer.close()
 
 
+async def visible(s: Secured, creds: dict[str, Any], topic: str) -> bool:
+    """Whether the broker describes ``topic`` to this user (refused with TOPIC_AUTHORIZATION_FAILED otherwise)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap, **creds)
+    await admin.start()
+    try:
+        (desc,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    assert desc["error_code"] in (0, 29), desc  # 29: TOPIC_AUTHORIZATION_FAILED
+    return bool(desc["error_code"] == 0)
+
+
 async def seed_in_topics(s: Secured) -> None:
     """One record on every partition of CN's and RU's in topics, written by the superuser.
 
@@ -216,6 +229,41 @@ async def test_party_cannot_use_another_partys_group(secured: Secured) -> None:
     assert await asyncio.to_thread(read, secured, cn, t.inbound("CN"), f"{t.prefix}.inbox.CN-2") == "ok"
     got = await asyncio.to_thread(read, secured, cn, t.inbound("CN"), f"{t.prefix}.inbox.RU")
     assert got == "GROUP_AUTHORIZATION_FAILED"
+
+
+async def test_operator_redrives_dead_letters_but_reads_no_party_traffic(secured: Secured) -> None:
+    """The watch's operator user lists dead letters and writes one back to its out topic; in topics stay closed."""
+    t, d = secured.deploy.topics, secured.deploy
+    op = secured.creds("operator")
+    body = b'{"message_type": "planned_launch", "sender": "CN", "message_id": "cn-held"}'
+    producer = AIOKafkaProducer(bootstrap_servers=secured.bootstrap, acks="all", **secured.broker.client_options)
+    await producer.start()
+    try:  # a dead letter as the relay writes one
+        headers = [("lr-signature", b"c2ln"), ("lr-key-id", b"cn-k1"), ("lr-reasons", b"UNKNOWN_KEY"),
+                   ("lr-source-topic", t.outbound("CN").encode()), ("lr-source-partition", b"0"),
+                   ("lr-source-offset", b"0")]  # fmt: skip
+        meta = await producer.send_and_wait(t.deadletter, body, key=b"CN-1", headers=headers)
+    finally:
+        await producer.stop()
+    env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": secured.bootstrap, "LAUNCHRELAY_CONFIG": str(d.config),
+           "PATH": "/usr/local/bin:/usr/bin:/bin", **secured.env("operator")}  # fmt: skip
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "launchrelay", *args], env=env, capture_output=True, text=True,
+                              timeout=120, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    ref = f"{meta.partition}:{meta.offset}"
+    listed = await asyncio.to_thread(cli, "deadletters", "--json")
+    assert [r["ref"] for r in json.loads(listed) if r["message_id"] == "cn-held"] == [ref]
+    out = await asyncio.to_thread(cli, "redrive", ref)
+    assert out.startswith(f"{t.deadletter}:{ref} -> {t.outbound('CN')}:")
+    # Party traffic is not the operator's to read (not even to see: Read would imply Describe), nor to write.
+    assert await visible(secured, op, t.deadletter)
+    for topic in (t.inbound("CN"), t.inbound("RU"), t.status):
+        assert not await visible(secured, op, topic), topic
+        assert await write(secured.bootstrap, op, topic) == "TopicAuthorizationFailedError"
 
 
 async def test_unauthenticated_clients_are_refused(secured: Secured) -> None:

@@ -18,7 +18,7 @@ from launchrelay.agreements.config import Deployment
 from launchrelay.topics import Topics
 
 Resource = Literal["topic", "group", "transactionalId"]
-Role = Literal["party", "relay", "tracker"]
+Role = Literal["party", "relay", "tracker", "operator"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,13 @@ def user_prefix(topic_prefix: str) -> str:
 
 
 def access_plan(deployment: Deployment) -> list[Principal]:
-    """One user per party, one for the relay, one for the tracker, in a stable order."""
+    """One user per party, one for the relay, one for the tracker, one for the watch's operators, in a stable order.
+
+    The operator may list dead letters and write them back to the out topic
+    they came from (``launchrelay deadletters`` / ``redrive``). Writing an out
+    topic forges nothing: the relay still checks each record's signature and
+    sender, and a replay of anything forwarded is a duplicate.
+    """
     topics = Topics(deployment.relay.topic_prefix)
     prefix = topics.prefix
     users = user_prefix(prefix)
@@ -93,6 +99,16 @@ def access_plan(deployment: Deployment) -> list[Principal]:
                 *(Grant("topic", topics.inbound(p), ("Write", "Describe")) for p in parties),
                 *(Grant("topic", topics.outbound(p), ("Read", "Describe")) for p in parties),
                 Grant("transactionalId", f"{prefix}.tracker", ("Write", "Describe")),
+            ),
+        )
+    )
+    plan.append(
+        Principal(
+            users + "operator",
+            "operator",
+            (
+                Grant("topic", topics.deadletter, ("Read", "Describe")),
+                *(Grant("topic", topics.outbound(p), ("Write", "Describe")) for p in parties),
             ),
         )
     )

@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?")
     check.set_defaults(func=_cmd_config_check)
 
-    docs = sub.add_parser("docs", help="regenerate docs/ (JSON Schema, reason codes)")
+    docs = sub.add_parser("docs", help="regenerate docs/ (JSON Schema, reason codes, the sample AsyncAPI)")
     docs.add_argument("--out", default="docs")
     docs.set_defaults(func=_cmd_docs)
 
