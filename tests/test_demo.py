@@ -29,5 +29,8 @@ def test_demo_runs_the_exchange_and_prints_status(kafka_bootstrap: str, tmp_path
     for state in ("acknowledged", "cancelled", "overdue", "rejected"):
         assert f" {state} " in states, state
     assert "have been stopped" in out
+    # the invalid notice, in the dead-letter table with its reasons
+    table = out.split("Dead letters (")[1].split("REF ", 1)[1].splitlines()
+    assert "OUT_OF_SCOPE_RANGE" in table[1] and table[2].startswith("1 dead letter in")
     logs = list((tmp_path / "data" / "demo").glob("*/logs/relay.log"))
     assert logs and '"relay.forwarded"' in logs[0].read_text()

@@ -95,8 +95,13 @@ def _cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
     from launchrelay.demo import run_demo
 
+    if "LAUNCHRELAY_LOG_LEVEL" not in os.environ:
+        # the demo narrates; the services' own event logs are in files it names at the end
+        configure_logging("WARNING", settings.log_format)
     return asyncio.run(run_demo(settings))
 
 
@@ -232,7 +237,7 @@ def _cmd_deadletters(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
     from launchrelay.agreements.config import load_config
-    from launchrelay.ops.deadletters import read_dead_letters
+    from launchrelay.ops.deadletters import read_dead_letters, render_table
     from launchrelay.topics import Topics
 
     topics = Topics(load_config(settings.config).relay.topic_prefix)
@@ -243,13 +248,7 @@ def _cmd_deadletters(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'REF':<10} {'AT':<21} {'SENDER':<6} {'MESSAGE ID':<28} {'REASONS':<32} SOURCE")
-    for r in rows:
-        at = r["at"][:19] + "Z"
-        again = f"  (redrive of {r['redrive_of']})" if r["redrive_of"] else ""
-        print(f"{r['ref']:<10} {at:<21} {r['sender'] or '-':<6} {(r['message_id'] or '-')[:28]:<28} "
-              f"{','.join(r['reasons'])[:32]:<32} {r['source']}{again}")  # fmt: skip
-    print(f"{len(rows)} dead letters in {topics.deadletter}")
+    print(render_table(rows, topics))
     return 0
 
 

@@ -27,6 +27,8 @@ from launchrelay.broker.provide import provide_broker
 from launchrelay.clients.inbox import Inbox, InboxItem
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract.messages import Amendment, Cancellation, PartyMessage, PlannedLaunch
+from launchrelay.ops import deadletters
+from launchrelay.ops.deadletters import read_dead_letters
 from launchrelay.settings import Settings
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
@@ -191,12 +193,17 @@ async def run_demo(settings: Settings) -> int:
             code = await _exchange(bootstrap, prefix, signers, ledger_path)
         finally:
             services.stop()
+        letters = [d.as_dict() for d in await read_dead_letters(bootstrap, topics)]
     _say("")
     ledger = SqliteLedger(ledger_path)
     try:
         _say(status.render_table(status.rows(ledger, status.Filters(), datetime.now(UTC))))
     finally:
         ledger.close()
+    _say("")
+    _say("Dead letters (`launchrelay deadletters`; when the relay's config was the cause, fix it and")
+    _say("`launchrelay redrive REF`):")
+    _say(deadletters.render_table(letters, topics))
     _say("")
     _say(f"Logs (JSON lines, one event per state change): {base / 'logs'}")
     _say(f"Ledger: {ledger_path}")

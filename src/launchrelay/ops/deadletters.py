@@ -127,6 +127,19 @@ async def read_dead_letters(
     return sorted(letters, key=lambda d: (d.partition, d.offset))
 
 
+def render_table(rows: list[dict[str, Any]], topics: Topics) -> str:
+    """The operator's table of dead letters (rows as :meth:`DeadLetter.as_dict` makes them)."""
+    width = max([len(r["source"]) for r in rows] + [6])
+    lines = [f"{'REF':<10} {'AT':<21} {'SENDER':<6} {'MESSAGE ID':<28} {'SOURCE':<{width}} REASONS"]
+    for r in rows:
+        again = f"  (redrive of {r['redrive_of']})" if r["redrive_of"] else ""
+        reasons = ", ".join(r["reasons"]) + again
+        lines.append(f"{r['ref']:<10} {r['at'][:19] + 'Z':<21} {r['sender'] or '-':<6} "
+                     f"{(r['message_id'] or '-')[:28]:<28} {r['source']:<{width}} {reasons}")  # fmt: skip
+    lines.append(f"{len(rows)} dead letter{'' if len(rows) == 1 else 's'} in {topics.deadletter}")
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class Redriven:
     dead_letter: str
