@@ -83,6 +83,10 @@ def test_every_message_type_is_described_with_signature_headers() -> None:
     for name in [*PARTY_MESSAGES, "Receipt"]:
         assert set(messages[name]["headers"]["required"]) == {"lr-signature", "lr-key-id"}
         assert messages[name]["bindings"]["kafka"]["key"]["type"] == "string"
+    # what the relay adds to a recipient's copy is described, and optional
+    added = {"lr-source-topic", "lr-source-partition", "lr-source-offset", "lr-relay-id", "lr-retransmission"}
+    assert added <= set(messages["PlannedLaunch"]["headers"]["properties"])
+    assert not added & set(messages["Receipt"]["headers"]["properties"])
 
 
 def test_cli_prints_the_document_of_any_config(tmp_path: Path) -> None:

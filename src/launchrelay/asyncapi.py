@@ -19,7 +19,8 @@ from launchrelay.access import access_plan
 from launchrelay.agreements.config import Deployment
 from launchrelay.contract.codec import MESSAGE_ADAPTER
 from launchrelay.contract.events import StatusEvent
-from launchrelay.signing import KEY_ID_HEADER, SIGNATURE_HEADER
+from launchrelay.relay.outputs import RELAY_ID, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
+from launchrelay.signing import KEY_ID_HEADER, RETRANSMISSION_HEADER, SIGNATURE_HEADER
 from launchrelay.topics import Topics
 
 REF = "#/components/schemas/{model}"
@@ -44,6 +45,19 @@ def _asyncapi_schema(schema: Any) -> Any:
     return schema
 
 
+#: Headers the relay adds to a recipient's copy of a party message (never covered by the signature).
+_RELAY_ADDS: dict[str, Any] = {
+    SOURCE_TOPIC: {"type": "string", "description": "on a recipient's copy: the out topic the relay read it from"},
+    SOURCE_PARTITION: {"type": "string", "description": "on a recipient's copy: that record's partition"},
+    SOURCE_OFFSET: {"type": "string", "description": "on a recipient's copy: that record's offset"},
+    RELAY_ID: {"type": "string", "description": "on a recipient's copy: the relay instance that forwarded it"},
+    RETRANSMISSION_HEADER: {
+        "type": "string",
+        "description": "on a re-sent copy: the attempt number (the bytes and signature are the original's)",
+    },
+}
+
+
 def _headers(signed_by: str) -> dict[str, Any]:
     return {
         "type": "object",
@@ -55,6 +69,7 @@ def _headers(signed_by: str) -> dict[str, Any]:
                 "description": f"Ed25519 signature by {signed_by} over the exact bytes of the record value",
             },
             KEY_ID_HEADER: {"type": "string", "description": "id of the signing key, as registered in the config"},
+            **(_RELAY_ADDS if signed_by == "the sending party" else {}),
         },
     }
 
