@@ -118,6 +118,14 @@ async def _await_visible(admin: AIOKafkaAdminClient, names: list[str], timeout_s
         await asyncio.sleep(0.1)
 
 
+async def behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    """True while the consumer's position in any of these partitions is short of its end offset."""
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False
+
+
 async def partitions_of(consumer: AIOKafkaConsumer, topic: str, wait_s: float = 10.0) -> list[TopicPartition]:
     """The partitions of ``topic``, fetching metadata when the consumer has not seen it yet.
 

@@ -23,7 +23,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
-from launchrelay.broker.admin import partitions_of
+from launchrelay.broker.admin import behind, partitions_of
 from launchrelay.errors import BrokerError, LaunchRelayError
 from launchrelay.relay.outputs import REASONS, REASONS_JSON, RELAY_ID, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
 from launchrelay.signing import REDRIVE_HEADER, Headers, header
@@ -116,7 +116,7 @@ async def read_dead_letters(
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)  # the last stable offsets under read_committed
         async with asyncio.timeout(timeout_s):
-            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            while await behind(consumer, ends):
                 batch = await consumer.getmany(timeout_ms=300, max_records=5000)
                 for tp, records in batch.items():
                     letters += [_letter(tp.partition, r) for r in records if r.offset < ends[tp]]

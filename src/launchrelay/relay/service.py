@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from launchrelay.agreements.config import Deployment
-from launchrelay.broker.admin import partitions_of
+from launchrelay.broker.admin import behind, partitions_of
 from launchrelay.ops.metrics import RelayMetrics
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide
 from launchrelay.relay.observe import observe
@@ -71,19 +71,13 @@ class StateReader:
     async def stop(self) -> None:
         await self._consumer.stop()
 
-    async def _behind(self, ends: dict[TopicPartition, int]) -> bool:
-        for tp in self._parts:
-            if await self._consumer.position(tp) < ends[tp]:
-                return True
-        return False
-
     async def catch_up(self, timeout_s: float = 60.0) -> int:
         """Read until every partition reaches its last stable offset as of now; returns records read."""
         async with self._lock:
             ends = await self._consumer.end_offsets(self._parts)
             read = 0
             async with asyncio.timeout(timeout_s):
-                while await self._behind(ends):
+                while await behind(self._consumer, ends):
                     batch = await self._consumer.getmany(timeout_ms=200, max_records=5000)
                     for records in batch.values():
                         for rec in records:

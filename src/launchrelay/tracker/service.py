@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from launchrelay.agreements.config import Deployment, RetransmitPolicy
-from launchrelay.broker.admin import partitions_of
+from launchrelay.broker.admin import behind, partitions_of
 from launchrelay.contract.codec import encode, message_key, stable_id
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.contract.messages import Receipt, ReceiptOutcome, RecordRef
@@ -199,15 +199,9 @@ class TrackerService:
         ends = await self._status.end_offsets(self._parts)
         applied = 0
         async with asyncio.timeout(timeout_s):
-            while True:
-                behind = False
-                for tp in self._parts:
-                    if await self._status.position(tp) < ends[tp]:
-                        behind = True
-                        break
-                if not behind:
-                    return applied
+            while await behind(self._status, ends):
                 applied += await self._consume_once(200)
+        return applied
 
     # deadlines ------------------------------------------------------------------------------------
     def _due(self) -> list[Action]:
