@@ -25,6 +25,8 @@ from launchrelay.contract import decode
 from launchrelay.contract.messages import PartyMessage
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
+from launchrelay.tracker import status
+from launchrelay.tracker.ledger import SqliteLedger
 
 PARTIES = ["CN", "RU", "US", "IN", "PK", "AT", "FR", "GB", "JP"]
 BOUNDARY = {"type": "LineString", "coordinates": [[75.0, 20.0], [75.0, 36.0]]}
@@ -176,6 +178,26 @@ class RelayProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m launchrelay ARGS`` with this environment, output captured."""
+    return subprocess.run([sys.executable, "-m", "launchrelay", *args], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+
+
+def ledger_view(deploy: Deploy, message_id: str) -> dict[str, Any] | None:
+    """The tracker ledger's timeline of one notification, as `launchrelay status ID` shows it."""
+    ledger = SqliteLedger(deploy.dir / "ledger.sqlite")
+    try:
+        return status.timeline(ledger, message_id, datetime.now(UTC))
+    finally:
+        ledger.close()
+
+
+def ledger_state(deploy: Deploy, message_id: str) -> str | None:
+    view = ledger_view(deploy, message_id)
+    return view["state"] if view else None
 
 
 async def read_topic(

@@ -11,40 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness import Deploy, RelayProcess, hdr, make_deploy, message, read_topic
+from harness import Deploy, RelayProcess, cli, hdr, ledger_state, make_deploy, message, read_topic
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
-from launchrelay.tracker import status
-from launchrelay.tracker.ledger import SqliteLedger
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
 WRONG = '[agreements.CN-RU-2009]\nmin_lead = "P7D"\n'
 
 
-def cli(deploy: Deploy, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "launchrelay", *args], env=deploy.env("ops"),
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+def ops(deploy: Deploy, *args: str) -> str:
+    """An operator's command against this deployment; it must succeed."""
+    done = cli(deploy.env("ops"), *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def ledger_state(deploy: Deploy, message_id: str) -> str | None:
-    ledger = SqliteLedger(deploy.dir / "ledger.sqlite")
-    try:
-        view = status.timeline(ledger, message_id, datetime.now(UTC))
-    finally:
-        ledger.close()
-    return view["state"] if view else None
 
 
 async def copies_for_ru(deploy: Deploy, message_id: str, at_least: int = 1) -> int:
@@ -90,10 +76,10 @@ async def test_redrive_after_fixing_the_config(
         await cn.publish_raw(raw, notice.launch_key.encode(), deploy.signers["CN"].headers(raw))
         assert (await cn.wait_receipt(notice.message_id, 45)).outcome == "duplicate"
 
-    listed = json.loads(cli(deploy, "deadletters", "--json", "--reason", "LEAD_TIME_TOO_SHORT"))
+    listed = json.loads(ops(deploy, "deadletters", "--json", "--reason", "LEAD_TIME_TOO_SHORT"))
     (row,) = [r for r in listed if r["message_id"] == notice.message_id]
     assert row["sender"] == "CN" and row["source"].startswith(deploy.topics.outbound("CN") + ":")
-    table = cli(deploy, "deadletters", "--sender", "CN")
+    table = ops(deploy, "deadletters", "--sender", "CN")
     assert row["ref"] in table and "LEAD_TIME_TOO_SHORT" in table and "DUPLICATE" in table
 
     # The operator fixes the config and restarts the relay.
@@ -102,7 +88,7 @@ async def test_redrive_after_fixing_the_config(
     relay.start().wait_for("relay.started")
 
     async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as watch:
-        out = cli(deploy, "redrive", row["ref"])
+        out = ops(deploy, "redrive", row["ref"])
         assert out.startswith(f"{deploy.topics.deadletter}:{row['ref']} -> {deploy.topics.outbound('CN')}:")
         second = await watch.wait_receipt(notice.message_id, 45)
     assert second.outcome == "forwarded" and second.forwarded_to == ["RU"]
@@ -117,9 +103,9 @@ async def test_redrive_after_fixing_the_config(
 
     # Redriving it again forwards nothing: the relay answers duplicate.
     async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as watch:
-        cli(deploy, "redrive", row["ref"])
+        ops(deploy, "redrive", row["ref"])
         assert (await watch.wait_receipt(notice.message_id, 45)).outcome == "duplicate"
-    again = json.loads(cli(deploy, "deadletters", "--json", "--reason", "DUPLICATE"))
+    again = json.loads(ops(deploy, "deadletters", "--json", "--reason", "DUPLICATE"))
     assert [r["redrive_of"] for r in again if r["message_id"] == notice.message_id].count(
         f"{deploy.topics.deadletter}:{row['ref']}"
     ) == 1
@@ -128,6 +114,5 @@ async def test_redrive_after_fixing_the_config(
 
 
 def test_unknown_dead_letter_is_named(deploy: Deploy) -> None:
-    done = subprocess.run([sys.executable, "-m", "launchrelay", "redrive", "0:999"], env=deploy.env("ops"),
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    done = cli(deploy.env("ops"), "redrive", "0:999")
     assert done.returncode == 2 and "no dead letter 0:999" in done.stderr

@@ -21,14 +21,13 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 
-from harness import Deploy, RelayProcess, hdr, make_deploy, message, read_topic
+from harness import Deploy, RelayProcess, hdr, ledger_view, make_deploy, message, read_topic
 from launchrelay.broker.local import free_port
 from launchrelay.clients.inbox import Inbox
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
 from launchrelay.contract.messages import PartyMessage
 from launchrelay.signing import Signer, verify
-from launchrelay.tracker import status
 from launchrelay.tracker.ledger import SqliteLedger
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio(loop_scope="module")]
@@ -54,13 +53,7 @@ class Exchange:
     metrics_port: int = 0
 
     def view(self, name: str) -> dict[str, Any] | None:
-        ledger = SqliteLedger(self.deploy.dir / "ledger.sqlite")
-        try:
-            return status.timeline(
-                ledger, self.ids[name].message_id, __import__("datetime").datetime.now(__import__("datetime").UTC)
-            )
-        finally:
-            ledger.close()
+        return ledger_view(self.deploy, self.ids[name].message_id)
 
 
 def keyring(deploy: Deploy) -> dict[str, dict[str, Any]]:
