@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -110,9 +111,9 @@ def notice(signer: Signer, i: int, pad_to: int = 800) -> tuple[bytes, bytes, lis
         ],
         "direction": {"azimuth_deg": 60.0},
     }
-    base = len(encode(PlannedLaunch.model_validate_json(__import__("json").dumps(data))))
+    base = len(encode(PlannedLaunch.model_validate_json(json.dumps(data))))
     data["notes"] = "x" * max(0, pad_to - base - 11)
-    raw = encode(PlannedLaunch.model_validate_json(__import__("json").dumps(data)))
+    raw = encode(PlannedLaunch.model_validate_json(json.dumps(data)))
     return data["launch_key"].encode(), raw, signer.headers(raw)
 
 

@@ -9,6 +9,7 @@ message on its way in or out.
 from __future__ import annotations
 
 import asyncio
+import base64
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -38,7 +39,7 @@ async def test_kcat_and_openssl_publish_and_verify(kafka_bootstrap: str, tmp_pat
     run("openssl", "genpkey", "-algorithm", "ed25519", "-out", "cn.pem", cwd=work)
     run("openssl", "pkey", "-in", "cn.pem", "-pubout", "-out", "cn.pub.pem", cwd=work)
     der = run("openssl", "pkey", "-in", "cn.pem", "-pubout", "-outform", "DER", cwd=work)
-    public_b64 = __import__("base64").b64encode(der[-32:]).decode()
+    public_b64 = base64.b64encode(der[-32:]).decode()
 
     deploy = await make_deploy(kafka_bootstrap, tmp_path / "deploy", extra_keys={"CN": ("cn-openssl", public_b64)})
     relay = RelayProcess(deploy, "relay-foreign").start()
@@ -92,41 +93,15 @@ async def test_kcat_and_openssl_publish_and_verify(kafka_bootstrap: str, tmp_pat
 
         # The counterpart reads its in topic with kcat and checks the signature with openssl.
         await read_topic(deploy.bootstrap, deploy.topics.inbound("RU"), lambda rs: len(rs) >= 1)
-        copy = run(
-            "kcat",
-            "-C",
-            "-b",
-            deploy.bootstrap,
-            "-t",
-            deploy.topics.inbound("RU"),
-            "-o",
-            "beginning",
-            "-e",
-            "-c",
-            "1",
-            "-X",
-            "isolation.level=read_committed",
-            "-f",
-            "%s",
-            cwd=work,
-        )
+
+        def first_record(fmt: str) -> bytes:
+            """The in topic's first committed record, printed by kcat in format ``fmt``."""
+            return run("kcat", "-C", "-b", deploy.bootstrap, "-t", deploy.topics.inbound("RU"), "-o", "beginning",
+                       "-e", "-c", "1", "-X", "isolation.level=read_committed", "-f", fmt, cwd=work)  # fmt: skip
+
+        copy = first_record("%s")
         assert copy == body
-        headers = run(
-            "kcat",
-            "-C",
-            "-b",
-            deploy.bootstrap,
-            "-t",
-            deploy.topics.inbound("RU"),
-            "-o",
-            "beginning",
-            "-e",
-            "-c",
-            "1",
-            "-f",
-            "%h",
-            cwd=work,
-        ).decode()
+        headers = first_record("%h").decode()
         received_sig = next(h.split("=", 1)[1] for h in headers.split(",") if h.startswith("lr-signature="))
         (work / "copy.json").write_bytes(copy)
         (work / "copy.sig.b64").write_text(received_sig)

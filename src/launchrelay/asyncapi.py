@@ -27,6 +27,8 @@ REF = "#/components/schemas/{model}"
 _DURATION = TypeAdapter(timedelta)  # ISO 8601, as the config writes durations
 PARTY_MESSAGES = ["PlannedLaunch", "Amendment", "Cancellation", "CompletedLaunch", "Acknowledgement"]
 IN_MESSAGES = [*PARTY_MESSAGES, "Receipt"]
+_PUBLISH = "Sign the exact bytes, key by launch_key, write to the party's own out topic"
+_RECEIVE = "Verify each record's signature (sender's key, or the relay's for receipts), then acknowledge"
 
 
 def _asyncapi_schema(schema: Any) -> Any:
@@ -127,20 +129,17 @@ def _channels(deployment: Deployment) -> tuple[dict[str, Any], dict[str, Any]]:
             "Read with isolation.level=read_committed.",
             "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in IN_MESSAGES},
         }
-        operations[f"{code}Publish"] = {
-            "action": "send",
-            "title": f"{code} publishes",
-            "summary": "Sign the exact bytes, key by launch_key, write to the party's own out topic",
-            "channel": {"$ref": f"#/channels/{out_id}"},
-            "messages": [{"$ref": f"#/channels/{out_id}/messages/{n}"} for n in PARTY_MESSAGES],
-        }
-        operations[f"{code}Receive"] = {
-            "action": "receive",
-            "title": f"{code} receives",
-            "summary": "Verify each record's signature (sender's key, or the relay's for receipts), then acknowledge",
-            "channel": {"$ref": f"#/channels/{in_id}"},
-            "messages": [{"$ref": f"#/channels/{in_id}/messages/{n}"} for n in IN_MESSAGES],
-        }
+        for op_id, action, title, summary, channel, names in (
+            (f"{code}Publish", "send", f"{code} publishes", _PUBLISH, out_id, PARTY_MESSAGES),
+            (f"{code}Receive", "receive", f"{code} receives", _RECEIVE, in_id, IN_MESSAGES),
+        ):
+            operations[op_id] = {
+                "action": action,
+                "title": title,
+                "summary": summary,
+                "channel": {"$ref": f"#/channels/{channel}"},
+                "messages": [{"$ref": f"#/channels/{channel}/messages/{n}"} for n in names],
+            }
     channels["status"] = {
         "address": topics.status,
         "title": "Lifecycle events",
