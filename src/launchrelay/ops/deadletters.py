@@ -17,6 +17,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import structlog
@@ -73,13 +74,18 @@ class DeadLetter:
     def redrive_of(self) -> str | None:
         return self._text(REDRIVE_HEADER)
 
-    def field(self, name: str) -> str | None:
-        """A top-level string field of the original message, when its bytes are a JSON object."""
+    @cached_property
+    def _body(self) -> dict[str, Any]:
+        """The original message's top level, parsed once; empty when its bytes are not a JSON object."""
         try:
             data = json.loads(self.value)
         except ValueError:
-            return None
-        value = data.get(name) if isinstance(data, dict) else None
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def field(self, name: str) -> str | None:
+        """A top-level string field of the original message, when its bytes are a JSON object."""
+        value = self._body.get(name)
         return value if isinstance(value, str) else None
 
     def as_dict(self) -> dict[str, Any]:
