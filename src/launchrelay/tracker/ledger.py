@@ -286,7 +286,7 @@ class _Apply:
         if not e.refers_to or not e.sender:
             return
         if e.message_type == "acknowledgement" and e.recipients:
-            ref_key = message_key(e.recipients[0], e.refers_to or "")
+            ref_key = message_key(e.recipients[0], e.refers_to)
             target = self._delivery(ref_key, e.sender)
             if target is None:
                 self._note(ref_key, e.at, "acknowledgement_unmatched", by=e.sender, ack=e.message_id)
@@ -297,7 +297,7 @@ class _Apply:
                 latency = acked.latency.total_seconds() if acked.latency else None
                 self._note(ref_key, e.at, acked.state.value, by=e.sender, ack=e.message_id, latency_s=latency)
             return
-        ref_key = message_key(e.sender or "", e.refers_to or "")
+        ref_key = message_key(e.sender, e.refers_to)
         if e.message_type == "amendment":
             self.db.execute("UPDATE notifications SET amended = amended + 1 WHERE key = ?", (ref_key,))
             self._note(ref_key, e.at, "amended", by=e.message_id)

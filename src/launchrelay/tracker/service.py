@@ -80,10 +80,15 @@ class TrackerOptions:
     client_options: dict[str, Any] = field(default_factory=dict)
 
 
+def _in_flight_id(key: str, recipient: str, retransmission: int | None) -> str:
+    """Names one deadline action (a retransmission attempt, or the timeout when None) until its event is read back."""
+    kind = "overdue" if retransmission is None else f"retx{retransmission}"
+    return f"{key}|{recipient}|{kind}"
+
+
 def _action_id(action: Action) -> str:
     d = action.delivery
-    kind = f"retx{action.attempt}" if isinstance(action, Retransmit) else "overdue"
-    return f"{d.key}|{d.recipient}|{kind}"
+    return _in_flight_id(d.key, d.recipient, action.attempt if isinstance(action, Retransmit) else None)
 
 
 class TrackerService:
@@ -177,9 +182,9 @@ class TrackerService:
         self.options.hooks.on_event(event)
         if event.kind in (EventKind.RETRANSMITTED, EventKind.ACKNOWLEDGEMENT_OVERDUE) and event.sender:
             key = message_key(event.sender, event.message_id or "")
+            attempt = event.attempt if event.kind is EventKind.RETRANSMITTED else None
             for r in event.recipients:
-                kind = f"retx{event.attempt}" if event.kind is EventKind.RETRANSMITTED else "overdue"
-                self._in_flight.discard(f"{key}|{r}|{kind}")
+                self._in_flight.discard(_in_flight_id(key, r, attempt))
         if event.kind is EventKind.FORWARDED and event.message_type == "acknowledgement" and event.recipients:
             for d in self.ledger.deliveries(message_key(event.recipients[0], event.refers_to or "")):
                 if d.recipient == event.sender and d.ack_message_id == event.message_id:
