@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check docs broker bench bench-quick clean
+.PHONY: demo test lint typecheck check docs broker bench bench-quick fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ test: $(STAMP)  ## the whole suite against a real broker (provisioned from Maven
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
+	$(BIN)/ruff format --check src tests bench fuzz
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -37,9 +37,16 @@ broker: $(STAMP)  ## a local broker in the foreground (Ctrl-C stops it)
 
 bench: $(STAMP)  ## full benchmark: figures into bench/results/full.{json,md} (about 15 minutes)
 	$(BIN)/python -m bench.run --mode full
+	$(BIN)/python -m bench.hostile --repeat 20
 
 bench-quick: $(STAMP)  ## every variant for a few seconds; no figures worth quoting
 	$(BIN)/python -m bench.run --mode quick
+
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)  ## coverage-guided fuzzing of decide() for FUZZ_SECONDS (default 60); crashes saved under .launchrelay/
+	mkdir -p .launchrelay/fuzz-corpus
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python fuzz/fuzz_decide.py -max_len=4096 \
+		-artifact_prefix=.launchrelay/fuzz- .launchrelay/fuzz-corpus
 
 clean:
 	rm -rf $(VENV) .launchrelay .pytest_cache .mypy_cache .ruff_cache

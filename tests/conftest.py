@@ -10,9 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from launchrelay.broker.local import free_port
 from launchrelay.broker.provide import provide_broker
+
+# CI runs the property tests on fixed examples (a red build always reproduces); elsewhere they
+# explore afresh each run, and `make fuzz` explores for as long as it is given.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

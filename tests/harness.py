@@ -76,6 +76,26 @@ async def make_deploy(
     extra_config: str = "",
     client_options: dict[str, Any] | None = None,
 ) -> Deploy:
+    """A deployment of every preset with fresh keys, and its topics on the broker."""
+    d = deploy_config(bootstrap, directory, prefix, max_bytes=max_bytes, partitions=partitions,
+                      extra_keys=extra_keys, extra_config=extra_config)  # fmt: skip
+    await ensure_topics(
+        bootstrap, topic_specs(d.topics, PARTIES, partitions, 1, max_bytes), client_options=client_options
+    )
+    return d
+
+
+def deploy_config(
+    bootstrap: str,
+    directory: Path,
+    prefix: str | None = None,
+    *,
+    max_bytes: int = 65536,
+    partitions: int = 3,
+    extra_keys: dict[str, tuple[str, str]] | None = None,
+    extra_config: str = "",
+) -> Deploy:
+    """The deployment's config, keys and boundary file only (no broker is touched)."""
     prefix = prefix or f"t{uuid.uuid4().hex[:10]}"
     directory.mkdir(parents=True, exist_ok=True)
     signers = {p: Signer.generate(f"{p.lower()}-k1") for p in PARTIES}
@@ -103,9 +123,6 @@ async def make_deploy(
     config = directory / "launchrelay.toml"
     config.write_text("\n".join(lines) + "\n" + extra_config)
     deployment = load_config(config)
-    await ensure_topics(
-        bootstrap, topic_specs(Topics(prefix), PARTIES, partitions, 1, max_bytes), client_options=client_options
-    )
     assert set(deployment.agreements) == {"CN-RU-2009", "US-RU-1988", "IN-PK-2005", "HCOC"}
     return Deploy(bootstrap, prefix, directory, config, relay_key, signers, relay_signer)
 

@@ -33,3 +33,16 @@ def test_quick_benchmark_produces_every_figure(kafka_bootstrap: str, tmp_path: P
     assert set(r["ratios"]) == {"relay_vs_bare_txn", "relay_vs_peer", "relay_x2_vs_relay"}
     md = (tmp_path / "quick.md").read_text()
     assert "| launchrelay relay (1 process) |" in md and "message ids (the state topic is never trimmed)" in md
+
+
+def test_hostile_benchmark_measures_every_record(tmp_path: Path) -> None:
+    """`bench.hostile` decides every hostile kind and a valid notice of two agreements, and writes its table."""
+    done = subprocess.run([sys.executable, "-m", "bench.hostile", "--repeat", "1", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = json.loads((tmp_path / "hostile.json").read_text())["rows"]
+    assert rows["valid CN-RU notice"]["outcome"] == "forward" and rows["valid IN-PK notice"]["outcome"] == "forward"
+    hostile = {name: row for name, row in rows.items() if not name.startswith("valid")}
+    assert len(hostile) >= 10 and all(row["outcome"] == "reject" and row["reasons"] for row in hostile.values())
+    assert all(row["median_ms"] > 0 and row["peak_mib"] >= 0 for row in rows.values())
+    assert "| ~900 KB polygon (27,000 points) |" in (tmp_path / "hostile.md").read_text()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from pydantic import ValidationError
 
 from conftest import planned_data
 from launchrelay.contract import PlannedLaunch, canonical_json, decode, encode
 from launchrelay.contract.areas import CircleArea, DistanceUnit, Point
+from launchrelay.errors import ContractError
 
 
 def _decode(data: dict[str, object]) -> object:
@@ -27,7 +27,7 @@ def test_valid_planned_launch_parses() -> None:
     ("path", "value", "fragment"),
     [
         (("window", "start"), "2026-12-05T08:00:00+08:00", "UTC"),
-        (("window", "start"), "2026-12-05T00:00:00", "timezone"),
+        (("window", "start"), "2026-12-05T00:00:00", "RFC 3339 in UTC"),
         (("window", "end"), "2026-12-04T00:00:00Z", "after window start"),
         (("launch_area", "centre", "lat"), 90.5, "less than or equal to 90"),
         (("launch_area", "centre", "lon"), 180.01, "less than or equal to 180"),
@@ -44,7 +44,7 @@ def test_strict_fields_reject(path: tuple[str, ...], value: object, fragment: st
     for key in path[:-1]:
         cur = cur[key]
     cur[path[-1]] = value
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(ContractError) as info:
         _decode(data)
     assert fragment in str(info.value)
 
@@ -53,13 +53,13 @@ def test_polygon_needs_three_distinct_points() -> None:
     """A polygon whose points collapse to two distinct positions is refused."""
     data = planned_data()
     data["impact_areas"][0]["points"] = [{"lat": 1, "lon": 1}, {"lat": 2, "lon": 2}, {"lat": 1, "lon": 1}]
-    with pytest.raises(ValidationError, match="3 distinct points"):
+    with pytest.raises(ContractError, match="3 distinct points"):
         _decode(data)
 
 
 def test_unknown_fields_are_refused() -> None:
     """Fields the contract does not define are errors, not silently dropped."""
-    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+    with pytest.raises(ContractError, match="Extra inputs are not permitted"):
         _decode(planned_data(priority="high"))
 
 
@@ -93,5 +93,5 @@ def test_canonical_encoding_is_stable_and_round_trips() -> None:
 
 def test_sender_cannot_address_itself() -> None:
     """A sender is never among its own recipients."""
-    with pytest.raises(ValidationError, match="own recipients"):
+    with pytest.raises(ContractError, match="own recipients"):
         _decode(planned_data(recipients=["RU", "CN"]))

@@ -67,8 +67,9 @@ async def test_relay_metrics_move_and_health_answers(kafka_bootstrap: str, tmp_p
             notice = message("CN", ["RU"])
             assert (await cn.publish_and_wait(notice, 45)).outcome == "forwarded"
             await cn.publish_raw(b"garbage", b"k", [])
-            raw = encode(message("CN", ["RU"]))
-            sent = await cn.publish_raw(raw, b"k", deploy.signers["CN"].headers(raw + b"!"))
+            bad = message("CN", ["RU"])
+            raw = encode(bad)
+            sent = await cn.publish_raw(raw, bad.launch_key.encode(), deploy.signers["CN"].headers(raw + b"!"))
             await cn.wait_receipt(json.loads(raw)["message_id"], 45)
         assert sent.offset >= 0
         _, after = await asyncio.to_thread(get, f"{base}/metrics")
@@ -95,7 +96,9 @@ async def test_relay_logs_one_event_per_outcome_with_the_ids(tmp_path: Path) -> 
     good = message("CN", ["RU"])
     raw = encode(good)
     now_ms = int(time.time() * 1000)
-    record = InboundRecord("launchrelay.CN.out", 0, 7, b"k", raw, _signers["CN"].headers(raw), now_ms)
+    record = InboundRecord(
+        "launchrelay.CN.out", 0, 7, good.launch_key.encode(), raw, _signers["CN"].headers(raw), now_ms
+    )
     late = InboundRecord("launchrelay.CN.out", 0, 8, b"k", b"{", [], now_ms)
     with capture_logs() as logs:
         observe(decide(record, ctx, MemoryState()), "r1", metrics)

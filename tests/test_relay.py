@@ -111,11 +111,25 @@ async def assert_rejected(
     return receipt
 
 
+def launch_key_of(raw: bytes) -> bytes:
+    """The record key a correct sender would use: the document's launch_key (any key when it has none)."""
+    try:
+        key = json.loads(raw).get("launch_key")
+    except (ValueError, AttributeError):
+        key = None
+    return key.encode() if isinstance(key, str) else b"k"
+
+
 async def publish_raw(
-    deploy: Deploy, party: str, raw: bytes, headers: list[tuple[str, bytes]] | None = None
+    deploy: Deploy,
+    party: str,
+    raw: bytes,
+    headers: list[tuple[str, bytes | None]] | None = None,
+    key: bytes | None = None,
 ) -> PublishResult:
     async with publisher(deploy, party) as pub:
-        return await pub.publish_raw(raw, b"k", headers if headers is not None else deploy.signers[party].headers(raw))
+        signed = headers if headers is not None else deploy.signers[party].headers(raw)
+        return await pub.publish_raw(raw, key if key is not None else launch_key_of(raw), signed)
 
 
 # --- happy paths ------------------------------------------------------------------------------

@@ -17,10 +17,19 @@ from pydantic import TypeAdapter
 from launchrelay import __version__
 from launchrelay.access import access_plan
 from launchrelay.agreements.config import Deployment
-from launchrelay.contract.codec import MESSAGE_ADAPTER
+from launchrelay.contract.codec import MESSAGE_ADAPTER, model_schemas
 from launchrelay.contract.events import StatusEvent
-from launchrelay.relay.outputs import RELAY_ID, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
-from launchrelay.signing import KEY_ID_HEADER, RETRANSMISSION_HEADER, SIGNATURE_HEADER
+from launchrelay.contract.headers import (
+    KEY_ID_HEADER,
+    REASONS,
+    REASONS_JSON,
+    RELAY_ID,
+    RETRANSMISSION_HEADER,
+    SIGNATURE_HEADER,
+    SOURCE_OFFSET,
+    SOURCE_PARTITION,
+    SOURCE_TOPIC,
+)
 from launchrelay.topics import Topics
 
 REF = "#/components/schemas/{model}"
@@ -165,8 +174,8 @@ def _channels(deployment: Deployment) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def document(deployment: Deployment) -> dict[str, Any]:
     """The AsyncAPI document of one deployment (its parties, agreements and topic prefix) as plain data."""
-    schemas = MESSAGE_ADAPTER.json_schema(ref_template=REF)["$defs"]
-    schemas["StatusEvent"] = StatusEvent.model_json_schema(ref_template=REF)
+    schemas = model_schemas(MESSAGE_ADAPTER, REF)["$defs"]
+    schemas["StatusEvent"] = model_schemas(TypeAdapter(StatusEvent), REF)
     schemas.update(schemas["StatusEvent"].pop("$defs", {}))
     titles = {
         "PlannedLaunch": ("Planned launch", "Notification of a planned launch"),
@@ -199,11 +208,11 @@ def document(deployment: Deployment) -> dict[str, Any]:
         "headers": {
             "type": "object",
             "properties": {
-                "lr-source-topic": {"type": "string"},
-                "lr-source-partition": {"type": "string"},
-                "lr-source-offset": {"type": "string"},
-                "lr-reasons": {"type": "string", "description": "reason codes, comma-separated (docs/reasons.md)"},
-                "lr-reasons-json": {"type": "string", "description": "JSON list of {code, message, field}"},
+                SOURCE_TOPIC: {"type": "string"},
+                SOURCE_PARTITION: {"type": "string"},
+                SOURCE_OFFSET: {"type": "string"},
+                REASONS: {"type": "string", "description": "reason codes, comma-separated (docs/reasons.md)"},
+                REASONS_JSON: {"type": "string", "description": "JSON list of {code, message, field}"},
             },
         },
         "payload": {"type": "string", "description": "the rejected record's value, byte for byte"},

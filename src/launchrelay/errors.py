@@ -4,6 +4,7 @@
 
     LaunchRelayError
     ├── ConfigError            bad settings or agreement configuration (not retriable)
+    ├── ContractError          a document is not a valid message (also a ValueError)
     ├── BrokerError            the local broker could not be provisioned or started
     │   ├── BrokerToolMissing  java or mvn is not on PATH
     │   └── BrokerPortBusy     the port the broker wants is taken
@@ -18,6 +19,8 @@ Errors from libraries are wrapped at the boundary and re-raised ``from exc``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LaunchRelayError(Exception):
     """Base class of every error raised by launchrelay."""
@@ -27,6 +30,16 @@ class LaunchRelayError(Exception):
 
 class ConfigError(LaunchRelayError):
     """Configuration (settings or agreements) is invalid."""
+
+
+class ContractError(LaunchRelayError, ValueError):
+    """A document does not satisfy the message contract; ``reasons`` lists every way it fails."""
+
+    def __init__(self, reasons: list[Any]) -> None:
+        self.reasons = reasons
+        listed = "; ".join(f"{r.code}: {r.field + ': ' if r.field else ''}{r.message}" for r in reasons[:5])
+        more = f" (and {len(reasons) - 5} more)" if len(reasons) > 5 else ""
+        super().__init__(f"not a valid message: {listed}{more}")
 
 
 class BrokerError(LaunchRelayError):

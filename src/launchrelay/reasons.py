@@ -16,9 +16,11 @@ class Stage(StrEnum):
 
     BYTES = "bytes"
     SCHEMA = "schema"
+    RECORD = "record"
     SIGNATURE = "signature"
     RULES = "rules"
     STATE = "state"
+    RELAY = "relay"
 
 
 class ReasonCode(StrEnum):
@@ -26,9 +28,18 @@ class ReasonCode(StrEnum):
     OVERSIZE = "OVERSIZE"
     NOT_UTF8 = "NOT_UTF8"
     NOT_JSON = "NOT_JSON"
+    JSON_TOO_DEEP = "JSON_TOO_DEEP"
+    JSON_NON_FINITE = "JSON_NON_FINITE"
+    JSON_DUPLICATE_KEY = "JSON_DUPLICATE_KEY"
+    JSON_BAD_STRING = "JSON_BAD_STRING"
+    NUMBER_OUT_OF_RANGE = "NUMBER_OUT_OF_RANGE"
+    RECORD_UNREADABLE = "RECORD_UNREADABLE"
     # schema
     SCHEMA_INVALID = "SCHEMA_INVALID"
     NOT_A_PARTY_MESSAGE = "NOT_A_PARTY_MESSAGE"
+    # the Kafka record around the message
+    KEY_MISMATCH = "KEY_MISMATCH"
+    TIMESTAMP_INVALID = "TIMESTAMP_INVALID"
     # signature and origin
     SIGNATURE_MISSING = "SIGNATURE_MISSING"
     SIGNATURE_INVALID = "SIGNATURE_INVALID"
@@ -56,6 +67,8 @@ class ReasonCode(StrEnum):
     NOTIFICATION_CLOSED = "NOTIFICATION_CLOSED"
     DUPLICATE_CONFLICT = "DUPLICATE_CONFLICT"
     DUPLICATE = "DUPLICATE"
+    # the relay itself
+    INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
 @dataclass(frozen=True)
@@ -68,12 +81,47 @@ class ReasonInfo:
 CATALOGUE: dict[ReasonCode, ReasonInfo] = {
     ReasonCode.OVERSIZE: ReasonInfo(Stage.BYTES, "The record's value is larger than the relay's size limit."),
     ReasonCode.NOT_UTF8: ReasonInfo(Stage.BYTES, "The record's value is not valid UTF-8."),
-    ReasonCode.NOT_JSON: ReasonInfo(Stage.BYTES, "The record's value is not a JSON document."),
+    ReasonCode.NOT_JSON: ReasonInfo(Stage.BYTES, "The record's value is not a JSON document (RFC 8259)."),
+    ReasonCode.JSON_TOO_DEEP: ReasonInfo(
+        Stage.BYTES, "Arrays and objects nest deeper than 200 levels; the parser stops there without recursing."
+    ),
+    ReasonCode.JSON_NON_FINITE: ReasonInfo(
+        Stage.BYTES, "`NaN`, `Infinity` or `-Infinity` appears: they are not JSON numbers.", "RFC 8259 sec. 6"
+    ),
+    ReasonCode.JSON_DUPLICATE_KEY: ReasonInfo(
+        Stage.BYTES,
+        "An object has the same key twice: readers disagree on which value counts, so none is chosen.",
+        "RFC 7493 (I-JSON) sec. 2.3",
+    ),
+    ReasonCode.JSON_BAD_STRING: ReasonInfo(
+        Stage.BYTES,
+        "A `\\u` escape encodes a lone UTF-16 surrogate, which is not a Unicode character.",
+        "RFC 7493 (I-JSON) sec. 2.1",
+    ),
+    ReasonCode.NUMBER_OUT_OF_RANGE: ReasonInfo(
+        Stage.BYTES,
+        "A number is beyond the range of an IEEE-754 double (e.g. `1e400`); no reader sees the same value.",
+        "RFC 7493 (I-JSON) sec. 2.2",
+    ),
+    ReasonCode.RECORD_UNREADABLE: ReasonInfo(
+        Stage.BYTES,
+        "The Kafka record itself could not be read (e.g. a header name that is not UTF-8); the dead letter "
+        "names its offset, where its bytes stay on the out topic.",
+    ),
     ReasonCode.SCHEMA_INVALID: ReasonInfo(
         Stage.SCHEMA, "The JSON does not match the message schema; `field` names the offending path."
     ),
     ReasonCode.NOT_A_PARTY_MESSAGE: ReasonInfo(
         Stage.SCHEMA, "A receipt was published on a party's out topic; only the relay issues receipts."
+    ),
+    ReasonCode.KEY_MISMATCH: ReasonInfo(
+        Stage.RECORD,
+        "The Kafka record key is missing or is not the message's `launch_key`: order per launch depends on it.",
+    ),
+    ReasonCode.TIMESTAMP_INVALID: ReasonInfo(
+        Stage.RECORD,
+        "The record's timestamp is not a time (e.g. -1): the out topic does not stamp LogAppendTime, so no "
+        "lead time can be judged.",
     ),
     ReasonCode.SIGNATURE_MISSING: ReasonInfo(
         Stage.SIGNATURE, "The record lacks the `lr-signature` or `lr-key-id` header."
@@ -152,6 +200,11 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
         Stage.STATE,
         "An exact repeat (same sender, id and bytes) of a message already handled: it is not forwarded "
         "again; the dead-letter topic records it and the sender gets a `duplicate` receipt.",
+    ),
+    ReasonCode.INTERNAL_ERROR: ReasonInfo(
+        Stage.RELAY,
+        "Deciding on the record failed inside the relay on every one of its bounded attempts; it is set aside "
+        "(header `lr-error` names the error) so the partition moves on. A fault of the relay, not the sender.",
     ),
 }
 

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     relay_key_id: str = Field(default="relay", description="key id under which counterparts know the relay's key")
     relay_id: str = Field(default_factory=socket.gethostname, description="names this instance in receipts and logs")
     relay_batch: int = Field(default=200, ge=1, le=10000, description="records per partition per transaction")
+    record_attempts: int = Field(
+        default=3, ge=1, le=100, description="tries per record (relay) or status event (tracker) before it is set aside"
+    )
+    stall_after_s: float = Field(
+        default=30.0, gt=0, le=3600, description="a partition waiting this long without progress fails /readyz"
+    )
     ledger: Path | None = Field(default=None, description="tracker ledger (SQLite); default DATA_DIR/ledger.sqlite")
     tracker_id: str = Field(default_factory=socket.gethostname, description="names the tracker in receipts and logs")
     tracker_tick_s: float = Field(default=0.5, gt=0, le=60, description="how often deadlines are checked")

@@ -17,16 +17,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from launchrelay.contract.headers import KEY_ID_HEADER, SIGNATURE_HEADER, Headers
 from launchrelay.errors import SignatureError
-
-SIGNATURE_HEADER = "lr-signature"
-KEY_ID_HEADER = "lr-key-id"
-#: set by the tracker on a re-sent copy: the attempt number (the bytes and signature are the original's)
-RETRANSMISSION_HEADER = "lr-retransmission"
-#: set by `launchrelay redrive` on a dead letter written back to its out topic: the dead letter's topic:partition:offset
-REDRIVE_HEADER = "lr-redrive"
-
-Headers = list[tuple[str, bytes]]
 
 
 @dataclass(frozen=True)
@@ -95,12 +87,3 @@ def verify(public_key: Ed25519PublicKey, data: bytes, signature_b64: bytes) -> b
     except (binascii.Error, ValueError, InvalidSignature):
         return False
     return True
-
-
-def header(headers: Headers | None, name: str) -> bytes | None:
-    """The last value of header ``name``, or None."""
-    found = None
-    for key, value in headers or []:
-        if key == name:
-            found = value
-    return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -31,11 +32,15 @@ def topic_specs(
     """Topics with the settings the relay relies on.
 
     Out topics stamp records with the broker's append time: that is the
-    "received at" the agreement rules use, identical on every replay. Topics the
-    relay copies original bytes into accept twice the relay's size limit, so a
-    copy never fails for size and blocks its partition.
+    "received at" the agreement rules use, identical on every replay. The sizes
+    form a chain (see :func:`size_limits`): an out topic takes records up to
+    twice the relay's limit, so an oversize record reaches the relay and its
+    sender gets an ``OVERSIZE`` receipt rather than a producer error; the topics
+    the relay copies original bytes into take a little more again, so a copy
+    never fails for size and blocks its partition.
     """
-    roomy = {"max.message.bytes": str(max_message_bytes * 2 + 65536)}
+    limits = size_limits(max_message_bytes)
+    roomy = {"max.message.bytes": str(limits.copies)}
     specs = [
         NewTopic(topics.status, partitions, replication),
         NewTopic(topics.deadletter, partitions, replication, topic_configs=roomy),
@@ -52,11 +57,30 @@ def topic_specs(
                 topics.outbound(party),
                 partitions,
                 replication,
-                topic_configs={"message.timestamp.type": "LogAppendTime"},
+                topic_configs={"message.timestamp.type": "LogAppendTime", "max.message.bytes": str(limits.out_topic)},
             )
         )
         specs.append(NewTopic(topics.inbound(party), partitions, replication, topic_configs=roomy))
     return specs
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """Bytes allowed at each link of the chain, for a relay limit of ``relay`` bytes per value."""
+
+    relay: int  # a value over this is rejected OVERSIZE
+    out_topic: int  # the broker refuses a bigger record batch on an out topic (the producer sees the error)
+    copies: int  # in and dead-letter topics, and the relay's own producer requests
+
+    @property
+    def fetch(self) -> int:
+        """What the relay's consumer must accept per partition and fetch, so any out-topic batch fits."""
+        return self.out_topic + 65536
+
+
+def size_limits(relay_max_bytes: int) -> SizeLimits:
+    """The chain: producer (its own max.request.size) < out topic (2x) < copies (2x + 64 KiB of headers)."""
+    return SizeLimits(relay_max_bytes, 2 * relay_max_bytes, 2 * relay_max_bytes + 65536)
 
 
 async def ensure_topics(

@@ -29,13 +29,20 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import ValidationError
 
 from launchrelay.clients.publisher import Publisher, PublishResult
 from launchrelay.contract.codec import decode
+from launchrelay.contract.headers import (
+    KEY_ID_HEADER,
+    RETRANSMISSION_HEADER,
+    SIGNATURE_HEADER,
+    Headers,
+    from_record,
+    header,
+)
 from launchrelay.contract.messages import Acknowledgement, Message, PartyMessage, Receipt
-from launchrelay.errors import PublishError
-from launchrelay.signing import KEY_ID_HEADER, RETRANSMISSION_HEADER, SIGNATURE_HEADER, Signer, header, verify
+from launchrelay.errors import ContractError, PublishError
+from launchrelay.signing import Signer, verify
 from launchrelay.topics import Topics
 
 log = structlog.get_logger("launchrelay.inbox")
@@ -107,7 +114,7 @@ class Inbox:
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         await self.stop()
 
-    def _verified(self, message: Message, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
+    def _verified(self, message: Message, value: bytes, headers: Headers) -> bool:
         kid, sig = header(headers, KEY_ID_HEADER), header(headers, SIGNATURE_HEADER)
         if kid is None or sig is None:
             return False
@@ -116,10 +123,10 @@ class Inbox:
         return key is not None and verify(key, value, sig)
 
     def _item(self, record: Any) -> InboxItem | None:
-        headers = [(k, bytes(v)) for k, v in (record.headers or ())]
+        headers = from_record(record.headers)
         try:
-            message: Message | None = decode(record.value)
-        except ValidationError:
+            message: Message | None = decode(record.value or b"")
+        except ContractError:
             message = None
         if message is None or not self._verified(message, record.value, headers):
             self.skipped += 1

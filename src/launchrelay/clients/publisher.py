@@ -26,9 +26,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from launchrelay.broker.admin import partitions_of
 from launchrelay.contract.codec import decode, encode
+from launchrelay.contract.headers import KEY_ID_HEADER, SIGNATURE_HEADER, Headers, header
 from launchrelay.contract.messages import PartyMessage, Receipt
 from launchrelay.errors import BrokerError, PublishError, PublishRefused, ReceiptTimeout
-from launchrelay.signing import KEY_ID_HEADER, SIGNATURE_HEADER, Signer, header, verify
+from launchrelay.signing import Signer, verify
 from launchrelay.topics import Topics
 
 log = structlog.get_logger("launchrelay.publisher")
@@ -107,7 +108,7 @@ class Publisher:
     async def _read_receipts(self, consumer: AIOKafkaConsumer) -> None:
         async for record in consumer:
             try:
-                message = decode(record.value)
+                message = decode(record.value or b"")
             except ValueError:
                 continue
             if not isinstance(message, Receipt) or message.refers_to is None:
@@ -145,7 +146,7 @@ class Publisher:
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         await self.stop()
 
-    async def publish_raw(self, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]) -> PublishResult:
+    async def publish_raw(self, value: bytes, key: bytes | None, headers: Headers) -> PublishResult:
         """Write bytes as they are (for tests and tools); ``publish`` is the normal path."""
         topic = self.topics.outbound(self.party)
         try:

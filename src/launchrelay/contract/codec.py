@@ -3,19 +3,61 @@
 Canonical form: UTF-8, keys sorted, no insignificant whitespace, no NaN,
 fields that are ``None`` left out. Signatures cover whatever bytes a sender
 published; publishers of this project always publish the canonical form.
+
+Reading is strict twice over: the bytes must be strict JSON
+(:mod:`launchrelay.contract.strict`: no NaN, no repeated keys, no number beyond
+a double) and the document must satisfy the models, which coerce nothing.
+:func:`read` returns every reason a document fails; :func:`decode` raises them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE
 
-from launchrelay.contract.messages import Message
+from launchrelay.contract import strict
+from launchrelay.contract.messages import BEYOND_SCHEMA, ISO_ALPHA2, UTC_TIME_PATTERN, Message, Reason
+from launchrelay.errors import ContractError
+from launchrelay.reasons import ReasonCode
 
 MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
+#: Schema errors listed per document at most (a broken document can have thousands).
+MAX_SCHEMA_REASONS = 20
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One document read under the contract: the message, or every reason it is not one."""
+
+    message: Message | None
+    #: the JSON value, when the bytes were strict JSON (so a sender can be named even when the schema fails)
+    data: Any = None
+    reasons: list[Reason] = field(default_factory=list)
+
+
+def schema_reasons(exc: ValidationError) -> list[Reason]:
+    """One ``SCHEMA_INVALID`` reason per error (at most :data:`MAX_SCHEMA_REASONS`), naming the field."""
+    out = []
+    for err in exc.errors(include_url=False, include_input=False)[:MAX_SCHEMA_REASONS]:
+        loc = ".".join(str(p) for p in err["loc"])
+        out.append(Reason(code=ReasonCode.SCHEMA_INVALID.value, message=err["msg"][:2000], field=loc[:200] or None))
+    return out
+
+
+def read(raw: bytes) -> Parsed:
+    """Read one document: strict JSON first, then the models. Never raises for any input."""
+    value = strict.parse(raw)
+    if isinstance(value, strict.JsonProblem):
+        return Parsed(None, None, [Reason(code=value.code.value, message=value.message, field=None)])
+    try:
+        return Parsed(MESSAGE_ADAPTER.validate_json(raw), value)
+    except ValidationError as exc:
+        return Parsed(None, value, schema_reasons(exc))
 
 
 def stable_id(prefix: str, seed: str) -> str:
@@ -44,16 +86,66 @@ def encode_fast(message: BaseModel) -> bytes:
 
 
 def decode(raw: bytes | str) -> Message:
-    """Parse and validate one message; raises ``pydantic.ValidationError``."""
-    return MESSAGE_ADAPTER.validate_json(raw)
+    """Parse and validate one message; raises :class:`~launchrelay.errors.ContractError` listing every reason."""
+    parsed = read(raw.encode("utf-8") if isinstance(raw, str) else raw)
+    if parsed.message is None:
+        raise ContractError(parsed.reasons)
+    return parsed.message
+
+
+#: Field types that recur across the models, given one named definition in the schema instead of a copy
+#: at every use: name -> (the properties that identify an inline copy, the definition).
+_SHARED: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "PartyCode": (
+        {"type": "string", "pattern": "^[A-Z]{2}$"},
+        {
+            "type": "string",
+            "pattern": "^[A-Z]{2}$",
+            "enum": sorted(ISO_ALPHA2),
+            "description": "A party: an ISO 3166-1 alpha-2 country code",
+        },
+    ),
+    "UtcTime": (
+        {"type": "string", "pattern": UTC_TIME_PATTERN},
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": UTC_TIME_PATTERN,
+            "description": "RFC 3339 date-time in UTC: upper-case T and Z (or +00:00), at most microseconds",
+        },
+    ),
+}
+#: Keys of an inline copy that describe its use, kept beside the reference.
+_USE_KEYS = ("title", "description", "default", "examples")
+
+
+def _share(schema: Any, ref_template: str) -> Any:
+    """Replace each inline copy of a shared field type with a reference to its one definition."""
+    if isinstance(schema, list):
+        return [_share(v, ref_template) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    for name, (marks, _) in _SHARED.items():
+        if all(schema.get(k) == v for k, v in marks.items()):
+            return {"$ref": ref_template.format(model=name), **{k: schema[k] for k in _USE_KEYS if k in schema}}
+    return {k: _share(v, ref_template) for k, v in schema.items()}
+
+
+def model_schemas(adapter: TypeAdapter[Any], ref_template: str = DEFAULT_REF_TEMPLATE) -> dict[str, Any]:
+    """The JSON Schema of ``adapter``'s type with the shared field types named once under ``$defs``."""
+    schema = _share(adapter.json_schema(mode="validation", ref_template=ref_template), ref_template)
+    schema.setdefault("$defs", {}).update({name: {"title": name, **d} for name, (_, d) in _SHARED.items()})
+    return schema  # type: ignore[no-any-return]
 
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (2020-12) of every message, as committed in docs/schema/."""
-    schema = MESSAGE_ADAPTER.json_schema(mode="validation")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://launchrelay.example/schema/message.json",
         "title": "launchrelay message",
-        **schema,
+        "description": "A message of the launchrelay contract. Beyond what this schema states, the models refuse: "
+        + "; ".join(BEYOND_SCHEMA)
+        + ".",
+        **model_schemas(MESSAGE_ADAPTER),
     }

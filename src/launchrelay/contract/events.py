@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from launchrelay.contract.areas import StrictModel
 from launchrelay.contract.messages import (
     AgreementId,
     Identifier,
@@ -13,7 +14,6 @@ from launchrelay.contract.messages import (
     Reason,
     RecordRef,
     UtcDatetime,
-    _Strict,
 )
 
 
@@ -25,7 +25,7 @@ class EventKind(StrEnum):
     ACKNOWLEDGEMENT_OVERDUE = "acknowledgement_overdue"
 
 
-class StatusEvent(_Strict):
+class StatusEvent(StrictModel):
     """One state change of one message, keyed on the status topic by its launch key."""
 
     event_id: Identifier

@@ -7,34 +7,68 @@ key, so they stay in one partition and keep their order.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pycountry
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     NonNegativeFloat,
     PositiveFloat,
-    PositiveInt,
     model_validator,
 )
 
-from launchrelay.contract.areas import Area
+from launchrelay.contract.areas import Area, require_discriminator
+from launchrelay.contract.areas import StrictModel as _Strict
 
 CONTRACT_VERSION: Literal["launchrelay/1"] = "launchrelay/1"
 
-_ISO_ALPHA2 = frozenset(c.alpha_2 for c in pycountry.countries)
+ISO_ALPHA2 = frozenset(c.alpha_2 for c in pycountry.countries)
+
+#: What the models refuse that a JSON Schema cannot say (it relates two values); the schema's description
+#: lists these, and the property tests allow exactly these differences between the models and the schema.
+BEYOND_SCHEMA = (
+    "a window whose end is not after its start",
+    "a polygon with fewer than 3 distinct points",
+    "a sender among its own recipients",
+    "a group launch with launch_count below 2, or several launches not flagged as a group",
+    "an orbit whose apogee_km is below its perigee_km",
+    "a ballistic-missile notification without an impact area",
+    "an amendment that changes nothing",
+)
+
+#: RFC 3339 date-time in UTC only: upper-case T and Z (or +00:00), seconds present, at most microseconds.
+UTC_TIME_PATTERN = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,6})?(Z|\+00:00)$"
+)
+_UTC_TIME = re.compile(UTC_TIME_PATTERN)
+_OTHER_OFFSET = re.compile(r"T[0-9:.]+[+-](?!00:00$)[0-9]{2}:[0-9]{2}$")
 
 
 def _iso_alpha2(code: str) -> str:
-    if code not in _ISO_ALPHA2:
+    if code not in ISO_ALPHA2:
         raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
     return code
+
+
+def _utc_text(value: Any) -> Any:
+    """A time is RFC 3339 text in UTC, as the schema's pattern says (no other spellings, no numbers)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a time must be an RFC 3339 string")  # noqa: TRY004 - pydantic wants ValueError
+    if not _UTC_TIME.match(value):
+        if _OTHER_OFFSET.search(value):
+            raise ValueError("times must be in UTC (offset +00:00 or 'Z')")
+        raise ValueError("times must be RFC 3339 in UTC: YYYY-MM-DDTHH:MM:SS[.ffffff]Z")
+    return value
 
 
 def _utc_only(value: datetime) -> datetime:
@@ -43,15 +77,31 @@ def _utc_only(value: datetime) -> datetime:
     return value
 
 
-PartyCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_iso_alpha2)]
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc_only)]
+def _integral(value: Any) -> Any:
+    """JSON has one number type: 2.0 is the integer 2 (as JSON Schema's ``integer`` says); 2.5 is not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+PartyCode = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{2}$", json_schema_extra={"enum": sorted(ISO_ALPHA2)}),
+    AfterValidator(_iso_alpha2),
+]
+UtcDatetime = Annotated[
+    AwareDatetime,
+    # not strict: past the check above only RFC 3339 text or a datetime arrives, and text must be parsed
+    Field(strict=False),
+    BeforeValidator(_utc_text),
+    AfterValidator(_utc_only),
+    Field(json_schema_extra={"pattern": UTC_TIME_PATTERN}),
+]
+PositiveInt = Annotated[int, Field(gt=0), BeforeValidator(_integral)]
+NonNegativeInt = Annotated[int, Field(ge=0), BeforeValidator(_integral)]
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
 AgreementId = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Z0-9][A-Z0-9\-]*$")]
 FreeText = Annotated[str, Field(max_length=2000)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_strip_whitespace=True)
 
 
 class MessageType(StrEnum):
@@ -132,6 +182,15 @@ class LaunchWindow(_Strict):
 class Direction(_Strict):
     """Planned direction of flight: an azimuth in degrees or a compass sector, one of the two."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["azimuth_deg"], "properties": {"azimuth_deg": {"type": "number"}}},
+                {"required": ["sector"], "properties": {"sector": {"type": "string"}}},
+            ]
+        }
+    )
+
     azimuth_deg: Annotated[float, Field(ge=0.0, lt=360.0)] | None = None
     sector: CompassSector | None = None
 
@@ -163,7 +222,7 @@ class Envelope(_Strict):
     message_id: Identifier
     agreement: AgreementId
     sender: PartyCode
-    recipients: list[PartyCode] = Field(min_length=1, max_length=256)
+    recipients: list[PartyCode] = Field(min_length=1, max_length=256, json_schema_extra={"uniqueItems": True})
     launch_key: Identifier
     created_at: UtcDatetime
     confidential: bool = True
@@ -179,6 +238,8 @@ class Envelope(_Strict):
 
 class PlannedLaunch(Envelope):
     """Notification of a planned launch."""
+
+    model_config = ConfigDict(json_schema_extra=require_discriminator("message_type"))
 
     message_type: Literal["planned_launch"] = "planned_launch"
     vehicle: Vehicle
@@ -198,6 +259,8 @@ class PlannedLaunch(Envelope):
 
 class Amendment(Envelope):
     """Change to a planned launch (a postponement is an amendment with a new window)."""
+
+    model_config = ConfigDict(json_schema_extra=require_discriminator("message_type"))
 
     message_type: Literal["amendment"] = "amendment"
     refers_to: Identifier
@@ -220,6 +283,8 @@ class Amendment(Envelope):
 class Cancellation(Envelope):
     """Cancellation of a planned launch."""
 
+    model_config = ConfigDict(json_schema_extra=require_discriminator("message_type"))
+
     message_type: Literal["cancellation"] = "cancellation"
     refers_to: Identifier
     reason: FreeText | None = None
@@ -227,6 +292,8 @@ class Cancellation(Envelope):
 
 class CompletedLaunch(Envelope):
     """Report of a launch that took place."""
+
+    model_config = ConfigDict(json_schema_extra=require_discriminator("message_type"))
 
     message_type: Literal["completed_launch"] = "completed_launch"
     refers_to: Identifier | None = None
@@ -240,6 +307,8 @@ class CompletedLaunch(Envelope):
 
 class Acknowledgement(Envelope):
     """A recipient's acknowledgement of a forwarded message; goes back to that message's sender."""
+
+    model_config = ConfigDict(json_schema_extra=require_discriminator("message_type"))
 
     message_type: Literal["acknowledgement"] = "acknowledgement"
     refers_to: Identifier
@@ -264,12 +333,14 @@ class RecordRef(_Strict):
     """Where a record was read: topic, partition, offset."""
 
     topic: str
-    partition: int = Field(ge=0)
-    offset: int = Field(ge=0)
+    partition: NonNegativeInt
+    offset: NonNegativeInt
 
 
 class Receipt(_Strict):
     """The relay's own signed statement about a message: forwarded, rejected, or overdue."""
+
+    model_config = ConfigDict(json_schema_extra=require_discriminator("message_type"))
 
     contract: Literal["launchrelay/1"] = CONTRACT_VERSION
     message_type: Literal["receipt"] = "receipt"

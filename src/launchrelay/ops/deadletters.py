@@ -25,15 +25,26 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
 from launchrelay.broker.admin import behind, partitions_of
+from launchrelay.contract.headers import (
+    ERROR,
+    REASONS,
+    REASONS_JSON,
+    REDRIVE_HEADER,
+    RELAY_ID,
+    SOURCE_OFFSET,
+    SOURCE_PARTITION,
+    SOURCE_TOPIC,
+    Headers,
+    from_record,
+    header,
+)
 from launchrelay.errors import BrokerError, LaunchRelayError
-from launchrelay.relay.outputs import REASONS, REASONS_JSON, RELAY_ID, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
-from launchrelay.signing import REDRIVE_HEADER, Headers, header
 from launchrelay.topics import Topics
 
 log = structlog.get_logger(__name__)
 
 #: Headers the relay adds to a dead letter; the rest are the original record's.
-_RELAY_HEADERS = {SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, REASONS, REASONS_JSON, RELAY_ID, REDRIVE_HEADER}
+_RELAY_HEADERS = {SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, REASONS, REASONS_JSON, RELAY_ID, REDRIVE_HEADER, ERROR}
 
 
 class RedriveError(LaunchRelayError):
@@ -103,7 +114,7 @@ class DeadLetter:
 
 def _letter(partition: int, r: ConsumerRecord) -> DeadLetter:
     at = datetime.fromtimestamp(r.timestamp / 1000, UTC)
-    return DeadLetter(partition, r.offset, at, r.key, r.value or b"", [(k, bytes(v)) for k, v in r.headers])
+    return DeadLetter(partition, r.offset, at, r.key, r.value or b"", from_record(r.headers))
 
 
 async def read_dead_letters(

@@ -36,6 +36,15 @@ class RelayMetrics:
             "launchrelay_consumer_lag", "Records behind the end of each out-topic partition", ["topic", "partition"],
             registry=r,
         )  # fmt: skip
+        self.oldest_pending = Gauge(
+            "launchrelay_oldest_pending_seconds",
+            "Age of the oldest record of each out-topic partition not yet decided (0 when none waits)",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.fetch_errors = Counter(
+            "launchrelay_fetch_errors", "Failed reads from the broker, by error", ["error"], registry=r
+        )
 
 
 class TrackerMetrics:
@@ -59,6 +68,22 @@ class TrackerMetrics:
         )
         self.timeouts = Counter("launchrelay_timeouts", "Acknowledgement deadlines missed", ["agreement", "recipient"],
                                 registry=r)  # fmt: skip
+        self.consumer_lag = Gauge(
+            "launchrelay_consumer_lag", "Status events not yet applied, per partition", ["topic", "partition"],
+            registry=r,
+        )  # fmt: skip
+        self.oldest_pending = Gauge(
+            "launchrelay_oldest_pending_seconds",
+            "Age of the oldest status event not yet applied, per partition (0 when none waits)",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.set_aside = Counter(
+            "launchrelay_status_events_set_aside", "Status events the ledger failed to apply on every try", registry=r
+        )
+        self.fetch_errors = Counter(
+            "launchrelay_fetch_errors", "Failed reads from the broker, by error", ["error"], registry=r
+        )
 
     # TrackerHooks
     def on_event(self, event: StatusEvent) -> None:
@@ -75,6 +100,16 @@ class TrackerMetrics:
 
     def on_retransmit(self, notification: Notification, delivery: Delivery, attempt: int) -> None:
         self.retransmissions.labels(notification.agreement or "-", delivery.recipient).inc()
+
+    def on_partition(self, topic: str, partition: int, lag: int, oldest_pending_s: float) -> None:
+        self.consumer_lag.labels(topic, str(partition)).set(lag)
+        self.oldest_pending.labels(topic, str(partition)).set(oldest_pending_s)
+
+    def on_set_aside(self) -> None:
+        self.set_aside.inc()
+
+    def on_fetch_error(self, error: str) -> None:
+        self.fetch_errors.labels(error).inc()
 
     def set_backlog(self, pending: int, overdue: int) -> None:
         self.pending.set(pending)

@@ -7,18 +7,18 @@ and returns a :class:`Decision` listing every reason found. No Kafka, no clock
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import ValidationError
 
 from launchrelay.agreements.config import Agreement, Deployment
 from launchrelay.agreements.rules import check as check_rules
-from launchrelay.contract.codec import decode
+from launchrelay.contract.codec import read
+from launchrelay.contract.headers import KEY_ID_HEADER, REDRIVE_HEADER, SIGNATURE_HEADER, Headers, header
 from launchrelay.contract.messages import (
     Acknowledgement,
     Amendment,
@@ -30,18 +30,10 @@ from launchrelay.contract.messages import (
 )
 from launchrelay.reasons import ReasonCode as R
 from launchrelay.relay.state import SeenMessage, StateView
-from launchrelay.signing import (
-    KEY_ID_HEADER,
-    REDRIVE_HEADER,
-    SIGNATURE_HEADER,
-    Headers,
-    header,
-    public_key_from_b64,
-    verify,
-)
+from launchrelay.signing import public_key_from_b64, verify
 from launchrelay.topics import Topics
 
-MAX_SCHEMA_REASONS = 20
+_YEAR_10000_MS = 253402300800000
 
 
 @dataclass(frozen=True)
@@ -57,7 +49,14 @@ class InboundRecord:
     timestamp_ms: int
 
     @property
-    def received_at(self) -> datetime:
+    def received_at(self) -> datetime | None:
+        """The broker's time of receipt, or None when the record's timestamp is not a time at all.
+
+        Out topics stamp records with LogAppendTime; a topic created otherwise lets a producer
+        put anything there (-1, or 2**63 - 1), which no agreement rule can be judged against.
+        """
+        if not 0 <= self.timestamp_ms < _YEAR_10000_MS:
+            return None
         return datetime.fromtimestamp(self.timestamp_ms / 1000.0, tz=UTC)
 
     @property
@@ -105,22 +104,39 @@ class Decision:
     #: a reference was not found: the state may lag another relay instance; sync and decide again
     reference_missing: bool = False
     agreement: Agreement | None = None
+    #: set aside rather than decided: the error's class and a short message (header ``lr-error``)
+    error: str | None = None
 
     @property
     def reason_codes(self) -> list[str]:
         return [r.code for r in self.reasons]
 
 
+def set_aside(record: InboundRecord, ctx: RelayContext, code: R, error: BaseException, attempts: int) -> Decision:
+    """A record the relay could not decide (``INTERNAL_ERROR``) or not even read (``RECORD_UNREADABLE``).
+
+    Rejected with the error named, so that the partition moves on: the record's sender is
+    told, and the dead letter keeps whatever bytes the relay could read.
+    """
+    what = "deciding on it failed" if code is R.INTERNAL_ERROR else "the relay's Kafka client cannot read it"
+    text = f"{what} {attempts} times ({type(error).__name__}); set aside so the partition moves on"
+    message: PartyMessage | None = None
+    with contextlib.suppress(Exception):  # best effort, so the receipt can name the message; it may be what fails
+        parsed = read(record.value or b"").message
+        message = None if isinstance(parsed, Receipt) else parsed
+    return Decision(
+        "reject",
+        record,
+        ctx.topics.owner_of(record.topic),
+        hashlib.sha256(record.value or b"").hexdigest(),
+        message=message,
+        reasons=[_r(code, text)],
+        error=f"{type(error).__name__}: {error}"[:300],
+    )
+
+
 def _r(code: R, message: str, where: str | None = None) -> Reason:
     return Reason(code=code.value, message=message, field=where)
-
-
-def _schema_reasons(exc: ValidationError) -> list[Reason]:
-    out = []
-    for err in exc.errors()[:MAX_SCHEMA_REASONS]:
-        loc = ".".join(str(p) for p in err["loc"])
-        out.append(_r(R.SCHEMA_INVALID, err["msg"], loc or None))
-    return out
 
 
 def _check_signature(record: InboundRecord, claimed: str | None, ctx: RelayContext) -> list[Reason]:
@@ -214,31 +230,28 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
     def reject(reasons: list[Reason], **kw: object) -> Decision:
         return Decision("reject", record, owner, digest, reasons=reasons, **kw)  # type: ignore[arg-type]
 
-    # 1. bytes: size, UTF-8, JSON, schema
+    # 1. bytes: size, then strict JSON (UTF-8, depth, numbers, keys) and the schema
     if len(value) > ctx.max_bytes:
         return reject([_r(R.OVERSIZE, f"{len(value)} bytes exceeds the limit of {ctx.max_bytes}")])
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return reject([_r(R.NOT_UTF8, f"invalid UTF-8 at byte {exc.start}")])
-    reasons: list[Reason] = []
+    parsed = read(value)
+    if parsed.data is None and parsed.message is None:
+        return reject(parsed.reasons)  # not strict JSON: nothing in it can be trusted, not even a sender
+    reasons: list[Reason] = list(parsed.reasons)
     message: PartyMessage | None = None
-    data: object = None
-    try:
-        parsed = decode(value)  # the common path parses once
-    except ValidationError as exc:
-        try:
-            data = json.loads(value)
-        except ValueError as json_exc:
-            return reject([_r(R.NOT_JSON, f"not JSON: {json_exc}")])
-        reasons += _schema_reasons(exc)
+    if isinstance(parsed.message, Receipt):
+        reasons.append(_r(R.NOT_A_PARTY_MESSAGE, "receipts are issued by the relay only", "message_type"))
     else:
-        if isinstance(parsed, Receipt):
-            reasons.append(_r(R.NOT_A_PARTY_MESSAGE, "receipts are issued by the relay only", "message_type"))
-        else:
-            message = parsed
+        message = parsed.message
+    data = parsed.data
     claimed = message.sender if message else (data.get("sender") if isinstance(data, dict) else None)
     claimed = claimed if isinstance(claimed, str) else None
+
+    # 1b. the record key is the launch key: it decides the partition, and so the order per launch
+    if message is not None and record.key != message.launch_key.encode():
+        got = "no key" if record.key is None else f"key {record.key[:80].decode(errors='replace')!r}"
+        reasons.append(
+            _r(R.KEY_MISMATCH, f"the record has {got}; it must be keyed by launch_key {message.launch_key!r}")
+        )
 
     # 2. origin: signature by the claimed sender's key, and the sender owns the topic
     origin = _check_signature(record, claimed or owner, ctx)
@@ -261,16 +274,21 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         # Redriven: the same bytes, rejected before and so never forwarded, are decided again.
         seen = None
     if seen is not None and seen.digest == digest:
-        return Decision("duplicate", record, owner, digest, message=message)
+        repeat = _r(R.DUPLICATE, "already handled; not forwarded again")
+        return Decision("duplicate", record, owner, digest, message=message, reasons=[repeat])
     if seen is not None:
         reasons.append(_r(R.DUPLICATE_CONFLICT, f"message id {message.message_id!r} was used before with other bytes"))
 
     # 3. the agreement's rules at the time of receipt
     agreement = ctx.deployment.agreement(message.agreement)
+    received_at = record.received_at
     if agreement is None:
         reasons.append(_r(R.AGREEMENT_UNKNOWN, f"agreement {message.agreement!r} is not configured", "agreement"))
+    elif received_at is None:
+        text = f"the record's timestamp {record.timestamp_ms} is not a time; out topics must use LogAppendTime"
+        reasons.append(_r(R.TIMESTAMP_INVALID, text))
     else:
-        reasons += check_rules(message, agreement, record.received_at)
+        reasons += check_rules(message, agreement, received_at)
 
     # 4b. references to earlier messages
     missing = False

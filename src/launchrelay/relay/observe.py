@@ -38,4 +38,7 @@ def observe(d: Decision, relay_id: str, metrics: RelayMetrics) -> None:
     else:
         for code in dict.fromkeys(d.reason_codes):
             metrics.rejected.labels(agreement, sender, code).inc()
-        log.warning("relay.rejected", reasons=d.reason_codes, **fields)
+        if d.error is not None:  # the relay's own failure, not the sender's: an operator must look
+            log.error("relay.set_aside", reasons=d.reason_codes, error=d.error, **fields)
+        else:
+            log.warning("relay.rejected", reasons=d.reason_codes, **fields)

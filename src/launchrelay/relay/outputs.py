@@ -8,6 +8,17 @@ from datetime import datetime
 
 from launchrelay.contract.codec import encode_fast, stable_id
 from launchrelay.contract.events import EventKind, StatusEvent
+from launchrelay.contract.headers import (
+    ERROR,
+    REASONS,
+    REASONS_JSON,
+    REDRIVE_HEADER,
+    RELAY_ID,
+    SOURCE_OFFSET,
+    SOURCE_PARTITION,
+    SOURCE_TOPIC,
+    Headers,
+)
 from launchrelay.contract.messages import (
     Acknowledgement,
     PlannedLaunch,
@@ -16,17 +27,9 @@ from launchrelay.contract.messages import (
     ReceiptOutcome,
     RecordRef,
 )
-from launchrelay.reasons import ReasonCode
 from launchrelay.relay.decide import Decision
-from launchrelay.signing import REDRIVE_HEADER, Headers, Signer
+from launchrelay.signing import Signer
 from launchrelay.topics import Topics
-
-SOURCE_TOPIC = "lr-source-topic"
-SOURCE_PARTITION = "lr-source-partition"
-SOURCE_OFFSET = "lr-source-offset"
-REASONS = "lr-reasons"
-REASONS_JSON = "lr-reasons-json"
-RELAY_ID = "lr-relay-id"
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
         reasons: list[Reason] = []
     elif decision.kind == "duplicate":
         outcome, event = ReceiptOutcome.DUPLICATE, EventKind.DUPLICATE
-        reasons = [Reason(code=ReasonCode.DUPLICATE.value, message="already handled; not forwarded again", field=None)]
+        reasons = decision.reasons
     else:
         outcome, event = ReceiptOutcome.REJECTED, EventKind.REJECTED
         reasons = decision.reasons
@@ -89,6 +92,7 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
                     (REASONS, codes.encode()),
                     (REASONS_JSON, reasons_json.encode()),
                     (RELAY_ID, relay_id.encode()),
+                    *([(ERROR, decision.error.encode())] if decision.error else []),
                 ],
             )
         )

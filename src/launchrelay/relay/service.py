@@ -7,6 +7,19 @@ producer before it reads the partition's committed offset; that fences any
 zombie owner and aborts its open transaction. Each batch of one partition is
 one transaction holding the forwards, receipts, dead letters, status events,
 state records and the input offsets.
+
+No record holds its partition. Failures are of two kinds:
+
+- **about one record**: deciding or planning it raises, or the Kafka client
+  cannot even read it (a header name that is not UTF-8). The records before it
+  are committed, the partition pauses and tries that record again, a bounded
+  number of times; then the record is set aside as ``INTERNAL_ERROR`` or
+  ``RECORD_UNREADABLE`` (dead letter, receipt, status event, and its offset, in
+  one transaction) and the partition moves on;
+- **about the broker or the network**: retried without end, since no record is
+  at fault, but never silently: a partition with work waiting and no progress
+  for ``stall_after_s`` turns readiness to 503, shows in
+  ``launchrelay_oldest_pending_seconds`` and is logged once per interval.
 """
 
 from __future__ import annotations
@@ -14,25 +27,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    ProducerFenced,
+    RecordTooLargeError,
+    UnsupportedCodecError,
+)
 
 from launchrelay.agreements.config import Deployment
-from launchrelay.broker.admin import behind, partitions_of
+from launchrelay.broker.admin import behind, partitions_of, size_limits
+from launchrelay.contract.headers import from_record
 from launchrelay.ops.metrics import RelayMetrics
-from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide
+from launchrelay.ops.watch import Outage, PartitionWatch
+from launchrelay.reasons import ReasonCode
+from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
 from launchrelay.relay.observe import observe
-from launchrelay.relay.outputs import plan
-from launchrelay.relay.state import MemoryState, Overlay, SeenMessage
+from launchrelay.relay.outputs import OutRecord, plan
+from launchrelay.relay.state import MemoryState, Overlay, SeenMessage, StateView
 from launchrelay.signing import Signer
 
 log = structlog.get_logger("launchrelay.relay")
+
+
+Decider = Callable[[InboundRecord, RelayContext, StateView], Decision]
 
 
 @dataclass(frozen=True)
@@ -42,7 +67,45 @@ class RelayOptions:
     signer: Signer
     batch_size: int = 200
     max_backoff_s: float = 10.0
+    #: tries per record before it is set aside (INTERNAL_ERROR, RECORD_UNREADABLE)
+    record_attempts: int = 3
+    #: a partition with work waiting and no progress this long is stalled: readiness 503, a WARNING per interval
+    stall_after_s: float = 30.0
+    #: how often lag, the oldest pending record and the broker's reachability are checked
+    watch_every_s: float = 5.0
     client_options: dict[str, Any] = field(default_factory=dict)
+
+
+def _unreadable(exc: BaseException) -> bool:
+    """An error from reading records that is about a record's bytes, not the broker or the network."""
+    return not isinstance(exc, KafkaError | TimeoutError) or isinstance(
+        exc, CorruptRecordException | UnsupportedCodecError | RecordTooLargeError
+    )
+
+
+def _key(tp: TopicPartition) -> str:
+    return f"{tp.topic}:{tp.partition}"
+
+
+def _inbound(r: ConsumerRecord) -> InboundRecord:
+    return InboundRecord(
+        topic=r.topic,
+        partition=r.partition,
+        offset=r.offset,
+        key=r.key,
+        value=r.value,
+        headers=from_record(r.headers),
+        timestamp_ms=r.timestamp,
+    )
+
+
+@dataclass
+class _Failure:
+    """The record a partition is stuck on: its offset, how often it failed, and the last error."""
+
+    offset: int
+    attempts: int
+    error: BaseException
 
 
 class StateReader:
@@ -118,10 +181,17 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 class RelayService:
     """Reads every party's out topic and forwards or rejects each record exactly once."""
 
-    def __init__(self, deployment: Deployment, options: RelayOptions, metrics: RelayMetrics | None = None) -> None:
+    def __init__(
+        self,
+        deployment: Deployment,
+        options: RelayOptions,
+        metrics: RelayMetrics | None = None,
+        decider: Decider = decide,
+    ) -> None:
         self.metrics = metrics or RelayMetrics()
+        self._decide = decider
         self._started = False
-        self._last_fetch_ok = 0.0
+        self._last_contact = 0.0
         self.ctx = RelayContext.build(deployment)
         self.options = options
         self.topics = self.ctx.topics
@@ -136,6 +206,9 @@ class RelayService:
             isolation_level="read_committed",
             auto_offset_reset="earliest",
             max_poll_records=options.batch_size,
+            # Any record an out topic accepts fits in one fetch (aiokafka skips a record that does not).
+            max_partition_fetch_bytes=size_limits(self.ctx.max_bytes).fetch,
+            fetch_max_bytes=max(52428800, size_limits(self.ctx.max_bytes).fetch),
             # Notice a dead instance within seconds (the broker's minimum is 6 s).
             session_timeout_ms=6000,
             heartbeat_interval_ms=1500,
@@ -144,6 +217,14 @@ class RelayService:
         #: the next offset this instance may process per partition: records below it were
         #: committed already (a batch fetched before a rebalance's seek must not run twice)
         self._next: dict[TopicPartition, int] = {}
+        #: per partition, the record that failed and is being tried again
+        self._failures: dict[TopicPartition, _Failure] = {}
+        #: per partition, the offset of a record the Kafka client cannot read (found by _locate)
+        self._unreadable: dict[TopicPartition, int] = {}
+        #: partitions paused until a monotonic time, to try a failed record again later
+        self._paused: dict[TopicPartition, float] = {}
+        self.watch = PartitionWatch(options.stall_after_s)
+        self._outage = Outage(options.stall_after_s)
         self._work = asyncio.Lock()
         self._stopping = asyncio.Event()
         self.counts: dict[str, int] = {"forward": 0, "reject": 0, "duplicate": 0}
@@ -157,15 +238,24 @@ class RelayService:
         out_topics = [self.topics.outbound(p) for p in sorted(self.ctx.deployment.parties)]
         self._consumer.subscribe(out_topics, listener=_Listener(self))
         self._started = True
-        self._last_fetch_ok = time.monotonic()  # the broker just answered
+        self._last_contact = time.monotonic()  # the broker just answered
         log.info("relay.started", topics=out_topics, group=self.group_id, relay_id=self.options.relay_id)
 
     def ready(self) -> tuple[bool, str]:
-        """Ready: started, the broker answered a fetch in the last 30 s, and partitions are assigned."""
+        """Ready: started, the broker answered lately, partitions assigned, and none of them stalled."""
         if not self._started:
             return False, "starting"
-        if time.monotonic() - self._last_fetch_ok > 30:
-            return False, "no successful fetch from the broker in 30s"
+        stalls = self.watch.stalls(time.time())
+        if stalls:
+            named = "; ".join(
+                f"{s.key} has waited {s.waited_s:.0f}s with {s.lag} records behind"
+                + (f" ({s.error})" if s.error else "")
+                for s in stalls
+            )
+            return False, f"stalled: {named}"
+        silent = time.monotonic() - self._last_contact
+        if silent > self.options.stall_after_s:
+            return False, f"no answer from the broker in {silent:.0f}s"
         assigned = len(self._consumer.assignment())
         return (assigned > 0, f"{assigned} partitions assigned")
 
@@ -185,22 +275,35 @@ class RelayService:
 
     async def run(self) -> None:
         """Process until ``request_stop``; transient Kafka errors are retried with backoff."""
+        watcher = asyncio.create_task(self._watch_loop())
+        try:
+            await self._run()
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _run(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
-            fetch = asyncio.ensure_future(self._consumer.getmany(timeout_ms=500))
+            self._resume_due()
+            fetch = asyncio.ensure_future(self._fetch())
             stop_wait = asyncio.ensure_future(self._stopping.wait())
             done, _ = await asyncio.wait({fetch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
             stop_wait.cancel()
             if fetch not in done:
                 fetch.cancel()
-                with contextlib.suppress(asyncio.CancelledError, KafkaError):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await fetch
                 break
             try:
                 batch = fetch.result()
-                self._last_fetch_ok = time.monotonic()
-            except KafkaError as exc:
-                log.warning("relay.fetch_failed", error=repr(exc), retry_in_s=backoff)
+            except Exception as exc:  # noqa: BLE001 - sorted below: a record's fault, or the broker's
+                self.metrics.fetch_errors.labels(type(exc).__name__).inc()
+                if _unreadable(exc):
+                    await self._locate(exc)
+                    continue
+                log.debug("relay.fetch_failed", error=repr(exc), retry_in_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.options.max_backoff_s)
                 continue
@@ -211,19 +314,78 @@ class RelayService:
                 outcomes = await asyncio.gather(
                     *(self._process(tp, records) for tp, records in batch.items() if tp in assigned)
                 )  # a partition revoked while we waited for the lock is the new owner's
-            ok = all(outcomes)
+                for tp in [tp for tp in self._unreadable if tp in assigned]:  # one at a time: they read as they go
+                    outcomes.append(await self._approach_unreadable(tp))
             self._record_lag()
-            if ok:
+            if all(outcomes):
                 backoff = 0.5
             else:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.options.max_backoff_s)
+
+    async def _fetch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """The next records of every partition but those approaching a record the client cannot read."""
+        if not self._unreadable:
+            return await self._consumer.getmany(timeout_ms=500)  # type: ignore[no-any-return]
+        others = [tp for tp in self._consumer.assignment() if tp not in self._unreadable]
+        if not others:  # getmany() of no partitions would mean all of them
+            await asyncio.sleep(0.05)
+            return {}
+        return await self._consumer.getmany(*others, timeout_ms=500)  # type: ignore[no-any-return]
 
     def _record_lag(self) -> None:
         for tp, expected in self._next.items():
             highwater = self._consumer.highwater(tp)
             if highwater is not None:
                 self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - expected))
+
+    # watching for stalls and outages ---------------------------------------------------------------
+    async def _watch_loop(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.options.watch_every_s)
+            if self._stopping.is_set():
+                return
+            await self._look()
+
+    async def _look(self) -> None:
+        """Ask the broker where each partition ends; update lag, oldest pending, stalls and the outage."""
+        assigned = sorted(self._consumer.assignment())
+        if not assigned:
+            return
+        try:
+            ends = await asyncio.wait_for(self._consumer.end_offsets(assigned), self.options.watch_every_s)
+            for tp in assigned:
+                if tp not in self._next:  # not claimed yet: measure from what is committed
+                    self.watch.positioned(_key(tp), await self._consumer.committed(tp) or 0)
+        except (KafkaError, TimeoutError) as exc:
+            self.metrics.fetch_errors.labels(type(exc).__name__).inc()
+            if self._outage.failed(repr(exc), time.monotonic()):
+                since = time.monotonic() - (self._outage.since or time.monotonic())
+                log.warning(
+                    "relay.broker_unreachable", for_s=round(since), error=repr(exc), relay_id=self.options.relay_id
+                )
+            return
+        self._last_contact = time.monotonic()
+        length = self._outage.recovered(self._last_contact)
+        if length is not None:
+            log.info("relay.broker_reachable", outage_s=round(length, 1), relay_id=self.options.relay_id)
+        now = time.time()
+        for tp in assigned:
+            key = _key(tp)
+            self.watch.ends(key, ends[tp], now)
+            labels = (tp.topic, str(tp.partition))
+            self.metrics.consumer_lag.labels(*labels).set(self.watch.partitions[key].lag)
+            self.metrics.oldest_pending.labels(*labels).set(self.watch.oldest_pending_s(key, now))
+        for stall in self.watch.due_reports(now):
+            log.warning(
+                "relay.partition_stalled",
+                partition=stall.key,
+                waited_s=round(stall.waited_s),
+                lag=stall.lag,
+                error=stall.error,
+                relay_id=self.options.relay_id,
+            )
 
     # rebalancing ---------------------------------------------------------------------------------
     async def _producer_for(self, tp: TopicPartition) -> AIOKafkaProducer:
@@ -235,27 +397,41 @@ class RelayService:
                 transactional_id=f"{self.group_id}.{tp.topic}.{tp.partition}",
                 enable_idempotence=True,
                 acks="all",
-                max_request_size=self.ctx.max_bytes * 2 + 65536,
+                max_request_size=size_limits(self.ctx.max_bytes).copies + 65536,
             )
             await producer.start()
             self._producers[tp] = producer
         return producer
 
+    def _forget(self, tp: TopicPartition) -> None:
+        self._next.pop(tp, None)
+        self._failures.pop(tp, None)
+        self._unreadable.pop(tp, None)
+        self._paused.pop(tp, None)
+
     async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._work:  # let the transaction in hand commit before giving partitions up
             for tp in revoked:
-                self._next.pop(tp, None)
+                self._forget(tp)
+                self.watch.revoked(_key(tp))
+                for gauge in (self.metrics.consumer_lag, self.metrics.oldest_pending):
+                    with contextlib.suppress(KeyError):
+                        gauge.remove(tp.topic, str(tp.partition))
                 producer = self._producers.pop(tp, None)
                 if producer is not None:
                     await producer.stop()
         if revoked:
-            log.info("relay.partitions_revoked", partitions=[f"{t.topic}:{t.partition}" for t in revoked])
+            log.info("relay.partitions_revoked", partitions=[_key(t) for t in revoked])
 
     async def _on_assigned(self, assigned: list[TopicPartition]) -> None:
         # Cheap on purpose: a slow listener delays the whole group. Each partition is
         # fenced and re-positioned when its first batch arrives (see _claim).
+        for tp in assigned:  # series exist from assignment on, so increase() and alerts see the first change
+            self.watch.assigned(_key(tp))
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(0)
+            self.metrics.oldest_pending.labels(tp.topic, str(tp.partition)).set(0)
         if assigned:
-            log.info("relay.partitions_assigned", partitions=[f"{t.topic}:{t.partition}" for t in assigned])
+            log.info("relay.partitions_assigned", partitions=[_key(t) for t in assigned])
 
     async def _claim(self, tp: TopicPartition) -> AIOKafkaProducer:
         """Take over ``tp``: fence its previous owner, then read what that owner committed.
@@ -268,64 +444,215 @@ class RelayService:
         committed = await self._consumer.committed(tp)
         await self._reader.catch_up()
         self._next[tp] = committed or 0
+        self.watch.positioned(_key(tp), self._next[tp])
         if committed is not None and committed > await self._consumer.position(tp):
             self._consumer.seek(tp, committed)
-        log.info("relay.partition_claimed", partition=f"{tp.topic}:{tp.partition}", committed=committed)
+        log.info("relay.partition_claimed", partition=_key(tp), committed=committed)
         return producer
 
+    async def _start_of(self, tp: TopicPartition) -> None:
+        """Put ``tp`` back where deciding stands (records fetched past it are fetched again)."""
+        if tp in self._next:
+            self._consumer.seek(tp, self._next[tp])
+            return
+        committed = await self._consumer.committed(tp)
+        if committed is None:
+            await self._consumer.seek_to_beginning(tp)
+        else:
+            self._consumer.seek(tp, committed)
+
+    # records that fail ---------------------------------------------------------------------------
+    def _failed(self, tp: TopicPartition, offset: int, exc: BaseException) -> _Failure:
+        """Count one more failure of the record at ``offset``; a different record starts a new count."""
+        current = self._failures.get(tp)
+        failure = _Failure(offset, current.attempts + 1 if current and current.offset == offset else 1, exc)
+        self._failures[tp] = failure
+        self.watch.failed(_key(tp), f"offset {offset}: {type(exc).__name__}: {exc}")
+        return failure
+
+    def _pause(self, tp: TopicPartition, failure: _Failure) -> None:
+        """Try the failed record again after a backoff; the other partitions go on meanwhile."""
+        delay = min(0.5 * 2 ** (failure.attempts - 1), self.options.max_backoff_s)
+        log.warning(
+            "relay.record_failed", partition=_key(tp), offset=failure.offset, attempt=failure.attempts,
+            of=self.options.record_attempts, error=repr(failure.error)[:300], retry_in_s=delay,
+            relay_id=self.options.relay_id,
+        )  # fmt: skip
+        self._consumer.pause(tp)
+        self._paused[tp] = time.monotonic() + delay
+
+    def _resume_due(self) -> None:
+        now = time.monotonic()
+        for tp, until in list(self._paused.items()):
+            if until <= now:
+                del self._paused[tp]
+                if tp in self._consumer.assignment():
+                    self._consumer.resume(tp)
+
+    async def _locate(self, exc: BaseException) -> None:
+        """The client failed on a record it cannot read: find which partition and offset, by reading one at a time.
+
+        A failed fetch may have dropped records it had read before the bad one, so every
+        partition first goes back to where deciding stands.
+        """
+        async with self._work:
+            assigned = sorted(self._consumer.assignment())
+            for tp in assigned:
+                await self._start_of(tp)
+            found = False
+            for tp in assigned:
+                if tp in self._unreadable:
+                    continue
+                at = await self._first_unreadable(tp)
+                await self._start_of(tp)
+                if at is not None:
+                    found = True
+                    self._unreadable[tp] = at
+                    log.warning(
+                        "relay.record_unreadable", partition=_key(tp), offset=at, error=repr(exc)[:300],
+                        relay_id=self.options.relay_id,
+                    )  # fmt: skip
+            if not found:
+                log.warning("relay.fetch_failed", error=repr(exc)[:300], relay_id=self.options.relay_id)
+                await asyncio.sleep(0.5)
+
+    async def _first_unreadable(self, tp: TopicPartition) -> int | None:
+        """Read ``tp`` one record at a time to its end; the offset where the client fails, or None."""
+        end = (await self._consumer.end_offsets([tp]))[tp]
+        deadline = time.monotonic() + 60
+        while await self._consumer.position(tp) < end and time.monotonic() < deadline:
+            try:
+                await self._consumer.getmany(tp, timeout_ms=500, max_records=1)
+            except Exception as exc:
+                if not _unreadable(exc):
+                    raise
+                # The failed read leaves its buffer behind; reading once more settles the position on the record.
+                with contextlib.suppress(Exception):
+                    await self._consumer.getmany(tp, timeout_ms=0, max_records=1)
+                return await self._consumer.position(tp)  # type: ignore[no-any-return]
+        return None
+
+    async def _approach_unreadable(self, tp: TopicPartition) -> bool:
+        """Decide the records before the unreadable one (never letting the client reach it), then set it aside."""
+        if tp in self._paused:
+            return True
+        at = self._unreadable[tp]
+        records: list[ConsumerRecord] = []
+        while await self._consumer.position(tp) < at and len(records) < self.options.batch_size:
+            got = await self._consumer.getmany(tp, timeout_ms=200, max_records=1)
+            if not got:
+                break
+            records += got[tp]
+        if records:
+            return await self._process(tp, records)
+        if await self._consumer.position(tp) < at:
+            return True  # nothing fetched yet
+        try:  # the record is next: try it again, in case the failure was passing
+            got = await self._consumer.getmany(tp, timeout_ms=1000, max_records=1)
+        except Exception as exc:
+            if not _unreadable(exc):
+                raise
+            failure = self._failed(tp, at, exc)
+            self._consumer.seek(tp, at)
+            if failure.attempts < self.options.record_attempts:
+                self._pause(tp, failure)
+                return True
+            unread = InboundRecord(tp.topic, tp.partition, at, None, None, [], -1)
+            decision = set_aside(unread, self.ctx, ReasonCode.RECORD_UNREADABLE, exc, failure.attempts)
+            if tp not in self._producers:
+                await self._claim(tp)
+            ok = await self._commit(tp, [decision], [self._plan(decision)], Overlay(self.state))
+            if ok:
+                del self._unreadable[tp]
+                self._consumer.seek(tp, at + 1)
+            return ok
+        del self._unreadable[tp]  # read after all: back to the normal path
+        return await self._process(tp, got.get(tp, []))
+
     # one partition's batch = one transaction -----------------------------------------------------
-    async def _decide_all(self, records: list[InboundRecord]) -> tuple[list[Decision], Overlay]:
+    def _plan(self, decision: Decision) -> list[OutRecord]:
+        return plan(decision, self.topics, self.options.signer, self.options.relay_id, datetime.now(UTC))
+
+    async def _decide_all(
+        self, tp: TopicPartition, records: list[InboundRecord]
+    ) -> tuple[list[Decision], list[list[OutRecord]], Overlay, _Failure | None]:
+        """Decide and plan each record in order; stop at the first that fails and may still be tried again."""
         overlay = Overlay(self.state)
-        decisions = []
+        decisions: list[Decision] = []
+        plans: list[list[OutRecord]] = []
         for record in records:
-            decision = decide(record, self.ctx, overlay)
-            if decision.reference_missing:
-                # The referenced message may have been forwarded by another instance moments ago.
-                await self._reader.catch_up()
-                decision = decide(record, self.ctx, overlay)
+            try:
+                decision = self._decide(record, self.ctx, overlay)
+                if decision.reference_missing:
+                    # The referenced message may have been forwarded by another instance moments ago.
+                    await self._reader.catch_up()
+                    decision = self._decide(record, self.ctx, overlay)
+                out = self._plan(decision)
+            except (KafkaError, TimeoutError):
+                raise  # the broker's fault, not the record's: the whole batch is tried again
+            except Exception as exc:  # noqa: BLE001 - any other failure is this record's: bounded retries
+                failure = self._failed(tp, record.offset, exc)
+                if failure.attempts < self.options.record_attempts:
+                    return decisions, plans, overlay, failure
+                decision = set_aside(record, self.ctx, ReasonCode.INTERNAL_ERROR, exc, failure.attempts)
+                try:
+                    out = self._plan(decision)
+                except Exception:  # noqa: BLE001 - its headers may be what fails: keep only where it came from
+                    bare = InboundRecord(record.topic, record.partition, record.offset, None, None, [], -1)
+                    decision = set_aside(bare, self.ctx, ReasonCode.INTERNAL_ERROR, exc, failure.attempts)
+                    out = self._plan(decision)
             for write in decision.state_writes:
                 overlay.put(write)
             decisions.append(decision)
-        return decisions, overlay
+            plans.append(out)
+        return decisions, plans, overlay, None
 
     async def _process(self, tp: TopicPartition, raw: list[Any]) -> bool:
+        """Decide one partition's batch and commit it; False when the broker failed us (retry with backoff)."""
         if tp not in self._producers:
             try:
                 await self._claim(tp)
             except Exception as exc:  # noqa: BLE001 - retried with the next fetch
-                log.warning("relay.claim_failed", partition=f"{tp.topic}:{tp.partition}", error=repr(exc))
+                log.warning("relay.claim_failed", partition=_key(tp), error=repr(exc))
+                self.watch.failed(_key(tp), f"claim failed: {exc!r}")
                 self._producers.pop(tp, None)
                 return False
         expected = self._next[tp]
-        raw = [r for r in raw if r.offset >= expected]
-        records = [
-            InboundRecord(
-                topic=r.topic,
-                partition=r.partition,
-                offset=r.offset,
-                key=r.key,
-                value=r.value,
-                headers=[(k, bytes(v)) for k, v in (r.headers or ())],
-                timestamp_ms=r.timestamp,
-            )
-            for r in raw
-        ]
+        records = [_inbound(r) for r in raw if r.offset >= expected]
         if not records:
             return True
-        first = records[0].offset
+        self.watch.fetched(_key(tp), records[0].timestamp_ms / 1000.0 if records[0].timestamp_ms >= 0 else None,
+                           time.time())  # fmt: skip
+        try:
+            decisions, plans, overlay, failure = await self._decide_all(tp, records)
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("relay.state_unavailable", partition=_key(tp), error=repr(exc), relay_id=self.options.relay_id)
+            self.watch.failed(_key(tp), repr(exc))
+            self._consumer.seek(tp, expected)
+            return False
+        ok = True
+        if decisions:
+            ok = await self._commit(tp, decisions, plans, overlay)
+        if failure is not None and ok:
+            self._consumer.seek(tp, failure.offset)
+            self._pause(tp, failure)
+        return ok
+
+    async def _commit(
+        self, tp: TopicPartition, decisions: list[Decision], plans: list[list[OutRecord]], overlay: Overlay
+    ) -> bool:
+        """Write every planned record and the input offset in one transaction; apply state once committed."""
+        first, last = decisions[0].record.offset, decisions[-1].record.offset
         try:
             producer = await self._producer_for(tp)
-            decisions, overlay = await self._decide_all(records)
-            now = datetime.now(UTC)
             started = time.perf_counter()
             await producer.begin_transaction()
             sends: list[asyncio.Future[Any]] = []
             try:
-                for decision in decisions:
-                    for out in plan(decision, self.topics, self.options.signer, self.options.relay_id, now):
-                        sends.append(await producer.send(out.topic, value=out.value, key=out.key, headers=out.headers))
+                for out in (o for planned in plans for o in planned):
+                    sends.append(await producer.send(out.topic, value=out.value, key=out.key, headers=out.headers))
                 await asyncio.gather(*sends)
-                await producer.send_offsets_to_transaction({tp: records[-1].offset + 1}, self.group_id)
+                await producer.send_offsets_to_transaction({tp: last + 1}, self.group_id)
                 await producer.commit_transaction()
             except BaseException:
                 for fut in sends:  # retrieve failures so none is reported as unhandled
@@ -339,11 +666,12 @@ class RelayService:
             fenced = isinstance(exc, ProducerFenced)
             log.warning(
                 "relay.fenced" if fenced else "relay.transaction_failed",
-                partition=f"{tp.topic}:{tp.partition}",
+                partition=_key(tp),
                 first_offset=first,
                 error=repr(exc),
                 relay_id=self.options.relay_id,
             )
+            self.watch.failed(_key(tp), f"transaction failed: {exc!r}")
             broken = self._producers.pop(tp, None)
             if broken is not None:
                 with contextlib.suppress(Exception):
@@ -353,7 +681,12 @@ class RelayService:
             self._next.pop(tp, None)  # re-claim before the next attempt
             return False
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
-        self._next[tp] = records[-1].offset + 1
+        self._next[tp] = last + 1
+        failure = self._failures.get(tp)
+        if failure is not None and failure.offset <= last:
+            del self._failures[tp]
+        if self.watch.committed(_key(tp), last + 1):
+            log.info("relay.partition_moving", partition=_key(tp), next_offset=last + 1, relay_id=self.options.relay_id)
         for write in overlay.pending.values():
             self.state.apply(write)
         for decision in decisions:

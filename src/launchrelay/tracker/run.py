@@ -19,6 +19,8 @@ async def run_tracker(settings: Settings) -> int:
         tracker_id=settings.tracker_id,
         signer=p.signer,
         tick_s=settings.tracker_tick_s,
+        event_attempts=settings.record_attempts,
+        stall_after_s=settings.stall_after_s,
         hooks=metrics,
         client_options=settings.kafka_options(),
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -25,11 +26,13 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from launchrelay.agreements.config import Deployment, RetransmitPolicy
-from launchrelay.broker.admin import behind, partitions_of
+from launchrelay.broker.admin import behind, partitions_of, size_limits
 from launchrelay.contract.codec import encode, message_key, stable_id
 from launchrelay.contract.events import EventKind, StatusEvent
+from launchrelay.contract.headers import RETRANSMISSION_HEADER, Headers, from_record
 from launchrelay.contract.messages import Receipt, ReceiptOutcome, RecordRef
-from launchrelay.signing import RETRANSMISSION_HEADER, Signer
+from launchrelay.ops.watch import Outage, PartitionWatch
+from launchrelay.signing import Signer
 from launchrelay.topics import Topics
 from launchrelay.tracker.deadlines import Action, Clock, Retransmit, Timeout, due
 from launchrelay.tracker.ledger import SqliteLedger
@@ -50,11 +53,23 @@ class TrackerHooks(Protocol):
     def on_ack(self, agreement: str | None, delivery: Delivery) -> None: ...
     def on_timeout(self, notification: Notification, delivery: Delivery) -> None: ...
     def on_retransmit(self, notification: Notification, delivery: Delivery, attempt: int) -> None: ...
+    def on_partition(self, topic: str, partition: int, lag: int, oldest_pending_s: float) -> None: ...
+    def on_set_aside(self) -> None: ...
+    def on_fetch_error(self, error: str) -> None: ...
 
 
 class CountingHooks:
     def __init__(self) -> None:
-        self.counts: dict[str, int] = {"events": 0, "timeouts": 0, "retransmits": 0, "acks": 0}
+        self.counts: dict[str, int] = {"events": 0, "timeouts": 0, "retransmits": 0, "acks": 0, "set_aside": 0}
+
+    def on_partition(self, topic: str, partition: int, lag: int, oldest_pending_s: float) -> None:
+        pass
+
+    def on_set_aside(self) -> None:
+        self.counts["set_aside"] += 1
+
+    def on_fetch_error(self, error: str) -> None:
+        pass
 
     def on_event(self, event: StatusEvent) -> None:
         self.counts["events"] += 1
@@ -75,6 +90,11 @@ class TrackerOptions:
     tracker_id: str
     signer: Signer
     tick_s: float = 0.5
+    #: tries per status event before it is set aside (logged at ERROR, counted) so the topic moves on
+    event_attempts: int = 3
+    #: the status topic waiting this long without progress is a stall: readiness 503, a WARNING per interval
+    stall_after_s: float = 30.0
+    watch_every_s: float = 5.0
     clock: Clock = field(default_factory=SystemClock)
     hooks: TrackerHooks = field(default_factory=CountingHooks)
     client_options: dict[str, Any] = field(default_factory=dict)
@@ -103,7 +123,7 @@ class TrackerService:
             transactional_id=f"{self.topics.prefix}.tracker",
             enable_idempotence=True,
             acks="all",
-            max_request_size=deployment.relay.max_message_bytes * 2 + 65536,
+            max_request_size=size_limits(deployment.relay.max_message_bytes).copies + 65536,
         )
         self._status = AIOKafkaConsumer(
             bootstrap_servers=options.bootstrap, group_id=None, isolation_level="read_committed",
@@ -119,9 +139,25 @@ class TrackerService:
         self._in_flight: set[str] = set()  # fired, not yet read back from the status topic
         self._stopping = asyncio.Event()
         self._ready = False
+        self.watch = PartitionWatch(options.stall_after_s)
+        self._outage = Outage(options.stall_after_s)
+        self._last_contact = time.monotonic()
 
     def ready(self) -> tuple[bool, str]:
-        return (True, "caught up") if self._ready else (False, "catching up on the status topic")
+        if not self._ready:
+            return False, "catching up on the status topic"
+        stalls = self.watch.stalls(time.time())
+        if stalls:
+            named = "; ".join(
+                f"{s.key} has waited {s.waited_s:.0f}s with {s.lag} events behind"
+                + (f" ({s.error})" if s.error else "")
+                for s in stalls
+            )
+            return False, f"stalled: {named}"
+        silent = time.monotonic() - self._last_contact
+        if silent > self.options.stall_after_s:
+            return False, f"no answer from the broker in {silent:.0f}s"
+        return True, "caught up"
 
     def _policy(self, agreement_id: str | None) -> RetransmitPolicy | None:
         agreement = self.deployment.agreement(agreement_id or "")
@@ -133,6 +169,9 @@ class TrackerService:
         await self._source.start()
         self._parts = await partitions_of(self._status, self.topics.status)
         self._status.assign(self._parts)
+        for tp in self._parts:
+            self.watch.assigned(f"{tp.topic}:{tp.partition}")
+            self.options.hooks.on_partition(tp.topic, tp.partition, 0, 0.0)
         stored = self.ledger.offsets()
         for tp in self._parts:
             offset = stored.get((tp.topic, tp.partition))
@@ -140,6 +179,7 @@ class TrackerService:
                 await self._status.seek_to_beginning(tp)
             else:
                 self._status.seek(tp, offset)
+            self.watch.positioned(f"{tp.topic}:{tp.partition}", await self._status.position(tp))
         applied = await self.catch_up()
         self._ready = True
         log.info(
@@ -162,21 +202,76 @@ class TrackerService:
     # reading the status topic -------------------------------------------------------------------
     async def _consume_once(self, timeout_ms: int) -> int:
         batch = await self._status.getmany(timeout_ms=timeout_ms, max_records=2000)
-        events: list[StatusEvent] = []
+        read: list[tuple[TopicPartition, int, StatusEvent | None]] = []
         offsets: dict[tuple[str, int], int] = {}
+        now = time.time()
         for tp, records in batch.items():
+            if records:
+                first = records[0].timestamp
+                self.watch.fetched(f"{tp.topic}:{tp.partition}", first / 1000.0 if first >= 0 else None, now)
             for record in records:
                 try:
-                    events.append(StatusEvent.model_validate_json(record.value))
-                except ValidationError:
-                    log.exception("tracker.bad_status_event", partition=tp.partition, offset=record.offset)
+                    event: StatusEvent | None = StatusEvent.model_validate_json(record.value or b"")
+                except ValidationError as exc:
+                    log.error(  # noqa: TRY400 - the reason is in `error`; a traceback would add nothing
+                        "tracker.bad_status_event", partition=tp.partition, offset=record.offset,
+                        error=str(exc)[:300],
+                    )  # fmt: skip
+                    event = None
+                read.append((tp, record.offset, event))
                 offsets[(tp.topic, tp.partition)] = record.offset + 1
         if not offsets:
             return 0
-        self.ledger.apply(events, offsets, self._policy)
-        for event in events:
+        events = [e for _, _, e in read if e is not None]
+        try:
+            self.ledger.apply(events, offsets, self._policy)
+            applied = events
+        except Exception as exc:  # noqa: BLE001 - one event may be at fault: apply them one by one
+            log.warning("tracker.batch_failed", events=len(events), error=repr(exc)[:300])
+            applied = await self._apply_one_by_one(read)
+        for event in applied:
             self._after_apply(event)
-        return len(events)
+        for (topic, partition), next_offset in offsets.items():
+            self.watch.committed(f"{topic}:{partition}", next_offset)
+        return len(applied)
+
+    def _rewind(self) -> None:
+        """Back to the last event the ledger applied: a failed pass may have fetched past it."""
+        for tp in self._parts:
+            applied = self.watch.partitions.get(f"{tp.topic}:{tp.partition}")
+            if applied is not None and applied.next_offset is not None:
+                self._status.seek(tp, applied.next_offset)
+
+    async def _apply_one_by_one(self, read: list[tuple[TopicPartition, int, StatusEvent | None]]) -> list[StatusEvent]:
+        """Apply each event in its own ledger transaction; one that fails every try is set aside, not applied.
+
+        Setting aside advances the offset past the event (so the topic moves on) and says so at ERROR
+        with the event's ids; a ledger that cannot even record the offset raises (a stall, watched).
+        """
+        applied: list[StatusEvent] = []
+        for tp, offset, event in read:
+            position = {(tp.topic, tp.partition): offset + 1}
+            for attempt in range(1, self.options.event_attempts + 1):
+                try:
+                    self.ledger.apply([event] if event else [], position, self._policy)
+                except Exception as exc:  # bounded: set aside after the last attempt
+                    if attempt < self.options.event_attempts:
+                        await asyncio.sleep(0.2 * attempt)
+                        continue
+                    self.watch.failed(f"{tp.topic}:{tp.partition}", f"offset {offset}: {exc!r}")
+                    self.ledger.apply([], position, self._policy)
+                    self.options.hooks.on_set_aside()
+                    log.error(  # noqa: TRY400 - the error is named; a traceback is in the DEBUG line below
+                        "tracker.event_set_aside", partition=tp.partition, offset=offset, attempts=attempt,
+                        error=repr(exc)[:300], message_id=event.message_id if event else None,
+                        kind=event.kind.value if event else None,
+                    )  # fmt: skip
+                    log.debug("tracker.event_set_aside_traceback", exc_info=exc)
+                else:
+                    if event is not None:
+                        applied.append(event)
+                break
+        return applied
 
     def _after_apply(self, event: StatusEvent) -> None:
         self.options.hooks.on_event(event)
@@ -214,7 +309,7 @@ class TrackerService:
         candidates = self.ledger.due_deliveries(now)
         return [a for a in due(candidates, now) if _action_id(a) not in self._in_flight]
 
-    async def _fetch_original(self, source: RecordRef) -> tuple[bytes, list[tuple[str, bytes]]] | None:
+    async def _fetch_original(self, source: RecordRef) -> tuple[bytes, Headers] | None:
         tp = TopicPartition(source.topic, source.partition)
         self._source.assign([tp])
         self._source.seek(tp, source.offset)
@@ -223,12 +318,12 @@ class TrackerService:
                 batch = await self._source.getmany(tp, timeout_ms=500, max_records=1)
                 for record in batch.get(tp, []):
                     if record.offset == source.offset:
-                        return record.value, [(k, bytes(v)) for k, v in (record.headers or ())]
+                        return record.value, from_record(record.headers)
                     return None  # the record is gone (retention): nothing to re-send
 
     async def _fire(self, actions: list[Action]) -> None:
         now = self.options.clock.now()
-        plans: list[tuple[Action, Notification, list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]]] = []
+        plans: list[tuple[Action, Notification, list[tuple[str, bytes | None, bytes, Headers]]]] = []
         for action in actions:
             d = action.delivery
             n = self.ledger.notification(d.key)
@@ -236,7 +331,7 @@ class TrackerService:
                 continue
             key = (n.launch_key or "").encode()
             aid = _action_id(action)
-            records: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = []
+            records: list[tuple[str, bytes | None, bytes, Headers]] = []
             event = StatusEvent(
                 event_id=stable_id("evt", aid),
                 kind=EventKind.RETRANSMITTED if isinstance(action, Retransmit) else EventKind.ACKNOWLEDGEMENT_OVERDUE,
@@ -307,8 +402,51 @@ class TrackerService:
                 log.info("tracker.retransmitted", attempt=action.attempt, **ids)
                 self.options.hooks.on_retransmit(n, d, action.attempt)
 
+    async def _watch_loop(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.options.watch_every_s)
+            if not self._stopping.is_set():
+                await self._look()
+
+    async def _look(self) -> None:
+        """Ask where the status topic ends: lag, the oldest unapplied event, stalls, and the broker's reachability."""
+        try:
+            ends = await asyncio.wait_for(self._status.end_offsets(self._parts), self.options.watch_every_s)
+        except (KafkaError, TimeoutError) as exc:
+            self.options.hooks.on_fetch_error(type(exc).__name__)
+            if self._outage.failed(repr(exc), time.monotonic()):
+                since = time.monotonic() - (self._outage.since or time.monotonic())
+                log.warning("tracker.broker_unreachable", for_s=round(since), error=repr(exc))
+            return
+        self._last_contact = time.monotonic()
+        length = self._outage.recovered(self._last_contact)
+        if length is not None:
+            log.info("tracker.broker_reachable", outage_s=round(length, 1))
+        now = time.time()
+        for tp in self._parts:
+            key = f"{tp.topic}:{tp.partition}"
+            self.watch.ends(key, ends[tp], now)
+            self.options.hooks.on_partition(
+                tp.topic, tp.partition, self.watch.partitions[key].lag, self.watch.oldest_pending_s(key, now)
+            )
+        for stall in self.watch.due_reports(now):
+            log.warning(
+                "tracker.partition_stalled", partition=stall.key, waited_s=round(stall.waited_s), lag=stall.lag,
+                error=stall.error,
+            )  # fmt: skip
+
     async def run(self) -> None:
         """Until ``request_stop``: apply status events as they come, fire what falls due."""
+        watcher = asyncio.create_task(self._watch_loop())
+        try:
+            await self._run()
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _run(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
             try:
@@ -323,8 +461,12 @@ class TrackerService:
                     if actions:
                         await self._fire(actions)
                 backoff = 0.5
-            except (KafkaError, TimeoutError) as exc:
-                log.warning("tracker.kafka_error", error=repr(exc), retry_in_s=backoff)
+            except Exception as exc:  # noqa: BLE001 - never a crash loop: retried, and a stall shows in readiness
+                self.options.hooks.on_fetch_error(type(exc).__name__)
+                for tp in self._parts:
+                    self.watch.failed(f"{tp.topic}:{tp.partition}", repr(exc))
+                log.warning("tracker.loop_failed", error=repr(exc)[:300], retry_in_s=backoff)
+                self._rewind()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 

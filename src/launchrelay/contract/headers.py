@@ -1,0 +1,58 @@
+"""The catalogue of Kafka record headers this project reads and writes: one name, one home.
+
+Code, the AsyncAPI document and the tests all take the names (and the
+descriptions the document prints) from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+#: Kafka record headers as read and written; a header's value may be null.
+Headers = list[tuple[str, bytes | None]]
+
+# Set by a sender, carried unchanged to every recipient.
+SIGNATURE_HEADER = "lr-signature"
+KEY_ID_HEADER = "lr-key-id"
+# Set by the relay on what it writes.
+SOURCE_TOPIC = "lr-source-topic"
+SOURCE_PARTITION = "lr-source-partition"
+SOURCE_OFFSET = "lr-source-offset"
+RELAY_ID = "lr-relay-id"
+REASONS = "lr-reasons"
+REASONS_JSON = "lr-reasons-json"
+ERROR = "lr-error"
+# Set by the tracker on a re-sent copy, and by an operator's redrive.
+RETRANSMISSION_HEADER = "lr-retransmission"
+REDRIVE_HEADER = "lr-redrive"
+
+DESCRIPTIONS: dict[str, str] = {
+    SIGNATURE_HEADER: "base64 of the 64-byte Ed25519 signature over the exact bytes of the record's value",
+    KEY_ID_HEADER: "id of the signing key, as registered in the config",
+    SOURCE_TOPIC: "the out topic the relay read the original record from",
+    SOURCE_PARTITION: "that record's partition",
+    SOURCE_OFFSET: "that record's offset",
+    RELAY_ID: "the relay instance that wrote this record",
+    REASONS: "reason codes, comma-separated (docs/reasons.md)",
+    REASONS_JSON: "JSON list of {code, message, field}",
+    ERROR: "on an INTERNAL_ERROR or RECORD_UNREADABLE dead letter: the error's class and a short message",
+    RETRANSMISSION_HEADER: "set by the tracker on a re-sent copy of a notification not yet acknowledged: the "
+    "attempt number (the bytes and signature are the original's)",
+    REDRIVE_HEADER: "set by `launchrelay redrive` on a dead letter written back to its out topic: the dead letter's "
+    "topic:partition:offset",
+}
+
+
+def header(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> bytes | None:
+    """The last value of header ``name``, or None (absent, or present with a null value)."""
+    found = None
+    for key, value in headers or []:
+        if key == name:
+            found = value
+    return found
+
+
+def from_record(raw: Iterable[tuple[str, Any]] | None) -> Headers:
+    """A consumed record's headers as plain bytes, keeping a null value null."""
+    return [(k, None if v is None else bytes(v)) for k, v in (raw or ())]

@@ -1,0 +1,302 @@
+"""decide(), the one function that settles a record's fate, in memory: one row per reason code.
+
+No broker: a record is built by hand, decided against the test deployment's
+config and a state view, and the reasons are read off the decision. The
+end-to-end tests (tests/test_relay.py) keep a few smoke cases per outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import Deploy, deploy_config
+from launchrelay.contract.headers import REDRIVE_HEADER, Headers
+from launchrelay.reasons import ReasonCode
+from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
+from launchrelay.relay.outputs import plan
+from launchrelay.relay.state import MemoryState, SeenMessage
+from launchrelay.signing import Signer
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+NOW_MS = int(NOW.timestamp() * 1000)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _t(delta: timedelta) -> str:
+    return (NOW + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def notice(sender: str = "CN", recipients: list[str] | None = None, agreement: str = "CN-RU-2009", **over: Any) -> dict:
+    """A valid planned launch as JSON data, received at NOW."""
+    data: dict[str, Any] = {
+        "message_type": "planned_launch",
+        "message_id": f"{sender.lower()}-0001",
+        "agreement": agreement,
+        "sender": sender,
+        "recipients": recipients or ["RU"],
+        "launch_key": f"{sender}-L1",
+        "created_at": _t(timedelta(0)),
+        "vehicle": {"category": "icbm", "generic_class": "test", "range_km": 9000.0},
+        "window": {"start": _t(timedelta(days=3)), "end": _t(timedelta(days=4))},
+        "launch_area": {"kind": "circle", "centre": {"lat": 28.5, "lon": 73.0}, "radius": 5, "unit": "km"},
+        "impact_areas": [{"kind": "circle", "centre": {"lat": 25.0, "lon": 72.5}, "radius": 10, "unit": "km"}],
+    }
+    data.update(over)
+    return data
+
+
+def follow_up(message_type: str, sender: str = "CN", refers_to: str = "cn-0001", **over: Any) -> dict:
+    base = notice(sender)
+    data = {k: base[k] for k in ("agreement", "sender", "recipients", "launch_key", "created_at")}
+    data.update(message_type=message_type, message_id=f"{sender.lower()}-{message_type}", refers_to=refers_to)
+    data.update(over)
+    return data
+
+
+def seen(sender: str = "CN", message_id: str = "cn-0001", **over: Any) -> SeenMessage:
+    fields: dict[str, Any] = dict(
+        sender=sender, message_id=message_id, digest="0" * 64, message_type="planned_launch",
+        agreement="CN-RU-2009", launch_key=f"{sender}-L1", recipients=("RU",), outcome="forwarded",
+    )  # fmt: skip
+    fields.update(over)
+    return SeenMessage(**fields)
+
+
+@dataclass
+class Row:
+    """One record to decide: its bytes (data or raw), who signs it, its key and headers, and what state exists."""
+
+    data: dict | None = None
+    raw: bytes | None = None
+    owner: str = "CN"
+    signer: str | None = "default"  # the owner's key; None: no signature; "rogue": an unregistered key
+    key: bytes | str | None = "launch_key"
+    timestamp_ms: int = NOW_MS
+    state: list[SeenMessage] = field(default_factory=list)
+    sign_other_bytes: bool = False
+    extra_headers: Headers = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def deploy(tmp_path_factory: pytest.TempPathFactory) -> Deploy:
+    return deploy_config("unused:9092", tmp_path_factory.mktemp("decide"), "lr")
+
+
+@pytest.fixture(scope="module")
+def ctx(deploy: Deploy) -> RelayContext:
+    from launchrelay.agreements.config import load_config
+
+    return RelayContext.build(load_config(deploy.config))
+
+
+def build(row: Row, deploy: Deploy) -> tuple[InboundRecord, MemoryState]:
+    raw = row.raw if row.raw is not None else json.dumps(row.data).encode()
+    headers: Headers = []
+    if row.signer == "default":
+        headers = deploy.signers[row.owner].headers(raw + (b" " if row.sign_other_bytes else b""))  # type: ignore[assignment]
+    elif row.signer == "rogue":
+        headers = Signer.generate(f"{row.owner.lower()}-rogue").headers(raw)  # type: ignore[assignment]
+    elif row.signer is not None:
+        headers = deploy.signers[row.signer].headers(raw)  # type: ignore[assignment]
+    if row.key == "launch_key":
+        key = row.data["launch_key"].encode() if row.data and "launch_key" in row.data else b"k"
+    else:
+        key = row.key  # type: ignore[assignment]
+    state = MemoryState()
+    for s in row.state:
+        state.apply(s)
+    record = InboundRecord(deploy.topics.outbound(row.owner), 0, 42, key, raw, [*headers, *row.extra_headers],
+                           row.timestamp_ms)  # fmt: skip
+    return record, state
+
+
+def _text(data: dict, old: str, new: str) -> bytes:
+    raw = json.dumps(data)
+    assert old in raw, old
+    return raw.replace(old, new, 1).encode()
+
+
+BOUNDARY_FAR = {"kind": "circle", "centre": {"lat": 28.5, "lon": 73.0}, "radius": 5, "unit": "km"}
+
+ROWS: dict[ReasonCode, Callable[[], Row]] = {
+    ReasonCode.OVERSIZE: lambda: Row(notice(notes="x" * 70000)),
+    ReasonCode.NOT_UTF8: lambda: Row(raw=b'{"message_id": "\xff"}'),
+    ReasonCode.NOT_JSON: lambda: Row(raw=b"launch tomorrow, probably"),
+    ReasonCode.JSON_TOO_DEEP: lambda: Row(raw=b"[" * 1000 + b"]" * 1000),
+    ReasonCode.JSON_NON_FINITE: lambda: Row(raw=_text(notice(), '"range_km": 9000.0', '"range_km": Infinity')),
+    ReasonCode.JSON_DUPLICATE_KEY: lambda: Row(
+        raw=_text(notice(), '"range_km": 9000.0', '"range_km": 1500, "range_km": 9000.0')
+    ),
+    ReasonCode.JSON_BAD_STRING: lambda: Row(
+        raw=_text(notice(), '"generic_class": "test"', '"generic_class": "\\ud800"')
+    ),
+    ReasonCode.NUMBER_OUT_OF_RANGE: lambda: Row(raw=_text(notice(), '"range_km": 9000.0', '"range_km": 1e400')),
+    ReasonCode.SCHEMA_INVALID: lambda: Row(raw=_text(notice(), '"lat": 28.5', '"lat": "28.5"')),
+    ReasonCode.NOT_A_PARTY_MESSAGE: lambda: Row(raw=(ROOT / "docs/examples/valid/receipt_rejected.json").read_bytes()),
+    ReasonCode.KEY_MISMATCH: lambda: Row(notice(), key=b"CN-other"),
+    ReasonCode.TIMESTAMP_INVALID: lambda: Row(notice(), timestamp_ms=-1),
+    ReasonCode.SIGNATURE_MISSING: lambda: Row(notice(), signer=None),
+    ReasonCode.SIGNATURE_INVALID: lambda: Row(notice(), sign_other_bytes=True),
+    ReasonCode.KEY_UNKNOWN: lambda: Row(notice(), signer="rogue"),
+    ReasonCode.SENDER_SPOOFED: lambda: Row(notice(), owner="RU", signer="RU"),
+    ReasonCode.AGREEMENT_UNKNOWN: lambda: Row(notice(agreement="XX-1")),
+    ReasonCode.SENDER_NOT_PARTY: lambda: Row(notice("US", ["RU"]), owner="US"),
+    ReasonCode.RECIPIENT_NOT_PARTY: lambda: Row(notice(recipients=["US"])),
+    ReasonCode.OUT_OF_SCOPE_CATEGORY: lambda: Row(
+        notice("US", ["RU"], "US-RU-1988", vehicle={"category": "space_launch_vehicle", "generic_class": "x"}),
+        owner="US",
+    ),
+    ReasonCode.OUT_OF_SCOPE_RANGE: lambda: Row(
+        notice(vehicle={"category": "other_ballistic_missile", "generic_class": "x", "range_km": 1500.0})
+    ),
+    ReasonCode.RANGE_REQUIRED: lambda: Row(notice(vehicle={"category": "icbm", "generic_class": "x"})),
+    ReasonCode.LEAD_TIME_TOO_SHORT: lambda: Row(
+        notice(window={"start": _t(timedelta(hours=23)), "end": _t(timedelta(hours=30))})
+    ),
+    ReasonCode.LEAD_TIME_TOO_LONG: lambda: Row(
+        notice(window={"start": _t(timedelta(days=31)), "end": _t(timedelta(days=32))})
+    ),
+    ReasonCode.WINDOW_TOO_LONG: lambda: Row(
+        notice("IN", ["PK"], "IN-PK-2005", window={"start": _t(timedelta(days=4)), "end": _t(timedelta(days=10))}),
+        owner="IN",
+    ),
+    ReasonCode.AREA_NOT_MEASURABLE: lambda: Row(
+        notice("IN", ["PK"], "IN-PK-2005", launch_area={"kind": "water_body", "name": "Arabian Sea"}), owner="IN"
+    ),
+    ReasonCode.LAUNCH_SITE_TOO_CLOSE: lambda: Row(
+        notice(
+            "IN",
+            ["PK"],
+            "IN-PK-2005",
+            launch_area={"kind": "circle", "centre": {"lat": 28.5, "lon": 74.8}, "radius": 1, "unit": "km"},
+        ),
+        owner="IN",
+    ),
+    ReasonCode.IMPACT_AREA_TOO_CLOSE: lambda: Row(
+        notice(
+            "IN",
+            ["PK"],
+            "IN-PK-2005",
+            impact_areas=[{"kind": "circle", "centre": {"lat": 25.0, "lon": 74.5}, "radius": 1, "unit": "km"}],
+        ),
+        owner="IN",
+    ),
+    ReasonCode.TRAJECTORY_CROSSES_BOUNDARY: lambda: Row(
+        notice(
+            "IN",
+            ["PK"],
+            "IN-PK-2005",
+            impact_areas=[{"kind": "circle", "centre": {"lat": 25.0, "lon": 77.5}, "radius": 1, "unit": "km"}],
+        ),
+        owner="IN",
+    ),
+    ReasonCode.TRAJECTORY_TOO_CLOSE: lambda: Row(
+        notice(
+            "IN",
+            ["PK"],
+            "IN-PK-2005",
+            launch_area={"kind": "circle", "centre": {"lat": 36.2, "lon": 73.5}, "radius": 1, "unit": "km"},
+            impact_areas=[{"kind": "circle", "centre": {"lat": 36.2, "lon": 76.5}, "radius": 1, "unit": "km"}],
+        ),
+        owner="IN",
+    ),
+    ReasonCode.REFERENCE_UNKNOWN: lambda: Row(follow_up("cancellation", refers_to="cn-never")),
+    ReasonCode.REFERENCE_MISMATCH: lambda: Row(follow_up("cancellation"), state=[seen(launch_key="CN-L9")]),
+    ReasonCode.ACK_NOT_FROM_RECIPIENT: lambda: Row(
+        follow_up(
+            "acknowledgement", sender="JP", refers_to="fr-0001", agreement="HCOC", recipients=["FR"], launch_key="FR-L1"
+        ),
+        owner="JP",
+        state=[seen("FR", "fr-0001", agreement="HCOC", launch_key="FR-L1", recipients=("AT", "GB"))],
+    ),
+    ReasonCode.NOTIFICATION_CLOSED: lambda: Row(follow_up("cancellation"), state=[seen(closed=True)]),
+    ReasonCode.DUPLICATE_CONFLICT: lambda: Row(notice(), state=[seen()]),
+}
+
+
+def decided(row: Row, deploy: Deploy, ctx: RelayContext) -> Decision:
+    record, state = build(row, deploy)
+    return decide(record, ctx, state)
+
+
+@pytest.mark.parametrize("code", list(ROWS), ids=lambda c: c.value)
+def test_each_reason_code(code: ReasonCode, deploy: Deploy, ctx: RelayContext) -> None:
+    """Each crafted record is rejected with its reason code, and the plan lists that code in the dead letter."""
+    decision = decided(ROWS[code](), deploy, ctx)
+    assert decision.kind == "reject", decision
+    assert code.value in decision.reason_codes
+    out = plan(decision, ctx.topics, deploy.relay_signer, "r1", NOW)
+    (dead,) = [o for o in out if o.topic == ctx.topics.deadletter]
+    assert code.value.encode() in dict(dead.headers)["lr-reasons"]  # type: ignore[operator]
+
+
+def test_every_code_has_a_row() -> None:
+    """The table covers the catalogue: codes the relay cannot reach from bytes alone are tested below."""
+    by_service = {ReasonCode.RECORD_UNREADABLE, ReasonCode.INTERNAL_ERROR, ReasonCode.DUPLICATE}
+    assert set(ROWS) | by_service == set(ReasonCode)
+
+
+def test_valid_notice_is_forwarded(deploy: Deploy, ctx: RelayContext) -> None:
+    """The base notice of the table passes every check (so each row fails for its own reason)."""
+    decision = decided(Row(notice()), deploy, ctx)
+    assert decision.kind == "forward" and decision.recipients == ["RU"] and not decision.reasons
+
+
+def test_exact_repeat_is_a_duplicate(deploy: Deploy, ctx: RelayContext) -> None:
+    """The same bytes again from the same sender are DUPLICATE, not forwarded, with the reason on the decision."""
+    record, state = build(Row(notice()), deploy)
+    first = decide(record, ctx, state)
+    for write in first.state_writes:
+        state.apply(write)
+    again = decide(record, ctx, state)
+    assert again.kind == "duplicate" and again.reason_codes == ["DUPLICATE"]
+
+
+def test_redrive_mark_reopens_only_a_rejection(deploy: Deploy, ctx: RelayContext) -> None:
+    """A redriven copy of rejected bytes is decided again; of forwarded bytes it stays a duplicate."""
+    record, state = build(Row(notice(window={"start": _t(timedelta(hours=23)), "end": _t(timedelta(days=1))})), deploy)
+    rejected = decide(record, ctx, state)
+    assert rejected.kind == "reject"
+    for write in rejected.state_writes:
+        state.apply(write)
+    redriven = InboundRecord(record.topic, 0, 43, record.key, record.value, [*record.headers, (REDRIVE_HEADER, b"d")],
+                             record.timestamp_ms)  # fmt: skip
+    assert decide(redriven, ctx, state).kind == "reject"  # judged again (still too late), not a duplicate
+    plain_again = InboundRecord(record.topic, 0, 44, record.key, record.value, record.headers, record.timestamp_ms)
+    assert decide(plain_again, ctx, state).kind == "duplicate"
+
+
+@pytest.mark.parametrize("key", [None, b"", b"CN-L1 "], ids=["null", "empty", "trailing space"])
+def test_key_must_be_the_launch_key_exactly(key: bytes | None, deploy: Deploy, ctx: RelayContext) -> None:
+    """A null, empty or nearly-equal record key is KEY_MISMATCH: the partition, and so the order, depends on it."""
+    decision = decided(Row(notice(), key=key), deploy, ctx)
+    assert decision.reason_codes == ["KEY_MISMATCH"]
+
+
+@pytest.mark.parametrize("code", [ReasonCode.INTERNAL_ERROR, ReasonCode.RECORD_UNREADABLE])
+def test_set_aside_names_the_error(code: ReasonCode, deploy: Deploy, ctx: RelayContext) -> None:
+    """A record set aside is a rejection with its code and the error in lr-error, planned like any other."""
+    record, _ = build(Row(notice()), deploy)
+    decision = set_aside(record, ctx, code, RecursionError("too deep"), 3)
+    assert decision.kind == "reject" and decision.reason_codes == [code.value] and decision.owner == "CN"
+    out = plan(decision, ctx.topics, deploy.relay_signer, "r1", NOW)
+    (dead,) = [o for o in out if o.topic == ctx.topics.deadletter]
+    assert dead.value == record.value and dict(dead.headers)["lr-error"] == b"RecursionError: too deep"
+    (receipt,) = [o for o in out if o.topic == ctx.topics.inbound("CN")]
+    assert json.loads(receipt.value)["reasons"][0]["code"] == code.value
+
+
+def test_null_header_values_are_kept_on_the_forward(deploy: Deploy, ctx: RelayContext) -> None:
+    """A header with a null value is no signature, and is carried as null on a forward (not turned into bytes)."""
+    row = Row(notice(), extra_headers=[("x-trace", None)])
+    decision = decided(row, deploy, ctx)
+    assert decision.kind == "forward"
+    (copy,) = [o for o in plan(decision, ctx.topics, deploy.relay_signer, "r1", NOW) if o.topic.endswith("RU.in")]
+    assert ("x-trace", None) in copy.headers
