@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check docs broker bench bench-quick fuzz clean
+.PHONY: demo test test-core test-slow lint typecheck check docs broker bench bench-quick fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ test: $(STAMP)  ## the whole suite against a real broker (provisioned from Maven
 	$(BIN)/launchrelay broker fetch >/dev/null
 	$(BIN)/python tests/schemas.py
 	$(BIN)/pytest
+
+test-core: $(STAMP)  ## the tests that need no broker: the pure core, the contract, the docs (about a minute)
+	$(BIN)/pytest -m "not kafka"
+
+test-slow: $(STAMP)  ## the long crash and soak runs only (minutes each)
+	$(BIN)/launchrelay broker fetch >/dev/null
+	$(BIN)/pytest -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench fuzz

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from launchrelay.broker.admin import partitions_of
+from launchrelay.broker.consume import partitions_of
 from launchrelay.contract import encode
 from launchrelay.contract.messages import PlannedLaunch
 from launchrelay.signing import Signer

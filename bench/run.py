@@ -30,10 +30,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import NewTopic
 
 from bench.measure import Measured, notice, output_timestamps, percentiles, preload, python
-from launchrelay.broker.admin import ensure_topics, partitions_of, topic_specs
-from launchrelay.broker.local import KAFKA_VERSION, ensure_tools_jars, free_port
+from launchrelay.broker.admin import ensure_topics, topic_specs
+from launchrelay.broker.consume import partitions_of
+from launchrelay.broker.local import KAFKA_VERSION, free_port, resolve_classpath
 from launchrelay.broker.provide import provide_broker
+from launchrelay.contract.messages import RecordRef
 from launchrelay.relay.state import SeenMessage
+from launchrelay.settings import default_cache_dir
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
 
@@ -117,7 +120,8 @@ class Bench:
 
     # ------------------------------------------------------------------ 1. the broker's limit
     def broker_tools(self) -> dict[str, Any]:
-        libs = ensure_tools_jars()
+        # Kafka's own perf tools (org.apache.kafka:kafka-tools), resolved once beside the broker's jars.
+        libs = resolve_classpath(default_cache_dir() / f"kafka-tools-{KAFKA_VERSION}", "kafka-tools")
         java = shutil.which("java") or "java"
         topic = f"perf-{uuid.uuid4().hex[:6]}"
         asyncio.run(ensure_topics(self.bootstrap, [NewTopic(topic, 3, 1)]))
@@ -381,7 +385,8 @@ class Bench:
         for i in range(n):
             seen = SeenMessage(sender="CN", message_id=f"cn-s-{i:07d}", digest=f"{i:064x}",
                                message_type="planned_launch", agreement="CN-RU-2009", launch_key=f"CN-S-{i}",
-                               recipients=("RU",), outcome="forwarded", src=(topics.outbound("CN"), i % 3, i // 3))  # fmt: skip
+                               recipients=("RU",), outcome="forwarded",
+                               src=RecordRef(topic=topics.outbound("CN"), partition=i % 3, offset=i // 3))  # fmt: skip
             futs.append(await producer.send(topics.relay_state, seen.to_bytes(), key=seen.key.encode()))
         await asyncio.gather(*futs)
         await producer.stop()

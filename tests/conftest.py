@@ -12,8 +12,12 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from harness import Deploy, deploy_config
+from launchrelay.agreements.config import load_config
 from launchrelay.broker.local import free_port
 from launchrelay.broker.provide import provide_broker
+from launchrelay.relay.decide import RelayContext
+from launchrelay.settings import Settings
 
 # CI runs the property tests on fixed examples (a red build always reproduces); elsewhere they
 # explore afresh each run, and `make fuzz` explores for as long as it is given.
@@ -27,11 +31,14 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real broker: LAUNCHRELAY_BOOTSTRAP_SERVERS, else Docker, else one built from Maven jars."""
+    settings = Settings()
     with provide_broker(
-        bootstrap=os.environ.get("LAUNCHRELAY_BOOTSTRAP_SERVERS"),
+        bootstrap=settings.bootstrap_servers,
         data_dir=tmp_path_factory.mktemp("kafka"),
         port=free_port(),
         controller_port=free_port(),
+        cache_dir=settings.cache_dir,
+        use_docker=settings.use_docker,
     ) as bootstrap:
         yield bootstrap
 
@@ -74,6 +81,17 @@ def planned_data(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+@pytest.fixture(scope="session")
+def offline_deploy(tmp_path_factory: pytest.TempPathFactory) -> Deploy:
+    """The test deployment of every preset, its config and keys only: for tests that need no broker."""
+    return deploy_config("unused:9092", tmp_path_factory.mktemp("offline"), "lr")
+
+
+@pytest.fixture(scope="session")
+def offline_ctx(offline_deploy: Deploy) -> RelayContext:
+    return RelayContext.build(load_config(offline_deploy.config))
 
 
 @pytest.fixture

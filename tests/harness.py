@@ -20,7 +20,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
 from launchrelay.agreements.config import load_config
-from launchrelay.broker.admin import ensure_topics, partitions_of, topic_specs
+from launchrelay.broker.admin import ensure_topics, topic_specs
+from launchrelay.broker.consume import partitions_of
 from launchrelay.contract import decode
 from launchrelay.contract.messages import PartyMessage
 from launchrelay.signing import Signer
@@ -170,15 +171,30 @@ class RelayProcess:
         starts = [i for i, e in enumerate(events) if e.get("event") == "test.spawn"]
         return events[starts[-1] + 1 :] if starts else events
 
+    def _seen(self, event: str) -> dict[str, Any] | None:
+        for e in self.events_since_last_spawn():
+            if e.get("event") == event:
+                return e
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"{self.command} exited with {self.proc.returncode}; log: {self.log_path}")
+        return None
+
     def wait_for(self, event: str, timeout_s: float = 60.0) -> dict[str, Any]:
+        """The first ``event`` this spawn logged, waiting for it (for code outside an event loop)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            for e in self.events_since_last_spawn():
-                if e.get("event") == event:
-                    return e
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"{self.command} exited with {self.proc.returncode}; log: {self.log_path}")
+            if (found := self._seen(event)) is not None:
+                return found
             time.sleep(0.1)
+        raise AssertionError(f"{self.command} did not log {event} within {timeout_s}s; log: {self.log_path}")
+
+    async def wait(self, event: str, timeout_s: float = 60.0) -> dict[str, Any]:
+        """The same, in an async test: the event loop goes on while it waits."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            if (found := self._seen(event)) is not None:
+                return found
+            await asyncio.sleep(0.1)
         raise AssertionError(f"{self.command} did not log {event} within {timeout_s}s; log: {self.log_path}")
 
     def kill(self) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from launchrelay.broker.local import default_cache_dir
+from launchrelay.settings import default_cache_dir
 
 ASYNCAPI_SPECS = "@asyncapi/specs@6.11.1"
 COMPOSE_WHEEL = "docker-compose==1.29.2"

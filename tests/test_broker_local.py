@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from launchrelay.broker.local import LocalBroker, default_cache_dir, ensure_jars, free_port
+from launchrelay.broker.local import LocalBroker, ensure_jars, free_port
 from launchrelay.errors import BrokerError, BrokerPortBusy, BrokerToolMissing
+from launchrelay.settings import default_cache_dir
+
+pytestmark = pytest.mark.kafka  # starts (and fails to start) real brokers
 
 
 def test_busy_port_is_named(tmp_path: Path) -> None:

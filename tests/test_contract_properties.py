@@ -88,7 +88,7 @@ def test_valid_examples_pass_both() -> None:
         assert model_verdict(doc)[0], doc
 
 
-@settings(SETTINGS, max_examples=300)
+@settings(SETTINGS, max_examples=200)
 @given(st.one_of([from_schema({"$defs": SCHEMA["$defs"], "$ref": f"#/$defs/{name}"}) for name in TYPES]))
 def test_documents_generated_from_the_schema_are_accepted(doc: dict[str, Any]) -> None:
     """Whatever the schema allows, the models accept, unless a rule the schema cannot state refuses it."""
@@ -145,7 +145,7 @@ def mutated(draw: st.DrawFn) -> Any:
     return doc
 
 
-@settings(SETTINGS, max_examples=3000)
+@settings(SETTINGS, max_examples=2000)
 @given(mutated())
 def test_mutations_are_judged_alike(doc: Any) -> None:
     """A mutated document the models accept is schema-valid; one the schema accepts, the models accept too

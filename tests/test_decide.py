@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness import Deploy, deploy_config
+from harness import Deploy
 from launchrelay.contract.headers import REDRIVE_HEADER, Headers
 from launchrelay.reasons import ReasonCode
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
@@ -84,16 +84,14 @@ class Row:
     extra_headers: Headers = field(default_factory=list)
 
 
-@pytest.fixture(scope="module")
-def deploy(tmp_path_factory: pytest.TempPathFactory) -> Deploy:
-    return deploy_config("unused:9092", tmp_path_factory.mktemp("decide"), "lr")
+@pytest.fixture
+def deploy(offline_deploy: Deploy) -> Deploy:
+    return offline_deploy
 
 
-@pytest.fixture(scope="module")
-def ctx(deploy: Deploy) -> RelayContext:
-    from launchrelay.agreements.config import load_config
-
-    return RelayContext.build(load_config(deploy.config))
+@pytest.fixture
+def ctx(offline_ctx: RelayContext) -> RelayContext:
+    return offline_ctx
 
 
 def build(row: Row, deploy: Deploy) -> tuple[InboundRecord, MemoryState]:

@@ -8,7 +8,6 @@ message on its way in or out.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import shutil
 import subprocess
@@ -44,7 +43,7 @@ async def test_kcat_and_openssl_publish_and_verify(kafka_bootstrap: str, tmp_pat
     deploy = await make_deploy(kafka_bootstrap, tmp_path / "deploy", extra_keys={"CN": ("cn-openssl", public_b64)})
     relay = RelayProcess(deploy, "relay-foreign").start()
     try:
-        await asyncio.to_thread(relay.wait_for, "relay.started")
+        await relay.wait("relay.started")
         now = datetime.now(UTC)
         start = (now + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
         end = (now + timedelta(days=6)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -284,8 +284,8 @@ async def test_relay_and_tracker_run_with_only_their_grants(secured: Secured) ->
     relay = RelayProcess(d, "relay-sasl", extra_env=secured.env("relay")).start()
     tracker = RelayProcess(d, "tracker-sasl", command="tracker", extra_env=secured.env("tracker")).start()
     try:
-        await asyncio.to_thread(relay.wait_for, "relay.started")
-        await asyncio.to_thread(tracker.wait_for, "tracker.started")
+        await relay.wait("relay.started")
+        await tracker.wait("tracker.started")
         notice = message("CN", ["RU"])
         async with Publisher(d.bootstrap, "CN", d.signers["CN"], topic_prefix=d.prefix,
                              client_options=secured.creds("CN")) as cn:  # fmt: skip

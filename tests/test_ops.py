@@ -19,11 +19,11 @@ from harness import RelayProcess, make_deploy, message
 from launchrelay.broker.local import free_port
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
-from launchrelay.ops.logging import RepeatFilter, configure_logging
-from launchrelay.ops.metrics import RelayMetrics
 from launchrelay.relay.decide import InboundRecord, RelayContext, decide
+from launchrelay.relay.metrics import RelayMetrics
 from launchrelay.relay.observe import observe
 from launchrelay.relay.state import MemoryState
+from launchrelay.runtime.logging import RepeatFilter, configure_logging
 
 
 def get(url: str) -> tuple[int, str]:
@@ -56,7 +56,7 @@ async def test_relay_metrics_move_and_health_answers(kafka_bootstrap: str, tmp_p
     relay = RelayProcess(deploy, "relay-ops", extra_env={"LAUNCHRELAY_METRICS_PORT": str(port)}).start()
     base = f"http://127.0.0.1:{port}"
     try:
-        await asyncio.to_thread(relay.wait_for, "relay.partitions_assigned")
+        await relay.wait("relay.partitions_assigned")
         assert await asyncio.to_thread(get, f"{base}/healthz") == (200, "ok\n")
         async with asyncio.timeout(30):
             while (answer := await asyncio.to_thread(get, f"{base}/readyz"))[0] != 200:

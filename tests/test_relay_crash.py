@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 from collections import Counter
 from datetime import timedelta
@@ -24,8 +23,6 @@ from launchrelay.contract import encode
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]
 
 Source = tuple[str, int, int]
-MESSAGES = int(os.environ.get("LAUNCHRELAY_CRASH_MESSAGES", "5000"))
-KILLS = int(os.environ.get("LAUNCHRELAY_CRASH_KILLS", "5"))
 
 
 def _inputs(
@@ -148,26 +145,36 @@ def _assert_exactly_once(
     assert all(events[s] == 1 for s in sent), "every input gets exactly one status event"
 
 
-async def test_sigkill_five_times_nothing_lost_nothing_doubled(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """5,000 mixed messages while the relay is SIGKILLed 5 times at random moments: each input ends exactly once."""
+@pytest.mark.parametrize(
+    ("messages", "kills", "rate"),
+    [
+        pytest.param(1500, 3, 120, id="1500-messages-3-kills"),
+        # the outside audit's run: make test-slow
+        pytest.param(20_000, 12, 250, id="20000-messages-12-kills", marks=pytest.mark.slow),
+    ],
+)
+async def test_sigkill_nothing_lost_nothing_doubled(
+    kafka_bootstrap: str, tmp_path: Path, messages: int, kills: int, rate: int
+) -> None:
+    """Mixed messages while the relay is SIGKILLed at random moments: each input ends exactly once."""
     rng = random.Random(20091013)
     deploy = await make_deploy(kafka_bootstrap, tmp_path)
-    inputs = _inputs(deploy, MESSAGES, rng)
+    inputs = _inputs(deploy, messages, rng)
     sent: dict[Source, str | None] = {}
     relay = RelayProcess(deploy, "relay-crash").start()
     try:
-        await asyncio.to_thread(relay.wait_for, "relay.partitions_assigned")
-        publishing = asyncio.create_task(_publish(deploy, inputs, rate_per_s=120, sent=sent))
-        for _ in range(KILLS):
+        await relay.wait("relay.partitions_assigned")
+        publishing = asyncio.create_task(_publish(deploy, inputs, rate_per_s=rate, sent=sent))
+        for _ in range(kills):
             await asyncio.sleep(rng.uniform(2.0, 6.0))
             relay.kill()
             relay.start()
-            await asyncio.to_thread(relay.wait_for, "relay.partitions_assigned", 90)
+            await relay.wait("relay.partitions_assigned", 90)
         await publishing
         forwards, deads, kind, receipts, events = await _outcomes(deploy, len(sent))
-        assert relay.starts == KILLS + 1
+        assert relay.starts == kills + 1
         _assert_exactly_once(sent, forwards, deads, kind, receipts, events)
-        assert sum(1 for e in sent.values() if e == "forward") > MESSAGES / 2
+        assert sum(1 for e in sent.values() if e == "forward") > messages / 2
     finally:
         relay.ensure_stopped()
 
@@ -176,19 +183,19 @@ async def test_two_relays_one_restarted_midway(kafka_bootstrap: str, tmp_path: P
     """Two relay processes share the work; one is stopped and restarted midway: each input ends exactly once."""
     rng = random.Random(1988)
     deploy = await make_deploy(kafka_bootstrap, tmp_path)
-    inputs = _inputs(deploy, MESSAGES // 2, rng)
+    inputs = _inputs(deploy, 1500, rng)
     sent: dict[Source, str | None] = {}
     a = RelayProcess(deploy, "relay-a").start()
     b = RelayProcess(deploy, "relay-b").start()
     try:
-        await asyncio.to_thread(a.wait_for, "relay.partitions_assigned")
-        await asyncio.to_thread(b.wait_for, "relay.started")
+        await a.wait("relay.partitions_assigned")
+        await b.wait("relay.started")
         publishing = asyncio.create_task(_publish(deploy, inputs, rate_per_s=150, sent=sent))
         await asyncio.sleep(4)
         assert b.terminate() == 0
         await asyncio.sleep(3)
         b.start()
-        await asyncio.to_thread(b.wait_for, "relay.started")
+        await b.wait("relay.started")
         await asyncio.sleep(3)
         a.kill()  # and the other one dies hard while it holds partitions
         await publishing

@@ -25,7 +25,7 @@ async def test_relay_survives_a_broker_restart(tmp_path: Path) -> None:
     try:
         deploy = await make_deploy(broker.bootstrap, tmp_path / "deploy")
         relay = RelayProcess(deploy, "relay-outage").start()
-        await asyncio.to_thread(relay.wait_for, "relay.partitions_assigned")
+        await relay.wait("relay.partitions_assigned")
         before = [message("CN", ["RU"]) for _ in range(20)]
         after = [message("CN", ["RU"]) for _ in range(20)]
         async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn:

@@ -15,7 +15,7 @@ from conftest import NOW, planned_data
 from launchrelay.agreements.config import Agreement, GeometryRules, load_presets
 from launchrelay.agreements.rules import check
 from launchrelay.contract import decode
-from launchrelay.contract.messages import PartyMessage
+from launchrelay.contract.messages import PartyMessage, PlannedLaunch
 
 PRESETS = load_presets()
 
@@ -33,8 +33,8 @@ def _iso(delta: timedelta) -> str:
 
 def _msg(**overrides: Any) -> PartyMessage:
     msg = decode(json.dumps(planned_data(**overrides)))
-    assert not isinstance(msg, type(None))
-    return msg  # type: ignore[return-value]
+    assert isinstance(msg, PlannedLaunch), msg
+    return msg
 
 
 def _window(lead: timedelta, length: timedelta = timedelta(days=1)) -> dict[str, str]:

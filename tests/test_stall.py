@@ -26,12 +26,13 @@ from harness import Deploy, hdr, make_deploy, message, read_topic, source_of
 from launchrelay.agreements.config import load_config
 from launchrelay.broker.local import free_port
 from launchrelay.clients.publisher import Publisher
-from launchrelay.ops.health import OpsServer
-from launchrelay.ops.metrics import RelayMetrics, TrackerMetrics
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide
+from launchrelay.relay.metrics import RelayMetrics
 from launchrelay.relay.service import RelayOptions, RelayService
 from launchrelay.relay.state import StateView
+from launchrelay.runtime.health import OpsServer
 from launchrelay.tracker.ledger import SqliteLedger
+from launchrelay.tracker.metrics import TrackerMetrics
 from launchrelay.tracker.service import TrackerOptions, TrackerService
 
 pytestmark = pytest.mark.kafka
@@ -189,12 +190,12 @@ class FlakyLedger(SqliteLedger):
         self.poisoned = poisoned
         self.broken = False
 
-    def apply(self, events: Any, offsets: Any, policy: Any) -> None:
+    def apply(self, events: Any, offsets: Any) -> None:
         if self.broken:
             raise OSError("disk I/O error (injected)")
         if any(e.message_id == self.poisoned for e in events):
             raise ValueError("cannot store this event (injected)")
-        super().apply(events, offsets, policy)
+        super().apply(events, offsets)
 
 
 async def test_tracker_sets_aside_an_event_and_shows_a_stall(kafka_bootstrap: str, tmp_path: Path) -> None:

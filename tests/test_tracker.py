@@ -1,9 +1,12 @@
-"""The tracker with a real relay, a real tracker process and counterpart SDKs acknowledging.
+"""The tracker with a real relay process, counterpart SDKs acknowledging, and a clock the test moves.
 
-One scripted exchange (short demo-length deadlines) runs once for this module;
-each test checks one part of it: on time, late, timed out after retransmission,
-cancelled, a Hague Code notice acknowledged by one recipient of two, and the
-operator's status output.
+One scripted exchange runs once for this module with the presets' own
+deadlines (CN-RU: an hour, re-sent every 15 minutes at most 3 times): the
+tracker runs in this process on a clock the script moves forward, so no test
+waits out a deadline. Each test checks one part of it: on time, late, timed out
+after retransmissions, cancelled, a Hague Code notice acknowledged by one
+recipient of two, and the operator's status output. Crashes of a tracker
+process are tests/test_tracker_crash.py.
 """
 
 from __future__ import annotations
@@ -14,43 +17,63 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
+from structlog.testing import capture_logs
 
 from harness import Deploy, RelayProcess, hdr, ledger_view, make_deploy, message, read_topic
+from launchrelay.agreements.config import load_config
 from launchrelay.broker.local import free_port
 from launchrelay.clients.inbox import Inbox
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
 from launchrelay.contract.messages import PartyMessage
-from launchrelay.signing import Signer, verify
+from launchrelay.runtime.health import OpsServer
+from launchrelay.signing import verify
 from launchrelay.tracker.ledger import SqliteLedger
+from launchrelay.tracker.metrics import TrackerMetrics
+from launchrelay.tracker.service import TrackerOptions, TrackerService
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio(loop_scope="module")]
 
-SHORT = """
-[agreements.CN-RU-2009]
-ack_deadline = "PT6S"
-retransmit = { every = "PT2S", max_attempts = 2 }
-
+# CN-RU keeps its preset (an hour; re-sent every 15 minutes, 3 times). The Hague Code notice falls due
+# with it, and the US-RU notice stays pending through the whole script.
+DEADLINES = """
 [agreements.HCOC]
-ack_deadline = "PT6S"
+ack_deadline = "PT30M"
+
+[agreements.US-RU-1988]
+ack_deadline = "P2D"
 """
+
+
+class MovedClock:
+    """The real clock, moved forward by the script: deadlines fall due when the test says so."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
+    def advance(self, delta: timedelta) -> None:
+        self.ahead += delta
 
 
 @dataclass
 class Exchange:
     deploy: Deploy
     relay: RelayProcess
-    tracker: RelayProcess
+    clock: MovedClock
     ids: dict[str, PartyMessage] = field(default_factory=dict)
     seen_by: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     skipped: int = 0
     metrics_port: int = 0
+    logs: list[dict[str, Any]] = field(default_factory=list)
 
     def view(self, name: str) -> dict[str, Any] | None:
         return ledger_view(self.deploy, self.ids[name].message_id)
@@ -61,10 +84,12 @@ def keyring(deploy: Deploy) -> dict[str, dict[str, Any]]:
 
 
 async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not check():
-            await asyncio.sleep(0.3)
-    assert check(), what
+    """Poll ``check`` until it holds; fail naming ``what`` when it has not within ``timeout_s``."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout_s}s: {what}")
+        await asyncio.sleep(0.2)
 
 
 async def counterpart(ex: Exchange, party: str, ack: Callable[[PartyMessage], bool], stop: asyncio.Event) -> None:
@@ -89,79 +114,100 @@ async def counterpart(ex: Exchange, party: str, ack: Callable[[PartyMessage], bo
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def exchange(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Exchange]:
-    deploy = await make_deploy(kafka_bootstrap, tmp_path_factory.mktemp("tracker"), extra_config=SHORT)
+    deploy = await make_deploy(kafka_bootstrap, tmp_path_factory.mktemp("tracker"), extra_config=DEADLINES)
     relay = RelayProcess(deploy, "relay-t").start()
-    metrics_port = free_port()
-    tracker = RelayProcess(
-        deploy, "tracker-t", command="tracker", extra_env={"LAUNCHRELAY_METRICS_PORT": str(metrics_port)}
-    ).start()
-    ex = Exchange(deploy, relay, tracker, metrics_port=metrics_port)
-    try:
-        await asyncio.to_thread(relay.wait_for, "relay.started")
-        await asyncio.to_thread(tracker.wait_for, "tracker.started")
-        ex.ids = {
-            "on_time": message("CN", ["RU"]),
-            "late": message("CN", ["RU"]),
-            "silent": message("CN", ["RU"]),
-            "cancelled": message("CN", ["RU"]),
-            "hcoc": message("FR", ["AT", "GB"], "HCOC", lead=timedelta(hours=3)),
-            "pending": message("US", ["RU"], "US-RU-1988", lead=timedelta(days=2)),
-            "rejected": message("CN", ["RU"], lead=timedelta(hours=1)),
-        }
-        ex.ids["completed"] = message("CN", ["RU"])
-        ex.ids["report"] = message(
-            "CN", ["RU"], message_type="completed_launch", refers_to=ex.ids["completed"].message_id,
-            launch_key=ex.ids["completed"].launch_key, launched_at=ex.ids["completed"].window.start.isoformat(),
-            vehicle=ex.ids["completed"].vehicle.model_dump(mode="json"),
-            launch_area=ex.ids["completed"].launch_area.model_dump(mode="json"),
-        )  # fmt: skip
-        ex.ids["cancel"] = message("CN", ["RU"], message_type="cancellation",
-                                   refers_to=ex.ids["cancelled"].message_id,
-                                   launch_key=ex.ids["cancelled"].launch_key)  # fmt: skip
-        # A forged record straight into RU's in topic: the counterpart SDK must not yield it.
-        forged = encode(message("CN", ["RU"]))
-        producer = AIOKafkaProducer(bootstrap_servers=deploy.bootstrap)
-        await producer.start()
-        await producer.send_and_wait(deploy.topics.inbound("RU"), forged,
-                                     headers=deploy.signers["RU"].headers(forged))  # fmt: skip
-        await producer.stop()
+    clock = MovedClock()
+    metrics = TrackerMetrics()
+    options = TrackerOptions(bootstrap=deploy.bootstrap, tracker_id="tracker-t", signer=deploy.relay_signer,
+                             tick_s=0.1, clock=clock, hooks=metrics)  # fmt: skip
+    ledger = SqliteLedger(deploy.dir / "ledger.sqlite")
+    tracker = TrackerService(load_config(deploy.config), options, ledger)
+    ops = OpsServer("127.0.0.1", free_port(), metrics.registry, tracker.ready)
+    ex = Exchange(deploy, relay, clock, metrics_port=ops.port)
+    with capture_logs() as ex.logs:
+        await ops.start()
+        await tracker.start()
+        running = asyncio.create_task(tracker.run())
+        try:
+            await ex.relay.wait("relay.partitions_assigned")
+            await script(ex)
+            yield ex
+        finally:
+            tracker.request_stop()
+            await running
+            await tracker.stop()
+            await ops.stop()
+            ledger.close()
+            relay.ensure_stopped()
 
-        never = {ex.ids[n].message_id for n in ("silent", "late", "cancelled", "pending")}
-        stop = asyncio.Event()
-        ru = asyncio.create_task(counterpart(ex, "RU", lambda m: m.message_id not in never, stop))
-        at = asyncio.create_task(counterpart(ex, "AT", lambda m: True, stop))
-        gb = asyncio.create_task(counterpart(ex, "GB", lambda m: False, stop))
-        for name in ("on_time", "late", "silent", "cancelled", "cancel", "rejected", "completed", "report"):
-            async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix,
-                                 watch_receipts=False) as cn:  # fmt: skip
-                await cn.publish(ex.ids[name])
-        for sender, name in (("FR", "hcoc"), ("US", "pending")):
-            async with Publisher(deploy.bootstrap, sender, deploy.signers[sender], topic_prefix=deploy.prefix,
-                                 watch_receipts=False) as pub:  # fmt: skip
+
+async def script(ex: Exchange) -> None:
+    """Publish the exchange, let the counterparts answer, and move the clock through the deadlines."""
+    deploy = ex.deploy
+    ex.ids = {
+        "on_time": message("CN", ["RU"]),
+        "late": message("CN", ["RU"]),
+        "silent": message("CN", ["RU"]),
+        "cancelled": message("CN", ["RU"]),
+        "hcoc": message("FR", ["AT", "GB"], "HCOC", lead=timedelta(hours=3)),
+        "pending": message("US", ["RU"], "US-RU-1988", lead=timedelta(days=2)),
+        "rejected": message("CN", ["RU"], lead=timedelta(hours=1)),
+    }
+    ex.ids["completed"] = message("CN", ["RU"])
+    ex.ids["report"] = message(
+        "CN", ["RU"], message_type="completed_launch", refers_to=ex.ids["completed"].message_id,
+        launch_key=ex.ids["completed"].launch_key, launched_at=ex.ids["completed"].window.start.isoformat(),
+        vehicle=ex.ids["completed"].vehicle.model_dump(mode="json"),
+        launch_area=ex.ids["completed"].launch_area.model_dump(mode="json"),
+    )  # fmt: skip
+    ex.ids["cancel"] = message("CN", ["RU"], message_type="cancellation", refers_to=ex.ids["cancelled"].message_id,
+                               launch_key=ex.ids["cancelled"].launch_key)  # fmt: skip
+    # A forged record straight into RU's in topic: the counterpart SDK must not yield it.
+    forged = encode(message("CN", ["RU"]))
+    producer = AIOKafkaProducer(bootstrap_servers=deploy.bootstrap)
+    await producer.start()
+    await producer.send_and_wait(deploy.topics.inbound("RU"), forged, headers=deploy.signers["RU"].headers(forged))
+    await producer.stop()
+
+    never = {ex.ids[n].message_id for n in ("silent", "late", "cancelled", "pending")}
+    stop = asyncio.Event()
+    ru = asyncio.create_task(counterpart(ex, "RU", lambda m: m.message_id not in never, stop))
+    at = asyncio.create_task(counterpart(ex, "AT", lambda m: True, stop))
+    gb = asyncio.create_task(counterpart(ex, "GB", lambda m: False, stop))
+    for sender, names in (("CN", ("on_time", "late", "silent", "cancelled", "cancel", "rejected", "completed",
+                                  "report")), ("FR", ("hcoc",)), ("US", ("pending",))):  # fmt: skip
+        async with Publisher(deploy.bootstrap, sender, deploy.signers[sender], topic_prefix=deploy.prefix,
+                             watch_receipts=False) as pub:  # fmt: skip
+            for name in names:
                 await pub.publish(ex.ids[name])
 
-        def state(name: str) -> str | None:
-            v = ex.view(name)
-            return v["state"] if v else None
+    def state(name: str) -> str | None:
+        v = ex.view(name)
+        return v["state"] if v else None
 
-        await wait_until(lambda: state("late") == "overdue", "late notice overdue")
-        # The counterpart finally acknowledges: recorded as late, never lost.
-        async with Inbox(deploy.bootstrap, "RU", deploy.signers["RU"], sender_keys=keyring(deploy), relay_keys={},
-                         topic_prefix=deploy.prefix, group_id="late-acker") as late_ru:  # fmt: skip
-            await late_ru.acknowledge(ex.ids["late"])
-        await wait_until(lambda: state("late") == "acknowledged_late", "late ack recorded")
-        await wait_until(lambda: state("silent") == "overdue", "silent notice overdue")
-        await wait_until(lambda: state("hcoc") == "overdue", "hcoc: GB overdue")
-        await wait_until(lambda: state("on_time") == "acknowledged", "on time")
-        await wait_until(lambda: state("cancelled") == "cancelled", "cancelled")
-        await wait_until(lambda: state("completed") == "completed", "completed")
-        await asyncio.sleep(8)  # past every deadline: a cancelled notice must stay quiet
-        stop.set()
-        await asyncio.gather(ru, at, gb)
-        yield ex
-    finally:
-        relay.ensure_stopped()
-        tracker.ensure_stopped()
+    def retransmits(name: str) -> int:
+        v = ex.view(name)
+        return v["deliveries"][0]["retransmits"] if v and v["deliveries"] else -1
+
+    await wait_until(lambda: state("on_time") == "acknowledged", "on time")
+    await wait_until(lambda: state("cancelled") == "cancelled", "cancelled")
+    await wait_until(lambda: state("completed") == "completed", "completed")
+    await wait_until(lambda: state("pending") == "pending" and state("silent") == "pending", "the rest forwarded")
+    for attempt in (1, 2, 3):  # every 15 minutes, a re-send of what is not acknowledged
+        ex.clock.advance(timedelta(minutes=15))
+        await wait_until(
+            lambda n=attempt: retransmits("silent") == n and retransmits("late") == n, f"re-send {attempt}"
+        )
+    ex.clock.advance(timedelta(minutes=15, seconds=1))  # past the hour: the deadline
+    await wait_until(lambda: state("late") == "overdue" and state("silent") == "overdue", "overdue after an hour")
+    await wait_until(lambda: state("hcoc") == "overdue", "hcoc: GB overdue")
+    # The counterpart finally acknowledges: recorded as late, never lost.
+    async with Inbox(deploy.bootstrap, "RU", deploy.signers["RU"], sender_keys=keyring(deploy), relay_keys={},
+                     topic_prefix=deploy.prefix, group_id="late-acker") as late_ru:  # fmt: skip
+        await late_ru.acknowledge(ex.ids["late"])
+    await wait_until(lambda: state("late") == "acknowledged_late", "late ack recorded")
+    stop.set()
+    await asyncio.gather(ru, at, gb)
 
 
 async def overdue_receipts(ex: Exchange, party: str, name: str) -> list[dict[str, Any]]:
@@ -181,7 +227,7 @@ async def test_acknowledged_on_time(exchange: Exchange) -> None:
     view = exchange.view("on_time")
     assert view is not None and view["state"] == "acknowledged"
     (d,) = view["deliveries"]
-    assert d["state"] == "acknowledged" and 0 < d["latency_s"] < 6
+    assert d["state"] == "acknowledged" and 0 < d["latency_s"] < 60
     assert await overdue_receipts(exchange, "CN", "on_time") == []
 
 
@@ -189,27 +235,29 @@ async def test_acknowledged_late(exchange: Exchange) -> None:
     """An acknowledgement after the timeout is recorded as late; the overdue alert went out exactly once."""
     view = exchange.view("late")
     assert view is not None and view["state"] == "acknowledged_late"
-    assert view["deliveries"][0]["latency_s"] >= 6
+    events = [e["event"] for e in view["timeline"]]
+    assert events.index("timed_out") < events.index("acknowledged_late")
     assert len(await overdue_receipts(exchange, "CN", "late")) == 1
 
 
 async def test_timed_out_after_retransmissions(exchange: Exchange) -> None:
-    """No acknowledgement: re-sent twice (every 2 s), then one signed overdue receipt to CN and a WARNING log line."""
+    """CN-RU preset: re-sent 3 times (every 15 minutes), then at the hour one signed overdue receipt to CN and a
+    WARNING log line."""
     view = exchange.view("silent")
     assert view is not None and view["state"] == "overdue"
-    assert view["deliveries"][0]["retransmits"] == 2
+    assert view["deliveries"][0]["retransmits"] == 3
     mid = exchange.ids["silent"].message_id
-    assert sorted(n for m, n in exchange.seen_by["RU"] if m == mid) == [0, 1, 2]
+    assert sorted(n for m, n in exchange.seen_by["RU"] if m == mid) == [0, 1, 2, 3]
     (receipt,) = await overdue_receipts(exchange, "CN", "silent")
     assert receipt["forwarded_to"] == ["RU"] and receipt["recipient"] == "CN"
     warnings = [
-        e for e in exchange.tracker.events()
+        e for e in exchange.logs
         if e.get("event") == "tracker.acknowledgement_overdue" and e.get("message_id") == mid
     ]  # fmt: skip
-    assert len(warnings) == 1 and warnings[0]["level"] == "warning"
+    assert len(warnings) == 1 and warnings[0]["log_level"] == "warning"
     assert warnings[0]["launch_key"] == exchange.ids["silent"].launch_key and warnings[0]["recipient"] == "RU"
     events = [e["event"] for e in view["timeline"]]
-    assert events.count("retransmitted") == 2 and events.count("timed_out") == 1
+    assert events.count("retransmitted") == 3 and events.count("timed_out") == 1
 
 
 async def test_cancelled_before_deadline(exchange: Exchange) -> None:
@@ -252,7 +300,7 @@ async def test_tracker_metrics_and_readiness(exchange: Exchange) -> None:
     _, text = await asyncio.to_thread(get, f"{base}/metrics")
     assert metric(text, "launchrelay_timeouts_total", agreement="CN-RU-2009", recipient="RU") == 2
     assert metric(text, "launchrelay_timeouts_total", agreement="HCOC", recipient="GB") == 1
-    assert metric(text, "launchrelay_retransmissions_total", agreement="CN-RU-2009") >= 4
+    assert metric(text, "launchrelay_retransmissions_total", agreement="CN-RU-2009", recipient="RU") == 6
     assert metric(text, "launchrelay_ack_latency_seconds_count", agreement="CN-RU-2009") >= 3
     assert metric(text, "launchrelay_late_acks_total", agreement="CN-RU-2009") == 1
     assert metric(text, "launchrelay_overdue_deliveries") == 2  # silent (RU) and the Hague notice (GB)
@@ -294,7 +342,7 @@ async def test_status_table_text_and_json(exchange: Exchange) -> None:
 async def test_status_timeline_of_one_notification(exchange: Exchange) -> None:
     """`launchrelay status ID` shows the timeline: retransmissions, timeout; and a rejection's reasons."""
     text = run_status(exchange, exchange.ids["silent"].message_id).stdout
-    assert text.count("retransmitted") == 2 and "timed_out" in text and "forwarded" in text
+    assert text.count("retransmitted") == 3 and "timed_out" in text and "forwarded" in text
     rejected = run_status(exchange, exchange.ids["rejected"].message_id)
     assert "LEAD_TIME_TOO_SHORT" in rejected.stdout and rejected.returncode == 0
     as_json = json.loads(run_status(exchange, exchange.ids["late"].message_id, "--json").stdout)
@@ -312,6 +360,3 @@ async def test_status_without_ledger(exchange: Exchange, tmp_path: Any) -> None:
     empty = subprocess.run([sys.executable, "-m", "launchrelay", "status"], env=env, capture_output=True,
                            text=True, timeout=60, check=False)  # fmt: skip
     assert empty.returncode == 0 and "is empty" in empty.stdout
-
-
-_ = (Signer,)

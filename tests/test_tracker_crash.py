@@ -38,8 +38,8 @@ async def test_tracker_killed_every_deadline_fires_exactly_once(kafka_bootstrap:
     acked = {m.message_id for i, m in enumerate(notices) if i % 3 == 0}
     stop = asyncio.Event()
     try:
-        await asyncio.to_thread(relay.wait_for, "relay.started")
-        await asyncio.to_thread(tracker.wait_for, "tracker.started")
+        await relay.wait("relay.started")
+        await tracker.wait("tracker.started")
 
         async def counterpart() -> None:
             keys = {p: {s.key_id: s.private_key.public_key()} for p, s in deploy.signers.items()}
@@ -67,7 +67,7 @@ async def test_tracker_killed_every_deadline_fires_exactly_once(kafka_bootstrap:
             tracker.kill()
             await asyncio.sleep(rng.uniform(0.5, 3.0))  # deadlines fall due while it is down
             tracker.start()
-            await asyncio.to_thread(tracker.wait_for, "tracker.started")
+            await tracker.wait("tracker.started")
         await publishing
 
         ledger_path = deploy.dir / "ledger.sqlite"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from launchrelay.ops.watch import Outage, PartitionWatch
+from launchrelay.runtime.watch import Outage, PartitionWatch
 
 P = "lr.CN.out:0"
 

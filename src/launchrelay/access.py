@@ -113,3 +113,14 @@ def access_plan(deployment: Deployment) -> list[Principal]:
         )
     )
     return plan
+
+
+def render_plan(plan: list[Principal]) -> str:
+    """The plan as `launchrelay access show` prints it: each user, then its grants (``*``: a name prefix)."""
+    lines = []
+    for principal in plan:
+        lines.append(f"User:{principal.user}  ({principal.role}{' ' + principal.party if principal.party else ''})")
+        for g in principal.grants:
+            name = g.name + ("*" if g.pattern == "prefix" else "")
+            lines.append(f"  {g.resource:<16} {name:<40} {', '.join(g.operations)}")
+    return "\n".join(lines)

@@ -10,11 +10,11 @@ prints the one for any config.
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib.metadata import version
 from typing import Any
 
 from pydantic import TypeAdapter
 
-from launchrelay import __version__
 from launchrelay.access import access_plan
 from launchrelay.agreements.config import Deployment
 from launchrelay.contract.codec import MESSAGE_ADAPTER, model_schemas
@@ -222,7 +222,7 @@ def document(deployment: Deployment) -> dict[str, Any]:
         "asyncapi": "3.0.0",
         "info": {
             "title": "launchrelay",
-            "version": __version__,
+            "version": version("launchrelay"),
             "description": "Government-to-government launch notifications relayed over Kafka: JSON messages "
             "signed with Ed25519 over their exact bytes, checked against the agreement they fall under.",
         },

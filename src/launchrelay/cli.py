@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
-from launchrelay.errors import ConfigError, LaunchRelayError
-from launchrelay.ops.logging import configure_logging
+from launchrelay.errors import LaunchRelayError
+from launchrelay.runtime.logging import configure_logging
 from launchrelay.settings import Settings
 
 if TYPE_CHECKING:
@@ -42,22 +41,9 @@ def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     broker.start()
     print(f"Kafka {broker.bootstrap} running (log: {broker.log_path})")
     if args.action == "start":
-        # Leave it running; `launchrelay broker stop` ends it through the pid file.
-        broker._proc = None
-        return 0
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    try:
-        while not stop and broker._proc is not None and broker._proc.poll() is None:
-            signal.sigtimedwait([signal.SIGTERM, signal.SIGINT], 0.5)
-    finally:
-        broker.stop()
+        broker.detach()  # `launchrelay broker stop` ends it through the pid file
+    else:
+        broker.run_until_signal()
     return 0
 
 
@@ -105,11 +91,9 @@ def _cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    import os
-
     from launchrelay.demo import run_demo
 
-    if "LAUNCHRELAY_LOG_LEVEL" not in os.environ:
+    if "log_level" not in settings.model_fields_set:
         # the demo narrates; the services' own event logs are in files it names at the end
         configure_logging("WARNING", settings.log_format)
     return asyncio.run(run_demo(settings))
@@ -208,29 +192,15 @@ def _cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_access(args: argparse.Namespace, settings: Settings) -> int:
-    import tomllib
-
-    from launchrelay.access import access_plan, user_prefix
-    from launchrelay.broker.access import apply_access
+    from launchrelay.access import access_plan, render_plan, user_prefix
+    from launchrelay.broker.access import apply_access, read_passwords
 
     deployment = _deployment(args, settings)
     plan = access_plan(deployment)
     if args.action == "show":
-        for principal in plan:
-            print(f"User:{principal.user}  ({principal.role}{' ' + principal.party if principal.party else ''})")
-            for g in principal.grants:
-                name = g.name + ("*" if g.pattern == "prefix" else "")
-                print(f"  {g.resource:<16} {name:<40} {', '.join(g.operations)}")
+        print(render_plan(plan))
         return 0
-    passwords: dict[str, str] = {}
-    if args.passwords:
-        try:
-            raw = tomllib.loads(Path(args.passwords).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read passwords file {args.passwords}: {exc}") from exc
-        if not all(isinstance(v, str) for v in raw.values()):
-            raise ConfigError(f'{args.passwords}: every entry must be user = "password"')
-        passwords = dict(raw)
+    passwords = read_passwords(Path(args.passwords)) if args.passwords else {}
     prune = user_prefix(deployment.relay.topic_prefix) if args.prune else None
     report = apply_access(settings.bootstrap(), plan, passwords, settings.kafka_options(), prune=prune,
                           ca_file=settings.kafka_ssl_cafile)  # fmt: skip
@@ -243,14 +213,12 @@ def _cmd_access(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_deadletters(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
-    from launchrelay.ops.deadletters import read_dead_letters, render_table
+    from launchrelay.ops.deadletters import read_dead_letters, render_table, select
     from launchrelay.topics import Topics
 
     topics = Topics(_deployment(args, settings).relay.topic_prefix)
     letters = asyncio.run(read_dead_letters(settings.bootstrap(), topics, settings.kafka_options()))
-    rows = [d.as_dict() for d in letters]
-    rows = [r for r in rows if (not args.reason or args.reason in r["reasons"])
-            and (not args.sender or r["sender"] == args.sender)]  # fmt: skip
+    rows = [d.as_dict() for d in select(letters, reason=args.reason, sender=args.sender)]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from launchrelay.clients.publisher import Publisher
 from launchrelay.contract.messages import Amendment, Cancellation, PartyMessage, PlannedLaunch
 from launchrelay.ops import deadletters
 from launchrelay.ops.deadletters import read_dead_letters
-from launchrelay.settings import Settings
+from launchrelay.settings import Settings, child_environment
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
 from launchrelay.tracker import status
@@ -171,18 +170,21 @@ async def run_demo(settings: Settings) -> int:
         controller_port=settings.controller_port,
         heap_mb=settings.broker_heap_mb,
         cache_dir=settings.cache_dir,
+        use_docker=settings.use_docker,
     ) as bootstrap:
         _say(f"[1/6] Kafka at {bootstrap}")
         await ensure_topics(bootstrap, topic_specs(topics, list(deployment.parties), 1))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LAUNCHRELAY_")} | {
-            "LAUNCHRELAY_BOOTSTRAP_SERVERS": bootstrap,
-            "LAUNCHRELAY_CONFIG": str(config),
-            "LAUNCHRELAY_RELAY_KEY": str(settings.data_dir.resolve() / "demo" / "keys" / "relay.pem"),
-            "LAUNCHRELAY_RELAY_KEY_ID": signers["relay"].key_id,
-            "LAUNCHRELAY_LEDGER": str(ledger_path),
-            "LAUNCHRELAY_LOG_FORMAT": "json",
-            "LAUNCHRELAY_TRACKER_TICK_S": "0.3",
-        }
+        env = child_environment(
+            {
+                "LAUNCHRELAY_BOOTSTRAP_SERVERS": bootstrap,
+                "LAUNCHRELAY_CONFIG": str(config),
+                "LAUNCHRELAY_RELAY_KEY": str(settings.data_dir.resolve() / "demo" / "keys" / "relay.pem"),
+                "LAUNCHRELAY_RELAY_KEY_ID": signers["relay"].key_id,
+                "LAUNCHRELAY_LEDGER": str(ledger_path),
+                "LAUNCHRELAY_LOG_FORMAT": "json",
+                "LAUNCHRELAY_TRACKER_TICK_S": "0.3",
+            }
+        )
         services = _Services(env, base / "logs")
         try:
             services.start("relay")

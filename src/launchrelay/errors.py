@@ -8,18 +8,25 @@
     ├── BrokerError            the local broker could not be provisioned or started
     │   ├── BrokerToolMissing  java or mvn is not on PATH
     │   └── BrokerPortBusy     the port the broker wants is taken
+    ├── KafkaRequestFailed     Kafka did not answer, or refused what was asked (retriable)
     ├── PublishError           a publish did not reach the broker (retriable)
     │   └── PublishRefused     the SDK will not publish this message (not retriable)
+    ├── RedriveError           a dead letter that cannot be redriven
     ├── SignatureError         a signature or key could not be used
     └── ReceiptTimeout         no receipt arrived in time (retriable)
 
 ``retriable`` on the class tells a caller whether trying again can help.
-Errors from libraries are wrapped at the boundary and re-raised ``from exc``.
+Errors from libraries are wrapped at the boundary and re-raised ``from exc``:
+:func:`kafka_errors` does it for the Kafka client.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from aiokafka.errors import KafkaError
 
 
 class LaunchRelayError(Exception):
@@ -54,6 +61,12 @@ class BrokerPortBusy(BrokerError):
     """The port the local broker would listen on is already taken."""
 
 
+class KafkaRequestFailed(LaunchRelayError):
+    """Kafka could not be reached, or refused a request (a topic missing, a permission lacking)."""
+
+    retriable = True
+
+
 class PublishError(LaunchRelayError):
     """A message could not be written to Kafka."""
 
@@ -66,6 +79,10 @@ class PublishRefused(PublishError):
     retriable = False
 
 
+class RedriveError(LaunchRelayError):
+    """A dead letter that cannot be redriven (not found, or not from a party's out topic)."""
+
+
 class SignatureError(LaunchRelayError):
     """A key or signature could not be loaded or produced."""
 
@@ -74,3 +91,12 @@ class ReceiptTimeout(LaunchRelayError):
     """The relay's receipt did not arrive within the caller's timeout."""
 
     retriable = True
+
+
+@contextmanager
+def kafka_errors(doing: str, wrap: type[LaunchRelayError] = KafkaRequestFailed) -> Iterator[None]:
+    """Re-raise the Kafka client's errors (and timeouts) as ``wrap``, saying what was being done."""
+    try:
+        yield
+    except (KafkaError, TimeoutError) as exc:
+        raise wrap(f"{doing}: {exc!r}") from exc

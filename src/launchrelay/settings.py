@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -19,7 +20,31 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from launchrelay.ops.logging import LogFormat
+
+def default_cache_dir() -> Path:
+    """Where fetched jars and schemas are kept: ``$LAUNCHRELAY_CACHE_DIR``, else ``$XDG_CACHE_HOME/launchrelay``,
+    else ``~/.cache/launchrelay`` (for code that runs without a Settings object, such as a test fixture)."""
+    env = os.environ.get("LAUNCHRELAY_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "launchrelay"
+
+
+def docker_host() -> str:
+    """The Docker daemon's address, as Docker's own ``DOCKER_HOST`` gives it (default: the local socket)."""
+    return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+
+
+def child_environment(settings: Mapping[str, str]) -> dict[str, str]:
+    """The environment for a launchrelay process started by this one: this process's own, without its
+    ``LAUNCHRELAY_*`` settings, plus ``settings`` (so the child's settings are exactly those given)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("LAUNCHRELAY_")}
+    return inherited | dict(settings)
+
+
+#: How log lines are written: JSON unless on a terminal (auto), always JSON, or readable console lines.
+LogFormat = Literal["auto", "json", "console"]
 
 
 class Settings(BaseSettings):
@@ -47,7 +72,10 @@ class Settings(BaseSettings):
     )
     config: Path = Field(default=Path("launchrelay.toml"), description="parties and agreements (TOML)")
     data_dir: Path = Field(default=Path(".launchrelay"), description="local broker data, ledgers, demo keys")
-    cache_dir: Path | None = Field(default=None, description="Kafka jar cache (default ~/.cache/launchrelay)")
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir, description="Kafka jar cache (default ~/.cache/launchrelay)"
+    )
+    use_docker: bool = Field(default=True, description="start a broker with Docker when a daemon answers (0: never)")
     broker_port: int = Field(default=9092, ge=1, le=65535)
     controller_port: int = Field(default=9093, ge=1, le=65535)
     broker_heap_mb: int = Field(default=512, ge=256, le=4096)

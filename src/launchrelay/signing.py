@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from launchrelay.contract.headers import KEY_ID_HEADER, SIGNATURE_HEADER, Headers
+from launchrelay.contract.headers import KEY_ID_HEADER, SIGNATURE_HEADER, Headers, header
 from launchrelay.errors import SignatureError
 
 
@@ -87,3 +89,35 @@ def verify(public_key: Ed25519PublicKey, data: bytes, signature_b64: bytes) -> b
     except (binascii.Error, ValueError, InvalidSignature):
         return False
     return True
+
+
+class Verdict(StrEnum):
+    """What the signature headers of a record say about its bytes."""
+
+    VALID = "valid"
+    MISSING = "missing"  # no signature or no key id header (or a null value)
+    UNKNOWN_KEY = "unknown_key"  # the key id is not among the keys given
+    INVALID = "invalid"  # the signature does not verify over the exact bytes
+
+
+@dataclass(frozen=True)
+class Checked:
+    verdict: Verdict
+    key_id: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.verdict is Verdict.VALID
+
+
+def verify_headers(
+    value: bytes, headers: Sequence[tuple[str, bytes | None]], keys: Mapping[str, Ed25519PublicKey]
+) -> Checked:
+    """Check ``lr-signature`` over ``value`` with the key ``lr-key-id`` names among ``keys``."""
+    signature, key_id_raw = header(headers, SIGNATURE_HEADER), header(headers, KEY_ID_HEADER)
+    if signature is None or key_id_raw is None:
+        return Checked(Verdict.MISSING)
+    key_id = key_id_raw.decode("utf-8", errors="replace")
+    key = keys.get(key_id)
+    if key is None:
+        return Checked(Verdict.UNKNOWN_KEY, key_id)
+    return Checked(Verdict.VALID if verify(key, value, signature) else Verdict.INVALID, key_id)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from launchrelay.contract.headers import Headers
+
 _PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 DEFAULT_PREFIX = "launchrelay"
 
@@ -64,3 +66,13 @@ class Topics:
         for p in sorted(parties):
             names += [self.outbound(p), self.inbound(p)]
         return names
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    """A record a service writes: topic, key, value and headers (one of a transaction's)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers

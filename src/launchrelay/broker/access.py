@@ -7,6 +7,7 @@ librdkafka (confluent-kafka), Kafka's reference C client; only the
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from confluent_kafka.admin import (
 )
 
 from launchrelay.access import Principal
-from launchrelay.errors import BrokerError
+from launchrelay.errors import ConfigError, KafkaRequestFailed
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +54,17 @@ def librdkafka_config(bootstrap: str, client_options: Mapping[str, Any], ca_file
         if key in names and value is not None:
             conf[names[key]] = value
     return conf
+
+
+def read_passwords(path: Path) -> dict[str, str]:
+    """A TOML file of ``user = "password"`` lines, as `launchrelay access apply --passwords` takes it."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read passwords file {path}: {exc}") from exc
+    if not all(isinstance(v, str) for v in raw.values()):
+        raise ConfigError(f'{path}: every entry must be user = "password"')
+    return dict(raw)
 
 
 @dataclass(frozen=True)
@@ -155,9 +167,9 @@ def apply_access(
     """
     unknown = sorted(set(passwords) - {p.user for p in plan})
     if unknown:
-        raise BrokerError(f"passwords given for users outside the plan: {', '.join(unknown)}")
+        raise ConfigError(f"passwords given for users outside the plan: {', '.join(unknown)}")
     if prune is not None and not all(p.user.startswith(prune) for p in plan):
-        raise BrokerError(f"prune prefix {prune!r} does not cover every user of the plan")
+        raise ConfigError(f"prune prefix {prune!r} does not cover every user of the plan")
     bindings = _bindings(plan)
     admin = _Admin(librdkafka_config(bootstrap, client_options or {}, ca_file), timeout_s)
     stale: list[AclBinding] = []
@@ -173,9 +185,9 @@ def apply_access(
             gone = {u: m for u, m in admin.scram_users().items() if u.startswith(prune) and u not in in_plan}
             admin.delete_users(gone)
     except KafkaException as exc:
-        raise BrokerError(f"cannot apply users and ACLs on {bootstrap}: {exc.args[0]}") from exc
+        raise KafkaRequestFailed(f"cannot apply users and ACLs on {bootstrap}: {exc.args[0]}") from exc
     except TimeoutError as exc:
-        raise BrokerError(f"cannot apply users and ACLs on {bootstrap}: no answer within {timeout_s}s") from exc
+        raise KafkaRequestFailed(f"cannot apply users and ACLs on {bootstrap}: no answer within {timeout_s}s") from exc
     users = [p.user for p in plan if p.user in passwords]
     log.info("access.applied", users=users, acls=len(bindings), removed_acls=len(stale), removed_users=sorted(gone))
     return AccessReport(users, len(bindings), len(stale), sorted(gone))

@@ -7,16 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
-    KafkaError,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
 )
 
-from launchrelay.errors import BrokerError
+from launchrelay.errors import KafkaRequestFailed, kafka_errors
 from launchrelay.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -92,24 +90,23 @@ async def ensure_topics(
         bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), **(client_options or {})
     )
     try:
-        await asyncio.wait_for(admin.start(), timeout_s)
-        existing = set(await admin.list_topics())
-        wanted = [s for s in specs if s.name not in existing]
-        for spec in wanted:
-            try:
-                await admin.create_topics([spec])
-                created.append(spec.name)
-            except TopicAlreadyExistsError:
-                pass
-            except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError) as exc:
-                raise BrokerError(
-                    f"topic {spec.name} does not exist and this principal may not create it: "
-                    "create the topics as an administrator (`launchrelay topics create`, or KafkaTopic resources)"
-                ) from exc
-        if created:
-            await _await_visible(admin, created, timeout_s)
-    except (KafkaError, TimeoutError) as exc:
-        raise BrokerError(f"cannot create topics on {bootstrap}: {exc!r}") from exc
+        with kafka_errors(f"cannot create topics on {bootstrap}"):
+            await asyncio.wait_for(admin.start(), timeout_s)
+            existing = set(await admin.list_topics())
+            wanted = [s for s in specs if s.name not in existing]
+            for spec in wanted:
+                try:
+                    await admin.create_topics([spec])
+                    created.append(spec.name)
+                except TopicAlreadyExistsError:
+                    pass
+                except (TopicAuthorizationFailedError, ClusterAuthorizationFailedError) as exc:
+                    raise KafkaRequestFailed(
+                        f"topic {spec.name} does not exist and this principal may not create it: "
+                        "create the topics as an administrator (`launchrelay topics create`, or KafkaTopic resources)"
+                    ) from exc
+            if created:
+                await _await_visible(admin, created, timeout_s)
     finally:
         await admin.close()
     if created:
@@ -140,31 +137,3 @@ async def _await_visible(admin: AIOKafkaAdminClient, names: list[str], timeout_s
         if loop.time() > deadline:
             raise TimeoutError(f"topics not visible after {timeout_s}s: {sorted(pending)}")
         await asyncio.sleep(0.1)
-
-
-async def behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    """True while the consumer's position in any of these partitions is short of its end offset."""
-    for tp, end in ends.items():
-        if await consumer.position(tp) < end:
-            return True
-    return False
-
-
-async def partitions_of(consumer: AIOKafkaConsumer, topic: str, wait_s: float = 10.0) -> list[TopicPartition]:
-    """The partitions of ``topic``, fetching metadata when the consumer has not seen it yet.
-
-    A topic created a moment ago may not be in every broker's metadata yet, so
-    an absent topic is asked for again for up to ``wait_s`` before giving up.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_s
-    parts = consumer.partitions_for_topic(topic)
-    while not parts:
-        cluster = await consumer._client.fetch_all_metadata()
-        parts = cluster.partitions_for_topic(topic)
-        if parts:
-            break
-        if loop.time() > deadline:
-            raise BrokerError(f"topic {topic} does not exist")
-        await asyncio.sleep(0.2)
-    return [TopicPartition(topic, p) for p in sorted(parts)]

@@ -27,6 +27,7 @@ import structlog
 
 from launchrelay.broker.tls import make_broker_tls
 from launchrelay.errors import BrokerError, BrokerPortBusy, BrokerToolMissing
+from launchrelay.settings import default_cache_dir
 
 log = structlog.get_logger(__name__)
 
@@ -77,15 +78,6 @@ logger.state.level = WARN
 _STARTED_MARK = "Kafka Server started"
 
 
-def default_cache_dir() -> Path:
-    """Where jars are cached: ``$LAUNCHRELAY_CACHE_DIR`` or ``~/.cache/launchrelay``."""
-    env = os.environ.get("LAUNCHRELAY_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "launchrelay"
-
-
 def _require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -97,62 +89,39 @@ def _require_tool(name: str) -> str:
 
 
 def ensure_jars(cache_dir: Path | None = None, *, timeout_s: float = 900.0) -> Path:
-    """Return the directory holding the broker's classpath, resolving it once with Maven."""
+    """The directory holding the broker's classpath (``kafka_2.13`` and the log4j binding), resolved once."""
     root = (cache_dir or default_cache_dir()) / f"kafka-{KAFKA_VERSION}"
+    return resolve_classpath(root, "kafka_2.13", timeout_s=timeout_s)
+
+
+def resolve_classpath(root: Path, artifact: str, *, timeout_s: float = 900.0) -> Path:
+    """``org.apache.kafka:<artifact>`` and its runtime dependencies, with the log4j SLF4J binding, in ``root/libs``.
+
+    Maven resolves them once; a marker file says the copy is complete, so a later call only looks.
+    """
     libs = root / "libs"
     done = root / ".complete"
-    if done.exists() and any(libs.glob("kafka_2.13-*.jar")):
+    if done.exists() and any(libs.glob(f"{artifact}-*.jar")):
         return libs
     mvn = _require_tool("mvn")
     _require_tool("java")
     root.mkdir(parents=True, exist_ok=True)
     pom = root / "pom.xml"
-    pom.write_text(_POM.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))
+    pom.write_text(_POM.replace("kafka_2.13</artifactId>", f"{artifact}</artifactId>").format(
+        kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))  # fmt: skip
     mvn_log = root / "mvn.log"
-    log.info("broker.jars.resolving", kafka=KAFKA_VERSION, cache=str(root))
-    cmd = [
-        mvn,
-        "-B",
-        "-q",
-        "-f",
-        str(pom),
-        "dependency:copy-dependencies",
-        "-DincludeScope=runtime",
-        f"-DoutputDirectory={libs}",
-    ]
+    log.info("broker.jars.resolving", artifact=artifact, kafka=KAFKA_VERSION, cache=str(root))
+    cmd = [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
+           f"-DoutputDirectory={libs}"]  # fmt: skip
     try:
         with mvn_log.open("w") as out:
             proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise BrokerError(f"Maven did not resolve the Kafka jars in {timeout_s:.0f}s; see {mvn_log}") from exc
-    if proc.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
-        raise BrokerError(f"Maven failed to resolve the Kafka jars (exit {proc.returncode}); see {mvn_log}")
+        raise BrokerError(f"Maven did not resolve {artifact} in {timeout_s:.0f}s; see {mvn_log}") from exc
+    if proc.returncode != 0 or not any(libs.glob(f"{artifact}-*.jar")):
+        raise BrokerError(f"Maven failed to resolve {artifact} (exit {proc.returncode}); see {mvn_log}")
     done.write_text(KAFKA_VERSION + "\n")
-    log.info("broker.jars.ready", kafka=KAFKA_VERSION, jars=len(list(libs.glob("*.jar"))))
-    return libs
-
-
-def ensure_tools_jars(cache_dir: Path | None = None, *, timeout_s: float = 900.0) -> Path:
-    """Kafka's own perf tools (``org.apache.kafka:kafka-tools``), resolved once beside the broker's jars."""
-    root = (cache_dir or default_cache_dir()) / f"kafka-tools-{KAFKA_VERSION}"
-    libs = root / "libs"
-    if (root / ".complete").exists():
-        return libs
-    mvn = _require_tool("mvn")
-    root.mkdir(parents=True, exist_ok=True)
-    pom = root / "pom.xml"
-    pom.write_text(
-        _POM.replace("kafka_2.13</artifactId>", "kafka-tools</artifactId>").format(
-            kafka=KAFKA_VERSION, log4j=LOG4J_VERSION
-        )
-    )
-    cmd = [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
-           f"-DoutputDirectory={libs}"]  # fmt: skip
-    with (root / "mvn.log").open("w") as out:
-        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
-    if proc.returncode != 0:
-        raise BrokerError(f"Maven failed to resolve kafka-tools (exit {proc.returncode}); see {root / 'mvn.log'}")
-    (root / ".complete").write_text(KAFKA_VERSION + "\n")
+    log.info("broker.jars.ready", artifact=artifact, kafka=KAFKA_VERSION, jars=len(list(libs.glob("*.jar"))))
     return libs
 
 
@@ -425,6 +394,26 @@ class LocalBroker:
         self._proc = None
         with contextlib.suppress(FileNotFoundError):
             self.pid_path.unlink()
+
+    def detach(self) -> None:
+        """Leave the broker running after this object is gone; ``stop_by_pidfile`` ends it."""
+        self._proc = None
+
+    def run_until_signal(self) -> None:
+        """Keep the broker in the foreground until SIGTERM or SIGINT, or until it exits by itself; then stop it."""
+        stopping = False
+
+        def _stop(*_: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        try:
+            while not stopping and self._proc is not None and self._proc.poll() is None:
+                signal.sigtimedwait([signal.SIGTERM, signal.SIGINT], 0.5)
+        finally:
+            self.stop()
 
     def __enter__(self) -> LocalBroker:
         self.start()

@@ -2,16 +2,15 @@
 
 The order is the same for the CLI and the test suite:
 
-1. ``LAUNCHRELAY_BOOTSTRAP_SERVERS`` (or ``Settings.bootstrap_servers``): used as is.
+1. ``LAUNCHRELAY_BOOTSTRAP_SERVERS`` (``Settings.bootstrap_servers``): used as is.
 2. A Docker daemon that answers: testcontainers starts ``apache/kafka`` in KRaft mode
-   (``LAUNCHRELAY_USE_DOCKER=0`` skips it).
+   (``LAUNCHRELAY_USE_DOCKER=0``, ``Settings.use_docker``, skips it).
 3. A local broker assembled from Maven Central jars.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,13 +18,13 @@ from pathlib import Path
 import structlog
 
 from launchrelay.broker.local import LocalBroker
+from launchrelay.settings import docker_host
 
 log = structlog.get_logger(__name__)
 
 
-def docker_answers(timeout_s: float = 2.0) -> bool:
-    """True when a Docker daemon on the local socket answers ``GET /_ping``."""
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+def docker_answers(host: str, timeout_s: float = 2.0) -> bool:
+    """True when a Docker daemon on the local socket ``host`` (``unix://...``) answers ``GET /_ping``."""
     if not host.startswith("unix://"):
         return False  # remote daemons are not used to start brokers for this project
     path = host.removeprefix("unix://")
@@ -64,13 +63,14 @@ def provide_broker(
     controller_port: int = 9093,
     heap_mb: int = 512,
     cache_dir: Path | None = None,
+    use_docker: bool = True,
 ) -> Iterator[str]:
     """Yield a bootstrap address; whatever was started here is stopped on exit."""
     if bootstrap:
         log.info("broker.configured", bootstrap=bootstrap)
         yield bootstrap
         return
-    if os.environ.get("LAUNCHRELAY_USE_DOCKER", "1") != "0" and docker_answers():
+    if use_docker and docker_answers(docker_host()):
         with _docker_broker() as addr:
             log.info("broker.docker", bootstrap=addr)
             yield addr

@@ -33,16 +33,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from launchrelay.clients.publisher import Publisher, PublishResult
 from launchrelay.contract.codec import decode
 from launchrelay.contract.headers import (
-    KEY_ID_HEADER,
     RETRANSMISSION_HEADER,
-    SIGNATURE_HEADER,
     Headers,
     from_record,
     header,
 )
 from launchrelay.contract.messages import Acknowledgement, Message, PartyMessage, Receipt
 from launchrelay.errors import ContractError, PublishError
-from launchrelay.signing import Signer, verify
+from launchrelay.signing import Signer, verify_headers
 from launchrelay.topics import Topics
 
 log = structlog.get_logger("launchrelay.inbox")
@@ -115,12 +113,8 @@ class Inbox:
         await self.stop()
 
     def _verified(self, message: Message, value: bytes, headers: Headers) -> bool:
-        kid, sig = header(headers, KEY_ID_HEADER), header(headers, SIGNATURE_HEADER)
-        if kid is None or sig is None:
-            return False
         ring = self._relay_keys if isinstance(message, Receipt) else self._sender_keys.get(message.sender, {})
-        key = ring.get(kid.decode(errors="replace"))
-        return key is not None and verify(key, value, sig)
+        return bool(verify_headers(value, headers, ring))
 
     def _item(self, record: Any) -> InboxItem | None:
         headers = from_record(record.headers)

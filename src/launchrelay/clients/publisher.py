@@ -24,12 +24,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from launchrelay.broker.admin import partitions_of
+from launchrelay.broker.consume import partitions_of
 from launchrelay.contract.codec import decode, encode
-from launchrelay.contract.headers import KEY_ID_HEADER, SIGNATURE_HEADER, Headers, header
+from launchrelay.contract.headers import Headers
 from launchrelay.contract.messages import PartyMessage, Receipt
-from launchrelay.errors import BrokerError, PublishError, PublishRefused, ReceiptTimeout
-from launchrelay.signing import Signer, verify
+from launchrelay.errors import KafkaRequestFailed, PublishError, PublishRefused, ReceiptTimeout
+from launchrelay.signing import Signer, verify_headers
 from launchrelay.topics import Topics
 
 log = structlog.get_logger("launchrelay.publisher")
@@ -97,7 +97,7 @@ class Publisher:
         self._receipts = consumer
         try:
             tps = await partitions_of(consumer, topic)
-        except BrokerError as exc:
+        except KafkaRequestFailed as exc:
             raise PublishRefused(str(exc)) from exc
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
@@ -124,11 +124,9 @@ class Publisher:
                 if len(self._early) > 10_000:
                     self._early.pop(next(iter(self._early)))
 
-    def _relay_signed(self, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
+    def _relay_signed(self, value: bytes, headers: Headers) -> bool:
         assert self._relay_keys is not None
-        kid, sig = header(headers, KEY_ID_HEADER), header(headers, SIGNATURE_HEADER)
-        key = self._relay_keys.get(kid.decode()) if kid else None
-        return key is not None and sig is not None and verify(key, value, sig)
+        return bool(verify_headers(value, headers, self._relay_keys))
 
     async def stop(self) -> None:
         if self._task is not None:

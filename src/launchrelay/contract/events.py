@@ -42,5 +42,8 @@ class StatusEvent(StrictModel):
     refers_to: Identifier | None = None
     reasons: list[Reason] = Field(default_factory=list)
     ack_deadline_s: float | None = None
+    #: the agreement's re-send policy when the message was forwarded: every this many seconds, at most this often
+    retransmit_every_s: float | None = Field(default=None, gt=0)
+    retransmit_max: int | None = Field(default=None, ge=0)
     window_start: UtcDatetime | None = None
     attempt: int | None = Field(default=None, ge=1, description="retransmission number")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from launchrelay.contract.messages import RecordRef
+
 #: Kafka record headers as read and written; a header's value may be null.
 Headers = list[tuple[str, bytes | None]]
 
@@ -56,3 +58,23 @@ def header(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> byt
 def from_record(raw: Iterable[tuple[str, Any]] | None) -> Headers:
     """A consumed record's headers as plain bytes, keeping a null value null."""
     return [(k, None if v is None else bytes(v)) for k, v in (raw or ())]
+
+
+def source_headers(ref: RecordRef) -> Headers:
+    """The headers naming the record a relay output came from."""
+    return [
+        (SOURCE_TOPIC, ref.topic.encode()),
+        (SOURCE_PARTITION, str(ref.partition).encode()),
+        (SOURCE_OFFSET, str(ref.offset).encode()),
+    ]
+
+
+def source_from(headers: Sequence[tuple[str, bytes | None]]) -> RecordRef | None:
+    """The record named by the source headers, or None when they are missing or garbled."""
+    topic, partition, offset = (header(headers, h) for h in (SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET))
+    if topic is None or partition is None or offset is None:
+        return None
+    try:
+        return RecordRef(topic=topic.decode(), partition=int(partition), offset=int(offset))
+    except ValueError:  # pydantic's ValidationError is one, as are bad digits and bad UTF-8
+        return None

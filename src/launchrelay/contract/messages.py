@@ -330,11 +330,23 @@ class Reason(_Strict):
 
 
 class RecordRef(_Strict):
-    """Where a record was read: topic, partition, offset."""
+    """Where a record was read: topic, partition, offset; written ``topic:partition:offset``."""
 
     topic: str
     partition: NonNegativeInt
     offset: NonNegativeInt
+
+    def __str__(self) -> str:
+        return f"{self.topic}:{self.partition}:{self.offset}"
+
+    @classmethod
+    def parse(cls, text: str) -> RecordRef:
+        """The reference written as ``topic:partition:offset`` (topic names may hold no colon)."""
+        topic, partition, offset = text.rsplit(":", 2)
+        return cls(topic=topic, partition=int(partition), offset=int(offset))
+
+    def same_partition(self, other: RecordRef) -> bool:
+        return self.topic == other.topic and self.partition == other.partition
 
 
 class Receipt(_Strict):

@@ -1,1 +1,1 @@
-"""Operations: logging setup (and, later, metrics and health)."""
+"""Operators' tools beside the services: reading and redriving dead letters."""

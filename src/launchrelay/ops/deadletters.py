@@ -22,9 +22,8 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import KafkaError
 
-from launchrelay.broker.admin import behind, partitions_of
+from launchrelay.broker.consume import behind, partitions_of
 from launchrelay.contract.headers import (
     ERROR,
     REASONS,
@@ -37,18 +36,16 @@ from launchrelay.contract.headers import (
     Headers,
     from_record,
     header,
+    source_from,
 )
-from launchrelay.errors import BrokerError, LaunchRelayError
+from launchrelay.contract.messages import RecordRef
+from launchrelay.errors import RedriveError, kafka_errors
 from launchrelay.topics import Topics
 
 log = structlog.get_logger(__name__)
 
 #: Headers the relay adds to a dead letter; the rest are the original record's.
 _RELAY_HEADERS = {SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, REASONS, REASONS_JSON, RELAY_ID, REDRIVE_HEADER, ERROR}
-
-
-class RedriveError(LaunchRelayError):
-    """A dead letter that cannot be redriven (not found, or not from a party's out topic)."""
 
 
 @dataclass(frozen=True)
@@ -69,13 +66,10 @@ class DeadLetter:
         raw = header(self.headers, name)
         return raw.decode(errors="replace") if raw is not None else None
 
-    @property
-    def source(self) -> str:
-        return f"{self._text(SOURCE_TOPIC)}:{self._text(SOURCE_PARTITION)}:{self._text(SOURCE_OFFSET)}"
-
-    @property
-    def source_topic(self) -> str | None:
-        return self._text(SOURCE_TOPIC)
+    @cached_property
+    def source(self) -> RecordRef | None:
+        """The record it was refused for, as the relay named it."""
+        return source_from(self.headers)
 
     @property
     def reasons(self) -> list[str]:
@@ -103,13 +97,22 @@ class DeadLetter:
         return {
             "ref": self.ref,
             "at": self.at.isoformat().replace("+00:00", "Z"),
-            "source": self.source,
+            "source": str(self.source) if self.source else None,
             "reasons": self.reasons,
             "sender": self.field("sender"),
             "message_id": self.field("message_id"),
             "message_type": self.field("message_type"),
             "redrive_of": self.redrive_of,
         }
+
+
+def select(letters: list[DeadLetter], *, reason: str | None = None, sender: str | None = None) -> list[DeadLetter]:
+    """The dead letters refused for ``reason`` (one of their codes) and whose message names ``sender``."""
+    return [
+        d
+        for d in letters
+        if (reason is None or reason in d.reasons) and (sender is None or d.field("sender") == sender)
+    ]
 
 
 def _letter(partition: int, r: ConsumerRecord) -> DeadLetter:
@@ -127,18 +130,17 @@ async def read_dead_letters(
     )  # fmt: skip
     letters: list[DeadLetter] = []
     try:
-        await consumer.start()
-        tps = await partitions_of(consumer, topics.deadletter)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)  # the last stable offsets under read_committed
-        async with asyncio.timeout(timeout_s):
-            while await behind(consumer, ends):
-                batch = await consumer.getmany(timeout_ms=300, max_records=5000)
-                for tp, records in batch.items():
-                    letters += [_letter(tp.partition, r) for r in records if r.offset < ends[tp]]
-    except KafkaError as exc:
-        raise BrokerError(f"cannot read {topics.deadletter} on {bootstrap}: {exc!r}") from exc
+        with kafka_errors(f"cannot read {topics.deadletter} on {bootstrap}"):
+            await consumer.start()
+            tps = await partitions_of(consumer, topics.deadletter)
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)  # the last stable offsets under read_committed
+            async with asyncio.timeout(timeout_s):
+                while await behind(consumer, ends):
+                    batch = await consumer.getmany(timeout_ms=300, max_records=5000)
+                    for tp, records in batch.items():
+                        letters += [_letter(tp.partition, r) for r in records if r.offset < ends[tp]]
     finally:
         await consumer.stop()
     return sorted(letters, key=lambda d: (d.partition, d.offset))
@@ -175,7 +177,7 @@ async def redrive(
         letter = letters.get(ref)
         if letter is None:
             raise RedriveError(f"no dead letter {ref} in {topics.deadletter} (name it partition:offset)")
-        if letter.source_topic is None or topics.owner_of(letter.source_topic) is None:
+        if letter.source is None or topics.owner_of(letter.source.topic) is None:
             raise RedriveError(f"dead letter {ref} did not come from a party's out topic ({letter.source})")
         chosen.append(letter)
     producer = AIOKafkaProducer(
@@ -183,18 +185,17 @@ async def redrive(
     )
     done: list[Redriven] = []
     try:
-        await producer.start()
-        for letter in chosen:
-            assert letter.source_topic is not None
-            headers = [(k, v) for k, v in letter.headers if k not in _RELAY_HEADERS]
-            headers.append((REDRIVE_HEADER, f"{topics.deadletter}:{letter.ref}".encode()))
-            meta = await producer.send_and_wait(letter.source_topic, letter.value, key=letter.key, headers=headers)
-            done.append(Redriven(letter.ref, meta.topic, meta.partition, meta.offset))
-            log.info("deadletter.redriven", dead_letter=f"{topics.deadletter}:{letter.ref}",
-                     to=f"{meta.topic}:{meta.partition}:{meta.offset}", reasons=letter.reasons,
-                     message_id=letter.field("message_id"), sender=letter.field("sender"))  # fmt: skip
-    except KafkaError as exc:
-        raise BrokerError(f"cannot redrive to {bootstrap}: {exc!r}") from exc
+        with kafka_errors(f"cannot redrive to {bootstrap}"):
+            await producer.start()
+            for letter in chosen:
+                assert letter.source is not None
+                headers = [(k, v) for k, v in letter.headers if k not in _RELAY_HEADERS]
+                headers.append((REDRIVE_HEADER, f"{topics.deadletter}:{letter.ref}".encode()))
+                meta = await producer.send_and_wait(letter.source.topic, letter.value, key=letter.key, headers=headers)
+                done.append(Redriven(letter.ref, meta.topic, meta.partition, meta.offset))
+                log.info("deadletter.redriven", dead_letter=f"{topics.deadletter}:{letter.ref}",
+                         to=f"{meta.topic}:{meta.partition}:{meta.offset}", reasons=letter.reasons,
+                         message_id=letter.field("message_id"), sender=letter.field("sender"))  # fmt: skip
     finally:
         await producer.stop()
     return done

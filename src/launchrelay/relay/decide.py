@@ -27,10 +27,11 @@ from launchrelay.contract.messages import (
     PartyMessage,
     Reason,
     Receipt,
+    RecordRef,
 )
 from launchrelay.reasons import ReasonCode as R
 from launchrelay.relay.state import SeenMessage, StateView
-from launchrelay.signing import public_key_from_b64, verify
+from launchrelay.signing import Verdict, public_key_from_b64, verify_headers
 from launchrelay.topics import Topics
 
 _YEAR_10000_MS = 253402300800000
@@ -60,8 +61,8 @@ class InboundRecord:
         return datetime.fromtimestamp(self.timestamp_ms / 1000.0, tz=UTC)
 
     @property
-    def src(self) -> tuple[str, int, int]:
-        return (self.topic, self.partition, self.offset)
+    def ref(self) -> RecordRef:
+        return RecordRef(topic=self.topic, partition=self.partition, offset=self.offset)
 
     @property
     def redrive_of(self) -> str | None:
@@ -140,17 +141,13 @@ def _r(code: R, message: str, where: str | None = None) -> Reason:
 
 
 def _check_signature(record: InboundRecord, claimed: str | None, ctx: RelayContext) -> list[Reason]:
-    signature = header(record.headers, SIGNATURE_HEADER)
-    key_id_raw = header(record.headers, KEY_ID_HEADER)
-    if signature is None or key_id_raw is None:
+    checked = verify_headers(record.value or b"", record.headers, ctx.keys.get(claimed or "", {}))
+    if checked.verdict is Verdict.MISSING:
         return [_r(R.SIGNATURE_MISSING, f"headers {SIGNATURE_HEADER} and {KEY_ID_HEADER} are required")]
-    key_id = key_id_raw.decode("utf-8", errors="replace")
-    party_keys = ctx.keys.get(claimed or "", {})
-    key = party_keys.get(key_id)
-    if key is None:
-        return [_r(R.KEY_UNKNOWN, f"key id {key_id!r} is not registered for {claimed or 'the sender'}")]
-    if not verify(key, record.value or b"", signature):
-        return [_r(R.SIGNATURE_INVALID, f"signature does not verify with {claimed}'s key {key_id!r}")]
+    if checked.verdict is Verdict.UNKNOWN_KEY:
+        return [_r(R.KEY_UNKNOWN, f"key id {checked.key_id!r} is not registered for {claimed or 'the sender'}")]
+    if checked.verdict is Verdict.INVALID:
+        return [_r(R.SIGNATURE_INVALID, f"signature does not verify with {claimed}'s key {checked.key_id!r}")]
     return []
 
 
@@ -299,7 +296,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         ref_reasons, missing, ref = _check_reference(message, state)
         reasons += ref_reasons
         if isinstance(message, Cancellation | CompletedLaunch) and ref is not None:
-            closes = ref.closed_by(record.src)
+            closes = ref.closed_by(record.ref)
     elif isinstance(message, Acknowledgement):
         ack_reasons, missing = _check_ack(message, state)
         reasons += ack_reasons
@@ -317,7 +314,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
                 launch_key=message.launch_key,
                 recipients=tuple(message.recipients),
                 outcome="forwarded" if kind == "forward" else "rejected",
-                src=record.src,
+                src=record.ref,
             )
         )
         if kind == "forward" and closes is not None:

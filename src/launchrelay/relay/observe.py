@@ -6,8 +6,8 @@ from typing import Any
 
 import structlog
 
-from launchrelay.ops.metrics import RelayMetrics
 from launchrelay.relay.decide import Decision
+from launchrelay.relay.metrics import RelayMetrics
 
 log = structlog.get_logger("launchrelay.relay")
 
@@ -16,7 +16,7 @@ def observe(d: Decision, relay_id: str, metrics: RelayMetrics) -> None:
     """Log the outcome with the ids an operator follows a message by, and count it."""
     msg = d.message
     fields: dict[str, Any] = {
-        "source": f"{d.record.topic}:{d.record.partition}:{d.record.offset}",
+        "source": str(d.record.ref),
         "message_id": msg.message_id if msg else None,
         "message_type": msg.message_type if msg else None,
         "launch_key": msg.launch_key if msg else None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 
 from launchrelay.contract.codec import encode_fast, stable_id
@@ -14,10 +13,7 @@ from launchrelay.contract.headers import (
     REASONS_JSON,
     REDRIVE_HEADER,
     RELAY_ID,
-    SOURCE_OFFSET,
-    SOURCE_PARTITION,
-    SOURCE_TOPIC,
-    Headers,
+    source_headers,
 )
 from launchrelay.contract.messages import (
     Acknowledgement,
@@ -25,19 +21,10 @@ from launchrelay.contract.messages import (
     Reason,
     Receipt,
     ReceiptOutcome,
-    RecordRef,
 )
 from launchrelay.relay.decide import Decision
 from launchrelay.signing import Signer
-from launchrelay.topics import Topics
-
-
-@dataclass(frozen=True)
-class OutRecord:
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: Headers
+from launchrelay.topics import OutRecord, Topics
 
 
 def derived_id(prefix: str, decision: Decision) -> str:
@@ -46,28 +33,19 @@ def derived_id(prefix: str, decision: Decision) -> str:
     return stable_id(prefix, f"{r.topic}\x00{r.partition}\x00{r.offset}")
 
 
-def _source_headers(decision: Decision) -> Headers:
-    r = decision.record
-    return [
-        (SOURCE_TOPIC, r.topic.encode()),
-        (SOURCE_PARTITION, str(r.partition).encode()),
-        (SOURCE_OFFSET, str(r.offset).encode()),
-    ]
-
-
 def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now: datetime) -> list[OutRecord]:
     """Every record to write for ``decision``: forwards, receipt, dead letter, status event, state."""
     r = decision.record
     msg = decision.message
     key = msg.launch_key.encode() if msg else r.key
-    source = RecordRef(topic=r.topic, partition=r.partition, offset=r.offset)
+    source = r.ref
     out: list[OutRecord] = []
 
     if decision.kind == "forward":
         assert msg is not None
         # the sender's headers (signature, key id) unchanged; an operator's redrive mark stays on this side
         sender = [h for h in r.headers if h[0] != REDRIVE_HEADER]
-        headers = [*sender, *_source_headers(decision), (RELAY_ID, relay_id.encode())]
+        headers = [*sender, *source_headers(r.ref), (RELAY_ID, relay_id.encode())]
         out += [OutRecord(topics.inbound(p), key, r.value or b"", headers) for p in decision.recipients]
         outcome, event = ReceiptOutcome.FORWARDED, EventKind.FORWARDED
         reasons: list[Reason] = []
@@ -88,7 +66,7 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
                 r.value or b"",
                 [
                     *r.headers,
-                    *_source_headers(decision),
+                    *source_headers(r.ref),
                     (REASONS, codes.encode()),
                     (REASONS_JSON, reasons_json.encode()),
                     (RELAY_ID, relay_id.encode()),
@@ -116,6 +94,7 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
 
     agreement = decision.agreement
     expects_ack = decision.kind == "forward" and msg is not None and not isinstance(msg, Acknowledgement)
+    retransmit = agreement.retransmit if expects_ack and agreement else None
     status = StatusEvent(
         event_id=derived_id("evt", decision),
         kind=event,
@@ -131,6 +110,8 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
         refers_to=getattr(msg, "refers_to", None),
         reasons=reasons,
         ack_deadline_s=agreement.ack_deadline.total_seconds() if expects_ack and agreement else None,
+        retransmit_every_s=retransmit.every.total_seconds() if retransmit else None,
+        retransmit_max=retransmit.max_attempts if retransmit else None,
         window_start=msg.window.start if isinstance(msg, PlannedLaunch) else None,
     )
     out.append(OutRecord(topics.status, key, encode_fast(status), []))

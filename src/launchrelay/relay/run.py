@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from launchrelay.ops.process import prepare, serve
 from launchrelay.relay.service import RelayOptions, RelayService
+from launchrelay.runtime.process import prepare, serve
 from launchrelay.settings import Settings
 
 

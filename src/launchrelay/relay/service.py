@@ -35,24 +35,24 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
-    CorruptRecordException,
     KafkaError,
     ProducerFenced,
-    RecordTooLargeError,
-    UnsupportedCodecError,
 )
 
 from launchrelay.agreements.config import Deployment
-from launchrelay.broker.admin import behind, partitions_of, size_limits
+from launchrelay.broker.admin import size_limits
+from launchrelay.broker.consume import first_unreadable, is_record_fault, read_below
 from launchrelay.contract.headers import from_record
-from launchrelay.ops.metrics import RelayMetrics
-from launchrelay.ops.watch import Outage, PartitionWatch
 from launchrelay.reasons import ReasonCode
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
+from launchrelay.relay.metrics import RelayMetrics
 from launchrelay.relay.observe import observe
-from launchrelay.relay.outputs import OutRecord, plan
-from launchrelay.relay.state import MemoryState, Overlay, SeenMessage, StateView
+from launchrelay.relay.outputs import plan
+from launchrelay.relay.state import MemoryState, Overlay, StateView
+from launchrelay.relay.state_reader import StateReader
+from launchrelay.runtime.watcher import Watcher, key
 from launchrelay.signing import Signer
+from launchrelay.topics import OutRecord
 
 log = structlog.get_logger("launchrelay.relay")
 
@@ -76,17 +76,6 @@ class RelayOptions:
     client_options: dict[str, Any] = field(default_factory=dict)
 
 
-def _unreadable(exc: BaseException) -> bool:
-    """An error from reading records that is about a record's bytes, not the broker or the network."""
-    return not isinstance(exc, KafkaError | TimeoutError) or isinstance(
-        exc, CorruptRecordException | UnsupportedCodecError | RecordTooLargeError
-    )
-
-
-def _key(tp: TopicPartition) -> str:
-    return f"{tp.topic}:{tp.partition}"
-
-
 def _inbound(r: ConsumerRecord) -> InboundRecord:
     return InboundRecord(
         topic=r.topic,
@@ -106,65 +95,6 @@ class _Failure:
     offset: int
     attempts: int
     error: BaseException
-
-
-class StateReader:
-    """Tails the compacted state topic (all partitions, read_committed) into a MemoryState."""
-
-    def __init__(self, bootstrap: str, topic: str, state: MemoryState, client_options: dict[str, Any]) -> None:
-        self._topic = topic
-        self._state = state
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            **client_options,
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
-        )
-        self._parts: list[TopicPartition] = []
-        self._lock = asyncio.Lock()
-
-    async def start(self) -> None:
-        await self._consumer.start()
-        self._parts = await partitions_of(self._consumer, self._topic)
-        self._consumer.assign(self._parts)
-        await self._consumer.seek_to_beginning(*self._parts)
-
-    async def stop(self) -> None:
-        await self._consumer.stop()
-
-    async def catch_up(self, timeout_s: float = 60.0) -> int:
-        """Read until every partition reaches its last stable offset as of now; returns records read."""
-        async with self._lock:
-            ends = await self._consumer.end_offsets(self._parts)
-            read = 0
-            async with asyncio.timeout(timeout_s):
-                while await behind(self._consumer, ends):
-                    batch = await self._consumer.getmany(timeout_ms=200, max_records=5000)
-                    for records in batch.values():
-                        for rec in records:
-                            if rec.value is not None:
-                                self._apply(rec)
-                                read += 1
-            return read
-
-    def _apply(self, rec: ConsumerRecord) -> None:
-        """Add one state record; one that cannot be read is named in an ERROR line and skipped.
-
-        Only the relay writes this topic, so this means damage or a foreign
-        writer. Stopping would halt every party's traffic; skipping costs at
-        most the duplicate check for the one message id the record held.
-        """
-        try:
-            seen = SeenMessage.from_bytes(rec.value)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.error(  # noqa: TRY400 - the reason is in `error`; a traceback would add nothing
-                "relay.state_unreadable", topic=rec.topic, partition=rec.partition, offset=rec.offset,
-                key=rec.key.decode(errors="replace") if rec.key else None, error=str(exc)[:200],
-            )  # fmt: skip
-            return
-        self._state.apply(seen)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -191,7 +121,6 @@ class RelayService:
         self.metrics = metrics or RelayMetrics()
         self._decide = decider
         self._started = False
-        self._last_contact = 0.0
         self.ctx = RelayContext.build(deployment)
         self.options = options
         self.topics = self.ctx.topics
@@ -223,8 +152,12 @@ class RelayService:
         self._unreadable: dict[TopicPartition, int] = {}
         #: partitions paused until a monotonic time, to try a failed record again later
         self._paused: dict[TopicPartition, float] = {}
-        self.watch = PartitionWatch(options.stall_after_s)
-        self._outage = Outage(options.stall_after_s)
+        self.watcher = Watcher(
+            "relay", self._consumer, lambda: list(self._consumer.assignment()), self.metrics,
+            stall_after_s=options.stall_after_s, every_s=options.watch_every_s, unpositioned=self._consumer.committed,
+            ids={"relay_id": options.relay_id},
+        )  # fmt: skip
+        self.watch = self.watcher.watch
         self._work = asyncio.Lock()
         self._stopping = asyncio.Event()
         self.counts: dict[str, int] = {"forward": 0, "reject": 0, "duplicate": 0}
@@ -238,24 +171,16 @@ class RelayService:
         out_topics = [self.topics.outbound(p) for p in sorted(self.ctx.deployment.parties)]
         self._consumer.subscribe(out_topics, listener=_Listener(self))
         self._started = True
-        self._last_contact = time.monotonic()  # the broker just answered
+        self.watcher.last_contact = time.monotonic()  # the broker just answered
         log.info("relay.started", topics=out_topics, group=self.group_id, relay_id=self.options.relay_id)
 
     def ready(self) -> tuple[bool, str]:
         """Ready: started, the broker answered lately, partitions assigned, and none of them stalled."""
         if not self._started:
             return False, "starting"
-        stalls = self.watch.stalls(time.time())
-        if stalls:
-            named = "; ".join(
-                f"{s.key} has waited {s.waited_s:.0f}s with {s.lag} records behind"
-                + (f" ({s.error})" if s.error else "")
-                for s in stalls
-            )
-            return False, f"stalled: {named}"
-        silent = time.monotonic() - self._last_contact
-        if silent > self.options.stall_after_s:
-            return False, f"no answer from the broker in {silent:.0f}s"
+        problem = self.watcher.problem()
+        if problem is not None:
+            return False, problem
         assigned = len(self._consumer.assignment())
         return (assigned > 0, f"{assigned} partitions assigned")
 
@@ -275,7 +200,7 @@ class RelayService:
 
     async def run(self) -> None:
         """Process until ``request_stop``; transient Kafka errors are retried with backoff."""
-        watcher = asyncio.create_task(self._watch_loop())
+        watcher = asyncio.create_task(self.watcher.run(self._stopping))
         try:
             await self._run()
         finally:
@@ -300,7 +225,7 @@ class RelayService:
                 batch = fetch.result()
             except Exception as exc:  # noqa: BLE001 - sorted below: a record's fault, or the broker's
                 self.metrics.fetch_errors.labels(type(exc).__name__).inc()
-                if _unreadable(exc):
+                if is_record_fault(exc):
                     await self._locate(exc)
                     continue
                 log.debug("relay.fetch_failed", error=repr(exc), retry_in_s=backoff)
@@ -340,53 +265,6 @@ class RelayService:
                 self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - expected))
 
     # watching for stalls and outages ---------------------------------------------------------------
-    async def _watch_loop(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.options.watch_every_s)
-            if self._stopping.is_set():
-                return
-            await self._look()
-
-    async def _look(self) -> None:
-        """Ask the broker where each partition ends; update lag, oldest pending, stalls and the outage."""
-        assigned = sorted(self._consumer.assignment())
-        if not assigned:
-            return
-        try:
-            ends = await asyncio.wait_for(self._consumer.end_offsets(assigned), self.options.watch_every_s)
-            for tp in assigned:
-                if tp not in self._next:  # not claimed yet: measure from what is committed
-                    self.watch.positioned(_key(tp), await self._consumer.committed(tp) or 0)
-        except (KafkaError, TimeoutError) as exc:
-            self.metrics.fetch_errors.labels(type(exc).__name__).inc()
-            if self._outage.failed(repr(exc), time.monotonic()):
-                since = time.monotonic() - (self._outage.since or time.monotonic())
-                log.warning(
-                    "relay.broker_unreachable", for_s=round(since), error=repr(exc), relay_id=self.options.relay_id
-                )
-            return
-        self._last_contact = time.monotonic()
-        length = self._outage.recovered(self._last_contact)
-        if length is not None:
-            log.info("relay.broker_reachable", outage_s=round(length, 1), relay_id=self.options.relay_id)
-        now = time.time()
-        for tp in assigned:
-            key = _key(tp)
-            self.watch.ends(key, ends[tp], now)
-            labels = (tp.topic, str(tp.partition))
-            self.metrics.consumer_lag.labels(*labels).set(self.watch.partitions[key].lag)
-            self.metrics.oldest_pending.labels(*labels).set(self.watch.oldest_pending_s(key, now))
-        for stall in self.watch.due_reports(now):
-            log.warning(
-                "relay.partition_stalled",
-                partition=stall.key,
-                waited_s=round(stall.waited_s),
-                lag=stall.lag,
-                error=stall.error,
-                relay_id=self.options.relay_id,
-            )
-
     # rebalancing ---------------------------------------------------------------------------------
     async def _producer_for(self, tp: TopicPartition) -> AIOKafkaProducer:
         producer = self._producers.get(tp)
@@ -413,7 +291,7 @@ class RelayService:
         async with self._work:  # let the transaction in hand commit before giving partitions up
             for tp in revoked:
                 self._forget(tp)
-                self.watch.revoked(_key(tp))
+                self.watch.revoked(key(tp))
                 for gauge in (self.metrics.consumer_lag, self.metrics.oldest_pending):
                     with contextlib.suppress(KeyError):
                         gauge.remove(tp.topic, str(tp.partition))
@@ -421,17 +299,16 @@ class RelayService:
                 if producer is not None:
                     await producer.stop()
         if revoked:
-            log.info("relay.partitions_revoked", partitions=[_key(t) for t in revoked])
+            log.info("relay.partitions_revoked", partitions=[key(t) for t in revoked])
 
     async def _on_assigned(self, assigned: list[TopicPartition]) -> None:
         # Cheap on purpose: a slow listener delays the whole group. Each partition is
         # fenced and re-positioned when its first batch arrives (see _claim).
         for tp in assigned:  # series exist from assignment on, so increase() and alerts see the first change
-            self.watch.assigned(_key(tp))
-            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(0)
-            self.metrics.oldest_pending.labels(tp.topic, str(tp.partition)).set(0)
+            self.watch.assigned(key(tp))
+            self.metrics.on_partition(tp.topic, tp.partition, 0, 0.0)
         if assigned:
-            log.info("relay.partitions_assigned", partitions=[_key(t) for t in assigned])
+            log.info("relay.partitions_assigned", partitions=[key(t) for t in assigned])
 
     async def _claim(self, tp: TopicPartition) -> AIOKafkaProducer:
         """Take over ``tp``: fence its previous owner, then read what that owner committed.
@@ -444,10 +321,10 @@ class RelayService:
         committed = await self._consumer.committed(tp)
         await self._reader.catch_up()
         self._next[tp] = committed or 0
-        self.watch.positioned(_key(tp), self._next[tp])
+        self.watch.positioned(key(tp), self._next[tp])
         if committed is not None and committed > await self._consumer.position(tp):
             self._consumer.seek(tp, committed)
-        log.info("relay.partition_claimed", partition=_key(tp), committed=committed)
+        log.info("relay.partition_claimed", partition=key(tp), committed=committed)
         return producer
 
     async def _start_of(self, tp: TopicPartition) -> None:
@@ -467,14 +344,14 @@ class RelayService:
         current = self._failures.get(tp)
         failure = _Failure(offset, current.attempts + 1 if current and current.offset == offset else 1, exc)
         self._failures[tp] = failure
-        self.watch.failed(_key(tp), f"offset {offset}: {type(exc).__name__}: {exc}")
+        self.watch.failed(key(tp), f"offset {offset}: {type(exc).__name__}: {exc}")
         return failure
 
     def _pause(self, tp: TopicPartition, failure: _Failure) -> None:
         """Try the failed record again after a backoff; the other partitions go on meanwhile."""
         delay = min(0.5 * 2 ** (failure.attempts - 1), self.options.max_backoff_s)
         log.warning(
-            "relay.record_failed", partition=_key(tp), offset=failure.offset, attempt=failure.attempts,
+            "relay.record_failed", partition=key(tp), offset=failure.offset, attempt=failure.attempts,
             of=self.options.record_attempts, error=repr(failure.error)[:300], retry_in_s=delay,
             relay_id=self.options.relay_id,
         )  # fmt: skip
@@ -503,46 +380,25 @@ class RelayService:
             for tp in assigned:
                 if tp in self._unreadable:
                     continue
-                at = await self._first_unreadable(tp)
+                at = await first_unreadable(self._consumer, tp)
                 await self._start_of(tp)
                 if at is not None:
                     found = True
                     self._unreadable[tp] = at
                     log.warning(
-                        "relay.record_unreadable", partition=_key(tp), offset=at, error=repr(exc)[:300],
+                        "relay.record_unreadable", partition=key(tp), offset=at, error=repr(exc)[:300],
                         relay_id=self.options.relay_id,
                     )  # fmt: skip
             if not found:
                 log.warning("relay.fetch_failed", error=repr(exc)[:300], relay_id=self.options.relay_id)
                 await asyncio.sleep(0.5)
 
-    async def _first_unreadable(self, tp: TopicPartition) -> int | None:
-        """Read ``tp`` one record at a time to its end; the offset where the client fails, or None."""
-        end = (await self._consumer.end_offsets([tp]))[tp]
-        deadline = time.monotonic() + 60
-        while await self._consumer.position(tp) < end and time.monotonic() < deadline:
-            try:
-                await self._consumer.getmany(tp, timeout_ms=500, max_records=1)
-            except Exception as exc:
-                if not _unreadable(exc):
-                    raise
-                # The failed read leaves its buffer behind; reading once more settles the position on the record.
-                with contextlib.suppress(Exception):
-                    await self._consumer.getmany(tp, timeout_ms=0, max_records=1)
-                return await self._consumer.position(tp)  # type: ignore[no-any-return]
-        return None
-
     async def _approach_unreadable(self, tp: TopicPartition) -> bool:
         """Decide the records before the unreadable one (never letting the client reach it), then set it aside."""
         if tp in self._paused:
             return True
         at = self._unreadable[tp]
-        records: list[ConsumerRecord] = []
-        while await self._consumer.position(tp) < at and len(records) < self.options.batch_size:
-            got = await self._consumer.getmany(tp, timeout_ms=200, max_records=1)
-            if not got:
-                break
-            records += got[tp]
+        records = await read_below(self._consumer, tp, at, self.options.batch_size)
         if records:
             return await self._process(tp, records)
         if await self._consumer.position(tp) < at:
@@ -550,7 +406,7 @@ class RelayService:
         try:  # the record is next: try it again, in case the failure was passing
             got = await self._consumer.getmany(tp, timeout_ms=1000, max_records=1)
         except Exception as exc:
-            if not _unreadable(exc):
+            if not is_record_fault(exc):
                 raise
             failure = self._failed(tp, at, exc)
             self._consumer.seek(tp, at)
@@ -613,21 +469,21 @@ class RelayService:
             try:
                 await self._claim(tp)
             except Exception as exc:  # noqa: BLE001 - retried with the next fetch
-                log.warning("relay.claim_failed", partition=_key(tp), error=repr(exc))
-                self.watch.failed(_key(tp), f"claim failed: {exc!r}")
+                log.warning("relay.claim_failed", partition=key(tp), error=repr(exc))
+                self.watch.failed(key(tp), f"claim failed: {exc!r}")
                 self._producers.pop(tp, None)
                 return False
         expected = self._next[tp]
         records = [_inbound(r) for r in raw if r.offset >= expected]
         if not records:
             return True
-        self.watch.fetched(_key(tp), records[0].timestamp_ms / 1000.0 if records[0].timestamp_ms >= 0 else None,
+        self.watch.fetched(key(tp), records[0].timestamp_ms / 1000.0 if records[0].timestamp_ms >= 0 else None,
                            time.time())  # fmt: skip
         try:
             decisions, plans, overlay, failure = await self._decide_all(tp, records)
         except (KafkaError, TimeoutError) as exc:
-            log.warning("relay.state_unavailable", partition=_key(tp), error=repr(exc), relay_id=self.options.relay_id)
-            self.watch.failed(_key(tp), repr(exc))
+            log.warning("relay.state_unavailable", partition=key(tp), error=repr(exc), relay_id=self.options.relay_id)
+            self.watch.failed(key(tp), repr(exc))
             self._consumer.seek(tp, expected)
             return False
         ok = True
@@ -666,12 +522,12 @@ class RelayService:
             fenced = isinstance(exc, ProducerFenced)
             log.warning(
                 "relay.fenced" if fenced else "relay.transaction_failed",
-                partition=_key(tp),
+                partition=key(tp),
                 first_offset=first,
                 error=repr(exc),
                 relay_id=self.options.relay_id,
             )
-            self.watch.failed(_key(tp), f"transaction failed: {exc!r}")
+            self.watch.failed(key(tp), f"transaction failed: {exc!r}")
             broken = self._producers.pop(tp, None)
             if broken is not None:
                 with contextlib.suppress(Exception):
@@ -685,8 +541,8 @@ class RelayService:
         failure = self._failures.get(tp)
         if failure is not None and failure.offset <= last:
             del self._failures[tp]
-        if self.watch.committed(_key(tp), last + 1):
-            log.info("relay.partition_moving", partition=_key(tp), next_offset=last + 1, relay_id=self.options.relay_id)
+        if self.watch.committed(key(tp), last + 1):
+            log.info("relay.partition_moving", partition=key(tp), next_offset=last + 1, relay_id=self.options.relay_id)
         for write in overlay.pending.values():
             self.state.apply(write)
         for decision in decisions:

@@ -15,6 +15,9 @@ from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from launchrelay.contract.codec import message_key
+from launchrelay.contract.messages import RecordRef
+
+_NOWHERE = RecordRef(topic="", partition=0, offset=0)
 
 Outcome = Literal["forwarded", "rejected"]
 
@@ -32,14 +35,14 @@ class SeenMessage:
     recipients: tuple[str, ...]
     outcome: Outcome
     closed: bool = False
-    #: where the latest change came from: (topic, partition, offset); orders updates of one key
-    src: tuple[str, int, int] = ("", 0, 0)
+    #: the record the latest change came from; orders updates of one key
+    src: RecordRef = _NOWHERE
 
     @property
     def key(self) -> str:
         return message_key(self.sender, self.message_id)
 
-    def closed_by(self, src: tuple[str, int, int]) -> SeenMessage:
+    def closed_by(self, src: RecordRef) -> SeenMessage:
         return replace(self, closed=True, src=src)
 
     def to_bytes(self) -> bytes:
@@ -54,7 +57,7 @@ class SeenMessage:
             "recipients": list(self.recipients),
             "outcome": self.outcome,
             "closed": self.closed,
-            "src": list(self.src),
+            "src": [self.src.topic, self.src.partition, self.src.offset],
         }
         return json.dumps(data, separators=(",", ":")).encode()
 
@@ -62,7 +65,8 @@ class SeenMessage:
     def from_bytes(cls, raw: bytes) -> SeenMessage:
         data = json.loads(raw)
         data["recipients"] = tuple(data["recipients"])
-        data["src"] = tuple(data["src"])
+        topic, partition, offset = data["src"]
+        data["src"] = RecordRef(topic=topic, partition=partition, offset=offset)
         return cls(**data)
 
 
@@ -82,7 +86,7 @@ class MemoryState:
     def apply(self, seen: SeenMessage) -> None:
         """Store ``seen`` unless a later change of the same key from the same partition is already here."""
         current = self._seen.get(seen.key)
-        if current is not None and current.src[:2] == seen.src[:2] and current.src[2] > seen.src[2]:
+        if current is not None and current.src.same_partition(seen.src) and current.src.offset > seen.src.offset:
             return
         self._seen[seen.key] = seen
 

@@ -27,6 +27,17 @@ class Timeout:
 Action = Retransmit | Timeout
 
 
+def in_flight_id(key: str, recipient: str, retransmission: int | None) -> str:
+    """Names one deadline action (a retransmission attempt, or the timeout when None): the same every time."""
+    kind = "overdue" if retransmission is None else f"retx{retransmission}"
+    return f"{key}|{recipient}|{kind}"
+
+
+def action_id(action: Action) -> str:
+    d = action.delivery
+    return in_flight_id(d.key, d.recipient, action.attempt if isinstance(action, Retransmit) else None)
+
+
 def due(deliveries: list[Delivery], now: datetime) -> list[Action]:
     """Timeouts whose deadline has passed, and re-sends whose time has come (at most one per delivery)."""
     actions: list[Action] = []

@@ -1,27 +1,26 @@
-"""The durable ledger: notifications, deliveries, a timeline, and the status-topic offsets.
+"""The durable ledger: notifications, deliveries, a timeline, and the status-topic offsets. SQL only.
 
 Every batch of status events is applied in one SQLite transaction together with
 the offsets it advances to, so a crash never applies an event twice or skips
-one. :class:`Ledger` is the interface the tracker and ``launchrelay status``
-use; :class:`SqliteLedger` is the default store (a server database can follow
-behind the same methods).
+one. What an event changes is decided by :func:`launchrelay.tracker.lifecycle.apply`
+(pure); this module reads the rows it asks for and writes the rows it returns.
+:class:`Ledger` is the interface the tracker and ``launchrelay status`` use;
+:class:`SqliteLedger` is the default store.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from launchrelay.agreements.config import RetransmitPolicy
-from launchrelay.contract.codec import message_key
-from launchrelay.contract.events import EventKind, StatusEvent
-from launchrelay.tracker import lifecycle as lc
+from launchrelay.contract.events import StatusEvent
+from launchrelay.tracker import lifecycle
 from launchrelay.tracker.lifecycle import Delivery, DeliveryState, Notification
 
 SCHEMA = """
@@ -67,11 +66,10 @@ class TimelineEntry:
     detail: dict[str, Any]
 
 
-PolicyLookup = Callable[[str | None], RetransmitPolicy | None]
-
-
 class Ledger(Protocol):
-    def apply(self, events: list[StatusEvent], offsets: dict[tuple[str, int], int], policy: PolicyLookup) -> None: ...
+    """What the tracker and `launchrelay status` need of a ledger (SQLite here; a server database could follow)."""
+
+    def apply(self, events: list[StatusEvent], offsets: dict[tuple[str, int], int]) -> None: ...
     def offsets(self) -> dict[tuple[str, int], int]: ...
     def state_counts(self) -> dict[str, int]: ...
     def due_deliveries(self, now: datetime) -> list[Delivery]: ...
@@ -81,6 +79,10 @@ class Ledger(Protocol):
     def find(self, message_id: str) -> list[Notification]: ...
     def deliveries(self, key: str) -> list[Delivery]: ...
     def timeline(self, key: str) -> list[TimelineEntry]: ...
+    def all_deliveries(self) -> dict[str, list[Delivery]]: ...
+
+    @property
+    def location(self) -> str: ...
 
 
 class SqliteLedger:
@@ -93,6 +95,10 @@ class SqliteLedger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     @classmethod
     def open_existing(cls, path: Path) -> SqliteLedger | None:
@@ -197,11 +203,12 @@ class SqliteLedger:
         return [TimelineEntry(datetime.fromisoformat(a), k, json.loads(d or "{}")) for a, k, d in rows]
 
     # writing ----------------------------------------------------------------------------------
-    def apply(self, events: list[StatusEvent], offsets: dict[tuple[str, int], int], policy: PolicyLookup) -> None:
+    def apply(self, events: list[StatusEvent], offsets: dict[tuple[str, int], int]) -> None:
         """Apply status events and advance the offsets, all or nothing."""
         with self._txn() as db:
+            view = _TxnView(db)
             for event in events:
-                _Apply(db, policy).event(event)
+                _write(db, lifecycle.apply(event, view))
             db.executemany(
                 "INSERT INTO offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
                 "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
@@ -209,130 +216,46 @@ class SqliteLedger:
             )
 
 
-class _Apply:
-    """How one status event changes the ledger (inside the caller's transaction)."""
+class _TxnView:
+    """The ledger as the transaction in hand sees it (what earlier events of the batch wrote included)."""
 
-    def __init__(self, db: sqlite3.Connection, policy: PolicyLookup) -> None:
+    def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
-        self.policy = policy
 
-    def _note(self, key: str, at: datetime, kind: str, **detail: Any) -> None:
-        self.db.execute(
-            "INSERT INTO timeline (key, at, kind, detail) VALUES (?, ?, ?, ?)",
-            (key, at.isoformat(), kind, json.dumps(detail, default=str)),
-        )
+    def notification(self, key: str) -> Notification | None:
+        row = self.db.execute("SELECT * FROM notifications WHERE key = ?", (key,)).fetchone()
+        return SqliteLedger._notification(row) if row else None
 
-    def _exists(self, key: str) -> bool:
-        return self.db.execute("SELECT 1 FROM notifications WHERE key = ?", (key,)).fetchone() is not None
+    def deliveries(self, key: str) -> list[Delivery]:
+        rows = self.db.execute("SELECT * FROM deliveries WHERE key = ? ORDER BY recipient", (key,)).fetchall()
+        return [SqliteLedger._delivery(r) for r in rows]
 
-    def _insert(self, n: Notification) -> None:
-        self.db.execute(
-            "INSERT OR IGNORE INTO notifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+
+def _write(db: sqlite3.Connection, changes: lifecycle.Changes) -> None:
+    """Write the rows as they are (insert or replace) and add the timeline entries."""
+    for n in changes.notifications:
+        db.execute(
+            "INSERT OR REPLACE INTO notifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 n.key, n.message_id, n.message_type, n.sender, n.agreement, n.launch_key, json.dumps(n.recipients),
                 n.refers_to, _ts(n.window_start), _ts(n.received_at), n.outcome, json.dumps(n.reasons),
                 n.closed_by, n.amended, n.source,
             ),
         )  # fmt: skip
-
-    def _delivery(self, key: str, recipient: str) -> Delivery | None:
-        row = self.db.execute("SELECT * FROM deliveries WHERE key = ? AND recipient = ?", (key, recipient)).fetchone()
-        return SqliteLedger._delivery(row) if row else None
-
-    def _save(self, d: Delivery, *, insert_only: bool = False) -> None:
-        on_conflict = (
-            "DO NOTHING"
-            if insert_only
-            else "DO UPDATE SET state = excluded.state, retransmits = excluded.retransmits, "
-            "acked_at = excluded.acked_at, ack_message_id = excluded.ack_message_id, "
-            "timed_out_at = excluded.timed_out_at, next_due_at = excluded.next_due_at"
-        )
+    for d in changes.deliveries:
         due_at = None
         if d.state is DeliveryState.PENDING:
             retransmit_at = d.next_retransmit_at
             due_at = min(d.deadline_at, retransmit_at) if retransmit_at else d.deadline_at
-        self.db.execute(
-            "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608 - fixed text, no input
-            f"ON CONFLICT (key, recipient) {on_conflict}",
+        db.execute(
+            "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 d.key, d.recipient, d.state.value, d.forwarded_at.isoformat(), d.deadline_at.isoformat(),
                 d.every.total_seconds() if d.every else None, d.max_retransmits, d.retransmits, _ts(d.acked_at),
                 d.ack_message_id, _ts(d.timed_out_at), _sortable(due_at) if due_at else None,
             ),
         )  # fmt: skip
-
-    def event(self, e: StatusEvent) -> None:
-        handler = {
-            EventKind.FORWARDED: self._forwarded,
-            EventKind.REJECTED: self._rejected,
-            EventKind.DUPLICATE: self._duplicate,
-            EventKind.RETRANSMITTED: self._retransmitted,
-            EventKind.ACKNOWLEDGEMENT_OVERDUE: self._overdue,
-        }[e.kind]
-        handler(e)
-
-    def _forwarded(self, e: StatusEvent) -> None:
-        n = lc.from_event(e)
-        # A notice rejected before and redriven by an operator is forwarded now: it takes the forward's place.
-        self.db.execute(
-            "UPDATE notifications SET outcome = ?, reasons = ?, received_at = ?, source = ? "
-            "WHERE key = ? AND outcome = 'rejected'",
-            (n.outcome, json.dumps(n.reasons), _ts(n.received_at), n.source, n.key),
-        )
-        self._insert(n)
-        self._note(n.key, e.at, "forwarded", recipients=list(n.recipients), message_type=n.message_type)
-        for new in lc.deliveries_for(e, self.policy(e.agreement)):
-            self._save(new, insert_only=True)
-        if not e.refers_to or not e.sender:
-            return
-        if e.message_type == "acknowledgement" and e.recipients:
-            ref_key = message_key(e.recipients[0], e.refers_to)
-            target = self._delivery(ref_key, e.sender)
-            if target is None:
-                self._note(ref_key, e.at, "acknowledgement_unmatched", by=e.sender, ack=e.message_id)
-                return
-            acked = lc.acknowledge(target, e.message_id or "", e.received_at or e.at)
-            if acked != target:
-                self._save(acked)
-                latency = acked.latency.total_seconds() if acked.latency else None
-                self._note(ref_key, e.at, acked.state.value, by=e.sender, ack=e.message_id, latency_s=latency)
-            return
-        ref_key = message_key(e.sender, e.refers_to)
-        if e.message_type == "amendment":
-            self.db.execute("UPDATE notifications SET amended = amended + 1 WHERE key = ?", (ref_key,))
-            self._note(ref_key, e.at, "amended", by=e.message_id)
-        elif e.message_type in ("cancellation", "completed_launch"):
-            self.db.execute("UPDATE notifications SET closed_by = ? WHERE key = ?", (e.message_type, ref_key))
-            self._note(ref_key, e.at, "cancelled" if e.message_type == "cancellation" else "completed", by=e.message_id)
-            for row in self.db.execute("SELECT * FROM deliveries WHERE key = ?", (ref_key,)).fetchall():
-                d = SqliteLedger._delivery(row)
-                if d.state is DeliveryState.PENDING:
-                    self._save(lc.stop(d))
-
-    def _rejected(self, e: StatusEvent) -> None:
-        n = lc.from_event(e)
-        if self._exists(n.key):  # e.g. a conflicting reuse of a forwarded id: keep both rows
-            n = Notification(**{**n.__dict__, "key": lc.notification_key(None, None, e)})
-        self._insert(n)
-        self._note(n.key, e.at, "rejected", reasons=[r.code for r in e.reasons])
-
-    def _duplicate(self, e: StatusEvent) -> None:
-        key = lc.notification_key(e.sender, e.message_id, e)
-        src = e.source
-        self._note(key, e.at, "duplicate", source=f"{src.topic}:{src.partition}:{src.offset}" if src else None)
-
-    def _retransmitted(self, e: StatusEvent) -> None:
-        key = lc.notification_key(e.sender, e.message_id, e)
-        for r in e.recipients:
-            d = self._delivery(key, r)
-            if d is not None:
-                self._save(lc.retransmitted(d, e.attempt or d.retransmits + 1))
-            self._note(key, e.at, "retransmitted", recipient=r, attempt=e.attempt)
-
-    def _overdue(self, e: StatusEvent) -> None:
-        key = lc.notification_key(e.sender, e.message_id, e)
-        for r in e.recipients:
-            d = self._delivery(key, r)
-            if d is not None:
-                self._save(lc.timed_out(d, e.at))
-            self._note(key, e.at, "timed_out", recipient=r)
+    db.executemany(
+        "INSERT INTO timeline (key, at, kind, detail) VALUES (?, ?, ?, ?)",
+        [(e.key, e.at.isoformat(), e.kind, json.dumps(e.detail, default=str)) for e in changes.notes],
+    )

@@ -2,17 +2,19 @@
 
 A *notification* is any party message the relay handled (keyed ``SENDER/ID``);
 a *delivery* is one recipient's copy of a forwarded message that expects an
-acknowledgement. Functions here take rows and an event and return new rows:
-no I/O, no clock.
+acknowledgement. :func:`apply` takes an event and the rows it touches (read
+through a :class:`LedgerView`) and returns the rows to write and the timeline
+entries to add: every rule of the ledger is here, the SQL is in ``ledger.py``.
+No I/O, no clock.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, Protocol
 
-from launchrelay.agreements.config import RetransmitPolicy
 from launchrelay.contract.codec import message_key
 from launchrelay.contract.events import EventKind, StatusEvent
 
@@ -75,7 +77,7 @@ def notification_key(sender: str | None, message_id: str | None, event: StatusEv
     if sender and message_id:
         return message_key(sender, message_id)
     src = event.source
-    return f"record:{src.topic}:{src.partition}:{src.offset}" if src else f"event:{event.event_id}"
+    return f"record:{src}" if src else f"event:{event.event_id}"
 
 
 def from_event(event: StatusEvent) -> Notification:
@@ -93,16 +95,21 @@ def from_event(event: StatusEvent) -> Notification:
         received_at=event.received_at,
         outcome=event.kind.value,
         reasons=tuple((r.code, r.message) for r in event.reasons),
-        source=f"{event.source.topic}:{event.source.partition}:{event.source.offset}" if event.source else None,
+        source=str(event.source) if event.source else None,
     )
 
 
-def deliveries_for(event: StatusEvent, policy: RetransmitPolicy | None) -> list[Delivery]:
-    """One pending delivery per recipient of a forwarded message that expects acknowledgement."""
+def deliveries_for(event: StatusEvent) -> list[Delivery]:
+    """One pending delivery per recipient of a forwarded message that expects acknowledgement.
+
+    The deadline and the re-send policy are the ones the event carries: those of the agreement
+    when the message was forwarded (a config changed later does not move them).
+    """
     if event.kind is not EventKind.FORWARDED or event.ack_deadline_s is None:
         return []
     key = notification_key(event.sender, event.message_id, event)
     deadline = event.at + timedelta(seconds=event.ack_deadline_s)
+    every = timedelta(seconds=event.retransmit_every_s) if event.retransmit_every_s else None
     return [
         Delivery(
             key=key,
@@ -110,8 +117,8 @@ def deliveries_for(event: StatusEvent, policy: RetransmitPolicy | None) -> list[
             state=DeliveryState.PENDING,
             forwarded_at=event.at,
             deadline_at=deadline,
-            every=policy.every if policy else None,
-            max_retransmits=policy.max_attempts if policy else 0,
+            every=every,
+            max_retransmits=(event.retransmit_max or 0) if every else 0,
         )
         for r in event.recipients
     ]
@@ -163,3 +170,125 @@ def overall_state(n: Notification, deliveries: list[Delivery]) -> str:
     if DeliveryState.ACKNOWLEDGED_LATE in states:
         return "acknowledged_late"
     return "acknowledged"
+
+
+# --- how one event changes the ledger -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Note:
+    """One entry of a notification's timeline."""
+
+    key: str
+    at: datetime
+    kind: str
+    detail: dict[str, Any]
+
+
+@dataclass
+class Changes:
+    """What one event does to the ledger: rows to write as they are, and timeline entries to add."""
+
+    notifications: list[Notification] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+    def note(self, key: str, at: datetime, kind: str, **detail: Any) -> None:
+        self.notes.append(Note(key, at, kind, detail))
+
+
+class LedgerView(Protocol):
+    """The rows an event may touch, as they stand (earlier events of the same batch included)."""
+
+    def notification(self, key: str) -> Notification | None: ...
+    def deliveries(self, key: str) -> list[Delivery]: ...
+
+
+def apply(event: StatusEvent, view: LedgerView) -> Changes:
+    """The rows ``event`` writes and the timeline entries it adds."""
+    changes = Changes()
+    {
+        EventKind.FORWARDED: _forwarded,
+        EventKind.REJECTED: _rejected,
+        EventKind.DUPLICATE: _duplicate,
+        EventKind.RETRANSMITTED: _retransmitted,
+        EventKind.ACKNOWLEDGEMENT_OVERDUE: _overdue,
+    }[event.kind](event, view, changes)
+    return changes
+
+
+def _forwarded(e: StatusEvent, view: LedgerView, out: Changes) -> None:
+    n = from_event(e)
+    existing = view.notification(n.key)
+    if existing is None:
+        out.notifications.append(n)
+    elif existing.outcome == "rejected":
+        # A notice rejected before and redriven by an operator is forwarded now: it takes the rejection's place.
+        out.notifications.append(
+            replace(existing, outcome=n.outcome, reasons=n.reasons, received_at=n.received_at, source=n.source)
+        )
+    out.note(n.key, e.at, "forwarded", recipients=list(n.recipients), message_type=n.message_type)
+    have = {d.recipient for d in view.deliveries(n.key)}
+    out.deliveries += [d for d in deliveries_for(e) if d.recipient not in have]
+    if not e.refers_to or not e.sender:
+        return
+    if e.message_type == "acknowledgement" and e.recipients:
+        _acknowledged(e, view, out)
+        return
+    ref_key = message_key(e.sender, e.refers_to)
+    ref = view.notification(ref_key)
+    if e.message_type == "amendment":
+        if ref is not None:
+            out.notifications.append(replace(ref, amended=ref.amended + 1))
+        out.note(ref_key, e.at, "amended", by=e.message_id)
+    elif e.message_type in ("cancellation", "completed_launch"):
+        if ref is not None:
+            out.notifications.append(replace(ref, closed_by=e.message_type))
+        out.note(ref_key, e.at, "cancelled" if e.message_type == "cancellation" else "completed", by=e.message_id)
+        out.deliveries += [stop(d) for d in view.deliveries(ref_key) if d.state is DeliveryState.PENDING]
+
+
+def _acknowledged(e: StatusEvent, view: LedgerView, out: Changes) -> None:
+    """An acknowledgement is matched to the delivery of what it refers to, to the recipient that sent it."""
+    assert e.refers_to is not None and e.sender is not None
+    ref_key = message_key(e.recipients[0], e.refers_to)
+    target = next((d for d in view.deliveries(ref_key) if d.recipient == e.sender), None)
+    if target is None:
+        out.note(ref_key, e.at, "acknowledgement_unmatched", by=e.sender, ack=e.message_id)
+        return
+    acked = acknowledge(target, e.message_id or "", e.received_at or e.at)
+    if acked != target:
+        out.deliveries.append(acked)
+        latency = acked.latency.total_seconds() if acked.latency else None
+        out.note(ref_key, e.at, acked.state.value, by=e.sender, ack=e.message_id, latency_s=latency)
+
+
+def _rejected(e: StatusEvent, view: LedgerView, out: Changes) -> None:
+    n = from_event(e)
+    if view.notification(n.key) is not None:  # e.g. a conflicting reuse of a forwarded id: keep both rows
+        n = replace(n, key=notification_key(None, None, e))
+    out.notifications.append(n)
+    out.note(n.key, e.at, "rejected", reasons=[r.code for r in e.reasons])
+
+
+def _duplicate(e: StatusEvent, view: LedgerView, out: Changes) -> None:
+    out.note(notification_key(e.sender, e.message_id, e), e.at, "duplicate", source=str(e.source) if e.source else None)
+
+
+def _each_recipient(e: StatusEvent, view: LedgerView, out: Changes, kind: str, change: Any, **detail: Any) -> None:
+    key = notification_key(e.sender, e.message_id, e)
+    by_recipient = {d.recipient: d for d in view.deliveries(key)}
+    for r in e.recipients:
+        if r in by_recipient:
+            out.deliveries.append(change(by_recipient[r]))
+        out.note(key, e.at, kind, recipient=r, **detail)
+
+
+def _retransmitted(e: StatusEvent, view: LedgerView, out: Changes) -> None:
+    _each_recipient(
+        e, view, out, "retransmitted", lambda d: retransmitted(d, e.attempt or d.retransmits + 1), attempt=e.attempt
+    )
+
+
+def _overdue(e: StatusEvent, view: LedgerView, out: Changes) -> None:
+    _each_recipient(e, view, out, "timed_out", lambda d: timed_out(d, e.at))

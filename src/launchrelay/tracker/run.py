@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from launchrelay.ops.metrics import TrackerMetrics
-from launchrelay.ops.process import prepare, serve
+from launchrelay.runtime.process import prepare, serve
 from launchrelay.settings import Settings
 from launchrelay.tracker.ledger import SqliteLedger
+from launchrelay.tracker.metrics import TrackerMetrics
 from launchrelay.tracker.service import TrackerOptions, TrackerService
 
 

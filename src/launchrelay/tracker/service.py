@@ -22,20 +22,21 @@ from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from launchrelay.agreements.config import Deployment, RetransmitPolicy
-from launchrelay.broker.admin import behind, partitions_of, size_limits
-from launchrelay.contract.codec import encode, message_key, stable_id
+from launchrelay.agreements.config import Deployment
+from launchrelay.broker.admin import size_limits
+from launchrelay.broker.consume import behind, partitions_of
+from launchrelay.contract.codec import message_key
 from launchrelay.contract.events import EventKind, StatusEvent
-from launchrelay.contract.headers import RETRANSMISSION_HEADER, Headers, from_record
-from launchrelay.contract.messages import Receipt, ReceiptOutcome, RecordRef
-from launchrelay.ops.watch import Outage, PartitionWatch
+from launchrelay.contract.headers import Headers, from_record
+from launchrelay.contract.messages import RecordRef
+from launchrelay.runtime.watcher import Watcher, key
 from launchrelay.signing import Signer
-from launchrelay.topics import Topics
-from launchrelay.tracker.deadlines import Action, Clock, Retransmit, Timeout, due
-from launchrelay.tracker.ledger import SqliteLedger
+from launchrelay.topics import OutRecord, Topics
+from launchrelay.tracker import outputs
+from launchrelay.tracker.deadlines import Action, Clock, Retransmit, Timeout, action_id, due, in_flight_id
+from launchrelay.tracker.ledger import Ledger
 from launchrelay.tracker.lifecycle import Delivery, Notification
 
 log = structlog.get_logger("launchrelay.tracker")
@@ -100,19 +101,8 @@ class TrackerOptions:
     client_options: dict[str, Any] = field(default_factory=dict)
 
 
-def _in_flight_id(key: str, recipient: str, retransmission: int | None) -> str:
-    """Names one deadline action (a retransmission attempt, or the timeout when None) until its event is read back."""
-    kind = "overdue" if retransmission is None else f"retx{retransmission}"
-    return f"{key}|{recipient}|{kind}"
-
-
-def _action_id(action: Action) -> str:
-    d = action.delivery
-    return _in_flight_id(d.key, d.recipient, action.attempt if isinstance(action, Retransmit) else None)
-
-
 class TrackerService:
-    def __init__(self, deployment: Deployment, options: TrackerOptions, ledger: SqliteLedger) -> None:
+    def __init__(self, deployment: Deployment, options: TrackerOptions, ledger: Ledger) -> None:
         self.deployment = deployment
         self.options = options
         self.ledger = ledger
@@ -139,29 +129,17 @@ class TrackerService:
         self._in_flight: set[str] = set()  # fired, not yet read back from the status topic
         self._stopping = asyncio.Event()
         self._ready = False
-        self.watch = PartitionWatch(options.stall_after_s)
-        self._outage = Outage(options.stall_after_s)
-        self._last_contact = time.monotonic()
+        self.watcher = Watcher(
+            "tracker", self._status, lambda: self._parts, options.hooks,
+            stall_after_s=options.stall_after_s, every_s=options.watch_every_s,
+        )  # fmt: skip
+        self.watch = self.watcher.watch
 
     def ready(self) -> tuple[bool, str]:
         if not self._ready:
             return False, "catching up on the status topic"
-        stalls = self.watch.stalls(time.time())
-        if stalls:
-            named = "; ".join(
-                f"{s.key} has waited {s.waited_s:.0f}s with {s.lag} events behind"
-                + (f" ({s.error})" if s.error else "")
-                for s in stalls
-            )
-            return False, f"stalled: {named}"
-        silent = time.monotonic() - self._last_contact
-        if silent > self.options.stall_after_s:
-            return False, f"no answer from the broker in {silent:.0f}s"
-        return True, "caught up"
-
-    def _policy(self, agreement_id: str | None) -> RetransmitPolicy | None:
-        agreement = self.deployment.agreement(agreement_id or "")
-        return agreement.retransmit if agreement else None
+        problem = self.watcher.problem()
+        return (False, problem) if problem is not None else (True, "caught up")
 
     async def start(self) -> None:
         await self._producer.start()  # fences the previous incarnation: its open transaction is aborted
@@ -170,7 +148,7 @@ class TrackerService:
         self._parts = await partitions_of(self._status, self.topics.status)
         self._status.assign(self._parts)
         for tp in self._parts:
-            self.watch.assigned(f"{tp.topic}:{tp.partition}")
+            self.watch.assigned(key(tp))
             self.options.hooks.on_partition(tp.topic, tp.partition, 0, 0.0)
         stored = self.ledger.offsets()
         for tp in self._parts:
@@ -179,13 +157,13 @@ class TrackerService:
                 await self._status.seek_to_beginning(tp)
             else:
                 self._status.seek(tp, offset)
-            self.watch.positioned(f"{tp.topic}:{tp.partition}", await self._status.position(tp))
+            self.watch.positioned(key(tp), await self._status.position(tp))
         applied = await self.catch_up()
         self._ready = True
         log.info(
             "tracker.started",
             tracker_id=self.options.tracker_id,
-            ledger=str(self.ledger.path),
+            ledger=self.ledger.location,
             caught_up_events=applied,
             pending=len(self.ledger.pending()),
         )
@@ -208,7 +186,7 @@ class TrackerService:
         for tp, records in batch.items():
             if records:
                 first = records[0].timestamp
-                self.watch.fetched(f"{tp.topic}:{tp.partition}", first / 1000.0 if first >= 0 else None, now)
+                self.watch.fetched(key(tp), first / 1000.0 if first >= 0 else None, now)
             for record in records:
                 try:
                     event: StatusEvent | None = StatusEvent.model_validate_json(record.value or b"")
@@ -224,7 +202,7 @@ class TrackerService:
             return 0
         events = [e for _, _, e in read if e is not None]
         try:
-            self.ledger.apply(events, offsets, self._policy)
+            self.ledger.apply(events, offsets)
             applied = events
         except Exception as exc:  # noqa: BLE001 - one event may be at fault: apply them one by one
             log.warning("tracker.batch_failed", events=len(events), error=repr(exc)[:300])
@@ -238,7 +216,7 @@ class TrackerService:
     def _rewind(self) -> None:
         """Back to the last event the ledger applied: a failed pass may have fetched past it."""
         for tp in self._parts:
-            applied = self.watch.partitions.get(f"{tp.topic}:{tp.partition}")
+            applied = self.watch.partitions.get(key(tp))
             if applied is not None and applied.next_offset is not None:
                 self._status.seek(tp, applied.next_offset)
 
@@ -253,13 +231,13 @@ class TrackerService:
             position = {(tp.topic, tp.partition): offset + 1}
             for attempt in range(1, self.options.event_attempts + 1):
                 try:
-                    self.ledger.apply([event] if event else [], position, self._policy)
+                    self.ledger.apply([event] if event else [], position)
                 except Exception as exc:  # bounded: set aside after the last attempt
                     if attempt < self.options.event_attempts:
                         await asyncio.sleep(0.2 * attempt)
                         continue
-                    self.watch.failed(f"{tp.topic}:{tp.partition}", f"offset {offset}: {exc!r}")
-                    self.ledger.apply([], position, self._policy)
+                    self.watch.failed(key(tp), f"offset {offset}: {exc!r}")
+                    self.ledger.apply([], position)
                     self.options.hooks.on_set_aside()
                     log.error(  # noqa: TRY400 - the error is named; a traceback is in the DEBUG line below
                         "tracker.event_set_aside", partition=tp.partition, offset=offset, attempts=attempt,
@@ -276,10 +254,10 @@ class TrackerService:
     def _after_apply(self, event: StatusEvent) -> None:
         self.options.hooks.on_event(event)
         if event.kind in (EventKind.RETRANSMITTED, EventKind.ACKNOWLEDGEMENT_OVERDUE) and event.sender:
-            key = message_key(event.sender, event.message_id or "")
+            notice = message_key(event.sender, event.message_id or "")
             attempt = event.attempt if event.kind is EventKind.RETRANSMITTED else None
             for r in event.recipients:
-                self._in_flight.discard(_in_flight_id(key, r, attempt))
+                self._in_flight.discard(in_flight_id(notice, r, attempt))
         if event.kind is EventKind.FORWARDED and event.message_type == "acknowledgement" and event.recipients:
             for d in self.ledger.deliveries(message_key(event.recipients[0], event.refers_to or "")):
                 if d.recipient == event.sender and d.ack_message_id == event.message_id:
@@ -307,7 +285,7 @@ class TrackerService:
     def _due(self) -> list[Action]:
         now = self.options.clock.now()
         candidates = self.ledger.due_deliveries(now)
-        return [a for a in due(candidates, now) if _action_id(a) not in self._in_flight]
+        return [a for a in due(candidates, now) if action_id(a) not in self._in_flight]
 
     async def _fetch_original(self, source: RecordRef) -> tuple[bytes, Headers] | None:
         tp = TopicPartition(source.topic, source.partition)
@@ -323,52 +301,17 @@ class TrackerService:
 
     async def _fire(self, actions: list[Action]) -> None:
         now = self.options.clock.now()
-        plans: list[tuple[Action, Notification, list[tuple[str, bytes | None, bytes, Headers]]]] = []
+        plans: list[tuple[Action, Notification, list[OutRecord]]] = []
         for action in actions:
-            d = action.delivery
-            n = self.ledger.notification(d.key)
+            n = self.ledger.notification(action.delivery.key)
             if n is None or n.sender is None or n.message_id is None:
                 continue
-            key = (n.launch_key or "").encode()
-            aid = _action_id(action)
-            records: list[tuple[str, bytes | None, bytes, Headers]] = []
-            event = StatusEvent(
-                event_id=stable_id("evt", aid),
-                kind=EventKind.RETRANSMITTED if isinstance(action, Retransmit) else EventKind.ACKNOWLEDGEMENT_OVERDUE,
-                at=now,
-                message_id=n.message_id,
-                message_type=n.message_type,
-                agreement=n.agreement,
-                sender=n.sender,
-                recipients=[d.recipient],
-                launch_key=n.launch_key,
-                attempt=action.attempt if isinstance(action, Retransmit) else None,
-            )
+            original = None
             if isinstance(action, Retransmit):
-                ref = _ref(n.source)
-                original = await self._fetch_original(ref) if ref else None
+                original = await self._fetch_original(RecordRef.parse(n.source)) if n.source else None
                 if original is None:
                     log.warning("tracker.retransmit_unavailable", message_id=n.message_id, source=n.source)
-                else:
-                    value, headers = original
-                    headers = [*headers, (RETRANSMISSION_HEADER, str(action.attempt).encode())]
-                    records.append((self.topics.inbound(d.recipient), key, value, headers))
-            else:
-                receipt = Receipt(
-                    message_id=stable_id("overdue", aid),
-                    issued_by=self.options.tracker_id,
-                    recipient=n.sender,
-                    outcome=ReceiptOutcome.ACKNOWLEDGEMENT_OVERDUE,
-                    created_at=now,
-                    refers_to=n.message_id,
-                    agreement=n.agreement,
-                    launch_key=n.launch_key,
-                    forwarded_to=[d.recipient],
-                    source=_ref(n.source),
-                )
-                body = encode(receipt)
-                records.append((self.topics.inbound(n.sender), key, body, self.options.signer.headers(body)))
-            records.append((self.topics.status, key, encode(event), []))
+            records = outputs.plan(action, n, original, self.topics, self.options.signer, self.options.tracker_id, now)
             plans.append((action, n, records))
         if not plans:
             return
@@ -376,8 +319,8 @@ class TrackerService:
         try:
             sends = []
             for _, _, records in plans:
-                for topic, k, value, headers in records:
-                    sends.append(await self._producer.send(topic, value=value, key=k, headers=headers))
+                for r in records:
+                    sends.append(await self._producer.send(r.topic, value=r.value, key=r.key, headers=r.headers))
             await asyncio.gather(*sends)
             await self._producer.commit_transaction()
         except BaseException:
@@ -385,7 +328,7 @@ class TrackerService:
                 await self._producer.abort_transaction()
             raise
         for action, n, _ in plans:
-            self._in_flight.add(_action_id(action))
+            self._in_flight.add(action_id(action))
             d = action.delivery
             ids: dict[str, Any] = {
                 "message_id": n.message_id,
@@ -402,43 +345,9 @@ class TrackerService:
                 log.info("tracker.retransmitted", attempt=action.attempt, **ids)
                 self.options.hooks.on_retransmit(n, d, action.attempt)
 
-    async def _watch_loop(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.options.watch_every_s)
-            if not self._stopping.is_set():
-                await self._look()
-
-    async def _look(self) -> None:
-        """Ask where the status topic ends: lag, the oldest unapplied event, stalls, and the broker's reachability."""
-        try:
-            ends = await asyncio.wait_for(self._status.end_offsets(self._parts), self.options.watch_every_s)
-        except (KafkaError, TimeoutError) as exc:
-            self.options.hooks.on_fetch_error(type(exc).__name__)
-            if self._outage.failed(repr(exc), time.monotonic()):
-                since = time.monotonic() - (self._outage.since or time.monotonic())
-                log.warning("tracker.broker_unreachable", for_s=round(since), error=repr(exc))
-            return
-        self._last_contact = time.monotonic()
-        length = self._outage.recovered(self._last_contact)
-        if length is not None:
-            log.info("tracker.broker_reachable", outage_s=round(length, 1))
-        now = time.time()
-        for tp in self._parts:
-            key = f"{tp.topic}:{tp.partition}"
-            self.watch.ends(key, ends[tp], now)
-            self.options.hooks.on_partition(
-                tp.topic, tp.partition, self.watch.partitions[key].lag, self.watch.oldest_pending_s(key, now)
-            )
-        for stall in self.watch.due_reports(now):
-            log.warning(
-                "tracker.partition_stalled", partition=stall.key, waited_s=round(stall.waited_s), lag=stall.lag,
-                error=stall.error,
-            )  # fmt: skip
-
     async def run(self) -> None:
         """Until ``request_stop``: apply status events as they come, fire what falls due."""
-        watcher = asyncio.create_task(self._watch_loop())
+        watcher = asyncio.create_task(self.watcher.run(self._stopping))
         try:
             await self._run()
         finally:
@@ -464,15 +373,8 @@ class TrackerService:
             except Exception as exc:  # noqa: BLE001 - never a crash loop: retried, and a stall shows in readiness
                 self.options.hooks.on_fetch_error(type(exc).__name__)
                 for tp in self._parts:
-                    self.watch.failed(f"{tp.topic}:{tp.partition}", repr(exc))
+                    self.watch.failed(key(tp), repr(exc))
                 log.warning("tracker.loop_failed", error=repr(exc)[:300], retry_in_s=backoff)
                 self._rewind()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
-
-
-def _ref(source: str | None) -> RecordRef | None:
-    if not source:
-        return None
-    topic, partition, offset = source.rsplit(":", 2)
-    return RecordRef(topic=topic, partition=int(partition), offset=int(offset))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from launchrelay.tracker.ledger import SqliteLedger
+from launchrelay.tracker.ledger import Ledger
 from launchrelay.tracker.lifecycle import Delivery, DeliveryState, Notification, overall_state
 
 
@@ -42,7 +42,7 @@ def delivery_note(d: Delivery, now: datetime) -> str:
     return f"{d.recipient}: stopped"
 
 
-def rows(ledger: SqliteLedger, filters: Filters, now: datetime) -> list[dict[str, Any]]:
+def rows(ledger: Ledger, filters: Filters, now: datetime) -> list[dict[str, Any]]:
     deliveries = ledger.all_deliveries()
     out = []
     for n in ledger.notifications():
@@ -101,7 +101,7 @@ def render_table(table: list[dict[str, Any]]) -> str:
     return "\n".join(x.rstrip() for x in [fmt.format(*headers), *(fmt.format(*map(str, line)) for line in lines)])
 
 
-def timeline(ledger: SqliteLedger, ident: str, now: datetime) -> dict[str, Any] | None:
+def timeline(ledger: Ledger, ident: str, now: datetime) -> dict[str, Any] | None:
     found = ledger.find(ident)
     if not found:
         return None

@@ -1,4 +1,4 @@
-"""Prometheus metrics for the relay and the tracker (each process has its own registry)."""
+"""The tracker's Prometheus metrics (its own registry); also the tracker's hooks."""
 
 from __future__ import annotations
 
@@ -8,43 +8,6 @@ from launchrelay.contract.events import StatusEvent
 from launchrelay.tracker.lifecycle import Delivery, Notification
 
 LATENCY_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 24 * 3600)
-
-
-class RelayMetrics:
-    """What the relay counts: records in, forwards, rejections by reason, duplicates, commits, lag."""
-
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
-        self.messages_in = Counter(
-            "launchrelay_messages_in", "Records read from party out topics", ["sender"], registry=r
-        )
-        self.forwarded = Counter(
-            "launchrelay_forwarded",
-            "Messages forwarded, per recipient",
-            ["agreement", "sender", "recipient"],
-            registry=r,
-        )
-        self.rejected = Counter(
-            "launchrelay_rejected", "Rejections, per reason code", ["agreement", "sender", "reason"], registry=r
-        )
-        self.duplicates = Counter("launchrelay_duplicates", "Exact repeats not forwarded again", ["sender"], registry=r)
-        self.commit_seconds = Histogram(
-            "launchrelay_transaction_commit_seconds", "Time to write and commit one partition's batch", registry=r
-        )
-        self.consumer_lag = Gauge(
-            "launchrelay_consumer_lag", "Records behind the end of each out-topic partition", ["topic", "partition"],
-            registry=r,
-        )  # fmt: skip
-        self.oldest_pending = Gauge(
-            "launchrelay_oldest_pending_seconds",
-            "Age of the oldest record of each out-topic partition not yet decided (0 when none waits)",
-            ["topic", "partition"],
-            registry=r,
-        )
-        self.fetch_errors = Counter(
-            "launchrelay_fetch_errors", "Failed reads from the broker, by error", ["error"], registry=r
-        )
 
 
 class TrackerMetrics:

@@ -6,11 +6,10 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import Literal
 
 import structlog
 
-LogFormat = Literal["auto", "json", "console"]
+from launchrelay.settings import LogFormat
 
 
 def configure_logging(level: str = "INFO", fmt: LogFormat = "auto") -> None:

@@ -14,7 +14,7 @@ from launchrelay.access import Role, access_plan
 from launchrelay.agreements.config import Deployment, load_config
 from launchrelay.broker.admin import ensure_topics, topic_specs
 from launchrelay.errors import ConfigError
-from launchrelay.ops.health import OpsServer
+from launchrelay.runtime.health import OpsServer
 from launchrelay.settings import Settings
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics

@@ -1,0 +1,83 @@
+"""Helpers for the project's consumers that aiokafka leaves out: where a topic's partitions are, and whether
+a consumer has reached the end offsets it was given."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CorruptRecordException, KafkaError, RecordTooLargeError, UnsupportedCodecError
+
+from launchrelay.errors import KafkaRequestFailed
+
+
+async def behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    """True while the consumer's position in any of these partitions is short of its end offset."""
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str, wait_s: float = 10.0) -> list[TopicPartition]:
+    """The partitions of ``topic``, fetching metadata when the consumer has not seen it yet.
+
+    A topic created a moment ago may not be in every broker's metadata yet, so
+    an absent topic is asked for again for up to ``wait_s`` before giving up.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    parts = consumer.partitions_for_topic(topic)
+    while not parts:
+        cluster = await consumer._client.fetch_all_metadata()
+        parts = cluster.partitions_for_topic(topic)
+        if parts:
+            break
+        if loop.time() > deadline:
+            raise KafkaRequestFailed(f"topic {topic} does not exist")
+        await asyncio.sleep(0.2)
+    return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
+def is_record_fault(exc: BaseException) -> bool:
+    """An error from reading records that is about a record's bytes, not the broker or the network.
+
+    aiokafka raises whatever its parser hits (a header name that is not UTF-8 is a ``UnicodeDecodeError``);
+    a corrupt or unreadable batch is a ``KafkaError`` that no retry will cure.
+    """
+    return not isinstance(exc, KafkaError | TimeoutError) or isinstance(
+        exc, CorruptRecordException | UnsupportedCodecError | RecordTooLargeError
+    )
+
+
+async def first_unreadable(consumer: AIOKafkaConsumer, tp: TopicPartition, within_s: float = 60.0) -> int | None:
+    """Read ``tp`` one record at a time to its end: the offset where the client fails, or None.
+
+    Reads from the consumer's position and leaves it wherever it stopped: the caller seeks back.
+    """
+    end = (await consumer.end_offsets([tp]))[tp]
+    deadline = time.monotonic() + within_s
+    while await consumer.position(tp) < end and time.monotonic() < deadline:
+        try:
+            await consumer.getmany(tp, timeout_ms=500, max_records=1)
+        except Exception as exc:
+            if not is_record_fault(exc):
+                raise
+            # The failed read leaves its buffer behind; reading once more settles the position on the record.
+            with contextlib.suppress(Exception):
+                await consumer.getmany(tp, timeout_ms=0, max_records=1)
+            return await consumer.position(tp)  # type: ignore[no-any-return]
+    return None
+
+
+async def read_below(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, most: int) -> list[ConsumerRecord]:
+    """Up to ``most`` records of ``tp`` below ``offset``, read one at a time so the client never parses that one."""
+    records: list[ConsumerRecord] = []
+    while await consumer.position(tp) < offset and len(records) < most:
+        got = await consumer.getmany(tp, timeout_ms=200, max_records=1)
+        if not got:
+            break
+        records += got[tp]
+    return records

@@ -1,0 +1,73 @@
+"""From a deadline action to the records the tracker writes in one transaction (pure, apart from signing).
+
+A timeout becomes a relay-signed ``acknowledgement_overdue`` receipt to the sender and an
+``acknowledgement_overdue`` status event; a retransmission becomes the original record re-sent to
+the recipient (its bytes and the sender's signature unchanged, plus ``lr-retransmission``) and a
+``retransmitted`` status event. Ids derive from the action, so a replay after a crash writes the
+same ids. The tracker learns that an action happened only by reading its status event back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from launchrelay.contract.codec import encode, stable_id
+from launchrelay.contract.events import EventKind, StatusEvent
+from launchrelay.contract.headers import RETRANSMISSION_HEADER, Headers
+from launchrelay.contract.messages import Receipt, ReceiptOutcome, RecordRef
+from launchrelay.signing import Signer
+from launchrelay.topics import OutRecord, Topics
+from launchrelay.tracker.deadlines import Action, Retransmit, action_id
+from launchrelay.tracker.lifecycle import Notification
+
+
+def plan(
+    action: Action,
+    n: Notification,
+    original: tuple[bytes, Headers] | None,
+    topics: Topics,
+    signer: Signer,
+    tracker_id: str,
+    now: datetime,
+) -> list[OutRecord]:
+    """The records for one action on notification ``n`` (``original``: its record, for a retransmission)."""
+    assert n.sender is not None and n.message_id is not None
+    d = action.delivery
+    aid = action_id(action)
+    key = (n.launch_key or "").encode()
+    attempt = action.attempt if isinstance(action, Retransmit) else None
+    out: list[OutRecord] = []
+    if attempt is not None:
+        if original is not None:  # gone with retention: only the event says it was due
+            value, headers = original
+            out.append(OutRecord(topics.inbound(d.recipient), key, value,
+                                 [*headers, (RETRANSMISSION_HEADER, str(attempt).encode())]))  # fmt: skip
+    else:
+        receipt = Receipt(
+            message_id=stable_id("overdue", aid),
+            issued_by=tracker_id,
+            recipient=n.sender,
+            outcome=ReceiptOutcome.ACKNOWLEDGEMENT_OVERDUE,
+            created_at=now,
+            refers_to=n.message_id,
+            agreement=n.agreement,
+            launch_key=n.launch_key,
+            forwarded_to=[d.recipient],
+            source=RecordRef.parse(n.source) if n.source else None,
+        )
+        body = encode(receipt)
+        out.append(OutRecord(topics.inbound(n.sender), key, body, signer.headers(body)))
+    event = StatusEvent(
+        event_id=stable_id("evt", aid),
+        kind=EventKind.ACKNOWLEDGEMENT_OVERDUE if attempt is None else EventKind.RETRANSMITTED,
+        at=now,
+        message_id=n.message_id,
+        message_type=n.message_type,
+        agreement=n.agreement,
+        sender=n.sender,
+        recipients=[d.recipient],
+        launch_key=n.launch_key,
+        attempt=attempt,
+    )
+    out.append(OutRecord(topics.status, key, encode(event), []))
+    return out

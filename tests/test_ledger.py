@@ -1,0 +1,70 @@
+"""The SQLite ledger on a temporary directory: events and offsets in one transaction, indexes, restarts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from launchrelay.contract.events import EventKind, StatusEvent
+from launchrelay.tracker.ledger import SqliteLedger
+from launchrelay.tracker.lifecycle import DeliveryState
+from test_tracker_lifecycle import T0, _event, _forwarded
+
+TP = ("lr.status", 0)
+
+
+def test_events_and_offsets_commit_together_and_survive_a_reopen(tmp_path: Path) -> None:
+    """A batch's rows, timeline and offset are there after closing and opening the file again."""
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    ledger.apply([_forwarded(["RU", "US"])], {TP: 1})
+    ledger.close()
+    again = SqliteLedger(tmp_path / "l.sqlite")
+    try:
+        assert again.offsets() == {TP: 1}
+        assert [d.recipient for d in again.deliveries("CN/cn-1")] == ["RU", "US"]
+        assert [e.kind for e in again.timeline("CN/cn-1")] == ["forwarded"]
+        assert again.find("cn-1")[0].key == "CN/cn-1" and again.location == str(tmp_path / "l.sqlite")
+    finally:
+        again.close()
+
+
+def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path) -> None:
+    """When an event of a batch cannot be written, neither its rows nor the batch's offset are."""
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    ledger.apply([], {TP: 5})
+    broken = _event(EventKind.FORWARDED, "cn-x", "planned_launch", 1).model_copy(update={"recipients": ["RU"]})
+    ledger._db.execute("CREATE TRIGGER fail BEFORE INSERT ON timeline WHEN NEW.key = 'CN/cn-x' "
+                       "BEGIN SELECT RAISE(ABORT, 'injected'); END")  # fmt: skip
+    with pytest.raises(Exception, match="injected"):
+        ledger.apply([_forwarded(["RU"]), broken], {TP: 7})
+    assert ledger.offsets() == {TP: 5} and ledger.notifications() == []
+    ledger.close()
+
+
+def test_due_deliveries_come_from_the_index_in_time(tmp_path: Path) -> None:
+    """A delivery is due at its next re-send, then its deadline; acknowledged ones never are."""
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    ledger.apply([_forwarded(["RU"]), _forwarded(["US"]).model_copy(update={"message_id": "cn-2"})], {TP: 2})
+    assert ledger.due_deliveries(T0 + timedelta(minutes=14)) == []
+    assert {d.key for d in ledger.due_deliveries(T0 + timedelta(minutes=15))} == {"CN/cn-1", "CN/cn-2"}
+    ack = _event(EventKind.FORWARDED, "us-ack", "acknowledgement", 5, sender="US", recipients=["CN"],
+                 refers_to="cn-2", received_at=T0 + timedelta(minutes=5))  # fmt: skip
+    ledger.apply([ack], {TP: 3})
+    assert [d.key for d in ledger.due_deliveries(T0 + timedelta(days=1))] == ["CN/cn-1"]
+    assert ledger.state_counts() == {"pending": 1, "acknowledged": 1}
+    assert [d.state for d in ledger.pending()] == [DeliveryState.PENDING]
+    ledger.close()
+
+
+def test_status_event_without_a_sender_gets_a_record_key(tmp_path: Path) -> None:
+    """A rejection of bytes with no message in them is kept under the record it came from."""
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    garbage = StatusEvent.model_validate(
+        {**_event(EventKind.REJECTED, "x", "planned_launch").model_dump(), "message_id": None, "sender": "CN"}
+    )
+    ledger.apply([garbage], {TP: 1})
+    (row,) = ledger.notifications()
+    assert row.key == "record:lr.CN.out:0:0" and row.outcome == "rejected"
+    ledger.close()
