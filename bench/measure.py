@@ -112,7 +112,7 @@ def notice(signer: Signer, i: int, pad_to: int = 800) -> tuple[bytes, bytes, lis
         "direction": {"azimuth_deg": 60.0},
     }
     base = len(encode(PlannedLaunch.model_validate_json(json.dumps(data))))
-    data["notes"] = "x" * max(0, pad_to - base - 11)
+    data["notes"] = {"en": "x" * max(0, pad_to - base - 19)}
     raw = encode(PlannedLaunch.model_validate_json(json.dumps(data)))
     return data["launch_key"].encode(), raw, signer.headers(raw)
 

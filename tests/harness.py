@@ -113,6 +113,8 @@ def deploy_config(
         "",
         "[agreements.IN-PK-2005.geometry]",
         'boundary_file = "boundary.geojson"',
+        # the test line runs south to north along 75 E: IN's test sites lie west of it, on its left
+        'party_sides = { IN = "left", PK = "right" }',
         "",
     ]
     for code, signer in signers.items():
@@ -307,6 +309,8 @@ def message(
             window={"start": iso(lead), "end": iso(lead + window_length)},
             launch_area={"kind": "circle", "centre": {"lat": 28.5, "lon": 73.0}, "radius": 5, "unit": "km"},
             impact_areas=[{"kind": "circle", "centre": {"lat": 25.0, "lon": 72.5}, "radius": 10, "unit": "km"}],
+            # NE: toward the other party for both CN and RU ([I] CN-RU scope); the Hague Code asks for a direction
+            direction={"sector": "NE"},
         )
     data.update(overrides)
     parsed = decode(json.dumps(data))

@@ -93,6 +93,7 @@ def test_in_pk_boundary_file_is_read_relative_to_config(tmp_path: Path) -> None:
         '[relay]\npresets = ["IN-PK-2005"]\n'
         + parties
         + '[agreements.IN-PK-2005.geometry]\nboundary_file = "loc.geojson"\n'
+        + 'party_sides = { IN = "right", PK = "left" }\n'
     )
     geometry = load_config(_write(tmp_path, text)).agreements["IN-PK-2005"].geometry
     assert geometry is not None and geometry.boundary is not None

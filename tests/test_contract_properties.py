@@ -39,6 +39,8 @@ BEYOND_ERRORS = {
     "an orbit whose apogee_km is below its perigee_km": "apogee_km must not be below perigee_km",
     "a ballistic-missile notification without an impact area": "needs at least one impact area",
     "an amendment that changes nothing": "must change at least one of",
+    "a launched report without launched_at, vehicle or launch_area, or a not_launched one with launched_at or "
+    "without refers_to": "report",
 }
 SETTINGS = settings(deadline=None, suppress_health_check=list(HealthCheck))
 

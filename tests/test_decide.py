@@ -18,6 +18,7 @@ import pytest
 
 from harness import Deploy
 from launchrelay.contract.headers import REDRIVE_HEADER, Headers
+from launchrelay.contract.notice import Notice
 from launchrelay.reasons import ReasonCode
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
 from launchrelay.relay.outputs import plan
@@ -47,6 +48,8 @@ def notice(sender: str = "CN", recipients: list[str] | None = None, agreement: s
         "window": {"start": _t(timedelta(days=3)), "end": _t(timedelta(days=4))},
         "launch_area": {"kind": "circle", "centre": {"lat": 28.5, "lon": 73.0}, "radius": 5, "unit": "km"},
         "impact_areas": [{"kind": "circle", "centre": {"lat": 25.0, "lon": 72.5}, "radius": 10, "unit": "km"}],
+        # NE: toward the other party for both CN and RU ([I] CN-RU scope); the Hague Code asks for a direction
+        "direction": {"sector": "NE"},
     }
     data.update(over)
     return data
@@ -58,6 +61,13 @@ def follow_up(message_type: str, sender: str = "CN", refers_to: str = "cn-0001",
     data.update(message_type=message_type, message_id=f"{sender.lower()}-{message_type}", refers_to=refers_to)
     data.update(over)
     return data
+
+
+def notice_text(data: dict) -> str:
+    """The relay's memory of a forwarded notice's content (as it keeps it in its state)."""
+    from launchrelay.contract.codec import decode
+
+    return Notice.of(decode(json.dumps(data))).to_text()  # type: ignore[arg-type]
 
 
 def seen(sender: str = "CN", message_id: str = "cn-0001", **over: Any) -> SeenMessage:
@@ -124,7 +134,7 @@ def _text(data: dict, old: str, new: str) -> bytes:
 BOUNDARY_FAR = {"kind": "circle", "centre": {"lat": 28.5, "lon": 73.0}, "radius": 5, "unit": "km"}
 
 ROWS: dict[ReasonCode, Callable[[], Row]] = {
-    ReasonCode.OVERSIZE: lambda: Row(notice(notes="x" * 70000)),
+    ReasonCode.OVERSIZE: lambda: Row(notice(notes={"en": "x" * 70000})),  # measured before it is parsed
     ReasonCode.NOT_UTF8: lambda: Row(raw=b'{"message_id": "\xff"}'),
     ReasonCode.NOT_JSON: lambda: Row(raw=b"launch tomorrow, probably"),
     ReasonCode.JSON_TOO_DEEP: lambda: Row(raw=b"[" * 1000 + b"]" * 1000),
@@ -216,6 +226,67 @@ ROWS: dict[ReasonCode, Callable[[], Row]] = {
     ),
     ReasonCode.NOTIFICATION_CLOSED: lambda: Row(follow_up("cancellation"), state=[seen(closed=True)]),
     ReasonCode.DUPLICATE_CONFLICT: lambda: Row(notice(), state=[seen()]),
+    ReasonCode.AGREEMENT_NOT_IN_FORCE: lambda: Row(
+        notice(), timestamp_ms=int(datetime(2031, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    ),
+    ReasonCode.CREATED_AT_SKEW: lambda: Row(notice(created_at=_t(timedelta(hours=1)))),
+    ReasonCode.OUT_OF_SCOPE_DIRECTION: lambda: Row(notice(direction={"sector": "S"})),
+    ReasonCode.WINDOW_IN_PAST: lambda: Row(
+        notice(window={"start": _t(-timedelta(hours=1)), "end": _t(timedelta(days=1))})
+    ),
+    ReasonCode.AREA_KIND_NOT_ALLOWED: lambda: Row(
+        notice(
+            "US", ["RU"], "US-RU-1988", impact_areas=[{"kind": "ocean_quadrant", "ocean": "pacific", "quadrant": "NE"}]
+        ),
+        owner="US",
+    ),
+    ReasonCode.DIRECTION_REQUIRED: lambda: Row(notice("FR", ["AT", "GB"], "HCOC", direction=None), owner="FR"),
+    ReasonCode.GROUP_INTERVAL_REQUIRED: lambda: Row(
+        notice(
+            vehicle={
+                "category": "icbm",
+                "generic_class": "x",
+                "range_km": 9000.0,
+                "launch_count": 2,
+                "group": "simultaneous",
+            }
+        )
+    ),
+    ReasonCode.GROUP_INTERVAL_TOO_LONG: lambda: Row(
+        notice(
+            vehicle={
+                "category": "icbm",
+                "generic_class": "x",
+                "range_km": 9000.0,
+                "launch_count": 2,
+                "group": "simultaneous",
+                "launch_interval_minutes": 10,
+            }
+        )
+    ),
+    ReasonCode.WRONG_SIDE_OF_BOUNDARY: lambda: Row(
+        notice(
+            "IN",
+            ["PK"],
+            "IN-PK-2005",
+            launch_area={"kind": "circle", "centre": {"lat": 25.0, "lon": 77.5}, "radius": 1, "unit": "km"},
+            impact_areas=[{"kind": "circle", "centre": {"lat": 23.0, "lon": 77.5}, "radius": 1, "unit": "km"}],
+        ),
+        owner="IN",
+    ),
+    ReasonCode.AMENDMENT_INVALID: lambda: Row(
+        follow_up("amendment", impact_areas=[]), state=[seen(notice=notice_text(notice()))]
+    ),
+    ReasonCode.LAUNCH_OUTSIDE_WINDOW: lambda: Row(
+        follow_up(
+            "completed_launch",
+            launched_at=_t(timedelta(days=10)),
+            vehicle=notice()["vehicle"],
+            launch_area=notice()["launch_area"],
+        ),
+        state=[seen(notice=notice_text(notice()))],
+        timestamp_ms=NOW_MS + 11 * 86400 * 1000,
+    ),
 }
 
 

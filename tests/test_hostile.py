@@ -146,7 +146,7 @@ def hostile_corpus(deploy: Deploy) -> list[dict[str, Any]]:
     polygon = {"kind": "polygon", "points": [{"lat": 10 + i * 1e-4, "lon": 70 + (i % 7) * 1e-3} for i in range(27000)]}
     big_raw = json.dumps(json.loads(base()) | {"impact_areas": [polygon]}).encode()
     assert 800_000 < len(big_raw) < MAX_BYTES
-    over = json.dumps(json.loads(base()) | {"notes": "x" * (MAX_BYTES + 1000)}).encode()
+    over = json.dumps(json.loads(base()) | {"notes": {"en": "x" * (MAX_BYTES + 1000)}}).encode()
     return [
         signed(deploy, b'{"message_id": "\xff\xfe"}', "NOT_UTF8"),
         signed(deploy, changed('"range_km":9000.0', '"range_km":NaN'), "JSON_NON_FINITE"),

@@ -89,3 +89,18 @@ def test_tracker_retransmission_resends_the_original_bytes(offline_deploy: Deplo
     assert StatusEvent.model_validate_json(event.value).attempt == 2
     (only_event,) = tracker_outputs.plan(Retransmit(d, 3), n, None, Topics("lr"), deploy.relay_signer, "t1", NOW)
     assert only_event.topic == "lr.status"  # the original is gone: the event still records the attempt
+
+
+def test_tracker_report_overdue_goes_to_the_sender(offline_deploy: Deploy) -> None:
+    """A report owed and not received: a signed report_overdue receipt to the sender and a report_overdue event."""
+    from launchrelay.tracker.lifecycle import DeliveryKind
+
+    forwarded = _forwarded(["RU"]).model_copy(update={"report_due_at": NOW + timedelta(days=2)})
+    n = from_event(forwarded)
+    (report,) = [d for d in deliveries_for(forwarded) if d.kind is DeliveryKind.REPORT]
+    receipt, event = tracker_outputs.plan(
+        Timeout(report), n, None, Topics("lr"), offline_deploy.relay_signer, "t1", NOW
+    )
+    body = json.loads(receipt.value)
+    assert receipt.topic == "lr.CN.in" and body["outcome"] == "report_overdue" and body["forwarded_to"] == []
+    assert StatusEvent.model_validate_json(event.value).kind == "report_overdue"

@@ -221,7 +221,7 @@ async def test_amendments_keep_their_order(deploy: Deploy, relay: RelayProcess) 
             message_type="amendment",
             refers_to=notice.message_id,
             launch_key=notice.launch_key,
-            reason=f"change {i}",
+            reason={"en": f"change {i}"},
             window={
                 "start": (notice.window.start + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "end": (notice.window.end + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -362,7 +362,7 @@ async def test_conflicting_duplicate(deploy: Deploy, relay: RelayProcess) -> Non
     first = message("CN", ["RU"])
     async with publisher(deploy, "CN") as cn:
         assert (await cn.publish_and_wait(first, 45)).outcome == "forwarded"
-    second = first.model_copy(update={"notes": "changed"})
+    second = first.model_copy(update={"notes": {"en": "changed"}})
     raw = encode(second)
     sent = await publish_raw(deploy, "CN", raw)
     await assert_rejected(deploy, "CN", sent, raw, "DUPLICATE_CONFLICT")

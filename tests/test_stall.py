@@ -120,7 +120,7 @@ async def test_record_failing_every_attempt_is_set_aside_as_internal_error(
         return decide(record, ctx, state)
 
     service = relay_service(deploy, buggy)
-    bad = message("CN", ["RU"], notes="explode")
+    bad = message("CN", ["RU"], notes={"en": "explode"})
     good = [message("CN", ["RU"]) for _ in range(3)]
     with capture_logs() as logs:
         async with (
@@ -161,7 +161,7 @@ async def test_stalled_partition_turns_readiness_503_and_recovers(kafka_bootstra
     service = relay_service(deploy, unreachable)
     registry = service.metrics.registry
     topic = deploy.topics.outbound("CN")
-    stuck = message("CN", ["RU"], notes="stuck")
+    stuck = message("CN", ["RU"], notes={"en": "stuck"})
     with capture_logs() as logs:
         async with running(service, registry) as port:
             await until(lambda: ready(port), "ready before the fault")

@@ -83,6 +83,11 @@ def keyring(deploy: Deploy) -> dict[str, dict[str, Any]]:
     return {p: {s.key_id: s.private_key.public_key()} for p, s in deploy.signers.items()}
 
 
+def acks(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """A notice's acknowledgement deliveries (not the report its sender may owe)."""
+    return [d for d in view["deliveries"] if d["kind"] == "ack"]
+
+
 async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
     """Poll ``check`` until it holds; fail naming ``what`` when it has not within ``timeout_s``."""
     deadline = asyncio.get_running_loop().time() + timeout_s
@@ -160,6 +165,14 @@ async def script(ex: Exchange) -> None:
         vehicle=ex.ids["completed"].vehicle.model_dump(mode="json"),
         launch_area=ex.ids["completed"].launch_area.model_dump(mode="json"),
     )  # fmt: skip
+    ex.ids["amended"] = message("CN", ["RU"])
+    moved = ex.ids["amended"].window
+    ex.ids["postpone"] = message(
+        "CN", ["RU"], message_type="amendment", refers_to=ex.ids["amended"].message_id,
+        launch_key=ex.ids["amended"].launch_key, reason={"en": "weather", "ru": "погода"},
+        window={"start": (moved.start + timedelta(days=1)).isoformat(),
+                "end": (moved.end + timedelta(days=1)).isoformat()},
+    )  # fmt: skip
     ex.ids["cancel"] = message("CN", ["RU"], message_type="cancellation", refers_to=ex.ids["cancelled"].message_id,
                                launch_key=ex.ids["cancelled"].launch_key)  # fmt: skip
     # A forged record straight into RU's in topic: the counterpart SDK must not yield it.
@@ -174,8 +187,8 @@ async def script(ex: Exchange) -> None:
     ru = asyncio.create_task(counterpart(ex, "RU", lambda m: m.message_id not in never, stop))
     at = asyncio.create_task(counterpart(ex, "AT", lambda m: True, stop))
     gb = asyncio.create_task(counterpart(ex, "GB", lambda m: False, stop))
-    for sender, names in (("CN", ("on_time", "late", "silent", "cancelled", "cancel", "rejected", "completed",
-                                  "report")), ("FR", ("hcoc",)), ("US", ("pending",))):  # fmt: skip
+    cn = ("on_time", "late", "silent", "cancelled", "cancel", "rejected", "completed", "report", "amended", "postpone")
+    for sender, names in (("CN", cn), ("FR", ("hcoc",)), ("US", ("pending",))):
         async with Publisher(deploy.bootstrap, sender, deploy.signers[sender], topic_prefix=deploy.prefix,
                              watch_receipts=False) as pub:  # fmt: skip
             for name in names:
@@ -187,11 +200,15 @@ async def script(ex: Exchange) -> None:
 
     def retransmits(name: str) -> int:
         v = ex.view(name)
-        return v["deliveries"][0]["retransmits"] if v and v["deliveries"] else -1
+        return acks(v)[0]["retransmits"] if v and acks(v) else -1
 
     await wait_until(lambda: state("on_time") == "acknowledged", "on time")
     await wait_until(lambda: state("cancelled") == "cancelled", "cancelled")
     await wait_until(lambda: state("completed") == "completed", "completed")
+    await wait_until(lambda: "amended" in [e["event"] for e in (ex.view("amended") or {"timeline": []})["timeline"]],
+                     "amended")  # fmt: skip
+    acked = ("amended", "postpone", "cancel", "report")
+    await wait_until(lambda: all(state(n) == "acknowledged" for n in acked), "RU's acknowledgements recorded")
     await wait_until(lambda: state("pending") == "pending" and state("silent") == "pending", "the rest forwarded")
     for attempt in (1, 2, 3):  # every 15 minutes, a re-send of what is not acknowledged
         ex.clock.advance(timedelta(minutes=15))
@@ -226,7 +243,7 @@ async def test_acknowledged_on_time(exchange: Exchange) -> None:
     """RU acknowledges at once: the ledger records it with its latency, and CN receives the acknowledgement."""
     view = exchange.view("on_time")
     assert view is not None and view["state"] == "acknowledged"
-    (d,) = view["deliveries"]
+    (d,) = acks(view)
     assert d["state"] == "acknowledged" and 0 < d["latency_s"] < 60
     assert await overdue_receipts(exchange, "CN", "on_time") == []
 
@@ -245,7 +262,7 @@ async def test_timed_out_after_retransmissions(exchange: Exchange) -> None:
     WARNING log line."""
     view = exchange.view("silent")
     assert view is not None and view["state"] == "overdue"
-    assert view["deliveries"][0]["retransmits"] == 3
+    assert acks(view)[0]["retransmits"] == 3
     mid = exchange.ids["silent"].message_id
     assert sorted(n for m, n in exchange.seen_by["RU"] if m == mid) == [0, 1, 2, 3]
     (receipt,) = await overdue_receipts(exchange, "CN", "silent")
@@ -264,7 +281,7 @@ async def test_cancelled_before_deadline(exchange: Exchange) -> None:
     """A cancellation stops the notice's deadline: no overdue alert, delivery stopped."""
     view = exchange.view("cancelled")
     assert view is not None and view["state"] == "cancelled"
-    assert view["deliveries"][0]["state"] == "stopped"
+    assert [d["state"] for d in view["deliveries"]] == ["stopped", "stopped"]  # RU's ack and CN's report
     assert await overdue_receipts(exchange, "CN", "cancelled") == []
 
 
@@ -279,7 +296,7 @@ async def test_hague_code_one_recipient_acknowledges(exchange: Exchange) -> None
     """Hague Code notice to AT and GB: AT acknowledges, GB does not; the alert names GB only."""
     view = exchange.view("hcoc")
     assert view is not None
-    states = {d["recipient"]: d["state"] for d in view["deliveries"]}
+    states = {d["recipient"]: d["state"] for d in acks(view)}
     assert states == {"AT": "acknowledged", "GB": "timed_out"}
     (receipt,) = await overdue_receipts(exchange, "FR", "hcoc")
     assert receipt["forwarded_to"] == ["GB"]
@@ -360,3 +377,15 @@ async def test_status_without_ledger(exchange: Exchange, tmp_path: Any) -> None:
     empty = subprocess.run([sys.executable, "-m", "launchrelay", "status"], env=env, capture_output=True,
                            text=True, timeout=60, check=False)  # fmt: skip
     assert empty.returncode == 0 and "is empty" in empty.stdout
+
+
+async def test_status_shows_the_notice_as_amended(exchange: Exchange) -> None:
+    """`launchrelay status ID` shows the notice as it stands (the postponed window) and what the amendment changed."""
+    view = json.loads(run_status(exchange, exchange.ids["amended"].message_id, "--json").stdout)
+    postponed = exchange.ids["postpone"].window
+    assert view["notice"]["window"]["start"] == postponed.start.isoformat().replace("+00:00", "Z")
+    assert view["window_start"] == postponed.start.isoformat()
+    (amended,) = [e for e in view["timeline"] if e["event"] == "amended"]
+    assert amended["changed"] == ["window"] and amended["by"] == exchange.ids["postpone"].message_id
+    text = run_status(exchange, exchange.ids["amended"].message_id).stdout
+    assert "notice as it stands" in text and '"changed": ["window"]' in text

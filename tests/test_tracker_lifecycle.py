@@ -6,15 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.contract.messages import Reason, RecordRef
-from launchrelay.tracker.deadlines import Retransmit, Timeout, due
+from launchrelay.tracker.deadlines import Retransmit, Timeout, action_id, due
 from launchrelay.tracker.lifecycle import (
     Changes,
     Delivery,
+    DeliveryKind,
     DeliveryState,
     Notification,
     acknowledge,
     apply,
     deliveries_for,
+    overall_state,
     stop,
     timed_out,
 )
@@ -193,3 +195,51 @@ def test_policy_travels_with_the_forward() -> None:
     assert d.every == timedelta(minutes=2) and d.max_retransmits == 3
     (none,) = deliveries_for(_forwarded(["RU"], every_s=None))
     assert none.every is None and none.max_retransmits == 0 and none.next_retransmit_at is None
+
+
+# --- reports owed after the launch (CN-RU 2009), and expiry ------------------------------------------
+
+REPORT_DUE = T0 + timedelta(days=6)
+
+
+def _with_report() -> StatusEvent:
+    return _forwarded(["RU"]).model_copy(update={"report_due_at": REPORT_DUE, "expires_at": T0 + timedelta(days=5)})
+
+
+def test_planned_launch_under_a_reporting_agreement_owes_a_report() -> None:
+    """CN-RU 2009: reports of completed launches are required: the sender owes one by the due time; no re-sends."""
+    acks, report = sorted(deliveries_for(_with_report()), key=lambda d: d.kind.value)
+    assert acks.kind is DeliveryKind.ACK and acks.recipient == "RU"
+    assert report.kind is DeliveryKind.REPORT and report.recipient == "CN" and report.deadline_at == REPORT_DUE
+    assert report.next_retransmit_at is None and due([report], REPORT_DUE) == [Timeout(report)]
+    assert action_id(Timeout(report)) != action_id(Timeout(acks))
+
+
+def test_report_closes_what_is_owed_and_its_absence_is_overdue_once() -> None:
+    """A completed (or not-launched) report stops the report deadline; without one, the overdue event marks it."""
+    reported = MemoryView()
+    reported.run(_with_report(), _event(EventKind.FORWARDED, "cn-rep", "completed_launch", 9, refers_to="cn-1",
+                                        outcome="not_launched"))  # fmt: skip
+    assert {d.kind: d.state for d in reported.deliveries("CN/cn-1")}[DeliveryKind.REPORT] is DeliveryState.STOPPED
+    assert overall_state(reported.rows["CN/cn-1"], reported.deliveries("CN/cn-1")) == "not_launched"
+    silent = MemoryView()
+    ack = _event(EventKind.FORWARDED, "ru-ack", "acknowledgement", 5, sender="RU", recipients=["CN"],
+                 refers_to="cn-1", received_at=T0 + timedelta(minutes=5))  # fmt: skip
+    silent.run(_with_report(), ack)
+    n, ds = silent.rows["CN/cn-1"], silent.deliveries("CN/cn-1")
+    assert overall_state(n, ds, T0 + timedelta(days=1)) == "acknowledged"
+    assert overall_state(n, ds, T0 + timedelta(days=5)) == "expired"  # past the window: nothing but the report
+    silent.run(_event(EventKind.REPORT_OVERDUE, "cn-1", "planned_launch", 9000, recipients=["CN"]))
+    assert overall_state(silent.rows["CN/cn-1"], silent.deliveries("CN/cn-1"), REPORT_DUE) == "report_overdue"
+
+
+def test_amendment_moves_the_notice_and_its_report() -> None:
+    """An amendment updates the notice as it stands (its window, expiry) and moves the report due after it."""
+    view = MemoryView()
+    view.run(_with_report(), _event(EventKind.FORWARDED, "cn-am", "amendment", 1, refers_to="cn-1", changed=["window"],
+                                    notice={"window": "moved"}, expires_at=T0 + timedelta(days=7),
+                                    report_due_at=T0 + timedelta(days=8)))  # fmt: skip
+    row = view.rows["CN/cn-1"]
+    assert row.amended == 1 and row.notice == {"window": "moved"} and row.expires_at == T0 + timedelta(days=7)
+    (report,) = [d for d in view.deliveries("CN/cn-1") if d.kind is DeliveryKind.REPORT]
+    assert report.deadline_at == T0 + timedelta(days=8)

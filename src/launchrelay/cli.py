@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from launchrelay.errors import LaunchRelayError
+from launchrelay.errors import ConfigError, LaunchRelayError
 from launchrelay.runtime.logging import configure_logging
 from launchrelay.settings import Settings
 
@@ -62,6 +62,36 @@ def _deployment(args: argparse.Namespace, settings: Settings) -> Deployment:
     from launchrelay.agreements.config import load_config
 
     return load_config(Path(getattr(args, "config", None) or settings.config))
+
+
+def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from launchrelay.relay.check import as_json, check_message, render
+
+    def read(name: str) -> bytes:
+        try:
+            return Path(name).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {name}: {exc.strerror}") from exc
+
+    if (args.signature is None) != (args.key_id is None):
+        raise ConfigError("give --signature and --key-id together (or neither, to skip the signature)")
+    received = datetime.now(UTC)
+    if args.received_at:
+        try:
+            received = datetime.fromisoformat(args.received_at)
+        except ValueError as exc:
+            raise ConfigError(f"--received-at {args.received_at!r} is not an ISO 8601 time") from exc
+        if received.tzinfo is None:
+            raise ConfigError("--received-at needs a UTC offset, e.g. 2026-11-28T09:01:00Z")
+    checked = check_message(
+        _deployment(args, settings), read(args.message), received, signature_b64=args.signature, key_id=args.key_id,
+        key=args.key.encode() if args.key else None, after=[(name, read(name)) for name in args.after],
+    )  # fmt: skip
+    print(json.dumps(as_json(checked), indent=2) if args.json else render(checked))
+    return 0 if checked.decision.kind == "forward" else 1
 
 
 def _cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
@@ -249,6 +279,18 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_sub.add_parser("check", help="validate a config file and print what it resolved")
     check.add_argument("path", nargs="?")
     check.set_defaults(func=_cmd_config_check)
+
+    chk = sub.add_parser("check", help="the relay's decision for one message, offline: forward (exit 0) or not (1)")
+    chk.add_argument("message", help="the message, a JSON file as it would be published")
+    chk.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
+    chk.add_argument("--received-at", help="judge as received at this UTC time (ISO 8601; default: now)")
+    chk.add_argument("--signature", help="base64 Ed25519 signature of the file's bytes (checked with --key-id)")
+    chk.add_argument("--key-id", help="the key id the signature is registered under for the sender")
+    chk.add_argument("--key", help="the Kafka record key it would be published with (default: its launch_key)")
+    chk.add_argument("--after", nargs="*", default=[], metavar="FILE",
+                     help="earlier messages it refers to, in order (each judged at its own created_at)")  # fmt: skip
+    chk.add_argument("--json", action="store_true", help="machine-readable output")
+    chk.set_defaults(func=_cmd_check)
 
     docs = sub.add_parser("docs", help="regenerate docs/ (JSON Schema, reason codes, the sample AsyncAPI)")
     docs.add_argument("--out", default="docs")

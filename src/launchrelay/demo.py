@@ -251,12 +251,12 @@ async def _exchange(bootstrap: str, prefix: str, signers: dict[str, Signer], led
             launch_key=launches[0].launch_key, created_at=datetime.now(UTC), refers_to=launches[0].message_id,
             window=launches[0].window.model_copy(update={"start": launches[0].window.start + timedelta(days=1),
                                                          "end": launches[0].window.end + timedelta(days=1)}),
-            reason="postponed one day for weather",
+            reason={"en": "postponed one day for weather", "ru": "перенесён на один день из-за погоды"},
         )  # fmt: skip
         cancelled = Cancellation(
             message_id=f"cn-demo-{uuid.uuid4().hex[:8]}", agreement="CN-RU-2009", sender="CN", recipients=["RU"],
             launch_key=launches[1].launch_key, created_at=datetime.now(UTC), refers_to=launches[1].message_id,
-            reason="test cancelled",
+            reason={"en": "test cancelled", "zh": "试验取消"},
         )  # fmt: skip
         _say("[4/6] CN postpones launch 1 and cancels launch 2")
         for change in (postponed, cancelled):

@@ -47,19 +47,30 @@ class ReasonCode(StrEnum):
     SENDER_SPOOFED = "SENDER_SPOOFED"
     # agreement rules
     AGREEMENT_UNKNOWN = "AGREEMENT_UNKNOWN"
+    AGREEMENT_NOT_IN_FORCE = "AGREEMENT_NOT_IN_FORCE"
+    CREATED_AT_SKEW = "CREATED_AT_SKEW"
     SENDER_NOT_PARTY = "SENDER_NOT_PARTY"
     RECIPIENT_NOT_PARTY = "RECIPIENT_NOT_PARTY"
     OUT_OF_SCOPE_CATEGORY = "OUT_OF_SCOPE_CATEGORY"
     OUT_OF_SCOPE_RANGE = "OUT_OF_SCOPE_RANGE"
+    OUT_OF_SCOPE_DIRECTION = "OUT_OF_SCOPE_DIRECTION"
     RANGE_REQUIRED = "RANGE_REQUIRED"
+    WINDOW_IN_PAST = "WINDOW_IN_PAST"
     LEAD_TIME_TOO_SHORT = "LEAD_TIME_TOO_SHORT"
     LEAD_TIME_TOO_LONG = "LEAD_TIME_TOO_LONG"
     WINDOW_TOO_LONG = "WINDOW_TOO_LONG"
+    AREA_KIND_NOT_ALLOWED = "AREA_KIND_NOT_ALLOWED"
+    DIRECTION_REQUIRED = "DIRECTION_REQUIRED"
+    GROUP_INTERVAL_REQUIRED = "GROUP_INTERVAL_REQUIRED"
+    GROUP_INTERVAL_TOO_LONG = "GROUP_INTERVAL_TOO_LONG"
     AREA_NOT_MEASURABLE = "AREA_NOT_MEASURABLE"
     LAUNCH_SITE_TOO_CLOSE = "LAUNCH_SITE_TOO_CLOSE"
     IMPACT_AREA_TOO_CLOSE = "IMPACT_AREA_TOO_CLOSE"
     TRAJECTORY_CROSSES_BOUNDARY = "TRAJECTORY_CROSSES_BOUNDARY"
     TRAJECTORY_TOO_CLOSE = "TRAJECTORY_TOO_CLOSE"
+    WRONG_SIDE_OF_BOUNDARY = "WRONG_SIDE_OF_BOUNDARY"
+    AMENDMENT_INVALID = "AMENDMENT_INVALID"
+    LAUNCH_OUTSIDE_WINDOW = "LAUNCH_OUTSIDE_WINDOW"
     # state
     REFERENCE_UNKNOWN = "REFERENCE_UNKNOWN"
     REFERENCE_MISMATCH = "REFERENCE_MISMATCH"
@@ -134,6 +145,16 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
         Stage.SIGNATURE, "The message's sender is not the party that owns the topic it was written to."
     ),
     ReasonCode.AGREEMENT_UNKNOWN: ReasonInfo(Stage.RULES, "The agreement id is not configured on this relay."),
+    ReasonCode.AGREEMENT_NOT_IN_FORCE: ReasonInfo(
+        Stage.RULES,
+        "The message was received outside the agreement's period in force.",
+        "CN-RU 2009: 16 Dec 2010 to 16 Dec 2030 (Protocol of 15 Dec 2020)",
+    ),
+    ReasonCode.CREATED_AT_SKEW: ReasonInfo(
+        Stage.RULES,
+        "`created_at` is later than the broker's receipt by more than the tolerance "
+        "(`[relay] created_at_skew`, default 5 minutes): the sender's clock is wrong.",
+    ),
     ReasonCode.SENDER_NOT_PARTY: ReasonInfo(Stage.RULES, "The sender is not a party to the agreement."),
     ReasonCode.RECIPIENT_NOT_PARTY: ReasonInfo(
         Stage.RULES,
@@ -149,12 +170,23 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
         "The ballistic missile's range is at or below the agreement's threshold.",
         "CN-RU 2009 art. 1: range over 2000 km",
     ),
+    ReasonCode.OUT_OF_SCOPE_DIRECTION: ReasonInfo(
+        Stage.RULES,
+        "The ballistic missile heads away from the directions the agreement covers for its sender.",
+        "[I] CN-RU 2009: toward the other party (RU: E, NE, S, SE; CN: W, NW, N, NE), russianforces.org 2010",
+    ),
     ReasonCode.RANGE_REQUIRED: ReasonInfo(
         Stage.RULES, "The agreement's scope depends on range, and the notification gives none."
     ),
+    ReasonCode.WINDOW_IN_PAST: ReasonInfo(
+        Stage.RULES,
+        "The launch window had already opened (or closed) when the notice was received: notices come before it.",
+        "Hague Code para 4(a)(iii); every agreement's pre-launch notice",
+    ),
     ReasonCode.LEAD_TIME_TOO_SHORT: ReasonInfo(
         Stage.RULES,
-        "The window opens sooner after receipt than the agreement's minimum notice.",
+        "The window opens sooner after receipt than the agreement's minimum notice (a window already open is "
+        "`WINDOW_IN_PAST`).",
         "CN-RU 2009: 24 h; US-USSR 1988: 24 h; IN-PK 2005 art. 2: 72 h",
     ),
     ReasonCode.LEAD_TIME_TOO_LONG: ReasonInfo(
@@ -162,6 +194,24 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
     ),
     ReasonCode.WINDOW_TOO_LONG: ReasonInfo(
         Stage.RULES, "The launch window is longer than the agreement allows.", "IN-PK 2005 art. 2: 5 days"
+    ),
+    ReasonCode.AREA_KIND_NOT_ALLOWED: ReasonInfo(
+        Stage.RULES,
+        "An area is given in a form the agreement does not accept there.",
+        "US-USSR 1988 art. II: impact areas by coordinates; a quadrant or named sea only as an SLBM's launch area",
+    ),
+    ReasonCode.DIRECTION_REQUIRED: ReasonInfo(
+        Stage.RULES, "The agreement asks for the planned direction of flight.", "Hague Code para 4(a)(iii)"
+    ),
+    ReasonCode.GROUP_INTERVAL_REQUIRED: ReasonInfo(
+        Stage.RULES,
+        "A group launch under an agreement with group limits gives `launch_interval_minutes`.",
+        "CN-RU 2009 art. 1",
+    ),
+    ReasonCode.GROUP_INTERVAL_TOO_LONG: ReasonInfo(
+        Stage.RULES,
+        "Launches flagged as a group are farther apart than the group's limit.",
+        "CN-RU 2009 art. 1: simultaneous < 5 min, near-simultaneous < 60 min",
     ),
     ReasonCode.AREA_NOT_MEASURABLE: ReasonInfo(
         Stage.RULES,
@@ -181,6 +231,21 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
         Stage.RULES,
         "The planned trajectory passes nearer the boundary than allowed.",
         "IN-PK 2005 art. 6: 40 km",
+    ),
+    ReasonCode.WRONG_SIDE_OF_BOUNDARY: ReasonInfo(
+        Stage.RULES,
+        "The launch area or an impact area lies on the other party's side of the boundary.",
+        "IN-PK 2005 art. 5",
+    ),
+    ReasonCode.AMENDMENT_INVALID: ReasonInfo(
+        Stage.RULES,
+        "The notice as amended is no longer a valid notice (e.g. a ballistic missile left with no impact area).",
+    ),
+    ReasonCode.LAUNCH_OUTSIDE_WINDOW: ReasonInfo(
+        Stage.RULES,
+        "A completed-launch report's launch time is outside the notified window (or the notice's validity); "
+        "refused, or forwarded with this as a warning, as the agreement's preset says.",
+        "CN-RU 2009: reports of planned and completed launches",
     ),
     ReasonCode.REFERENCE_UNKNOWN: ReasonInfo(
         Stage.STATE, "`refers_to` names no message that this relay has forwarded."

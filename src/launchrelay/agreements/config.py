@@ -12,11 +12,11 @@ import base64
 import binascii
 import json
 import tomllib
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,9 +29,11 @@ from pydantic import (
     model_validator,
 )
 
-from launchrelay.contract.messages import AgreementId, Identifier, PartyCode, VehicleCategory
+from launchrelay.contract.messages import AgreementId, CompassSector, GroupKind, Identifier, PartyCode, VehicleCategory
 from launchrelay.errors import ConfigError
 from launchrelay.topics import DEFAULT_PREFIX
+
+AreaKind = Literal["polygon", "circle", "ocean_quadrant", "water_body"]
 
 
 class _Config(BaseModel):
@@ -62,24 +64,58 @@ class GeometryRules(_Config):
     launch_site_min_km: PositiveFloat = 40.0
     impact_area_min_km: PositiveFloat = 70.0
     trajectory_min_km: PositiveFloat = 40.0
+    #: which side of the boundary, as its line is drawn (walking from its first point to its last), each
+    #: party's territory lies on; a launch site and impact areas must be on the sender's own side (art. 5)
+    party_sides: dict[PartyCode, Literal["left", "right"]] = Field(default_factory=dict)
 
 
 class Agreement(_Config):
-    """One agreement: who takes part, what it covers, and its time and distance rules."""
+    """One agreement: who takes part, what it covers, and its time, content and distance rules."""
 
     id: AgreementId
     title: str
     parties: list[PartyCode] = Field(min_length=2)
     topology: Topology = Topology.BILATERAL
+    #: the dates it is in force (a message received outside them is AGREEMENT_NOT_IN_FORCE)
+    in_force_from: date | None = None
+    in_force_until: date | None = None
     categories: list[VehicleCategory] = Field(min_length=1)
     min_ballistic_range_km: PositiveFloat | None = None
+    #: per sender, the compass sectors its ballistic missiles must head in to fall under the agreement
+    ballistic_directions: dict[PartyCode, list[CompassSector]] = Field(default_factory=dict)
     min_lead: timedelta | None = None
     max_lead: timedelta | None = None
     max_window: timedelta | None = None
+    #: how long a notice stays valid from its stated launch date (US-USSR 1988: four days)
+    validity: timedelta | None = None
+    #: when a changed window needs the lead time again: always, or only when it leaves the notice's validity
+    amendment_lead: Literal["always", "outside_validity"] = "always"
+    #: area kinds an impact area may be (empty: any)
+    impact_area_kinds: list[AreaKind] = Field(default_factory=list)
+    #: categories whose launch area may be an ocean quadrant or a named sea (None: any category)
+    sea_launch_categories: list[VehicleCategory] | None = None
+    requires_direction: bool = False
+    #: group launches: the longest interval between consecutive launches each kind allows
+    group_limits: dict[GroupKind, timedelta] = Field(default_factory=dict)
+    #: a report of the completed (or not) launch is due this long after the window closes
+    report_due: timedelta | None = None
+    #: a completed-launch report outside the notified window: rejected, or forwarded with a warning
+    report_outside_window: Literal["reject", "warn"] = "reject"
     ack_deadline: timedelta = timedelta(hours=1)
     retransmit: RetransmitPolicy | None = None
     geometry: GeometryRules | None = None
+    #: where each value comes from; an [I] marks a value that is an interpretation, not the text
     sources: list[str] = Field(default_factory=list)
+
+    def in_force(self, on: datetime) -> bool:
+        day = on.date()
+        return (self.in_force_from is None or day >= self.in_force_from) and (
+            self.in_force_until is None or day < self.in_force_until
+        )
+
+    def expires(self, start: datetime, end: datetime) -> datetime:
+        """When a notice of this window stops mattering: the window's end, or its validity if later."""
+        return max(end, start + self.validity) if self.validity else end
 
     @model_validator(mode="after")
     def _consistent(self) -> Agreement:
@@ -93,6 +129,10 @@ class Agreement(_Config):
             raise ValueError("ack_deadline must be positive")
         if self.retransmit and self.retransmit.every <= timedelta(0):
             raise ValueError("retransmit.every must be positive")
+        if self.in_force_from and self.in_force_until and self.in_force_from >= self.in_force_until:
+            raise ValueError("in_force_from must be before in_force_until")
+        if self.amendment_lead == "outside_validity" and self.validity is None:
+            raise ValueError("amendment_lead = 'outside_validity' needs a validity")
         return self
 
 
@@ -124,6 +164,8 @@ class RelayConfig(_Config):
     max_message_bytes: int = Field(default=1024 * 1024, gt=0)
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
+    #: how far ahead of the broker's receipt a message's created_at may be (clocks disagree a little)
+    created_at_skew: timedelta = timedelta(minutes=5)
 
 
 class Deployment(_Config):
@@ -154,6 +196,14 @@ class Deployment(_Config):
                 raise ValueError(
                     f"agreement {agreement_id} measures distances from a boundary: set "
                     f"[agreements.{agreement_id}.geometry] boundary_file = 'your-boundary.geojson'"
+                )
+            if agreement.geometry is not None and set(agreement.geometry.party_sides) != set(agreement.parties):
+                raise ValueError(
+                    f"agreement {agreement_id}: say on which side of the boundary line (as drawn) each party lies: "
+                    f"[agreements.{agreement_id}.geometry] party_sides = "
+                    + "{ "
+                    + ", ".join(f'{p} = "{"left" if i == 0 else "right"}"' for i, p in enumerate(agreement.parties))
+                    + " } (each party 'left' or 'right')"
                 )
             missing = [p for p in agreement.parties if p not in self.parties]
             if missing:

@@ -1,32 +1,49 @@
-"""Geodesic distances between areas and a boundary line, on the WGS-84 ellipsoid.
+"""Distances, crossings and sides between areas and a boundary line, on the WGS-84 ellipsoid, without seams.
 
-Lines are densified along geodesics (PROJ's geodesic routines, via pyproj) so
-that straight segments between neighbouring vertices stay within metres of the
-true curve. A distance from a point is computed in an azimuthal equidistant
-projection centred on that point, where distances from the centre are exact;
-for a line or a polygon the nearest pair is found first, then measured again
-from its own centre. Crossings are tested on the densified lines.
+No planar operation ever runs on longitudes and latitudes: each question is
+answered in an azimuthal equidistant projection centred on the feature it is
+about (distances from the centre are exact there, and nothing wraps at the
+antimeridian or breaks at a pole), and a distance near a threshold is measured
+again exactly between the nearest pair with the geodesic inverse problem
+(PROJ's geodesics, via pyproj). Lines are densified along geodesics first, so
+straight segments stay within metres of the true curve.
+
+Speed comes from the boundary being prepared once: its densified points are
+kept as unit vectors, so a query first measures great-circle angles from the
+feature's centre to every point (one matrix product), keeps only the part of
+the boundary that could matter at the thresholds, and projects just that part.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-import shapely
 from pyproj import Geod, Transformer
-from shapely import LineString, MultiLineString, Point, Polygon
+from shapely import MultiLineString, MultiPoint, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points
 
 GEOD = Geod(ellps="WGS84")
 DENSIFY_KM = 1.0
+#: Mean Earth radius, for the coarse great-circle filter only (exact distances use the ellipsoid).
+_R_KM = 6371.0088
+#: The coarse filter keeps boundary points within the threshold plus the feature's extent plus this slack
+#: (the sphere against the ellipsoid differs by well under 1 %, so 10 % and 20 km are ample).
+_SLACK_KM, _SLACK_RATIO = 20.0, 0.1
+#: Points on a circle's outline, when a circle takes part in a corridor or a polygon test.
+_CIRCLE_POINTS = 72
+#: Farther than this from a feature, the boundary is only measured on the sphere: no agreement's threshold is
+#: near, and a projection centred on the feature degrades toward its antipode.
+_FAR_KM = 5000.0
 
 LonLat = tuple[float, float]
+Side = Literal["left", "right"]
 
 
 def densify(coords: Sequence[LonLat], spacing_km: float = DENSIFY_KM) -> list[LonLat]:
@@ -41,20 +58,77 @@ def densify(coords: Sequence[LonLat], spacing_km: float = DENSIFY_KM) -> list[Lo
     return out
 
 
-@lru_cache(maxsize=512)
+def distance_km(a: LonLat, b: LonLat) -> float:
+    """Geodesic distance between two points."""
+    _, _, dist_m = GEOD.inv(a[0], a[1], b[0], b[1])
+    return float(dist_m) / 1000.0
+
+
+def _unit(lonlat: np.ndarray) -> np.ndarray:
+    """Unit vectors (on the sphere) of lon/lat rows, for great-circle angles."""
+    lon, lat = np.radians(lonlat[:, 0]), np.radians(lonlat[:, 1])
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
+def centre_of(points: np.ndarray) -> LonLat:
+    """The centre of points on the sphere (the mean of their unit vectors): sound across the antimeridian."""
+    v = _unit(points).mean(axis=0)
+    norm = float(np.linalg.norm(v))
+    if norm < 1e-9:  # points spread around the globe: any centre will do
+        return (float(points[0, 0]), float(points[0, 1]))
+    x, y, z = v / norm
+    return (math.degrees(math.atan2(y, x)), math.degrees(math.asin(max(-1.0, min(1.0, z)))))
+
+
+@lru_cache(maxsize=1024)
 def _aeqd(lon: float, lat: float) -> Transformer:
     crs = f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m +no_defs"
     return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
 
 
-def _project(geom: BaseGeometry, centre: LonLat) -> BaseGeometry:
-    fwd = _aeqd(*centre)
+class Plane:
+    """An azimuthal equidistant projection centred on ``centre``: metres, exact from the centre."""
 
-    def to_plane(coords: np.ndarray) -> np.ndarray:
-        x, y = fwd.transform(coords[:, 0], coords[:, 1])
+    def __init__(self, centre: LonLat) -> None:
+        self.centre = centre
+        self._t = _aeqd(round(centre[0], 9), round(centre[1], 9))
+
+    def xy(self, lonlat: np.ndarray) -> np.ndarray:
+        x, y = self._t.transform(lonlat[:, 0], lonlat[:, 1])
         return np.column_stack([x, y])
 
-    return shapely.transform(geom, to_plane)
+    def lonlat(self, x: float, y: float) -> LonLat:
+        lon, lat = self._t.transform(x, y, direction="INVERSE")
+        return (float(lon), float(lat))
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A measurable area: a circle (exact) or a polygon (its outline densified along geodesics)."""
+
+    centre: LonLat
+    #: the farthest point of the area from its centre, km (a circle's radius)
+    extent_km: float
+    #: the outline, lon/lat rows (a circle's is sampled, for corridors)
+    outline: np.ndarray
+    is_circle: bool
+
+    @classmethod
+    def circle(cls, lon: float, lat: float, radius_km: float) -> Shape:
+        az = np.linspace(0.0, 360.0, _CIRCLE_POINTS, endpoint=False)
+        lons, lats, _ = GEOD.fwd(np.full(az.shape, lon), np.full(az.shape, lat), az, np.full(az.shape, radius_km * 1e3))
+        return cls((lon, lat), radius_km, np.column_stack([lons, lats]), True)
+
+    @classmethod
+    def polygon(cls, points: Sequence[LonLat]) -> Shape:
+        ring = list(points)
+        if ring[0] != ring[-1]:
+            ring.append(ring[0])
+        outline = np.array(densify(ring))
+        centre = centre_of(outline[:-1])
+        _, _, d = GEOD.inv(np.full(len(outline), centre[0]), np.full(len(outline), centre[1]), outline[:, 0],
+                           outline[:, 1])  # fmt: skip
+        return cls(centre, float(np.max(d)) / 1000.0, outline, False)
 
 
 def _lines_from_geojson(obj: dict[str, Any]) -> list[list[LonLat]]:
@@ -70,64 +144,126 @@ def _lines_from_geojson(obj: dict[str, Any]) -> list[list[LonLat]]:
     raise ValueError(f"boundary GeoJSON must hold LineString or MultiLineString geometry, not {kind!r}")
 
 
-@dataclass(frozen=True)
 class Boundary:
-    """A boundary line (for example an international boundary) given in GeoJSON."""
+    """A boundary line (an international boundary, a line of control), prepared once for many questions."""
 
-    lines: tuple[tuple[LonLat, ...], ...]
-    _dense: MultiLineString = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not self.lines or any(len(line) < 2 for line in self.lines):
+    def __init__(self, lines: Sequence[Sequence[LonLat]]) -> None:
+        if not lines or any(len(line) < 2 for line in lines):
             raise ValueError("a boundary needs at least one line of two or more points")
-        dense = MultiLineString([densify(list(line)) for line in self.lines])
-        object.__setattr__(self, "_dense", dense)
+        self.lines = tuple(tuple(line) for line in lines)
+        self._dense = [np.array(densify(list(line))) for line in self.lines]
+        self._units = [_unit(d) for d in self._dense]
 
     @classmethod
     def from_geojson(cls, obj: dict[str, Any]) -> Boundary:
-        return cls(tuple(tuple(line) for line in _lines_from_geojson(obj)))
+        return cls(_lines_from_geojson(obj))
 
+    # -- the coarse filter -------------------------------------------------------------------
+    def _near(self, centre: LonLat, within_km: float) -> list[np.ndarray]:
+        """The runs of the densified boundary within ``within_km`` of ``centre`` (great circle), lon/lat."""
+        c = _unit(np.array([centre]))[0]
+        runs = []
+        for dense, units in zip(self._dense, self._units, strict=True):
+            km = np.arccos(np.clip(units @ c, -1.0, 1.0)) * _R_KM
+            keep = km <= within_km
+            if not keep.any():
+                continue
+            # each kept point brings its neighbours, so every segment reaching into the zone is whole
+            widened = keep.copy()
+            widened[1:] |= keep[:-1]
+            widened[:-1] |= keep[1:]
+            idx = np.flatnonzero(widened)
+            for group in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
+                if len(group) >= 2:
+                    runs.append(dense[group[0] : group[-1] + 1])
+        return runs
+
+    def _coarse_km(self, centre: LonLat) -> float:
+        c = _unit(np.array([centre]))[0]
+        return min(float(np.arccos(np.clip(u @ c, -1.0, 1.0)).min()) for u in self._units) * _R_KM
+
+    def _in_plane(self, plane: Plane, within_km: float) -> BaseGeometry | None:
+        runs = self._near(plane.centre, within_km)
+        if not runs:
+            return None
+        return MultiLineString([plane.xy(r) for r in runs])
+
+    # -- distances ---------------------------------------------------------------------------
     def distance_from_point_km(self, lon: float, lat: float) -> float:
-        """Geodesic distance from a point to the nearest point of the boundary."""
-        projected = _project(self._dense, (lon, lat))
-        return float(Point(0.0, 0.0).distance(projected)) / 1000.0
+        """Geodesic distance from a point to the boundary: exact, measured in a plane centred on the point
+        (beyond 5,000 km, where no threshold is, on the sphere)."""
+        coarse = self._coarse_km((lon, lat))
+        if coarse > _FAR_KM:
+            return coarse
+        near = self._in_plane(Plane((lon, lat)), coarse * (1 + _SLACK_RATIO) + _SLACK_KM)
+        if near is None:  # pragma: no cover - the nearest point is always within the coarse distance
+            return coarse
+        return float(Point(0.0, 0.0).distance(near)) / 1000.0
 
-    def distance_from_km(self, geom: BaseGeometry) -> float:
-        """Distance from a line or polygon (lon/lat, already densified) to the boundary; 0 if they meet."""
-        if geom.intersects(self._dense):
+    def distance_km(self, shape: Shape, limit_km: float = math.inf) -> float:
+        """Geodesic distance from an area to the boundary (0 when they meet). Exact when it is within
+        ``limit_km`` of the boundary; farther than that, a value known to be more than ``limit_km``."""
+        coarse = self._coarse_km(shape.centre) - shape.extent_km
+        if coarse > limit_km * (1 + _SLACK_RATIO) + _SLACK_KM:
+            return coarse  # clearly beyond the threshold: its exact value changes no decision
+        if shape.is_circle:
+            return max(0.0, self.distance_from_point_km(*shape.centre) - shape.extent_km)
+        return self._polygon_km(shape.outline, shape.centre, shape.extent_km, convex=False)
+
+    def _polygon_km(self, outline: np.ndarray, centre: LonLat, extent_km: float, *, convex: bool) -> float:
+        """Two passes: the nearest pair in a plane centred on the area, then the exact distance from each end."""
+        if self._coarse_km(centre) - extent_km > _FAR_KM:
+            return self._coarse_km(centre) - extent_km
+        plane = Plane(centre)
+        within = (self._coarse_km(centre) + extent_km) * (1 + _SLACK_RATIO) + _SLACK_KM
+        near = self._in_plane(plane, within)
+        if near is None:  # pragma: no cover - the coarse distance always finds something
+            return self._coarse_km(centre) - extent_km
+        area = self._area(outline, plane, convex)
+        if area.intersects(near):
             return 0.0
-        centre = geom.centroid
-        near_geom, _ = nearest_points(geom, self._dense)
-        # First pass: nearest pair in plain lon/lat; refine from the candidate and the
-        # centroid, each measured exactly in a projection centred on it.
-        candidates = [near_geom, centre]
-        best = min(self.distance_from_point_km(p.x, p.y) for p in candidates)
-        projected_geom = _project(geom, (centre.x, centre.y))
-        projected_boundary = _project(self._dense, (centre.x, centre.y))
-        near_proj, _ = nearest_points(projected_geom, projected_boundary)
-        back = _aeqd(centre.x, centre.y)
-        lon, lat = back.transform(near_proj.x, near_proj.y, direction="INVERSE")
-        return min(best, self.distance_from_point_km(lon, lat))
+        on_area, on_line = nearest_points(area, near)
+        a, b = plane.lonlat(on_area.x, on_area.y), plane.lonlat(on_line.x, on_line.y)
+        # From the boundary's nearest point, exactly: the area in a plane centred there.
+        plane_b = Plane(b)
+        from_b = float(Point(0.0, 0.0).distance(self._area(outline, plane_b, convex))) / 1000.0
+        return min(distance_km(a, b), from_b, self.distance_from_point_km(*a))
 
-    def crossed_by(self, geom: BaseGeometry) -> bool:
-        """True when a line (lon/lat, densified) crosses or touches the boundary."""
-        return bool(geom.intersects(self._dense))
+    @staticmethod
+    def _area(outline: np.ndarray, plane: Plane, convex: bool) -> BaseGeometry:
+        pts = plane.xy(outline)
+        return MultiPoint(pts).convex_hull if convex else Polygon(pts)
 
+    # -- corridors and sides -----------------------------------------------------------------
+    def corridor(self, a: Shape, b: Shape, limit_km: float = math.inf) -> tuple[bool, float]:
+        """The corridor of every straight flight from area ``a`` to area ``b`` (their convex hull): whether it
+        crosses the boundary, and its distance from it (0 when it crosses; farther than ``limit_km``, a value
+        known to be beyond it)."""
+        outline = np.vstack([a.outline, b.outline])
+        centre = centre_of(np.array([a.centre, b.centre]))
+        extent = max(distance_km(centre, a.centre) + a.extent_km, distance_km(centre, b.centre) + b.extent_km)
+        coarse = self._coarse_km(centre) - extent
+        if coarse > limit_km * (1 + _SLACK_RATIO) + _SLACK_KM:
+            return False, coarse
+        km = self._polygon_km(outline, centre, extent, convex=True)
+        return km == 0.0, km
 
-def geodesic_line(points: Iterable[LonLat]) -> LineString:
-    """A densified geodesic polyline through the given points."""
-    return LineString(densify(list(points)))
-
-
-def geodesic_polygon(points: Sequence[LonLat]) -> Polygon:
-    """A polygon whose edges follow geodesics, densified."""
-    ring = list(points)
-    if ring[0] != ring[-1]:
-        ring.append(ring[0])
-    return Polygon(densify(ring))
-
-
-def distance_km(a: LonLat, b: LonLat) -> float:
-    """Geodesic distance between two points."""
-    _, _, dist_m = GEOD.inv(a[0], a[1], b[0], b[1])
-    return float(dist_m) / 1000.0
+    def side_of(self, lon: float, lat: float) -> Side | None:
+        """Which side of the boundary, as its line is drawn, the point lies on (None: on it)."""
+        plane = Plane((lon, lat))
+        coarse = self._coarse_km((lon, lat))
+        runs = self._near((lon, lat), coarse * (1 + _SLACK_RATIO) + _SLACK_KM)
+        best: tuple[float, float] | None = None  # (distance, cross product)
+        for run in runs:
+            xy = plane.xy(run)
+            for (x1, y1), (x2, y2) in pairwise(xy):
+                dx, dy = x2 - x1, y2 - y1
+                t = max(0.0, min(1.0, -(x1 * dx + y1 * dy) / (dx * dx + dy * dy or 1.0)))
+                px, py = x1 + t * dx, y1 + t * dy
+                dist = math.hypot(px, py)
+                cross = dx * (0.0 - y1) - dy * (0.0 - x1)
+                if best is None or dist < best[0]:
+                    best = (dist, cross)
+        if best is None or best[1] == 0.0:
+            return None
+        return "left" if best[1] > 0 else "right"

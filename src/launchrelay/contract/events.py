@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field
 
@@ -23,6 +24,7 @@ class EventKind(StrEnum):
     DUPLICATE = "duplicate"
     RETRANSMITTED = "retransmitted"
     ACKNOWLEDGEMENT_OVERDUE = "acknowledgement_overdue"
+    REPORT_OVERDUE = "report_overdue"
 
 
 class StatusEvent(StrictModel):
@@ -46,4 +48,16 @@ class StatusEvent(StrictModel):
     retransmit_every_s: float | None = Field(default=None, gt=0)
     retransmit_max: int | None = Field(default=None, ge=0)
     window_start: UtcDatetime | None = None
+    window_end: UtcDatetime | None = None
+    #: when the notice stops mattering (its window's end, or its validity if later)
+    expires_at: UtcDatetime | None = None
+    #: when a report of the completed (or not) launch is due, where the agreement asks for one
+    report_due_at: UtcDatetime | None = None
+    #: for a planned launch or an amendment: the notice as it stands after this message
+    notice: dict[str, Any] | None = None
+    #: for an amendment: the fields it changed
+    changed: list[str] = Field(default_factory=list)
+    #: for a completed-launch report: launched, or not_launched
+    outcome: str | None = None
+    warnings: list[Reason] = Field(default_factory=list)
     attempt: int | None = Field(default=None, ge=1, description="retransmission number")

@@ -25,6 +25,7 @@ RELAY_ID = "lr-relay-id"
 REASONS = "lr-reasons"
 REASONS_JSON = "lr-reasons-json"
 ERROR = "lr-error"
+WARNINGS = "lr-warnings"
 # Set by the tracker on a re-sent copy, and by an operator's redrive.
 RETRANSMISSION_HEADER = "lr-retransmission"
 REDRIVE_HEADER = "lr-redrive"
@@ -39,6 +40,7 @@ DESCRIPTIONS: dict[str, str] = {
     REASONS: "reason codes, comma-separated (docs/reasons.md)",
     REASONS_JSON: "JSON list of {code, message, field}",
     ERROR: "on an INTERNAL_ERROR or RECORD_UNREADABLE dead letter: the error's class and a short message",
+    WARNINGS: "on a recipient's copy: reason codes the agreement flags without refusing (e.g. LAUNCH_OUTSIDE_WINDOW)",
     RETRANSMISSION_HEADER: "set by the tracker on a re-sent copy of a notification not yet acknowledged: the "
     "attempt number (the bytes and signature are the original's)",
     REDRIVE_HEADER: "set by `launchrelay redrive` on a dead letter written back to its out topic: the dead letter's "

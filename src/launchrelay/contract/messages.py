@@ -41,6 +41,8 @@ BEYOND_SCHEMA = (
     "an orbit whose apogee_km is below its perigee_km",
     "a ballistic-missile notification without an impact area",
     "an amendment that changes nothing",
+    "a launched report without launched_at, vehicle or launch_area, or a not_launched one with launched_at or "
+    "without refers_to",
 )
 
 #: RFC 3339 date-time in UTC only: upper-case T and Z (or +00:00), seconds present, at most microseconds.
@@ -101,7 +103,21 @@ PositiveInt = Annotated[int, Field(gt=0), BeforeValidator(_integral)]
 NonNegativeInt = Annotated[int, Field(ge=0), BeforeValidator(_integral)]
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
 AgreementId = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Z0-9][A-Z0-9\-]*$")]
-FreeText = Annotated[str, Field(max_length=2000)]
+#: A BCP 47 language tag (RFC 5646) of the common shape: a language, then an optional script and region
+#: ("en", "ru", "zh-Hans", "en-GB", "zh-Hans-CN"), in their canonical case.
+LANGUAGE_TAG = r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$"
+LanguageTag = Annotated[str, Field(pattern=LANGUAGE_TAG, max_length=35)]
+#: Free text in one or more languages, keyed by BCP 47 tag: {"en": "...", "ru": "..."} (the agreements are
+#: authentic in two languages each, so a party may send the same text in both).
+FreeText = Annotated[
+    dict[LanguageTag, Annotated[str, Field(max_length=2000)]],
+    Field(
+        min_length=1,
+        max_length=8,
+        description="free text keyed by BCP 47 language tag, the same text in each language given",
+        json_schema_extra={"propertyNames": {"pattern": LANGUAGE_TAG}},
+    ),
+]
 
 
 class MessageType(StrEnum):
@@ -152,6 +168,8 @@ class Vehicle(_Strict):
     apogee_km: PositiveFloat | None = None
     launch_count: PositiveInt = 1
     group: GroupKind = GroupKind.SINGLE
+    #: for a group: the planned interval between consecutive launches (CN-RU 2009 art. 1 limits it)
+    launch_interval_minutes: PositiveFloat | None = None
 
     @model_validator(mode="after")
     def _group_needs_count(self) -> Vehicle:
@@ -290,19 +308,35 @@ class Cancellation(Envelope):
     reason: FreeText | None = None
 
 
+class LaunchOutcome(StrEnum):
+    LAUNCHED = "launched"
+    NOT_LAUNCHED = "not_launched"
+
+
 class CompletedLaunch(Envelope):
-    """Report of a launch that took place."""
+    """Report after the window: the launch took place (when, what, from where), or it did not take place."""
 
     model_config = ConfigDict(json_schema_extra=require_discriminator("message_type"))
 
     message_type: Literal["completed_launch"] = "completed_launch"
     refers_to: Identifier | None = None
-    launched_at: UtcDatetime
-    vehicle: Vehicle
-    launch_area: Area
+    outcome: LaunchOutcome = LaunchOutcome.LAUNCHED
+    launched_at: UtcDatetime | None = None
+    vehicle: Vehicle | None = None
+    launch_area: Area | None = None
     impact_areas: list[Area] = Field(default_factory=list, max_length=64)
     direction: Direction | None = None
     orbit: Orbit | None = None
+    reason: FreeText | None = None
+
+    @model_validator(mode="after")
+    def _outcome_fields(self) -> CompletedLaunch:
+        if self.outcome is LaunchOutcome.LAUNCHED:
+            if self.launched_at is None or self.vehicle is None or self.launch_area is None:
+                raise ValueError("a launched report gives launched_at, vehicle and launch_area")
+        elif self.refers_to is None or self.launched_at is not None:
+            raise ValueError("a not_launched report refers_to its notification and gives no launched_at")
+        return self
 
 
 class Acknowledgement(Envelope):
@@ -318,6 +352,7 @@ class ReceiptOutcome(StrEnum):
     FORWARDED = "forwarded"
     REJECTED = "rejected"
     ACKNOWLEDGEMENT_OVERDUE = "acknowledgement_overdue"
+    REPORT_OVERDUE = "report_overdue"
     DUPLICATE = "duplicate"
 
 
@@ -366,6 +401,8 @@ class Receipt(_Strict):
     launch_key: Identifier | None = None
     forwarded_to: list[PartyCode] = Field(default_factory=list)
     reasons: list[Reason] = Field(default_factory=list)
+    #: on a forwarded receipt: what the agreement flags without refusing (e.g. a launch outside its window)
+    warnings: list[Reason] = Field(default_factory=list)
     source: RecordRef | None = None
 
 
@@ -384,6 +421,8 @@ __all__ = [
     "Envelope",
     "GroupKind",
     "Identifier",
+    "LanguageTag",
+    "LaunchOutcome",
     "LaunchWindow",
     "Message",
     "MessageType",

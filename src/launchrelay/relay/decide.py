@@ -25,10 +25,12 @@ from launchrelay.contract.messages import (
     Cancellation,
     CompletedLaunch,
     PartyMessage,
+    PlannedLaunch,
     Reason,
     Receipt,
     RecordRef,
 )
+from launchrelay.contract.notice import Notice
 from launchrelay.reasons import ReasonCode as R
 from launchrelay.relay.state import SeenMessage, StateView
 from launchrelay.signing import Verdict, public_key_from_b64, verify_headers
@@ -79,6 +81,8 @@ class RelayContext:
     topics: Topics
     keys: dict[str, dict[str, Ed25519PublicKey]]
     max_bytes: int
+    #: False only for an offline check of an unsigned draft (`launchrelay check` without --signature)
+    verify_signatures: bool = True
 
     @classmethod
     def build(cls, deployment: Deployment) -> RelayContext:
@@ -107,6 +111,11 @@ class Decision:
     agreement: Agreement | None = None
     #: set aside rather than decided: the error's class and a short message (header ``lr-error``)
     error: str | None = None
+    #: what the agreement flags on a forward without refusing it
+    warnings: list[Reason] = field(default_factory=list)
+    #: a planned launch or an amendment forwarded: the notice as it now stands, and what the amendment changed
+    notice: Notice | None = None
+    changed: list[str] = field(default_factory=list)
 
     @property
     def reason_codes(self) -> list[str]:
@@ -251,7 +260,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         )
 
     # 2. origin: signature by the claimed sender's key, and the sender owns the topic
-    origin = _check_signature(record, claimed or owner, ctx)
+    origin = _check_signature(record, claimed or owner, ctx) if ctx.verify_signatures else []
     if claimed is not None and owner is not None and claimed != owner:
         origin.append(
             _r(
@@ -276,32 +285,41 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
     if seen is not None:
         reasons.append(_r(R.DUPLICATE_CONFLICT, f"message id {message.message_id!r} was used before with other bytes"))
 
-    # 3. the agreement's rules at the time of receipt
+    # 3. references to earlier messages: an amendment or a report is judged with the notice it refers to
+    missing = False
+    ref: SeenMessage | None = None
+    ref_reasons: list[Reason] = []
+    if isinstance(message, Amendment | Cancellation) or (
+        isinstance(message, CompletedLaunch) and message.refers_to is not None
+    ):
+        ref_reasons, missing, ref = _check_reference(message, state)
+    elif isinstance(message, Acknowledgement):
+        ref_reasons, missing = _check_ack(message, state)
+    before = Notice.from_text(ref.notice) if ref is not None and ref.notice else None
+
+    # 4. the agreement's rules at the time of receipt
     agreement = ctx.deployment.agreement(message.agreement)
     received_at = record.received_at
+    warnings: list[Reason] = []
     if agreement is None:
         reasons.append(_r(R.AGREEMENT_UNKNOWN, f"agreement {message.agreement!r} is not configured", "agreement"))
     elif received_at is None:
         text = f"the record's timestamp {record.timestamp_ms} is not a time; out topics must use LogAppendTime"
         reasons.append(_r(R.TIMESTAMP_INVALID, text))
     else:
-        reasons += check_rules(message, agreement, received_at)
-
-    # 4b. references to earlier messages
-    missing = False
-    closes: SeenMessage | None = None
-    if isinstance(message, Amendment | Cancellation) or (
-        isinstance(message, CompletedLaunch) and message.refers_to is not None
-    ):
-        ref_reasons, missing, ref = _check_reference(message, state)
-        reasons += ref_reasons
-        if isinstance(message, Cancellation | CompletedLaunch) and ref is not None:
-            closes = ref.closed_by(record.ref)
-    elif isinstance(message, Acknowledgement):
-        ack_reasons, missing = _check_ack(message, state)
-        reasons += ack_reasons
+        found = check_rules(message, agreement, received_at, before, ctx.deployment.relay.created_at_skew)
+        reasons += found.reasons
+        warnings = found.warnings
+    reasons += ref_reasons
 
     kind: Kind = "reject" if reasons else "forward"
+    # the notice as it stands after this message, when it is one (kept, and shown by the tracker)
+    after: Notice | None = None
+    changed: list[str] = []
+    if kind == "forward" and isinstance(message, PlannedLaunch):
+        after = Notice.of(message)
+    elif kind == "forward" and isinstance(message, Amendment) and before is not None:
+        after, changed = before.amended(message)
     writes: list[SeenMessage] = []
     if authentic and seen is None:
         writes.append(
@@ -315,10 +333,14 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
                 recipients=tuple(message.recipients),
                 outcome="forwarded" if kind == "forward" else "rejected",
                 src=record.ref,
+                notice=after.to_text() if isinstance(message, PlannedLaunch) and after else None,
             )
         )
-        if kind == "forward" and closes is not None:
-            writes.append(closes)
+        if kind == "forward" and ref is not None:
+            if isinstance(message, Cancellation | CompletedLaunch):
+                writes.append(ref.closed_by(record.ref))
+            elif isinstance(message, Amendment) and after is not None:
+                writes.append(ref.amended(after.to_text(), record.ref))
     return Decision(
         kind,
         record,
@@ -330,4 +352,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         state_writes=writes,
         reference_missing=missing,
         agreement=agreement,
+        warnings=warnings if kind == "forward" else [],
+        notice=after,
+        changed=changed,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from launchrelay.contract.codec import encode_fast, stable_id
 from launchrelay.contract.events import EventKind, StatusEvent
@@ -13,11 +14,12 @@ from launchrelay.contract.headers import (
     REASONS_JSON,
     REDRIVE_HEADER,
     RELAY_ID,
+    WARNINGS,
     source_headers,
 )
 from launchrelay.contract.messages import (
     Acknowledgement,
-    PlannedLaunch,
+    CompletedLaunch,
     Reason,
     Receipt,
     ReceiptOutcome,
@@ -33,6 +35,27 @@ def derived_id(prefix: str, decision: Decision) -> str:
     return stable_id(prefix, f"{r.topic}\x00{r.partition}\x00{r.offset}")
 
 
+def _notice_fields(decision: Decision) -> dict[str, Any]:
+    """For the tracker: the notice as it now stands, what changed, when it expires and when a report is due."""
+    msg, agreement, notice = decision.message, decision.agreement, decision.notice
+    fields: dict[str, Any] = {"warnings": decision.warnings}
+    if isinstance(msg, CompletedLaunch):
+        fields["outcome"] = msg.outcome.value
+    if notice is None or agreement is None:
+        return fields
+    window = notice.window
+    fields |= {
+        "notice": notice.to_json(),
+        "changed": decision.changed,
+        "window_start": window.start,
+        "window_end": window.end,
+        "expires_at": agreement.expires(window.start, window.end),
+    }
+    if agreement.report_due is not None:
+        fields["report_due_at"] = window.end + agreement.report_due
+    return fields
+
+
 def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now: datetime) -> list[OutRecord]:
     """Every record to write for ``decision``: forwards, receipt, dead letter, status event, state."""
     r = decision.record
@@ -46,6 +69,8 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
         # the sender's headers (signature, key id) unchanged; an operator's redrive mark stays on this side
         sender = [h for h in r.headers if h[0] != REDRIVE_HEADER]
         headers = [*sender, *source_headers(r.ref), (RELAY_ID, relay_id.encode())]
+        if decision.warnings:  # flagged, not refused: the recipient sees why
+            headers.append((WARNINGS, ",".join(dict.fromkeys(w.code for w in decision.warnings)).encode()))
         out += [OutRecord(topics.inbound(p), key, r.value or b"", headers) for p in decision.recipients]
         outcome, event = ReceiptOutcome.FORWARDED, EventKind.FORWARDED
         reasons: list[Reason] = []
@@ -87,6 +112,7 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
             launch_key=msg.launch_key if msg else None,
             forwarded_to=decision.recipients,
             reasons=reasons,
+            warnings=decision.warnings,
             source=source,
         )
         body = encode_fast(receipt)
@@ -112,7 +138,7 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
         ack_deadline_s=agreement.ack_deadline.total_seconds() if expects_ack and agreement else None,
         retransmit_every_s=retransmit.every.total_seconds() if retransmit else None,
         retransmit_max=retransmit.max_attempts if retransmit else None,
-        window_start=msg.window.start if isinstance(msg, PlannedLaunch) else None,
+        **_notice_fields(decision),
     )
     out.append(OutRecord(topics.status, key, encode_fast(status), []))
 

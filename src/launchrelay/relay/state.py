@@ -37,13 +37,19 @@ class SeenMessage:
     closed: bool = False
     #: the record the latest change came from; orders updates of one key
     src: RecordRef = _NOWHERE
+    #: for an open planned launch: the notice as it stands (JSON text of a ``Notice``), to judge amendments by
+    notice: str | None = None
 
     @property
     def key(self) -> str:
         return message_key(self.sender, self.message_id)
 
     def closed_by(self, src: RecordRef) -> SeenMessage:
-        return replace(self, closed=True, src=src)
+        """Cancelled or reported: nothing more is judged against its content, so it is not kept."""
+        return replace(self, closed=True, src=src, notice=None)
+
+    def amended(self, notice: str, src: RecordRef) -> SeenMessage:
+        return replace(self, notice=notice, src=src)
 
     def to_bytes(self) -> bytes:
         # Built by hand: dataclasses.asdict deep-copies and showed up in the relay's profile.
@@ -59,6 +65,8 @@ class SeenMessage:
             "closed": self.closed,
             "src": [self.src.topic, self.src.partition, self.src.offset],
         }
+        if self.notice is not None:
+            data["notice"] = self.notice
         return json.dumps(data, separators=(",", ":")).encode()
 
     @classmethod

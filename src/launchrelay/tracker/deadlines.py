@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from launchrelay.tracker.lifecycle import Delivery, DeliveryState
+from launchrelay.tracker.lifecycle import Delivery, DeliveryKind, DeliveryState
 
 
 class Clock(Protocol):
@@ -27,15 +27,17 @@ class Timeout:
 Action = Retransmit | Timeout
 
 
-def in_flight_id(key: str, recipient: str, retransmission: int | None) -> str:
-    """Names one deadline action (a retransmission attempt, or the timeout when None): the same every time."""
-    kind = "overdue" if retransmission is None else f"retx{retransmission}"
+def in_flight_id(key: str, recipient: str, retransmission: int | None, report: bool = False) -> str:
+    """Names one deadline action (a retransmission attempt, a timeout when None, a report overdue): the same
+    every time, so the ids of what it writes are too."""
+    kind = "report" if report else "overdue" if retransmission is None else f"retx{retransmission}"
     return f"{key}|{recipient}|{kind}"
 
 
 def action_id(action: Action) -> str:
     d = action.delivery
-    return in_flight_id(d.key, d.recipient, action.attempt if isinstance(action, Retransmit) else None)
+    attempt = action.attempt if isinstance(action, Retransmit) else None
+    return in_flight_id(d.key, d.recipient, attempt, report=d.kind is DeliveryKind.REPORT)
 
 
 def due(deliveries: list[Delivery], now: datetime) -> list[Action]:

@@ -21,19 +21,20 @@ from typing import Any, Protocol
 
 from launchrelay.contract.events import StatusEvent
 from launchrelay.tracker import lifecycle
-from launchrelay.tracker.lifecycle import Delivery, DeliveryState, Notification
+from launchrelay.tracker.lifecycle import Delivery, DeliveryKind, DeliveryState, Notification
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notifications (
     key TEXT PRIMARY KEY, message_id TEXT, message_type TEXT, sender TEXT, agreement TEXT, launch_key TEXT,
     recipients TEXT NOT NULL, refers_to TEXT, window_start TEXT, received_at TEXT, outcome TEXT NOT NULL,
-    reasons TEXT NOT NULL, closed_by TEXT, amended INTEGER NOT NULL DEFAULT 0, source TEXT
+    reasons TEXT NOT NULL, closed_by TEXT, amended INTEGER NOT NULL DEFAULT 0, source TEXT,
+    window_end TEXT, expires_at TEXT, notice TEXT, report_outcome TEXT
 );
 CREATE INDEX IF NOT EXISTS notifications_by_id ON notifications (message_id);
 CREATE TABLE IF NOT EXISTS deliveries (
     key TEXT NOT NULL, recipient TEXT NOT NULL, state TEXT NOT NULL, forwarded_at TEXT NOT NULL,
     deadline_at TEXT NOT NULL, every_s REAL, max_retransmits INTEGER NOT NULL, retransmits INTEGER NOT NULL,
-    acked_at TEXT, ack_message_id TEXT, timed_out_at TEXT, next_due_at TEXT,
+    acked_at TEXT, ack_message_id TEXT, timed_out_at TEXT, next_due_at TEXT, kind TEXT NOT NULL DEFAULT 'ack',
     PRIMARY KEY (key, recipient)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_due_at);
@@ -44,6 +45,12 @@ CREATE INDEX IF NOT EXISTS timeline_by_key ON timeline (key, seq);
 CREATE TABLE IF NOT EXISTS offsets (topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
     PRIMARY KEY (topic, partition));
 """
+#: Columns added since the first ledgers were written: a ledger of an earlier version gets them on opening
+#: (SQLite appends them, in this order, as in the CREATE statements above).
+ADDED_COLUMNS = {
+    "notifications": ["window_end TEXT", "expires_at TEXT", "notice TEXT", "report_outcome TEXT"],
+    "deliveries": ["kind TEXT NOT NULL DEFAULT 'ack'"],
+}
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -95,6 +102,11 @@ class SqliteLedger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     @property
     def location(self) -> str:
@@ -140,6 +152,10 @@ class SqliteLedger:
             closed_by=row[12],
             amended=row[13],
             source=row[14],
+            window_end=_dt(row[15]),
+            expires_at=_dt(row[16]),
+            notice=json.loads(row[17]) if row[17] else None,
+            report_outcome=row[18],
         )
 
     @staticmethod
@@ -156,6 +172,7 @@ class SqliteLedger:
             acked_at=_dt(row[8]),
             ack_message_id=row[9],
             timed_out_at=_dt(row[10]),
+            kind=DeliveryKind(row[12]),
         )
 
     def notifications(self) -> list[Notification]:
@@ -184,7 +201,7 @@ class SqliteLedger:
         return out
 
     def state_counts(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall()
+        rows = self._db.execute("SELECT state, count(*) FROM deliveries WHERE kind = 'ack' GROUP BY state").fetchall()
         return {state: n for state, n in rows}
 
     def due_deliveries(self, now: datetime) -> list[Delivery]:
@@ -235,11 +252,12 @@ def _write(db: sqlite3.Connection, changes: lifecycle.Changes) -> None:
     """Write the rows as they are (insert or replace) and add the timeline entries."""
     for n in changes.notifications:
         db.execute(
-            "INSERT OR REPLACE INTO notifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO notifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 n.key, n.message_id, n.message_type, n.sender, n.agreement, n.launch_key, json.dumps(n.recipients),
                 n.refers_to, _ts(n.window_start), _ts(n.received_at), n.outcome, json.dumps(n.reasons),
-                n.closed_by, n.amended, n.source,
+                n.closed_by, n.amended, n.source, _ts(n.window_end), _ts(n.expires_at),
+                json.dumps(n.notice) if n.notice is not None else None, n.report_outcome,
             ),
         )  # fmt: skip
     for d in changes.deliveries:
@@ -248,11 +266,11 @@ def _write(db: sqlite3.Connection, changes: lifecycle.Changes) -> None:
             retransmit_at = d.next_retransmit_at
             due_at = min(d.deadline_at, retransmit_at) if retransmit_at else d.deadline_at
         db.execute(
-            "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 d.key, d.recipient, d.state.value, d.forwarded_at.isoformat(), d.deadline_at.isoformat(),
                 d.every.total_seconds() if d.every else None, d.max_retransmits, d.retransmits, _ts(d.acked_at),
-                d.ack_message_id, _ts(d.timed_out_at), _sortable(due_at) if due_at else None,
+                d.ack_message_id, _ts(d.timed_out_at), _sortable(due_at) if due_at else None, d.kind.value,
             ),
         )  # fmt: skip
     db.executemany(

@@ -44,10 +44,24 @@ class Notification:
     closed_by: str | None = None  # cancellation | completed_launch
     amended: int = 0
     source: str | None = None  # topic:partition:offset of the original record
+    window_end: datetime | None = None
+    #: when the notice stops mattering; past it, an open notice is "expired"
+    expires_at: datetime | None = None
+    #: for a planned launch: the notice as it now stands (its content, every amendment applied)
+    notice: dict[str, Any] | None = None
+    #: for a completed-launch report: launched or not_launched
+    report_outcome: str | None = None
+
+
+class DeliveryKind(StrEnum):
+    ACK = "ack"  # a recipient owes an acknowledgement
+    REPORT = "report"  # the sender owes a report of the completed (or not) launch
 
 
 @dataclass(frozen=True)
 class Delivery:
+    """Something owed by a deadline: a recipient's acknowledgement, or (kind REPORT) the sender's report."""
+
     key: str
     recipient: str
     state: DeliveryState
@@ -59,6 +73,7 @@ class Delivery:
     acked_at: datetime | None = None
     ack_message_id: str | None = None
     timed_out_at: datetime | None = None
+    kind: DeliveryKind = DeliveryKind.ACK
 
     @property
     def latency(self) -> timedelta | None:
@@ -96,6 +111,10 @@ def from_event(event: StatusEvent) -> Notification:
         outcome=event.kind.value,
         reasons=tuple((r.code, r.message) for r in event.reasons),
         source=str(event.source) if event.source else None,
+        window_end=event.window_end,
+        expires_at=event.expires_at,
+        notice=event.notice if event.message_type == "planned_launch" else None,
+        report_outcome=event.outcome,
     )
 
 
@@ -110,7 +129,7 @@ def deliveries_for(event: StatusEvent) -> list[Delivery]:
     key = notification_key(event.sender, event.message_id, event)
     deadline = event.at + timedelta(seconds=event.ack_deadline_s)
     every = timedelta(seconds=event.retransmit_every_s) if event.retransmit_every_s else None
-    return [
+    owed = [
         Delivery(
             key=key,
             recipient=r,
@@ -122,6 +141,13 @@ def deliveries_for(event: StatusEvent) -> list[Delivery]:
         )
         for r in event.recipients
     ]
+    if event.message_type == "planned_launch" and event.report_due_at is not None and event.sender:
+        # the agreement asks for a report after the launch: the sender owes it by then
+        owed.append(
+            Delivery(key=key, recipient=event.sender, state=DeliveryState.PENDING, forwarded_at=event.at,
+                     deadline_at=event.report_due_at, every=None, max_retransmits=0, kind=DeliveryKind.REPORT)
+        )  # fmt: skip
+    return owed
 
 
 def acknowledge(delivery: Delivery, ack_id: str, at: datetime) -> Delivery:
@@ -152,24 +178,27 @@ def retransmitted(delivery: Delivery, attempt: int) -> Delivery:
     return replace(delivery, retransmits=max(delivery.retransmits, attempt))
 
 
-def overall_state(n: Notification, deliveries: list[Delivery]) -> str:
-    """One word for the operator's table."""
+def overall_state(n: Notification, deliveries: list[Delivery], now: datetime | None = None) -> str:
+    """One word for the operator's table (with ``now``: a notice past its window and validity is expired)."""
     if n.outcome != "forwarded":
         return n.outcome
     if n.closed_by == "cancellation":
         return "cancelled"
     if n.closed_by == "completed_launch":
-        return "completed"
-    states = {d.state for d in deliveries}
-    if not deliveries:
-        return "forwarded"
-    if DeliveryState.TIMED_OUT in states:
+        return "not_launched" if n.report_outcome == "not_launched" else "completed"
+    acks = {d.state for d in deliveries if d.kind is DeliveryKind.ACK}
+    report = next((d for d in deliveries if d.kind is DeliveryKind.REPORT), None)
+    if DeliveryState.TIMED_OUT in acks:
         return "overdue"
-    if DeliveryState.PENDING in states:
+    if report is not None and report.state is DeliveryState.TIMED_OUT:
+        return "report_overdue"
+    if now is not None and n.expires_at is not None and now >= n.expires_at:
+        return "expired"  # past its window and validity: nothing more to wait for but a report, if one is owed
+    if DeliveryState.PENDING in acks:
         return "pending"
-    if DeliveryState.ACKNOWLEDGED_LATE in states:
+    if DeliveryState.ACKNOWLEDGED_LATE in acks:
         return "acknowledged_late"
-    return "acknowledged"
+    return "acknowledged" if acks else "forwarded"
 
 
 # --- how one event changes the ledger -------------------------------------------------------------
@@ -213,6 +242,7 @@ def apply(event: StatusEvent, view: LedgerView) -> Changes:
         EventKind.DUPLICATE: _duplicate,
         EventKind.RETRANSMITTED: _retransmitted,
         EventKind.ACKNOWLEDGEMENT_OVERDUE: _overdue,
+        EventKind.REPORT_OVERDUE: _report_overdue,
     }[event.kind](event, view, changes)
     return changes
 
@@ -228,8 +258,8 @@ def _forwarded(e: StatusEvent, view: LedgerView, out: Changes) -> None:
             replace(existing, outcome=n.outcome, reasons=n.reasons, received_at=n.received_at, source=n.source)
         )
     out.note(n.key, e.at, "forwarded", recipients=list(n.recipients), message_type=n.message_type)
-    have = {d.recipient for d in view.deliveries(n.key)}
-    out.deliveries += [d for d in deliveries_for(e) if d.recipient not in have]
+    have = {(d.kind, d.recipient) for d in view.deliveries(n.key)}
+    out.deliveries += [d for d in deliveries_for(e) if (d.kind, d.recipient) not in have]
     if not e.refers_to or not e.sender:
         return
     if e.message_type == "acknowledgement" and e.recipients:
@@ -239,12 +269,25 @@ def _forwarded(e: StatusEvent, view: LedgerView, out: Changes) -> None:
     ref = view.notification(ref_key)
     if e.message_type == "amendment":
         if ref is not None:
-            out.notifications.append(replace(ref, amended=ref.amended + 1))
-        out.note(ref_key, e.at, "amended", by=e.message_id)
+            out.notifications.append(
+                replace(ref, amended=ref.amended + 1, notice=e.notice or ref.notice,
+                        window_start=e.window_start or ref.window_start, window_end=e.window_end or ref.window_end,
+                        expires_at=e.expires_at or ref.expires_at)
+            )  # fmt: skip
+            if e.report_due_at is not None:  # a moved window moves the report due after it
+                due_at = e.report_due_at
+                out.deliveries += [
+                    replace(d, deadline_at=due_at)
+                    for d in view.deliveries(ref_key)
+                    if d.kind is DeliveryKind.REPORT and d.state is DeliveryState.PENDING
+                ]
+        out.note(ref_key, e.at, "amended", by=e.message_id, changed=e.changed)
     elif e.message_type in ("cancellation", "completed_launch"):
         if ref is not None:
-            out.notifications.append(replace(ref, closed_by=e.message_type))
-        out.note(ref_key, e.at, "cancelled" if e.message_type == "cancellation" else "completed", by=e.message_id)
+            out.notifications.append(replace(ref, closed_by=e.message_type, report_outcome=e.outcome))
+        kind = "cancelled" if e.message_type == "cancellation" else (
+            "not_launched" if e.outcome == "not_launched" else "completed")  # fmt: skip
+        out.note(ref_key, e.at, kind, by=e.message_id)
         out.deliveries += [stop(d) for d in view.deliveries(ref_key) if d.state is DeliveryState.PENDING]
 
 
@@ -252,7 +295,7 @@ def _acknowledged(e: StatusEvent, view: LedgerView, out: Changes) -> None:
     """An acknowledgement is matched to the delivery of what it refers to, to the recipient that sent it."""
     assert e.refers_to is not None and e.sender is not None
     ref_key = message_key(e.recipients[0], e.refers_to)
-    target = next((d for d in view.deliveries(ref_key) if d.recipient == e.sender), None)
+    target = next((d for d in view.deliveries(ref_key) if d.recipient == e.sender and d.kind is DeliveryKind.ACK), None)
     if target is None:
         out.note(ref_key, e.at, "acknowledgement_unmatched", by=e.sender, ack=e.message_id)
         return
@@ -275,13 +318,21 @@ def _duplicate(e: StatusEvent, view: LedgerView, out: Changes) -> None:
     out.note(notification_key(e.sender, e.message_id, e), e.at, "duplicate", source=str(e.source) if e.source else None)
 
 
-def _each_recipient(e: StatusEvent, view: LedgerView, out: Changes, kind: str, change: Any, **detail: Any) -> None:
+def _each_recipient(
+    e: StatusEvent,
+    view: LedgerView,
+    out: Changes,
+    note: str,
+    change: Any,
+    kind: DeliveryKind = DeliveryKind.ACK,
+    **detail: Any,
+) -> None:
     key = notification_key(e.sender, e.message_id, e)
-    by_recipient = {d.recipient: d for d in view.deliveries(key)}
+    by_recipient = {d.recipient: d for d in view.deliveries(key) if d.kind is kind}
     for r in e.recipients:
         if r in by_recipient:
             out.deliveries.append(change(by_recipient[r]))
-        out.note(key, e.at, kind, recipient=r, **detail)
+        out.note(key, e.at, note, recipient=r, **detail)
 
 
 def _retransmitted(e: StatusEvent, view: LedgerView, out: Changes) -> None:
@@ -291,4 +342,8 @@ def _retransmitted(e: StatusEvent, view: LedgerView, out: Changes) -> None:
 
 
 def _overdue(e: StatusEvent, view: LedgerView, out: Changes) -> None:
-    _each_recipient(e, view, out, "timed_out", lambda d: timed_out(d, e.at))
+    _each_recipient(e, view, out, "timed_out", lambda d: timed_out(d, e.at), kind=DeliveryKind.ACK)
+
+
+def _report_overdue(e: StatusEvent, view: LedgerView, out: Changes) -> None:
+    _each_recipient(e, view, out, "report_overdue", lambda d: timed_out(d, e.at), kind=DeliveryKind.REPORT)

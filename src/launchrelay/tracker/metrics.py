@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from launchrelay.contract.events import StatusEvent
-from launchrelay.tracker.lifecycle import Delivery, Notification
+from launchrelay.tracker.lifecycle import Delivery, DeliveryKind, Notification
 
 LATENCY_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 24 * 3600)
 
@@ -31,6 +31,10 @@ class TrackerMetrics:
         )
         self.timeouts = Counter("launchrelay_timeouts", "Acknowledgement deadlines missed", ["agreement", "recipient"],
                                 registry=r)  # fmt: skip
+        self.reports_overdue = Counter(
+            "launchrelay_reports_overdue", "Post-launch reports not received by their due time", ["agreement"],
+            registry=r,
+        )  # fmt: skip
         self.consumer_lag = Gauge(
             "launchrelay_consumer_lag", "Status events not yet applied, per partition", ["topic", "partition"],
             registry=r,
@@ -59,7 +63,10 @@ class TrackerMetrics:
             self.late_acks.labels(agreement or "-").inc()
 
     def on_timeout(self, notification: Notification, delivery: Delivery) -> None:
-        self.timeouts.labels(notification.agreement or "-", delivery.recipient).inc()
+        if delivery.kind is DeliveryKind.REPORT:
+            self.reports_overdue.labels(notification.agreement or "-").inc()
+        else:
+            self.timeouts.labels(notification.agreement or "-", delivery.recipient).inc()
 
     def on_retransmit(self, notification: Notification, delivery: Delivery, attempt: int) -> None:
         self.retransmissions.labels(notification.agreement or "-", delivery.recipient).inc()

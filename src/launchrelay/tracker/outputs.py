@@ -1,7 +1,8 @@
 """From a deadline action to the records the tracker writes in one transaction (pure, apart from signing).
 
 A timeout becomes a relay-signed ``acknowledgement_overdue`` receipt to the sender and an
-``acknowledgement_overdue`` status event; a retransmission becomes the original record re-sent to
+``acknowledgement_overdue`` status event (``report_overdue`` when what is owed is the sender's own report
+of the launch); a retransmission becomes the original record re-sent to
 the recipient (its bytes and the sender's signature unchanged, plus ``lr-retransmission``) and a
 ``retransmitted`` status event. Ids derive from the action, so a replay after a crash writes the
 same ids. The tracker learns that an action happened only by reading its status event back.
@@ -18,7 +19,7 @@ from launchrelay.contract.messages import Receipt, ReceiptOutcome, RecordRef
 from launchrelay.signing import Signer
 from launchrelay.topics import OutRecord, Topics
 from launchrelay.tracker.deadlines import Action, Retransmit, action_id
-from launchrelay.tracker.lifecycle import Notification
+from launchrelay.tracker.lifecycle import DeliveryKind, Notification
 
 
 def plan(
@@ -36,6 +37,8 @@ def plan(
     aid = action_id(action)
     key = (n.launch_key or "").encode()
     attempt = action.attempt if isinstance(action, Retransmit) else None
+    report = d.kind is DeliveryKind.REPORT
+    overdue = EventKind.REPORT_OVERDUE if report else EventKind.ACKNOWLEDGEMENT_OVERDUE
     out: list[OutRecord] = []
     if attempt is not None:
         if original is not None:  # gone with retention: only the event says it was due
@@ -47,19 +50,19 @@ def plan(
             message_id=stable_id("overdue", aid),
             issued_by=tracker_id,
             recipient=n.sender,
-            outcome=ReceiptOutcome.ACKNOWLEDGEMENT_OVERDUE,
+            outcome=ReceiptOutcome.REPORT_OVERDUE if report else ReceiptOutcome.ACKNOWLEDGEMENT_OVERDUE,
             created_at=now,
             refers_to=n.message_id,
             agreement=n.agreement,
             launch_key=n.launch_key,
-            forwarded_to=[d.recipient],
+            forwarded_to=[] if report else [d.recipient],
             source=RecordRef.parse(n.source) if n.source else None,
         )
         body = encode(receipt)
         out.append(OutRecord(topics.inbound(n.sender), key, body, signer.headers(body)))
     event = StatusEvent(
         event_id=stable_id("evt", aid),
-        kind=EventKind.ACKNOWLEDGEMENT_OVERDUE if attempt is None else EventKind.RETRANSMITTED,
+        kind=EventKind.RETRANSMITTED if attempt is not None else overdue,
         at=now,
         message_id=n.message_id,
         message_type=n.message_type,

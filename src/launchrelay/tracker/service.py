@@ -37,7 +37,7 @@ from launchrelay.topics import OutRecord, Topics
 from launchrelay.tracker import outputs
 from launchrelay.tracker.deadlines import Action, Clock, Retransmit, Timeout, action_id, due, in_flight_id
 from launchrelay.tracker.ledger import Ledger
-from launchrelay.tracker.lifecycle import Delivery, Notification
+from launchrelay.tracker.lifecycle import Delivery, DeliveryKind, Notification
 
 log = structlog.get_logger("launchrelay.tracker")
 
@@ -253,11 +253,13 @@ class TrackerService:
 
     def _after_apply(self, event: StatusEvent) -> None:
         self.options.hooks.on_event(event)
-        if event.kind in (EventKind.RETRANSMITTED, EventKind.ACKNOWLEDGEMENT_OVERDUE) and event.sender:
+        overdue = (EventKind.RETRANSMITTED, EventKind.ACKNOWLEDGEMENT_OVERDUE, EventKind.REPORT_OVERDUE)
+        if event.kind in overdue and event.sender:
             notice = message_key(event.sender, event.message_id or "")
             attempt = event.attempt if event.kind is EventKind.RETRANSMITTED else None
+            report = event.kind is EventKind.REPORT_OVERDUE
             for r in event.recipients:
-                self._in_flight.discard(in_flight_id(notice, r, attempt))
+                self._in_flight.discard(in_flight_id(notice, r, attempt, report=report))
         if event.kind is EventKind.FORWARDED and event.message_type == "acknowledgement" and event.recipients:
             for d in self.ledger.deliveries(message_key(event.recipients[0], event.refers_to or "")):
                 if d.recipient == event.sender and d.ack_message_id == event.message_id:
@@ -338,7 +340,10 @@ class TrackerService:
                 "recipient": d.recipient,
                 "deadline_at": d.deadline_at.isoformat(),
             }
-            if isinstance(action, Timeout):
+            if isinstance(action, Timeout) and d.kind is DeliveryKind.REPORT:
+                log.warning("tracker.report_overdue", **ids)
+                self.options.hooks.on_timeout(n, d)
+            elif isinstance(action, Timeout):
                 log.warning("tracker.acknowledgement_overdue", retransmits=d.retransmits, **ids)
                 self.options.hooks.on_timeout(n, d)
             else:

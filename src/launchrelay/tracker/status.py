@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from launchrelay.tracker.ledger import Ledger
-from launchrelay.tracker.lifecycle import Delivery, DeliveryState, Notification, overall_state
+from launchrelay.tracker.lifecycle import Delivery, DeliveryKind, DeliveryState, Notification, overall_state
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,11 @@ def _span(delta: timedelta) -> str:
 
 
 def delivery_note(d: Delivery, now: datetime) -> str:
+    if d.kind is DeliveryKind.REPORT:
+        return {
+            DeliveryState.PENDING: f"{d.recipient}'s report due in {_span(d.deadline_at - now)}",
+            DeliveryState.TIMED_OUT: f"{d.recipient}'s report overdue by {_span(now - d.deadline_at)}",
+        }.get(d.state, f"{d.recipient}'s report: {d.state.value}")
     if d.state in (DeliveryState.ACKNOWLEDGED, DeliveryState.ACKNOWLEDGED_LATE) and d.latency is not None:
         return f"{d.recipient}: acked in {_span(d.latency)}" + (
             " (late)" if d.state is DeliveryState.ACKNOWLEDGED_LATE else ""
@@ -49,7 +54,7 @@ def rows(ledger: Ledger, filters: Filters, now: datetime) -> list[dict[str, Any]
         if n.message_type == "acknowledgement":
             continue  # acknowledgements show up in the timeline of what they acknowledge
         ds = deliveries.get(n.key, [])
-        state = overall_state(n, ds)
+        state = overall_state(n, ds, now)
         if filters.pending and state != "pending":
             continue
         if filters.overdue and state != "overdue":
@@ -71,6 +76,8 @@ def _row(n: Notification, ds: list[Delivery], state: str, now: datetime) -> dict
         "recipients": list(n.recipients),
         "launch_key": n.launch_key,
         "window_start": n.window_start.isoformat() if n.window_start else None,
+        "window_end": n.window_end.isoformat() if n.window_end else None,
+        "expires_at": n.expires_at.isoformat() if n.expires_at else None,
         "received_at": n.received_at.isoformat() if n.received_at else None,
         "state": state,
         "reasons": [code for code, _ in n.reasons],
@@ -81,6 +88,7 @@ def _row(n: Notification, ds: list[Delivery], state: str, now: datetime) -> dict
                 "deadline_at": d.deadline_at.isoformat(),
                 "latency_s": d.latency.total_seconds() if d.latency else None,
                 "retransmits": d.retransmits,
+                "kind": d.kind.value,
                 "note": delivery_note(d, now),
             }
             for d in ds
@@ -107,8 +115,9 @@ def timeline(ledger: Ledger, ident: str, now: datetime) -> dict[str, Any] | None
         return None
     n = found[0]
     ds = ledger.deliveries(n.key)
-    out = _row(n, ds, overall_state(n, ds), now)
+    out = _row(n, ds, overall_state(n, ds, now), now)
     out["reason_details"] = [{"code": c, "message": m} for c, m in n.reasons]
+    out["notice"] = n.notice  # as it stands, every amendment applied
     out["timeline"] = [{"at": e.at.isoformat(), "event": e.kind, **e.detail} for e in ledger.timeline(n.key)]
     out["other_records"] = [x.key for x in found[1:]]
     return out
@@ -122,8 +131,11 @@ def render_timeline(view: dict[str, Any]) -> str:
     ]
     for r in view["reason_details"]:
         lines.append(f"  reason {r['code']}: {r['message']}")
+    if view.get("notice"):
+        lines.append(f"  notice as it stands: {json.dumps(view['notice'], sort_keys=True)}")
     for d in view["deliveries"]:
-        lines.append(f"  delivery {d['note']} (retransmits: {d['retransmits']})")
+        more = f" (retransmits: {d['retransmits']})" if d.get("kind") == "ack" else ""
+        lines.append(f"  {'delivery' if d.get('kind') == 'ack' else 'owed'} {d['note']}{more}")
     lines.append("  timeline:")
     for e in view["timeline"]:
         detail = {k: v for k, v in e.items() if k not in ("at", "event") and v is not None}
