@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from itertools import pairwise
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from launchrelay.agreements.geometry import GEOD, Boundary, Shape, distance_km
 
@@ -124,3 +127,62 @@ def test_polygon_geojson_is_refused() -> None:
     """Only lines make a boundary; a polygon is a configuration error."""
     with pytest.raises(ValueError, match="LineString"):
         Boundary.from_geojson({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]})
+
+
+# -- the coarse filter never changes an answer, on a boundary of realistic size -----------------------------
+
+_LINES: dict[str, Boundary] = {}
+
+
+def _realistic() -> tuple[Boundary, Boundary]:
+    """The benchmark's ~2,000 km line of ~700 points, prepared twice: as the relay uses it, and with the coarse
+    filter switched off (every point projected), which is the reference the filter must agree with."""
+    if not _LINES:
+        from bench.workloads import boundary
+
+        _LINES["filtered"] = Boundary.from_geojson(boundary())
+        unfiltered = Boundary.from_geojson(boundary())
+        unfiltered._widen = lambda km: math.inf  # type: ignore[method-assign]
+        _LINES["whole"] = unfiltered
+    return _LINES["filtered"], _LINES["whole"]
+
+
+NEAR_THE_LINE = {"lon": st.floats(66.0, 80.0), "lat": st.floats(22.0, 37.0)}
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(**NEAR_THE_LINE)
+def test_filtered_point_distance_equals_the_whole_lines(lon: float, lat: float) -> None:
+    """Only the points near the nearest one are projected; the answer is the one from every point (to 1 m)."""
+    line, whole = _realistic()
+    assert line.distance_from_point_km(lon, lat) == pytest.approx(whole.distance_from_point_km(lon, lat), abs=1e-3)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(**NEAR_THE_LINE, size_km=st.floats(5.0, 150.0))
+def test_filtered_polygon_and_corridor_distances_equal_the_whole_lines(lon: float, lat: float, size_km: float) -> None:
+    line, whole = _realistic()
+    d = size_km / 111.0
+    square = Shape.polygon([(lon, lat), (lon + d, lat), (lon + d, lat + d), (lon, lat + d)])
+    site = Shape.circle(lon - 1.0, lat + 0.5, 10.0)
+    assert line.distance_km(square) == pytest.approx(whole.distance_km(square), abs=1e-3)
+    crosses, km = line.corridor(site, square)
+    assert (crosses, km) == (whole.corridor(site, square)[0], pytest.approx(whole.corridor(site, square)[1], abs=1e-3))
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(**NEAR_THE_LINE)
+def test_filtered_side_equals_the_whole_lines(lon: float, lat: float) -> None:
+    """The side found from the nearby segments is the side found from every segment of the line."""
+    line, whole = _realistic()
+    assert line.side_of(lon, lat) == whole.side_of(lon, lat)
+
+
+def test_the_whole_line_is_really_unfiltered() -> None:
+    """The reference above projects every point: its filter keeps the whole line, the relay's a small part."""
+    line, whole = _realistic()
+    kms = line._sphere_km((72.4, 26.9))
+    nearest = line._nearest(kms)
+    total = sum(len(d) for d in line._dense)
+    assert sum(len(r) for r in whole._near(kms, whole._widen(nearest))) == total
+    assert sum(len(r) for r in line._near(kms, line._widen(nearest))) < total / 20
