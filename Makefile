@@ -42,9 +42,10 @@ docs: $(STAMP)  ## regenerate docs/schema and docs/reasons.md from the code
 broker: $(STAMP)  ## a local broker in the foreground (Ctrl-C stops it)
 	$(BIN)/launchrelay broker run
 
-bench: $(STAMP)  ## full benchmark: figures into bench/results/full.{json,md} (about 15 minutes)
+bench: $(STAMP)  ## full benchmark: figures into bench/results/ (about 25 minutes; variants alternate over 3 rounds)
 	$(BIN)/python -m bench.run --mode full
 	$(BIN)/python -m bench.hostile --repeat 20
+	$(BIN)/python -m bench.cpu
 
 bench-quick: $(STAMP)  ## every variant for a few seconds; no figures worth quoting
 	$(BIN)/python -m bench.run --mode quick

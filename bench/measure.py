@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from launchrelay.broker.consume import partitions_of
 from launchrelay.contract import encode
@@ -66,6 +66,15 @@ class Measured:
 
     def rss_mb(self) -> float:
         return self._status_mb("VmRSS")
+
+    def freeze(self) -> None:
+        """Stop the process (SIGSTOP) while a backlog is written, so the writing takes none of its CPU."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -127,8 +136,10 @@ async def preload(bootstrap: str, topic: str, items: list[tuple[bytes, bytes, li
         await producer.stop()
 
 
-async def output_timestamps(bootstrap: str, topic: str, n: int, timeout_s: float = 300) -> list[int]:
-    """CreateTime (ms) of the first ``n`` committed records of ``topic``; waits for them."""
+async def output_timestamps(
+    bootstrap: str, topic: str, n: int, timeout_s: float = 300, start: dict[TopicPartition, int] | None = None
+) -> list[int]:
+    """CreateTime (ms) of the first ``n`` committed records of ``topic`` (from ``start``, else the beginning)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed",
                                 enable_auto_commit=False)  # fmt: skip
     await consumer.start()
@@ -137,6 +148,8 @@ async def output_timestamps(bootstrap: str, topic: str, n: int, timeout_s: float
         tps = await partitions_of(consumer, topic)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
+        for tp, offset in (start or {}).items():
+            consumer.seek(tp, offset)
         async with asyncio.timeout(timeout_s):
             while len(out) < n:
                 batch = await consumer.getmany(timeout_ms=500, max_records=5000)

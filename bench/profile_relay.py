@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -17,7 +18,12 @@ from launchrelay.broker.provide import provide_broker
 
 async def main(n: int, out: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix="lr-prof-"))
-    with provide_broker(bootstrap=None, data_dir=work / "kafka", port=free_port(), controller_port=free_port()) as b:
+    with provide_broker(
+        bootstrap=os.environ.get("LAUNCHRELAY_BOOTSTRAP_SERVERS"),
+        data_dir=work / "kafka",
+        port=free_port(),
+        controller_port=free_port(),
+    ) as b:
         bench = Bench(FULL, b, work)
         topics = await bench.fresh()
         await preload(b, topics.outbound("CN"), [notice(bench.signers["CN"], i) for i in range(n)])

@@ -3,7 +3,15 @@
     python -m bench.run --mode quick    # a smoke run of every variant, a few seconds each
     python -m bench.run --mode full     # the figures in bench/results/
 
-All variants run in one session against the same local broker with the same ~800-byte notification.
+All variants run in one session against the same local broker with the same ~800-byte notification,
+in rounds: each round runs every variant once, in an order rotated from the last, so a noisy spell on
+this shared machine falls on different variants; each figure is the median of the rounds with its range,
+and the 1-minute load average is recorded beside every run. Every input partition is warmed (a notice
+through each, end to end) before anything is measured, and CPU is counted from then on.
+
+Anchors: the tuned bare transactional pipe (`bare_pipe --transactions --tuned`) is the latency floor;
+the same-work pipe (`same_work_pipe`: verify, validate, sign, the relay's four records, one transaction
+per fetch) is the throughput limit of this design in Python.
 Results: bench/results/<mode>.json and <mode>.md (machine, broker version, commit).
 """
 
@@ -16,23 +24,27 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewTopic
 
 from bench.measure import Measured, notice, output_timestamps, percentiles, preload, python
+from bench.workloads import PARTY_SIDES, boundary, in_pk_notice
 from launchrelay.broker.admin import ensure_topics, topic_specs
-from launchrelay.broker.consume import partitions_of
+from launchrelay.broker.consume import FETCH_WAIT_MS, partitions_of
 from launchrelay.broker.local import KAFKA_VERSION, free_port, resolve_classpath
+from launchrelay.broker.produce import partition_for
 from launchrelay.broker.provide import provide_broker
 from launchrelay.contract.messages import RecordRef
 from launchrelay.relay.state import SeenMessage
@@ -41,6 +53,8 @@ from launchrelay.signing import Signer
 from launchrelay.topics import Topics
 
 ROOT = Path(__file__).resolve().parent.parent
+PARTITIONS = 3
+Item = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,7 @@ class Mode:
     name: str
     messages: int
     latency_seconds: float
-    rates: tuple[int, ...]
+    rounds: int
     pending: int
     deadline_spread_s: float  # the deadlines of all pending deliveries are spread over this long
     lead_s: float  # time for the tracker to start and catch up before the first deadline
@@ -56,41 +70,58 @@ class Mode:
     remembered: int  # message ids in the relay's state topic for the restart measurement
 
 
-QUICK = Mode(
-    "quick",
-    messages=300,
-    latency_seconds=2,
-    rates=(100,),
-    pending=1000,
-    deadline_spread_s=30,
-    lead_s=10,
-    measure_s=3,
-    remembered=1000,
-)
-FULL = Mode(
-    "full",
-    messages=20000,
-    latency_seconds=15,
-    rates=(100, 1000),
-    pending=100_000,
-    deadline_spread_s=3600,
-    lead_s=90,
-    measure_s=30,
-    remembered=100_000,
-)
+QUICK = Mode("quick", messages=300, latency_seconds=2, rounds=1, pending=1000, deadline_spread_s=30, lead_s=10,
+             measure_s=3, remembered=1000)  # fmt: skip
+FULL = Mode("full", messages=20000, latency_seconds=15, rounds=3, pending=100_000, deadline_spread_s=3600, lead_s=90,
+            measure_s=30, remembered=100_000)  # fmt: skip
+
+#: throughput variants, in the order of the first round
+THROUGHPUT = ("bare", "bare_txn", "floor", "same_work", "relay", "relay_x2", "relay_inpk", "peer")
+#: latency variants and offered rates
+LATENCY = (("floor", 100), ("relay", 100), ("relay_inpk", 100), ("peer", 100), ("floor", 1000), ("relay", 1000),
+           ("relay_x2", 1000))  # fmt: skip
+LABELS = {
+    "bare": "aiokafka consume→produce, no transactions",
+    "bare_txn": "aiokafka consume→produce, transactional (defaults)",
+    "floor": "tuned bare transactional pipe (latency floor)",
+    "same_work": "same-work pipe: verify, validate, sign, 4 records, 1 txn/fetch",
+    "relay": "launchrelay relay, CN-RU (1 process)",
+    "relay_x2": "launchrelay relay, CN-RU (2 processes)",
+    "relay_inpk": "launchrelay relay, IN-PK, ~700-point boundary (1 process)",
+    "peer": "FastStream validate-and-forward (no txn, no signatures)",
+}
+
+
+def spread(values: list[float], digits: int = 1) -> dict[str, float]:
+    """Median and range of one figure over the rounds."""
+    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits)}  # fmt: skip
+
+
+def rotated(items: tuple[Any, ...], by: int) -> list[Any]:
+    k = by % len(items)
+    return [*items[k:], *items[:k]]
+
+
+def load_1m() -> float:
+    return round(os.getloadavg()[0], 2)
 
 
 class Bench:
     def __init__(self, mode: Mode, bootstrap: str, work: Path) -> None:
         self.mode, self.bootstrap, self.work = mode, bootstrap, work
         self.results: dict[str, Any] = {}
-        self.signers = {p: Signer.generate(f"{p.lower()}-bench") for p in ("CN", "RU", "relay")}
+        self.signers = {p: Signer.generate(f"{p.lower()}-bench") for p in ("CN", "RU", "IN", "PK", "relay")}
         (work / "relay.pem").write_bytes(self.signers["relay"].to_pem())
+        (work / "boundary.geojson").write_text(json.dumps(boundary()))
 
     # ------------------------------------------------------------------ deployments
     def config(self, prefix: str, extra: str = "") -> Path:
-        lines = ["[relay]", f'topic_prefix = "{prefix}"', 'presets = ["CN-RU-2009"]', "partitions = 3", ""]
-        for p in ("CN", "RU"):
+        lines = ["[relay]", f'topic_prefix = "{prefix}"', 'presets = ["CN-RU-2009", "IN-PK-2005"]',
+                 f"partitions = {PARTITIONS}", "",
+                 "[agreements.IN-PK-2005.geometry]", 'boundary_file = "boundary.geojson"',
+                 "party_sides = { " + ", ".join(f'{k} = "{v}"' for k, v in PARTY_SIDES.items()) + " }", ""]  # fmt: skip
+        for p in ("CN", "RU", "IN", "PK"):
             s = self.signers[p]
             lines += [f"[parties.{p}]", f'name = "{p}"', f'keys = {{ {s.key_id} = "{s.public_b64}" }}', ""]
         path = self.work / f"{prefix}.toml"
@@ -105,7 +136,7 @@ class Bench:
             LAUNCHRELAY_RELAY_KEY=str(self.work / "relay.pem"),
             LAUNCHRELAY_RELAY_KEY_ID="relay-bench",
             LAUNCHRELAY_LOG_FORMAT="json",
-            LAUNCHRELAY_LOG_LEVEL="INFO",  # production setting: one event per state change
+            LAUNCHRELAY_LOG_LEVEL="INFO",  # production setting
             LAUNCHRELAY_LEDGER=str(self.work / f"{prefix}.sqlite"),
             **more,
         )
@@ -115,7 +146,7 @@ class Bench:
         prefix = f"b{uuid.uuid4().hex[:8]}"
         self.config(prefix, extra)
         topics = Topics(prefix)
-        await ensure_topics(self.bootstrap, topic_specs(topics, ["CN", "RU"], 3))
+        await ensure_topics(self.bootstrap, topic_specs(topics, ["CN", "RU", "IN", "PK"], PARTITIONS))
         return topics
 
     # ------------------------------------------------------------------ 1. the broker's limit
@@ -152,79 +183,130 @@ class Bench:
         }  # fmt: skip
 
     # ------------------------------------------------------------------ 2-4. pipelines
+    @staticmethod
+    def parties(name: str) -> tuple[str, str]:
+        return ("IN", "PK") if name == "relay_inpk" else ("CN", "RU")
+
+    def item(self, name: str, i: int) -> Item:
+        if self.parties(name)[0] == "IN":
+            return in_pk_notice(self.signers["IN"], i)
+        return notice(self.signers["CN"], i)
+
     def _pipeline(self, name: str, topics: Topics) -> list[Measured]:
         logs = self.work / "logs"
-        src, sink = topics.outbound("CN"), topics.inbound("RU")
+        sender, recipient = self.parties(name)
+        src, sink = topics.outbound(sender), topics.inbound(recipient)
         group = f"{topics.prefix}.{name}"
-        if name == "bare":
-            return [Measured(name, python("-m", "bench.bare_pipe", "--bootstrap", self.bootstrap, "--source", src,
-                                          "--sink", sink, "--group", group), self.env(topics.prefix), logs)]  # fmt: skip
-        if name == "bare_txn":
-            return [Measured(name, python("-m", "bench.bare_pipe", "--bootstrap", self.bootstrap, "--source", src,
-                                          "--sink", sink, "--group", group, "--transactions"),
-                             self.env(topics.prefix), logs)]  # fmt: skip
-        if name == "peer":
-            return [Measured(name, python("-m", "bench.peer_faststream", "--bootstrap", self.bootstrap, "--source",
-                                          src, "--sink", sink, "--group", group), self.env(topics.prefix), logs)]  # fmt: skip
+        env = self.env(topics.prefix)
+        pipe = ["--bootstrap", self.bootstrap, "--source", src, "--sink", sink, "--group", group]
+        commands = {
+            "bare": ["-m", "bench.bare_pipe", *pipe],
+            "bare_txn": ["-m", "bench.bare_pipe", *pipe, "--transactions"],
+            "floor": ["-m", "bench.bare_pipe", *pipe, "--transactions", "--tuned"],
+            "peer": ["-m", "bench.peer_faststream", *pipe],
+            "same_work": ["-m", "bench.same_work_pipe", "--bootstrap", self.bootstrap, "--prefix", topics.prefix,
+                          "--group", group, "--relay-key", str(self.work / "relay.pem"),
+                          "--key-id", self.signers["CN"].key_id, "--public-key", self.signers["CN"].public_b64],
+        }  # fmt: skip
+        if name in commands:
+            return [Measured(name, python(*commands[name]), env, logs)]
         count = 2 if name == "relay_x2" else 1
-        return [
-            Measured(f"{name}-{i}", python("-m", "launchrelay", "relay"),
-                     self.env(topics.prefix, LAUNCHRELAY_RELAY_ID=f"{name}-{i}"), logs)
-            for i in range(count)
-        ]  # fmt: skip
+        return [Measured(f"{name}-{i}", python("-m", "launchrelay", "relay"),
+                         self.env(topics.prefix, LAUNCHRELAY_RELAY_ID=f"{name}-{i}"), logs)
+                for i in range(count)]  # fmt: skip
 
-    @staticmethod
-    def _ready_text(name: str) -> str:
-        return "relay.started" if name.startswith("relay") else "ready"
+    async def _started(self, name: str, procs: list[Measured]) -> None:
+        relay = name.startswith("relay")
+        for p in procs:
+            await asyncio.to_thread(p.wait_log, "relay.started" if relay else "ready")
+        if relay:  # every process holds partitions before the warm-up, so no rebalance follows it
+            for p in procs:
+                await asyncio.to_thread(p.wait_log, "relay.partitions_assigned")
+
+    async def warm(self, name: str, topics: Topics) -> dict[TopicPartition, int]:
+        """A notice through every input partition, end to end; the sink's end offsets afterwards."""
+        sender, recipient = self.parties(name)
+        items: dict[int, Item] = {}
+        i = 0
+        while len(items) < PARTITIONS:
+            item = self.item(name, 10_000_000 + i)
+            items.setdefault(partition_for(item[0], PARTITIONS), item)
+            i += 1
+        await preload(self.bootstrap, topics.outbound(sender), list(items.values()))
+        sink = topics.inbound(recipient)
+        await output_timestamps(self.bootstrap, sink, PARTITIONS, timeout_s=120)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, isolation_level="read_committed")
+        await consumer.start()
+        try:
+            tps = await partitions_of(consumer, sink)
+            return dict(await consumer.end_offsets(tps))
+        finally:
+            await consumer.stop()
 
     async def throughput(self, name: str) -> dict[str, Any]:
-        """Sustained rate: N notices preloaded, then the pipeline drains them; rate from output timestamps."""
+        """Sustained rate: warm, freeze the pipeline, preload N notices, thaw it; rate from output timestamps.
+
+        The pipeline is stopped (SIGSTOP) while the backlog is written, so writing it takes no CPU from
+        the drain; CPU per notice counts only the drain."""
         topics = await self.fresh()
         n = self.mode.messages
-        items = [notice(self.signers["CN"], i) for i in range(n)]
-        await preload(self.bootstrap, topics.outbound("CN"), items)
+        sender, recipient = self.parties(name)
+        items = [self.item(name, i) for i in range(n)]
         procs = [p.start() for p in self._pipeline(name, topics)]
         try:
+            await self._started(name, procs)
+            ends = await self.warm(name, topics)
+            load_before = load_1m()
             for p in procs:
-                await asyncio.to_thread(p.wait_log, self._ready_text(name))
+                p.freeze()
+            try:
+                await preload(self.bootstrap, topics.outbound(sender), items)
+            finally:
+                for p in procs:
+                    p.thaw()
+            cpu0 = sum(p.cpu_seconds() for p in procs)
             started = time.monotonic()
-            stamps = await output_timestamps(self.bootstrap, topics.inbound("RU"), n, timeout_s=max(60, n / 20))
+            stamps = await output_timestamps(self.bootstrap, topics.inbound(recipient), n,
+                                             timeout_s=max(60, n / 20), start=ends)  # fmt: skip
             elapsed = time.monotonic() - started
-            cpu = sum(p.cpu_seconds() for p in procs)
+            cpu = sum(p.cpu_seconds() for p in procs) - cpu0
             peak = max(p.peak_rss_mb() for p in procs)
         finally:
             for p in procs:
                 p.stop()
         span_s = max(1e-3, (stamps[-1] - stamps[0]) / 1000)
         return {
-            "messages": n,
             "msgs_per_s": round((n - 1) / span_s, 1),
-            "cpu_s_per_1000": round(cpu / n * 1000, 3),
+            "cpu_ms_per_msg": round(cpu / n * 1000, 3),
             "peak_rss_mb": round(peak, 1),
             "wall_s": round(elapsed, 2),
             "processes": len(procs),
             "record_bytes": len(items[0][1]),
+            "load_1m": [load_before, load_1m()],
         }
 
     async def latency(self, name: str, rate: int) -> dict[str, Any]:
         """End-to-end latency, publish -> visible to a read_committed counterpart, at a fixed offered load."""
         topics = await self.fresh()
+        sender = self.parties(name)[0]
         procs = [p.start() for p in self._pipeline(name, topics)]
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                    isolation_level="read_committed", enable_auto_commit=False)  # fmt: skip
+        # the counterpart reads as the SDK's inbox does (short fetch wait), so no variant's figure includes
+        # the measuring consumer's own fetch stalls
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, isolation_level="read_committed",
+                                    enable_auto_commit=False, fetch_max_wait_ms=FETCH_WAIT_MS)  # fmt: skip
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True)
         sent: dict[bytes, float] = {}
         lat: list[float] = []
+        total = int(rate * self.mode.latency_seconds)
+        items = [self.item(name, i) for i in range(total)]
         try:
-            for p in procs:
-                await asyncio.to_thread(p.wait_log, self._ready_text(name))
+            await self._started(name, procs)
+            ends = await self.warm(name, topics)
             await consumer.start()
             await producer.start()
-            tps = await partitions_of(consumer, topics.inbound("RU"))
-            consumer.assign(tps)
-            await consumer.seek_to_end(*tps)
-            for tp in tps:
-                await consumer.position(tp)
+            consumer.assign(list(ends))
+            for tp, offset in ends.items():
+                consumer.seek(tp, offset)
 
             async def receive() -> None:
                 while True:
@@ -236,25 +318,15 @@ class Bench:
                             if mid in sent:
                                 lat.append((now - sent.pop(mid)) * 1000)
 
-            # warm up: the first message pays for group join and first transactions
-            key, value, headers = notice(self.signers["CN"], 0)
-            sent[json.loads(value)["message_id"].encode()] = time.perf_counter()
             reader = asyncio.create_task(receive())
-            await producer.send_and_wait(topics.outbound("CN"), value, key=key, headers=headers)
-            async with asyncio.timeout(120):
-                while not lat:
-                    await asyncio.sleep(0.05)
-            lat.clear()
-            total = int(rate * self.mode.latency_seconds)
-            items = [notice(self.signers["CN"], i) for i in range(total)]
+            load_before = load_1m()
             start = time.perf_counter()
             for i, (key, value, headers) in enumerate(items):
-                due = start + i / rate
-                delay = due - time.perf_counter()
+                delay = start + i / rate - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 sent[json.loads(value)["message_id"].encode()] = time.perf_counter()
-                await producer.send(topics.outbound("CN"), value, key=key, headers=headers)
+                await producer.send(topics.outbound(sender), value, key=key, headers=headers)
             with suppress(TimeoutError):
                 async with asyncio.timeout(60):
                     while len(lat) < total:
@@ -262,7 +334,6 @@ class Bench:
             reader.cancel()
             with suppress(asyncio.CancelledError):
                 await reader
-            achieved = total / max(1e-6, time.perf_counter() - start)
         finally:
             await producer.stop()
             await consumer.stop()
@@ -270,7 +341,7 @@ class Bench:
                 p.stop()
         return {"offered_per_s": rate, "delivered": len(lat), "sent": total,
                 "latency_ms": {k: round(v, 1) for k, v in percentiles(lat).items()},
-                "achieved_per_s_incl_drain": round(achieved, 1)}  # fmt: skip
+                "load_1m": [load_before, load_1m()]}  # fmt: skip
 
     # ------------------------------------------------------------------ 5. the tracker
     async def tracker(self) -> dict[str, Any]:
@@ -419,32 +490,88 @@ def _commit() -> str:
         return "unknown"
 
 
+def summarise_throughput(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "msgs_per_s": spread([r["msgs_per_s"] for r in runs])["median"],
+        "msgs_per_s_range": spread([r["msgs_per_s"] for r in runs]),
+        "cpu_ms_per_msg": spread([r["cpu_ms_per_msg"] for r in runs], 3)["median"],
+        "cpu_ms_per_msg_range": spread([r["cpu_ms_per_msg"] for r in runs], 3),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "record_bytes": runs[0]["record_bytes"],
+        "processes": runs[0]["processes"],
+        "rounds": runs,
+    }
+
+
+def summarise_latency(name: str, rate: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    pct = {k: spread([r["latency_ms"][k] for r in runs]) for k in ("p50", "p95", "p99")}
+    return {"variant": name, "offered_per_s": rate, "delivered": sum(r["delivered"] for r in runs),
+            "sent": sum(r["sent"] for r in runs), "latency_ms": {k: v["median"] for k, v in pct.items()},
+            "latency_range_ms": pct, "rounds": runs}  # fmt: skip
+
+
+def same_round_ratios(results: dict[str, Any]) -> dict[str, Any]:
+    """Ratios taken within each round (both variants measured minutes apart), then their median and range."""
+    t = {name: row["rounds"] for name, row in results["throughput"].items()}
+    lat = {(row["variant"], row["offered_per_s"]): row["rounds"] for row in results["latency"]}
+
+    def per_round(a: list[dict[str, Any]], b: list[dict[str, Any]], get: Callable[[dict[str, Any]], float]) -> dict[
+            str, float]:  # fmt: skip
+        return spread([get(x) / max(1e-9, get(y)) for x, y in zip(a, b, strict=True)], 3)
+
+    rate = lambda r: r["msgs_per_s"]  # noqa: E731
+    p99 = lambda r: r["latency_ms"]["p99"]  # noqa: E731
+    return {
+        "relay_vs_same_work": per_round(t["relay"], t["same_work"], rate),
+        "relay_vs_bare_txn": per_round(t["relay"], t["bare_txn"], rate),
+        "relay_vs_peer": per_round(t["relay"], t["peer"], rate),
+        "relay_x2_vs_relay": per_round(t["relay_x2"], t["relay"], rate),
+        "relay_inpk_vs_relay": per_round(t["relay_inpk"], t["relay"], rate),
+        "relay_p99_vs_floor_p99_at_100": per_round(lat[("relay", 100)], lat[("floor", 100)], p99),
+        "relay_p99_vs_floor_p99_at_1000": per_round(lat[("relay", 1000)], lat[("floor", 1000)], p99),
+    }
+
+
+def _r(d: dict[str, float]) -> str:
+    return f"{d['median']} ({d['min']}–{d['max']})" if d["min"] != d["max"] else f"{d['median']}"
+
+
 def markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
+    loads = [x for row in r["throughput"].values() for run in row["rounds"] for x in run["load_1m"]]
+    loads += [x for row in r["latency"] for run in row["rounds"] for x in run["load_1m"]]
     lines = [f"# Benchmark results ({r['mode']})", "",
              f"{m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}; Python {m['python']}; Kafka {r['kafka']} "
              f"(local, one node, 512 MiB heap); commit {r['commit']}; {r['date']}.", "",
-             "## Throughput (sustained, ~800-byte notifications, drain of a preloaded backlog)", "",
-             "| variant | msgs/s | CPU s / 1000 msgs | peak RSS MiB |", "| --- | ---: | ---: | ---: |"]  # fmt: skip
+             f"{r['rounds']} round(s), variants alternating (order rotated each round); figures are medians with "
+             f"the range over rounds in brackets. Load average (1 min) during the runs: {min(loads):.2f}–"
+             f"{max(loads):.2f} on {m['cores']} cores (the broker and the load generator share them).", "",
+             "## Throughput (drain of a preloaded backlog of ~800-byte notices, after a warm-up)", "",
+             "| variant | msgs/s | CPU ms / msg | peak RSS MiB |", "| --- | ---: | ---: | ---: |"]  # fmt: skip
     b = r["broker"]
     lines.append(f"| Kafka producer-perf (acks=all) | {b['producer_msgs_per_s']:.0f} | – | – |")
     lines.append(f"| Kafka consumer-perf | {b['consumer_msgs_per_s']:.0f} | – | – |")
-    labels = {"bare": "aiokafka consume→produce, no transactions", "bare_txn": "aiokafka consume→produce, transactional",
-              "relay": "launchrelay relay (1 process)", "relay_x2": "launchrelay relay (2 processes)",
-              "peer": "FastStream validate-and-forward (no txn, no signatures)"}  # fmt: skip
-    for k, label in labels.items():
+    for k, label in LABELS.items():
         t = r["throughput"].get(k)
         if t:
-            lines.append(f"| {label} | {t['msgs_per_s']:.0f} | {t['cpu_s_per_1000']:.2f} | {t['peak_rss_mb']:.0f} |")
+            lines.append(f"| {label} | {_r(t['msgs_per_s_range'])} | {_r(t['cpu_ms_per_msg_range'])} | "
+                         f"{t['peak_rss_mb']:.0f} |")  # fmt: skip
     ratios = r["ratios"]
-    lines += ["", f"Ratios: relay ÷ bare transactional pipe = **{ratios['relay_vs_bare_txn']:.2f}**; "
-              f"relay ÷ peer = **{ratios['relay_vs_peer']:.2f}**; two relays ÷ one = **{ratios['relay_x2_vs_relay']:.2f}**.",
-              "", "## Latency, publish → visible to a read_committed counterpart", "",
-              "| variant | offered/s | delivered | p50 ms | p95 ms | p99 ms |", "| --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    lines += ["", "Same-round ratios (median, range):", "",
+              f"- relay ÷ same-work pipe (throughput): **{_r(ratios['relay_vs_same_work'])}**",
+              f"- two relay processes ÷ one: **{_r(ratios['relay_x2_vs_relay'])}**",
+              f"- IN-PK ÷ CN-RU relay throughput: **{_r(ratios['relay_inpk_vs_relay'])}**",
+              f"- relay ÷ bare transactional pipe with aiokafka defaults: {_r(ratios['relay_vs_bare_txn'])}; "
+              f"relay ÷ peer: {_r(ratios['relay_vs_peer'])}",
+              f"- relay p99 ÷ floor p99: **{_r(ratios['relay_p99_vs_floor_p99_at_100'])}** at 100/s, "
+              f"{_r(ratios['relay_p99_vs_floor_p99_at_1000'])} at 1,000/s",
+              "", "## Latency, publish → visible to a read_committed counterpart (after a warm-up)", "",
+              "| variant | offered/s | delivered | p50 ms | p95 ms | p99 ms |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for row in r["latency"]:
-        lat = row["latency_ms"]
-        lines.append(f"| {labels.get(row['variant'], row['variant'])} | {row['offered_per_s']} | "
-                     f"{row['delivered']}/{row['sent']} | {lat['p50']} | {lat['p95']} | {lat['p99']} |")  # fmt: skip
+        rng = row["latency_range_ms"]
+        lines.append(f"| {LABELS.get(row['variant'], row['variant'])} | {row['offered_per_s']} | "
+                     f"{row['delivered']}/{row['sent']} | {_r(rng['p50'])} | {_r(rng['p95'])} | {_r(rng['p99'])} |")  # fmt: skip
     t = r["tracker"]
     lines += ["", f"## Tracker with {t['pending']:,} pending acknowledgements", "",
               f"- {t.get('alerts_measured', t['pending']):,} deadlines fell due in the first {r.get('measure_s', '')} s "
@@ -468,11 +595,15 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+SECTIONS = ("broker", "throughput", "latency", "tracker", "relay_state")
+
+
 async def run(mode: Mode, out: Path, only: set[str] | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="lr-bench-"))
     env_bootstrap = os.environ.get("LAUNCHRELAY_BOOTSTRAP_SERVERS")
     results: dict[str, Any] = {
         "mode": mode.name,
+        "rounds": mode.rounds,
         "measure_s": mode.measure_s,
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": _commit(),
@@ -487,34 +618,35 @@ async def run(mode: Mode, out: Path, only: set[str] | None = None) -> dict[str, 
     with provide_broker(bootstrap=env_bootstrap, data_dir=work / "kafka", port=free_port(),
                         controller_port=free_port()) as bootstrap:  # fmt: skip
         bench = Bench(mode, bootstrap, work)
-        sections = {"broker", "throughput", "latency", "tracker", "relay_state"}
-        wanted = only or sections
+        wanted = only or set(SECTIONS)
         previous = out / f"{mode.name}.json"
         results["commits"] = {k: results["commit"] for k in wanted}
         if only and previous.exists():  # keep the sections not rerun, with the commit each was measured at
             before = json.loads(previous.read_text())
-            results |= {k: v for k, v in before.items() if k in sections - only}
-            kept = before.get("commits") or {k: before.get("commit", "unknown") for k in sections}
+            results |= {k: v for k, v in before.items() if k in set(SECTIONS) - only}
+            kept = before.get("commits") or {k: before.get("commit", "unknown") for k in SECTIONS}
             results["commits"] |= {
-                k: kept.get(k, before.get("commit", "unknown")) for k in sections - only if k in before
+                k: kept.get(k, before.get("commit", "unknown")) for k in set(SECTIONS) - only if k in before
             }
         if "broker" in wanted:
             print(f"[bench:{mode.name}] broker tools", flush=True)
             results["broker"] = await asyncio.to_thread(bench.broker_tools)
         if "throughput" in wanted:
-            results["throughput"] = {}
-            for name in ("bare", "bare_txn", "relay", "relay_x2", "peer"):
-                print(f"[bench:{mode.name}] throughput {name}", flush=True)
-                results["throughput"][name] = await bench.throughput(name)
-                print(f"    {results['throughput'][name]}", flush=True)
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in THROUGHPUT}
+            for round_ in range(mode.rounds):
+                for name in rotated(THROUGHPUT, round_):
+                    print(f"[bench:{mode.name}] round {round_ + 1}: throughput {name}", flush=True)
+                    runs[name].append(await bench.throughput(name))
+                    print(f"    {runs[name][-1]}", flush=True)
+            results["throughput"] = {name: summarise_throughput(rows) for name, rows in runs.items()}
         if "latency" in wanted:
-            results["latency"] = []
-            for name in ("bare_txn", "relay", "peer"):
-                for rate in mode.rates:
-                    print(f"[bench:{mode.name}] latency {name} at {rate}/s", flush=True)
-                    row = {"variant": name, **(await bench.latency(name, rate))}
-                    results["latency"].append(row)
-                    print(f"    {row}", flush=True)
+            lat_runs: dict[tuple[str, int], list[dict[str, Any]]] = {case: [] for case in LATENCY}
+            for round_ in range(mode.rounds):
+                for name, rate in rotated(LATENCY, round_):
+                    print(f"[bench:{mode.name}] round {round_ + 1}: latency {name} at {rate}/s", flush=True)
+                    lat_runs[(name, rate)].append(await bench.latency(name, rate))
+                    print(f"    {lat_runs[(name, rate)][-1]}", flush=True)
+            results["latency"] = [summarise_latency(name, rate, rows) for (name, rate), rows in lat_runs.items()]
         if "tracker" in wanted:
             print(f"[bench:{mode.name}] tracker with {mode.pending} pending", flush=True)
             results["tracker"] = await bench.tracker()
@@ -523,12 +655,7 @@ async def run(mode: Mode, out: Path, only: set[str] | None = None) -> dict[str, 
             print(f"[bench:{mode.name}] relay remembering {mode.remembered} message ids", flush=True)
             results["relay_state"] = await bench.relay_state()
             print(f"    {results['relay_state']}", flush=True)
-    t = results["throughput"]
-    results["ratios"] = {
-        "relay_vs_bare_txn": round(t["relay"]["msgs_per_s"] / t["bare_txn"]["msgs_per_s"], 3),
-        "relay_vs_peer": round(t["relay"]["msgs_per_s"] / t["peer"]["msgs_per_s"], 3),
-        "relay_x2_vs_relay": round(t["relay_x2"]["msgs_per_s"] / t["relay"]["msgs_per_s"], 3),
-    }
+    results["ratios"] = same_round_ratios(results)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{mode.name}.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / f"{mode.name}.md").write_text(markdown(results))
@@ -541,12 +668,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=["quick", "full"], default="quick")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    parser.add_argument(
-        "--only",
-        action="append",
-        choices=["broker", "throughput", "latency", "tracker", "relay_state"],
-        help="rerun these sections; the others are kept from the last results file",
-    )
+    parser.add_argument("--only", action="append", choices=list(SECTIONS),
+                        help="rerun these sections; the others are kept from the last results file")  # fmt: skip
     args = parser.parse_args()
     asyncio.run(run(QUICK if args.mode == "quick" else FULL, args.out, set(args.only) if args.only else None))
 

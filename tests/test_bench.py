@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench.run import LATENCY, THROUGHPUT
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,19 +21,21 @@ def test_quick_benchmark_produces_every_figure(kafka_bootstrap: str, tmp_path: P
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=560, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     r = json.loads((tmp_path / "quick.json").read_text())
-    assert set(r["throughput"]) == {"bare", "bare_txn", "relay", "relay_x2", "peer"}
+    assert set(r["throughput"]) == set(THROUGHPUT)
     for row in r["throughput"].values():
-        assert row["msgs_per_s"] > 0 and row["cpu_s_per_1000"] > 0 and row["peak_rss_mb"] > 0
-        assert 700 <= row["record_bytes"] <= 1024
+        assert row["msgs_per_s"] > 0 and row["cpu_ms_per_msg"] >= 0 and row["peak_rss_mb"] > 0
+        assert 600 <= row["record_bytes"] <= 1024 and len(row["rounds"]) == r["rounds"] == 1
+        assert all(len(run["load_1m"]) == 2 for run in row["rounds"])  # the load beside every figure
+    assert r["throughput"]["relay_x2"]["processes"] == 2
     assert r["broker"]["producer_msgs_per_s"] > 0 and r["broker"]["consumer_msgs_per_s"] > 0
-    assert {row["variant"] for row in r["latency"]} == {"bare_txn", "relay", "peer"}
-    assert all(row["delivered"] == row["sent"] for row in r["latency"])
+    assert {(row["variant"], row["offered_per_s"]) for row in r["latency"]} == set(LATENCY)
+    assert all(row["delivered"] == row["sent"] > 0 for row in r["latency"])
     assert 0 < r["tracker"]["alerts_measured"] == r["tracker"]["timeout_lateness_ms"]["n"] < r["tracker"]["pending"]
     rs = r["relay_state"]
     assert rs["remembered"] > 0 and rs["restart_s"] > 0 and rs["rss_mb_remembering"] > 0
-    assert set(r["ratios"]) == {"relay_vs_bare_txn", "relay_vs_peer", "relay_x2_vs_relay"}
+    assert {"relay_vs_same_work", "relay_p99_vs_floor_p99_at_100", "relay_x2_vs_relay"} <= set(r["ratios"])
     md = (tmp_path / "quick.md").read_text()
-    assert "| launchrelay relay (1 process) |" in md and "message ids (the state topic is never trimmed)" in md
+    assert "| launchrelay relay, CN-RU (1 process) |" in md and "same-work pipe" in md and "Load average" in md
 
 
 def test_hostile_benchmark_measures_every_record(tmp_path: Path) -> None:

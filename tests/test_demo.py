@@ -33,4 +33,4 @@ def test_demo_runs_the_exchange_and_prints_status(kafka_bootstrap: str, tmp_path
     table = out.split("Dead letters (")[1].split("REF ", 1)[1].splitlines()
     assert "OUT_OF_SCOPE_RANGE" in table[1] and table[2].startswith("1 dead letter in")
     logs = list((tmp_path / "data" / "demo").glob("*/logs/relay.log"))
-    assert logs and '"relay.forwarded"' in logs[0].read_text()
+    assert logs and '"relay.committed"' in logs[0].read_text()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import structlog
+from aiokafka import TopicPartition
 from structlog.testing import capture_logs
 
 from harness import RelayProcess, make_deploy, message
@@ -21,7 +22,7 @@ from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
 from launchrelay.relay.decide import InboundRecord, RelayContext, decide
 from launchrelay.relay.metrics import RelayMetrics
-from launchrelay.relay.observe import observe
+from launchrelay.relay.observe import committed, observe
 from launchrelay.relay.state import MemoryState
 from launchrelay.runtime.logging import RepeatFilter, configure_logging
 
@@ -100,11 +101,17 @@ async def test_relay_logs_one_event_per_outcome_with_the_ids(tmp_path: Path) -> 
         "launchrelay.CN.out", 0, 7, good.launch_key.encode(), raw, _signers["CN"].headers(raw), now_ms
     )
     late = InboundRecord("launchrelay.CN.out", 0, 8, b"k", b"{", [], now_ms)
+    decisions = [decide(record, ctx, MemoryState()), decide(late, ctx, MemoryState())]
     with capture_logs() as logs:
-        observe(decide(record, ctx, MemoryState()), "r1", metrics)
-        observe(decide(late, ctx, MemoryState()), "r1", metrics)
-    forwarded, rejected = logs
-    assert forwarded["event"] == "relay.forwarded" and forwarded["log_level"] == "info"
+        for d in decisions:
+            observe(d, "r1", metrics)
+        committed(TopicPartition("launchrelay.CN.out", 0), decisions, "r1")
+    forwarded, rejected, batch = logs
+    # per record, a forward is told at DEBUG; the transaction's INFO line names every message id in it
+    assert forwarded["event"] == "relay.forwarded" and forwarded["log_level"] == "debug"
+    assert batch["event"] == "relay.committed" and batch["log_level"] == "info"
+    assert batch["message_ids"] == [good.message_id] and batch["partition"] == "launchrelay.CN.out:0"
+    assert (batch["first_offset"], batch["last_offset"], batch["forwarded"], batch["rejected"]) == (7, 8, 1, 1)
     assert forwarded["message_id"] == good.message_id and forwarded["launch_key"] == good.launch_key
     assert forwarded["agreement"] == "CN-RU-2009" and forwarded["sender"] == "CN" and forwarded["recipients"] == ["RU"]
     assert rejected["event"] == "relay.rejected" and rejected["log_level"] == "warning"

@@ -93,8 +93,9 @@ async def test_redrive_after_fixing_the_config(
         second = await watch.wait_receipt(notice.message_id, 45)
     assert second.outcome == "forwarded" and second.forwarded_to == ["RU"]
     assert await copies_for_ru(deploy, notice.message_id) == 1
-    redriven = [e for e in relay.events_since_last_spawn() if e.get("event") == "relay.forwarded"]
-    assert [e["redrive_of"] for e in redriven] == [f"{deploy.topics.deadletter}:{row['ref']}"]
+    commits = [e for e in relay.events_since_last_spawn() if e.get("event") == "relay.committed"]
+    assert [ref for e in commits for ref in e.get("redrive_of", [])] == [f"{deploy.topics.deadletter}:{row['ref']}"]
+    assert notice.message_id in [m for e in commits for m in e["message_ids"]]
 
     # The tracker now awaits RU's acknowledgement for it.
     async with asyncio.timeout(45):

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from harness import Deploy, RelayProcess, hdr, make_deploy, message, read_topic, source_of
+from launchrelay.broker.produce import partition_for
 from launchrelay.clients.publisher import Publisher, PublishResult
 from launchrelay.contract import Receipt, decode, encode
 from launchrelay.contract.events import StatusEvent
@@ -427,3 +428,23 @@ def test_unreadable_state_record_is_named_and_skipped(kafka_bootstrap: str, tmp_
         assert asyncio.run(forward()) == "forwarded"
     finally:
         proc.ensure_stopped()
+
+
+async def test_every_keyed_output_is_on_the_java_clients_partition(deploy: Deploy, relay: RelayProcess) -> None:
+    """Forwards, receipts, status events and state records of 12 launches all sit on the partition the Java
+    producer's default partitioner picks for their key (murmur2), whatever batching the relay did."""
+    keys = [f"CN-PART-{i}" for i in range(12)]
+    async with publisher(deploy, "CN") as pub:
+        sent = [m.message_id for m in [message("CN", ["RU"], launch_key=k) for k in keys]
+                if (await pub.publish_and_wait(m, timeout_s=30)).outcome == "forwarded"]  # fmt: skip
+    assert len(sent) == len(keys)
+    wanted = {k.encode() for k in keys}
+
+    def ours(r: ConsumerRecord) -> bool:  # state records are keyed by message id, the others by launch key
+        return r.key in wanted or any(m.encode() in (r.value or b"") for m in sent)
+
+    for topic, n in ((deploy.topics.inbound("RU"), 12), (deploy.topics.inbound("CN"), 12),
+                     (deploy.topics.status, 12), (deploy.topics.relay_state, 12)):  # fmt: skip
+        records = await read_topic(deploy.bootstrap, topic, lambda rs, n=n: sum(map(ours, rs)) >= n)
+        mine = [r for r in records if ours(r)]
+        assert mine and all(r.partition == partition_for(r.key, 3) for r in mine), topic  # make_deploy's 3

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     relay_key_id: str = Field(default="relay", description="key id under which counterparts know the relay's key")
     relay_id: str = Field(default_factory=socket.gethostname, description="names this instance in receipts and logs")
     relay_batch: int = Field(default=200, ge=1, le=10000, description="records per partition per transaction")
+    relay_fetch_wait_ms: int = Field(
+        default=10, ge=0, le=500, description="how long the broker may hold the relay's fetch for more data"
+    )
     record_attempts: int = Field(
         default=3, ge=1, le=100, description="tries per record (relay) or status event (tracker) before it is set aside"
     )

@@ -12,6 +12,12 @@ from aiokafka.errors import CorruptRecordException, KafkaError, RecordTooLargeEr
 
 from launchrelay.errors import KafkaRequestFailed
 
+#: How long a fetch may wait for data. aiokafka leaves a partition whose records are still buffered out
+#: of the next fetch request, so new data there waits for that request to end: with the default 500 ms,
+#: up to half a second behind another partition's fetch. Every consumer of this project on a latency
+#: path (the relay, its state reader, the SDK's inbox and receipts) uses this instead.
+FETCH_WAIT_MS = 10
+
 
 async def behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
     """True while the consumer's position in any of these partitions is short of its end offset."""

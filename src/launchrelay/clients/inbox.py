@@ -30,6 +30,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from launchrelay.broker.consume import FETCH_WAIT_MS
 from launchrelay.clients.publisher import Publisher, PublishResult
 from launchrelay.contract.codec import decode
 from launchrelay.contract.headers import (
@@ -87,6 +88,7 @@ class Inbox:
             isolation_level="read_committed",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=FETCH_WAIT_MS,  # a forward is not held up behind another partition's fetch
         )
         self._publisher = Publisher(
             bootstrap, party, signer, topic_prefix=topic_prefix, watch_receipts=False, client_options=client_options

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from launchrelay.broker.consume import partitions_of
+from launchrelay.broker.consume import FETCH_WAIT_MS, partitions_of
 from launchrelay.contract.codec import decode, encode
 from launchrelay.contract.headers import Headers
 from launchrelay.contract.messages import PartyMessage, Receipt
@@ -92,6 +92,7 @@ class Publisher:
             group_id=None,
             isolation_level="read_committed",
             enable_auto_commit=False,
+            fetch_max_wait_ms=FETCH_WAIT_MS,  # a receipt is not held up behind another partition's fetch
         )
         await consumer.start()
         self._receipts = consumer

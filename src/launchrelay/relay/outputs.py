@@ -133,7 +133,8 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
         sender=msg.sender if msg else decision.owner,
         recipients=list(msg.recipients) if msg else [],
         launch_key=msg.launch_key if msg else None,
-        refers_to=getattr(msg, "refers_to", None),
+        # from the instance's fields: getattr() on a model without the field takes pydantic's slow path
+        refers_to=msg.__dict__.get("refers_to") if msg else None,
         reasons=reasons,
         ack_deadline_s=agreement.ack_deadline.total_seconds() if expects_ack and agreement else None,
         retransmit_every_s=retransmit.every.total_seconds() if retransmit else None,

@@ -15,6 +15,7 @@ async def run_relay(settings: Settings) -> int:
         relay_id=settings.relay_id,
         signer=p.signer,
         batch_size=settings.relay_batch,
+        fetch_max_wait_ms=settings.relay_fetch_wait_ms,
         record_attempts=settings.record_attempts,
         stall_after_s=settings.stall_after_s,
         client_options=settings.kafka_options(),

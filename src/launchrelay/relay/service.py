@@ -41,12 +41,13 @@ from aiokafka.errors import (
 
 from launchrelay.agreements.config import Deployment
 from launchrelay.broker.admin import size_limits
-from launchrelay.broker.consume import first_unreadable, is_record_fault, read_below
+from launchrelay.broker.consume import FETCH_WAIT_MS, first_unreadable, is_record_fault, read_below
+from launchrelay.broker.produce import BATCH_BYTES, send_all, set_concurrent_transactions_backoff
 from launchrelay.contract.headers import from_record
 from launchrelay.reasons import ReasonCode
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
 from launchrelay.relay.metrics import RelayMetrics
-from launchrelay.relay.observe import observe
+from launchrelay.relay.observe import committed, observe
 from launchrelay.relay.outputs import plan
 from launchrelay.relay.state import MemoryState, Overlay, StateView
 from launchrelay.relay.state_reader import StateReader
@@ -73,6 +74,10 @@ class RelayOptions:
     stall_after_s: float = 30.0
     #: how often lag, the oldest pending record and the broker's reachability are checked
     watch_every_s: float = 5.0
+    #: how long the broker may hold a fetch for more data (see broker.consume.FETCH_WAIT_MS)
+    fetch_max_wait_ms: int = FETCH_WAIT_MS
+    #: producer retries (a coordinator busy writing the last transaction's markers answers CONCURRENT_TRANSACTIONS)
+    retry_backoff_ms: int = 5
     client_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -120,6 +125,7 @@ class RelayService:
     ) -> None:
         self.metrics = metrics or RelayMetrics()
         self._decide = decider
+        set_concurrent_transactions_backoff(options.retry_backoff_ms / 1000)
         self._started = False
         self.ctx = RelayContext.build(deployment)
         self.options = options
@@ -141,6 +147,7 @@ class RelayService:
             # Notice a dead instance within seconds (the broker's minimum is 6 s).
             session_timeout_ms=6000,
             heartbeat_interval_ms=1500,
+            fetch_max_wait_ms=options.fetch_max_wait_ms,
         )
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
         #: the next offset this instance may process per partition: records below it were
@@ -152,6 +159,8 @@ class RelayService:
         self._unreadable: dict[TopicPartition, int] = {}
         #: partitions paused until a monotonic time, to try a failed record again later
         self._paused: dict[TopicPartition, float] = {}
+        #: partitions being claimed in the background (paused meanwhile; see _claim_in_background)
+        self._claims: dict[TopicPartition, asyncio.Task[None]] = {}
         self.watcher = Watcher(
             "relay", self._consumer, lambda: list(self._consumer.assignment()), self.metrics,
             stall_after_s=options.stall_after_s, every_s=options.watch_every_s, unpositioned=self._consumer.committed,
@@ -191,6 +200,7 @@ class RelayService:
     async def stop(self) -> None:
         # Leaving the group calls on_partitions_revoked, which takes the work lock itself.
         await self._consumer.stop()
+        await self._cancel_claims(list(self._claims))
         async with self._work:
             for producer in self._producers.values():
                 await producer.stop()
@@ -276,8 +286,15 @@ class RelayService:
                 enable_idempotence=True,
                 acks="all",
                 max_request_size=size_limits(self.ctx.max_bytes).copies + 65536,
+                max_batch_size=BATCH_BYTES,
+                retry_backoff_ms=self.options.retry_backoff_ms,
             )
-            await producer.start()
+            try:
+                await producer.start()
+            except BaseException:  # cancelled with the claim, or failed: leave no client behind
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
             self._producers[tp] = producer
         return producer
 
@@ -288,6 +305,7 @@ class RelayService:
         self._paused.pop(tp, None)
 
     async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._cancel_claims(revoked)
         async with self._work:  # let the transaction in hand commit before giving partitions up
             for tp in revoked:
                 self._forget(tp)
@@ -303,12 +321,54 @@ class RelayService:
 
     async def _on_assigned(self, assigned: list[TopicPartition]) -> None:
         # Cheap on purpose: a slow listener delays the whole group. Each partition is
-        # fenced and re-positioned when its first batch arrives (see _claim).
+        # claimed in the background (see _claim_in_background).
         for tp in assigned:  # series exist from assignment on, so increase() and alerts see the first change
             self.watch.assigned(key(tp))
             self.metrics.on_partition(tp.topic, tp.partition, 0, 0.0)
+            self._claim_in_background(tp)
         if assigned:
             log.info("relay.partitions_assigned", partitions=[key(t) for t in assigned])
+
+    def _claim_in_background(self, tp: TopicPartition) -> None:
+        """Pause ``tp`` and claim it in a task of its own, so claiming never stalls other partitions' batches.
+
+        A claim starts a producer, reads a committed offset and catches the state up:
+        a quarter to two thirds of a second, which the serial batch loop would otherwise
+        make every partition wait. Records of ``tp`` fetched before it is claimed are
+        dropped and fetched again from the committed offset the claim seeks to.
+        """
+        if tp in self._claims and not self._claims[tp].done():
+            return
+        self._consumer.pause(tp)
+        self._claims[tp] = asyncio.create_task(self._claim_until_done(tp), name=f"claim {key(tp)}")
+
+    async def _claim_until_done(self, tp: TopicPartition) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await self._claim(tp)
+            except Exception as exc:  # noqa: BLE001 - the broker's fault: try again, visibly
+                log.warning("relay.claim_failed", partition=key(tp), error=repr(exc), retry_in_s=backoff,
+                            relay_id=self.options.relay_id)  # fmt: skip
+                self.watch.failed(key(tp), f"claim failed: {exc!r}")
+                broken = self._producers.pop(tp, None)
+                if broken is not None:
+                    with contextlib.suppress(Exception):
+                        await broken.stop()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.options.max_backoff_s)
+                continue
+            if tp in self._consumer.assignment() and tp not in self._paused:
+                self._consumer.resume(tp)
+            return
+
+    async def _cancel_claims(self, partitions: list[TopicPartition]) -> None:
+        tasks = [t for tp in partitions if (t := self._claims.pop(tp, None)) is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     async def _claim(self, tp: TopicPartition) -> AIOKafkaProducer:
         """Take over ``tp``: fence its previous owner, then read what that owner committed.
@@ -317,14 +377,19 @@ class RelayService:
         the previous owner's open transaction; only after that are its committed input
         offset and state records final, so both are read afterwards.
         """
+        started = time.monotonic()
         producer = await self._producer_for(tp)
         committed = await self._consumer.committed(tp)
         await self._reader.catch_up()
+        # Always from the committed offset: records fetched before the claim were dropped.
+        if committed is None:
+            await self._consumer.seek_to_beginning(tp)
+        else:
+            self._consumer.seek(tp, committed)
         self._next[tp] = committed or 0
         self.watch.positioned(key(tp), self._next[tp])
-        if committed is not None and committed > await self._consumer.position(tp):
-            self._consumer.seek(tp, committed)
-        log.info("relay.partition_claimed", partition=key(tp), committed=committed)
+        log.info("relay.partition_claimed", partition=key(tp), committed=committed,
+                 took_ms=round((time.monotonic() - started) * 1000), relay_id=self.options.relay_id)  # fmt: skip
         return producer
 
     async def _start_of(self, tp: TopicPartition) -> None:
@@ -397,6 +462,9 @@ class RelayService:
         """Decide the records before the unreadable one (never letting the client reach it), then set it aside."""
         if tp in self._paused:
             return True
+        if tp not in self._producers or tp not in self._next:
+            self._claim_in_background(tp)
+            return True
         at = self._unreadable[tp]
         records = await read_below(self._consumer, tp, at, self.options.batch_size)
         if records:
@@ -415,8 +483,6 @@ class RelayService:
                 return True
             unread = InboundRecord(tp.topic, tp.partition, at, None, None, [], -1)
             decision = set_aside(unread, self.ctx, ReasonCode.RECORD_UNREADABLE, exc, failure.attempts)
-            if tp not in self._producers:
-                await self._claim(tp)
             ok = await self._commit(tp, [decision], [self._plan(decision)], Overlay(self.state))
             if ok:
                 del self._unreadable[tp]
@@ -465,14 +531,11 @@ class RelayService:
 
     async def _process(self, tp: TopicPartition, raw: list[Any]) -> bool:
         """Decide one partition's batch and commit it; False when the broker failed us (retry with backoff)."""
-        if tp not in self._producers:
-            try:
-                await self._claim(tp)
-            except Exception as exc:  # noqa: BLE001 - retried with the next fetch
-                log.warning("relay.claim_failed", partition=key(tp), error=repr(exc))
-                self.watch.failed(key(tp), f"claim failed: {exc!r}")
-                self._producers.pop(tp, None)
-                return False
+        if tp not in self._producers or tp not in self._next:
+            # Not claimed (yet, or again after a failed transaction): the claim seeks back to the committed
+            # offset, so these records are fetched again once it is done.
+            self._claim_in_background(tp)
+            return True
         expected = self._next[tp]
         records = [_inbound(r) for r in raw if r.offset >= expected]
         if not records:
@@ -505,10 +568,10 @@ class RelayService:
             await producer.begin_transaction()
             sends: list[asyncio.Future[Any]] = []
             try:
-                for out in (o for planned in plans for o in planned):
-                    sends.append(await producer.send(out.topic, value=out.value, key=out.key, headers=out.headers))
-                await asyncio.gather(*sends)
-                await producer.send_offsets_to_transaction({tp: last + 1}, self.group_id)
+                sends = await send_all(producer, (o for planned in plans for o in planned))
+                # The offsets go while the records are still in flight (one round trip fewer); every batch
+                # is awaited before the commit, since aiokafka would commit without a batch that failed.
+                await asyncio.gather(*sends, producer.send_offsets_to_transaction({tp: last + 1}, self.group_id))
                 await producer.commit_transaction()
             except BaseException:
                 for fut in sends:  # retrieve failures so none is reported as unhandled
@@ -535,6 +598,8 @@ class RelayService:
             if tp in self._consumer.assignment() and tp in self._next:
                 self._consumer.seek(tp, self._next[tp])
             self._next.pop(tp, None)  # re-claim before the next attempt
+            if tp in self._consumer.assignment():
+                self._claim_in_background(tp)
             return False
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
         self._next[tp] = last + 1
@@ -548,4 +613,5 @@ class RelayService:
         for decision in decisions:
             self.counts[decision.kind] += 1
             observe(decision, self.options.relay_id, self.metrics)
+        committed(tp, decisions, self.options.relay_id)
         return True
