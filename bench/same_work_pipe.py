@@ -3,7 +3,7 @@
 Per record: verify the sender's Ed25519 signature, validate the message with the contract's models,
 then write what the relay writes for a forward (the forward with its headers, a signed receipt, a
 status event, a state record) in one transaction per fetch with the input offsets, tuned as
-``bare_pipe --tuned``. No agreement rules, no state lookups, no per-partition producers, no stall
+``bare_pipe --tuned``, with the relay's collector settings. No agreement rules, no state lookups, no per-partition producers, no stall
 watch: the relay is compared with this to see what its own structure costs.
 """
 
@@ -26,6 +26,7 @@ from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.contract.headers import from_record
 from launchrelay.contract.messages import Receipt, ReceiptOutcome, RecordRef
 from launchrelay.relay.state import SeenMessage
+from launchrelay.runtime.process import tune_gc
 from launchrelay.signing import Signer, public_key_from_b64, verify_headers
 from launchrelay.topics import OutRecord, Topics
 
@@ -73,6 +74,7 @@ async def main(args: argparse.Namespace) -> None:
     set_concurrent_transactions_backoff(0.005)
     await consumer.start()
     await producer.start()
+    tune_gc()  # the relay's collector settings, so the comparison is of the work, not of the collector
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print("ready", flush=True)

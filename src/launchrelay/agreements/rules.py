@@ -55,6 +55,10 @@ class Findings:
 
     reasons: list[Reason] = field(default_factory=list)
     warnings: list[Reason] = field(default_factory=list)
+    #: the notice as it stands after a planned launch or an amendment that makes one, and the fields an
+    #: amendment changed: judged here, so the relay keeps what was judged without building it again
+    notice: Notice | None = None
+    changed: list[str] = field(default_factory=list)
 
 
 # --- the agreement and the envelope -----------------------------------------------------------------
@@ -357,7 +361,8 @@ def _judge_notice(notice: Notice, agreement: Agreement, sender: str, prefix: str
 def _check_planned(message: PlannedLaunch, agreement: Agreement, received_at: datetime) -> Findings:
     notice = Notice.of(message)
     return Findings(
-        [*check_timing(message.window, agreement, received_at), *_judge_notice(notice, agreement, message.sender)]
+        [*check_timing(message.window, agreement, received_at), *_judge_notice(notice, agreement, message.sender)],
+        notice=notice,
     )
 
 
@@ -384,7 +389,7 @@ def _check_amendment(
             notice.window, amended.window, agreement
         )
         out += check_timing(amended.window, agreement, received_at, lead=not no_new_lead)
-    return Findings([*out, *_judge_notice(amended, agreement, message.sender)])
+    return Findings([*out, *_judge_notice(amended, agreement, message.sender)], notice=amended, changed=changed)
 
 
 def _check_completed(
@@ -429,4 +434,5 @@ def check(
         more = Findings()
     found.reasons += more.reasons
     found.warnings += more.warnings
+    found.notice, found.changed = more.notice, more.changed
     return found

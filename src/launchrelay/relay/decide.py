@@ -301,6 +301,9 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
     agreement = ctx.deployment.agreement(message.agreement)
     received_at = record.received_at
     warnings: list[Reason] = []
+    # the notice as it stands after this message, when it is one (kept, and shown by the tracker)
+    after: Notice | None = None
+    changed: list[str] = []
     if agreement is None:
         reasons.append(_r(R.AGREEMENT_UNKNOWN, f"agreement {message.agreement!r} is not configured", "agreement"))
     elif received_at is None:
@@ -310,16 +313,12 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         found = check_rules(message, agreement, received_at, before, ctx.deployment.relay.created_at_skew)
         reasons += found.reasons
         warnings = found.warnings
+        after, changed = found.notice, found.changed
     reasons += ref_reasons
 
     kind: Kind = "reject" if reasons else "forward"
-    # the notice as it stands after this message, when it is one (kept, and shown by the tracker)
-    after: Notice | None = None
-    changed: list[str] = []
-    if kind == "forward" and isinstance(message, PlannedLaunch):
-        after = Notice.of(message)
-    elif kind == "forward" and isinstance(message, Amendment) and before is not None:
-        after, changed = before.amended(message)
+    if kind == "reject":  # a refused message changes no notice
+        after, changed = None, []
     writes: list[SeenMessage] = []
     if authentic and seen is None:
         writes.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,21 @@ def stop_on_signals(request_stop: Callable[[], None]) -> None:
         loop.add_signal_handler(sig, request_stop)
 
 
+#: the cyclic collector's thresholds for a long-running service (Python's defaults: 700, 10, 10)
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """Collect cycles less often, and never scan what start-up built again.
+
+    A relay or tracker allocates a few hundred short-lived objects per record (models, dicts, records)
+    and keeps a growing state cache beside them; at Python's defaults the collector walked that cache
+    often enough to cost a fifth of the relay's CPU per notice (bench/results: 0.39 -> 0.31 ms). What
+    start-up built (modules, config, boundaries) is frozen out of the collector's generations."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 class Service(Protocol):
     async def start(self) -> None: ...
     async def run(self) -> None: ...
@@ -68,6 +84,7 @@ async def serve(service: Service, settings: Settings, registry: CollectorRegistr
         await ops.start()
     try:
         await service.start()
+        tune_gc()
         await service.run()
     finally:
         await service.stop()
