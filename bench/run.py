@@ -43,12 +43,11 @@ from bench.measure import Measured, notice, output_timestamps, percentiles, prel
 from bench.workloads import PARTY_SIDES, boundary, in_pk_notice
 from launchrelay.broker.admin import ensure_topics, topic_specs
 from launchrelay.broker.consume import FETCH_WAIT_MS, partitions_of
-from launchrelay.broker.local import KAFKA_VERSION, free_port, resolve_classpath
+from launchrelay.broker.local import KAFKA_VERSION, ensure_tools, free_port
 from launchrelay.broker.produce import partition_for
 from launchrelay.broker.provide import provide_broker
 from launchrelay.contract.messages import RecordRef
 from launchrelay.relay.state import SeenMessage
-from launchrelay.settings import default_cache_dir
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
 
@@ -151,8 +150,7 @@ class Bench:
 
     # ------------------------------------------------------------------ 1. the broker's limit
     def broker_tools(self) -> dict[str, Any]:
-        # Kafka's own perf tools (org.apache.kafka:kafka-tools), resolved once beside the broker's jars.
-        libs = resolve_classpath(default_cache_dir() / f"kafka-tools-{KAFKA_VERSION}", "kafka-tools")
+        libs = ensure_tools()  # Kafka's own perf tools (org.apache.kafka:kafka-tools), resolved once
         java = shutil.which("java") or "java"
         topic = f"perf-{uuid.uuid4().hex[:6]}"
         asyncio.run(ensure_topics(self.bootstrap, [NewTopic(topic, 3, 1)]))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import tomllib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from launchrelay.agreements.config import load_config, load_presets
+from launchrelay.agreements.config import load_config, load_presets, parse_config
 from launchrelay.errors import ConfigError
 from launchrelay.signing import Signer
 
@@ -107,3 +109,27 @@ def test_bilateral_agreement_needs_two_parties(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="exactly two parties"):
         load_config(_write(tmp_path, text))
+
+
+def test_durations_are_iso_8601_and_print_the_same_way() -> None:
+    """`ack_deadline = 30` would leave its unit to a guess: refused with a hint; durations print as ISO 8601."""
+    from launchrelay.agreements.config import iso_duration
+
+    for bad in ("30", '"30"', '"1 day, 0:00:00"', '"P1Y"'):
+        text = '[relay]\npresets = ["CN-RU-2009"]\n' + PARTIES + f"[agreements.CN-RU-2009]\nack_deadline = {bad}\n"
+        with pytest.raises(ConfigError, match=r"ISO 8601 text, e\.g\. \"PT30S\""):
+            parse_config(tomllib.loads(text))
+    spans = ({"hours": 1}, {"days": 30}, {"days": 1, "hours": 6}, {"seconds": 0.5}, {"minutes": -5}, {})
+    assert [iso_duration(timedelta(**kw)) for kw in spans] == ["PT1H", "P30D", "P1DT6H", "PT0.5S", "-PT5M", "PT0S"]
+
+
+def test_config_check_warns_of_a_party_without_keys_and_a_schedule_that_cannot_fit() -> None:
+    from launchrelay.configcheck import warnings
+
+    text = ('[relay]\npresets = ["CN-RU-2009"]\n[parties.CN]\nname = "China"\n[parties.RU]\nname = "Russia"\n'
+            'keys = { ru-1 = "' + KEY + '" }\n[agreements.CN-RU-2009]\nack_deadline = "PT30M"\n'
+            'retransmit = { every = "PT15M", max_attempts = 3 }\n')  # fmt: skip
+    found = warnings(parse_config(tomllib.loads(text)))
+    assert found[0].startswith("party CN has no keys: every message it sends will be rejected")
+    assert "retransmit every PT15M, at most 3 times, does not fit before ack_deadline PT30M: only 1" in found[1]
+    assert len(found) == 2

@@ -1,9 +1,11 @@
-"""A client that is not this project's: kcat publishes, openssl signs and verifies, following only the docs.
+"""A client that is not this project's: Kafka's console producer and consumer carry, openssl signs and verifies.
 
 The contract promises that any Kafka client can take part: a JSON body, an
 Ed25519 signature over its exact bytes in header ``lr-signature`` (base64) and
 the key id in ``lr-key-id``, keyed by ``launch_key``. No Python touches the
-message on its way in or out.
+message on its way in or out: the Java console tools (from the ``kafka-tools``
+jars that ``launchrelay broker fetch`` provisions) publish and read it, and
+openssl (from the base system) makes and checks the signature.
 """
 
 from __future__ import annotations
@@ -12,26 +14,33 @@ import base64
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 from harness import RelayProcess, make_deploy, read_topic
+from launchrelay.broker.local import ensure_tools, kafka_tool
 
 pytestmark = pytest.mark.kafka
 
 
 def run(*cmd: str, cwd: Path, stdin: bytes | None = None) -> bytes:
-    for tool in ("kcat", "openssl"):
-        if cmd[0] == tool and shutil.which(tool) is None:
-            pytest.fail(f"{tool} is required (Debian: apt-get install {tool}); .ci/run installs it")
-    done = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, timeout=60, check=False)
+    if cmd[0] == "openssl" and shutil.which("openssl") is None:
+        pytest.fail("openssl is required (Debian: apt-get install openssl; part of the base system)")
+    done = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, timeout=120, check=False)
     assert done.returncode == 0, f"{' '.join(cmd)} failed: {done.stderr.decode()}"
     return done.stdout
 
 
-async def test_kcat_and_openssl_publish_and_verify(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """A notice made by hand, signed with openssl and published with kcat is forwarded; the copy verifies."""
+@cache
+def tools() -> Path:
+    return ensure_tools()
+
+
+async def test_console_tools_and_openssl_publish_and_verify(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """A notice made by hand, signed with openssl and published by Kafka's console producer is forwarded;
+    the copy the console consumer reads verifies with openssl."""
     work = tmp_path / "foreign"
     work.mkdir()
     # The sender's key, and the public half in the config's format: base64 of the raw 32 bytes.
@@ -47,15 +56,16 @@ async def test_kcat_and_openssl_publish_and_verify(kafka_bootstrap: str, tmp_pat
         now = datetime.now(UTC)
         start = (now + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
         end = (now + timedelta(days=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        # Written by hand, not canonical (spaces, key order): the signature covers these exact bytes.
+        # Written by hand, not canonical (spaces, key order): the signature covers these exact bytes. One
+        # line, as the console producer reads a record per line.
         body = (
-            '{ "message_type": "planned_launch", "message_id": "cn-kcat-0001", "agreement": "CN-RU-2009",\n'
-            '  "sender": "CN", "recipients": ["RU"], "launch_key": "CN-KCAT-1",\n'
-            f'  "created_at": "{now.strftime("%Y-%m-%dT%H:%M:%SZ")}",\n'
-            '  "vehicle": {"category": "space_launch_vehicle", "generic_class": "Long March 2D"},\n'
-            f'  "window": {{"start": "{start}", "end": "{end}"}},\n'
-            '  "launch_area": {"kind": "circle", "centre": {"lat": 40.96, "lon": 100.29},\n'
-            '                  "radius": 10, "unit": "km"},\n'
+            '{ "message_type": "planned_launch", "message_id": "cn-console-0001", "agreement": "CN-RU-2009", '
+            '  "sender": "CN", "recipients": ["RU"], "launch_key": "CN-CONSOLE-1", '
+            f'  "created_at": "{now.strftime("%Y-%m-%dT%H:%M:%SZ")}", '
+            '  "vehicle": {"category": "space_launch_vehicle", "generic_class": "Long March 2D"}, '
+            f'  "window": {{"start": "{start}", "end": "{end}"}}, '
+            '  "launch_area": {"kind": "circle", "centre": {"lat": 40.96, "lon": 100.29}, '
+            '                  "radius": 10, "unit": "km"}, '
             '  "orbit": {"inclination_deg": 97.5, "perigee_km": 480, "apogee_km": 500} }'
         ).encode()
         (work / "notice.json").write_bytes(body)
@@ -73,35 +83,24 @@ async def test_kcat_and_openssl_publish_and_verify(kafka_bootstrap: str, tmp_pat
             cwd=work,
         )
         signature = run("openssl", "base64", "-A", "-in", "sig.bin", cwd=work).decode().strip()
-        run(
-            "kcat",
-            "-P",
-            "-b",
-            deploy.bootstrap,
-            "-t",
-            deploy.topics.outbound("CN"),
-            "-k",
-            "CN-KCAT-1",
-            "-H",
-            f"lr-signature={signature}",
-            "-H",
-            "lr-key-id=cn-openssl",
-            "notice.json",
-            cwd=work,
-        )
+        # headers, key and value on one line: "name:value,name:value<TAB>key<TAB>value"
+        line = b"lr-signature:" + signature.encode() + b",lr-key-id:cn-openssl\tCN-CONSOLE-1\t" + body + b"\n"
+        producer = kafka_tool(tools(), "org.apache.kafka.tools.ConsoleProducer", "--bootstrap-server", deploy.bootstrap,
+                              "--topic", deploy.topics.outbound("CN"), "--property", "parse.key=true",
+                              "--property", "parse.headers=true", "--producer-property", "acks=all")  # fmt: skip
+        run(*producer, cwd=work, stdin=line)
 
-        # The counterpart reads its in topic with kcat and checks the signature with openssl.
+        # The counterpart reads its in topic with the console consumer and checks the signature with openssl.
         await read_topic(deploy.bootstrap, deploy.topics.inbound("RU"), lambda rs: len(rs) >= 1)
-
-        def first_record(fmt: str) -> bytes:
-            """The in topic's first committed record, printed by kcat in format ``fmt``."""
-            return run("kcat", "-C", "-b", deploy.bootstrap, "-t", deploy.topics.inbound("RU"), "-o", "beginning",
-                       "-e", "-c", "1", "-X", "isolation.level=read_committed", "-f", fmt, cwd=work)  # fmt: skip
-
-        copy = first_record("%s")
+        consumer = kafka_tool(tools(), "org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server",
+                              deploy.bootstrap, "--topic", deploy.topics.inbound("RU"), "--from-beginning",
+                              "--max-messages", "1", "--timeout-ms", "60000", "--isolation-level", "read_committed",
+                              "--formatter-property", "print.headers=true")  # fmt: skip
+        printed = run(*consumer, cwd=work).rstrip(b"\n")
+        headers_text, copy = printed.split(b"\t", 1)
         assert copy == body
-        headers = first_record("%h").decode()
-        received_sig = next(h.split("=", 1)[1] for h in headers.split(",") if h.startswith("lr-signature="))
+        headers = headers_text.decode()
+        received_sig = next(h.split(":", 1)[1] for h in headers.split(",") if h.startswith("lr-signature:"))
         (work / "copy.json").write_bytes(copy)
         (work / "copy.sig.b64").write_text(received_sig)
         run("openssl", "base64", "-d", "-A", "-in", "copy.sig.b64", "-out", "copy.sig", cwd=work)

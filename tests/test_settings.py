@@ -57,3 +57,67 @@ def test_config_check_explains_a_bad_file(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.startswith("launchrelay: error:") and "parties.CN.keys" in done.stderr
+
+
+def launchrelay(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(cwd or ROOT)}
+    return subprocess.run([sys.executable, "-m", "launchrelay", *args], env=base | (env or {}), cwd=cwd,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "accepted"),
+    [
+        ("LAUNCHRELAY_LOG_LEVEL", "verbose", "'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL'"),
+        ("LAUNCHRELAY_BROKER_PORT", "abc", "valid integer"),
+        ("LAUNCHRELAY_KAFKA_SECURITY_PROTOCOL", "TLS", "'PLAINTEXT', 'SSL', 'SASL_PLAINTEXT' or 'SASL_SSL'"),
+        ("LAUNCHRELAY_KAFKA_SASL_MECHANISM", "GSSAPI", "'SCRAM-SHA-512'"),
+        ("LAUNCHRELAY_RELAY_BATCH", "0", "greater than or equal to 1"),
+        ("LAUNCHRELAY_LOG_FORMAT", "xml", "'auto', 'json' or 'console'"),
+    ],
+)
+def test_a_bad_environment_value_is_one_line_naming_it(
+    variable: str, value: str, accepted: str, tmp_path: Path
+) -> None:
+    """No traceback: one line with the variable, its value and what it accepts; exit 2."""
+    done = launchrelay("status", env={variable: value}, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith(f"launchrelay: error: {variable}={value!r}: ") and accepted in done.stderr
+
+
+def test_a_bad_value_in_the_settings_table_names_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "lr.toml"
+    config.write_text('[settings]\nstall_after_s = "soon"\n')
+    done = launchrelay("status", env={"LAUNCHRELAY_CONFIG": str(config)}, cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert f"stall_after_s in [settings] of {config}" in done.stderr
+
+
+def test_an_empty_variable_leaves_the_setting_at_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compose files write `VAR: ""` to leave a setting unset (the demo's metrics port crashed on that)."""
+    monkeypatch.setenv("LAUNCHRELAY_METRICS_PORT", "")
+    monkeypatch.setenv("LAUNCHRELAY_LOG_LEVEL", "")
+    assert (Settings().metrics_port, Settings().log_level) == (None, "INFO")
+
+
+def test_version_and_every_command_help_lists_options_and_environment() -> None:
+    from launchrelay.cli import READS, build_parser
+
+    done = launchrelay("--version")
+    assert done.returncode == 0 and done.stdout.startswith("launchrelay 0.")
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert set(commands) == set(READS), "every command says which settings it reads"
+    listed: set[str] = set()
+    for name, sub in commands.items():
+        text = sub.format_help()
+        assert "options:" in text and "environment" in text, name
+        for field in (*READS[name], "log_level"):
+            assert f"LAUNCHRELAY_{field.upper()} " in text, (name, field)
+        listed |= set(READS[name])
+    assert listed == set(Settings.model_fields), "every setting is listed by some command"
+    relay = commands["relay"].format_help()
+    assert "LAUNCHRELAY_RELAY_FETCH_WAIT_MS" in relay and "(default 10)" in relay

@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from launchrelay.errors import ConfigError, LaunchRelayError
 from launchrelay.runtime.logging import configure_logging
-from launchrelay.settings import Settings
+from launchrelay.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from launchrelay.agreements.config import Deployment
@@ -21,11 +21,12 @@ log = structlog.get_logger("launchrelay.cli")
 
 
 def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
-    from launchrelay.broker.local import LocalBroker, ensure_jars, stop_by_pidfile
+    from launchrelay.broker.local import LocalBroker, directory_bytes, ensure_jars, ensure_tools, stop_by_pidfile
 
     data_dir = settings.data_dir / "broker"
-    if args.action == "fetch":
-        print(ensure_jars(settings.cache_dir))
+    if args.action == "fetch":  # the broker's jars and Kafka's own tools (which the tests use)
+        for libs in (ensure_jars(settings.cache_dir), ensure_tools(settings.cache_dir)):
+            print(f"{libs} ({directory_bytes(libs) / 1e6:.1f} MB)")
         return 0
     if args.action == "stop":
         stopped = stop_by_pidfile(data_dir)
@@ -49,11 +50,14 @@ def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
     from launchrelay.agreements.config import load_config
-    from launchrelay.configcheck import describe
+    from launchrelay.configcheck import describe, warnings
 
     deployment = load_config(Path(args.path or settings.config))
     print(describe(deployment, settings))
-    print("config OK")
+    found = warnings(deployment)
+    for line in found:
+        print(f"warning: {line}")
+    print(f"config OK, {len(found)} warning{'s' if len(found) != 1 else ''}" if found else "config OK")
     return 0
 
 
@@ -266,9 +270,61 @@ def _cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+_LOGGING = ("log_level", "log_format")
+_KAFKA = ("config", "bootstrap_servers", "broker_port", "kafka_security_protocol", "kafka_ssl_cafile",
+          "kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")  # fmt: skip
+_BROKER = ("data_dir", "broker_port", "controller_port", "broker_heap_mb", "cache_dir")
+_SERVICE = (*_KAFKA, "relay_key", "relay_key_id", "metrics_port", "metrics_host", "record_attempts", "stall_after_s")
+#: the settings each command reads, listed in its --help
+READS: dict[str, tuple[str, ...]] = {
+    "broker": _BROKER,
+    "config": tuple(Settings.model_fields),  # prints them all
+    "check": ("config",),
+    "docs": (),
+    "asyncapi": ("config",),
+    "keygen": (),
+    "relay": (*_SERVICE, "relay_id", "relay_batch", "relay_fetch_wait_ms"),
+    "tracker": (*_SERVICE, "data_dir", "ledger", "tracker_id", "tracker_tick_s"),
+    "status": ("data_dir", "ledger"),
+    "health": ("metrics_port", "metrics_host"),
+    "deadletters": _KAFKA,
+    "redrive": _KAFKA,
+    "topics": _KAFKA,
+    "deploy": ("config",),
+    "access": _KAFKA,
+    "demo": (*_BROKER, "bootstrap_servers", "use_docker"),
+}
+
+
+def _environment(command: str) -> str:
+    """The --help epilog: each setting ``command`` reads, as its environment variable, with what it means."""
+    fields = Settings.model_fields
+    lines = ["environment (or the same name in lower case in the config file's [settings] table):"]
+    for name in dict.fromkeys((*READS[command], *_LOGGING)):
+        info = fields[name]
+        default = "" if info.default_factory is not None or info.default is None else f" (default {info.default})"
+        lines.append(f"  LAUNCHRELAY_{name.upper():<26} {info.description or ''}{default}".rstrip())
+    return "\n".join(lines)
+
+
+def _version() -> str:
+    from launchrelay import __version__
+    from launchrelay.broker.local import KAFKA_VERSION
+
+    return f"launchrelay {__version__} (local broker: Apache Kafka {KAFKA_VERSION})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="launchrelay", description=__doc__)
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
+    add_parser = sub.add_parser
+
+    def command(name: str, **kw: Any) -> argparse.ArgumentParser:
+        return add_parser(name, epilog=_environment(name), formatter_class=argparse.RawDescriptionHelpFormatter,
+                          description=kw.get("help"), **kw)  # fmt: skip
+
+    sub.add_parser = command  # type: ignore[method-assign]
 
     broker = sub.add_parser("broker", help="a local single-node Kafka built from Maven Central jars")
     broker.add_argument("action", choices=["run", "start", "stop", "fetch"])
@@ -364,7 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings.load()
+    except SettingsError as exc:
+        print(f"launchrelay: error: {exc}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_format)
     try:
         code: int = args.func(args, settings)

@@ -4,13 +4,33 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from launchrelay.agreements.config import Deployment
+from launchrelay.agreements.config import Deployment, iso_duration
 from launchrelay.settings import Settings
 from launchrelay.topics import Topics
 
 
 def _d(value: timedelta | None) -> str:
-    return "-" if value is None else str(value)
+    return "-" if value is None else iso_duration(value)
+
+
+def warnings(deployment: Deployment) -> list[str]:
+    """What loads but will not work as its writer likely meant: each a line for the operator."""
+    out = []
+    for code, party in sorted(deployment.parties.items()):
+        if not party.keys:
+            out.append(f"party {code} has no keys: every message it sends will be rejected (KEY_UNKNOWN)")
+    for a in deployment.agreements.values():
+        r = a.retransmit
+        if r is None or r.max_attempts == 0:
+            continue
+        fit = int(a.ack_deadline / r.every) - (1 if a.ack_deadline % r.every == timedelta(0) else 0)
+        if fit < r.max_attempts:
+            out.append(
+                f"agreement {a.id}: retransmit every {iso_duration(r.every)}, at most {r.max_attempts} times, "
+                f"does not fit before ack_deadline {iso_duration(a.ack_deadline)}: only {max(fit, 0)} can be sent "
+                "before the acknowledgement is overdue"
+            )
+    return out
 
 
 def describe(deployment: Deployment, settings: Settings) -> str:
@@ -34,14 +54,15 @@ def describe(deployment: Deployment, settings: Settings) -> str:
         )
     lines.append("agreements:")
     for a in deployment.agreements.values():
-        retx = f"every {a.retransmit.every}, at most {a.retransmit.max_attempts}" if a.retransmit else "none"
+        rt = a.retransmit
+        retx = f"every {iso_duration(rt.every)}, at most {rt.max_attempts}" if rt else "none"
         lines += [
             f"  {a.id}: {a.title}",
             f"    parties {', '.join(a.parties)} ({a.topology.value})",
             f"    covers {', '.join(c.value for c in a.categories)}"
             + (f"; missiles over {a.min_ballistic_range_km:g} km" if a.min_ballistic_range_km else ""),
             f"    lead time {_d(a.min_lead)} .. {_d(a.max_lead)}; window at most {_d(a.max_window)}",
-            f"    acknowledgement within {a.ack_deadline}; retransmission {retx}",
+            f"    acknowledgement within {iso_duration(a.ack_deadline)}; retransmission {retx}",
         ]
         if a.geometry:
             g = a.geometry

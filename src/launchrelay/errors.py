@@ -49,6 +49,17 @@ class ContractError(LaunchRelayError, ValueError):
         super().__init__(f"not a valid message: {listed}{more}")
 
 
+class LedgerCorrupt(LaunchRelayError):
+    """The tracker's ledger file is not a readable SQLite database."""
+
+    def __init__(self, path: object, cause: str) -> None:
+        self.path, self.cause = path, cause
+        super().__init__(
+            f"the ledger {path} is corrupt ({cause}): the tracker moves it aside and rebuilds it from the status "
+            "topic when it next starts"
+        )
+
+
 class BrokerError(LaunchRelayError):
     """The local Kafka broker could not be provisioned, started or stopped."""
 

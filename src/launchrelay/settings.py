@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import socket
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -47,12 +48,48 @@ def child_environment(settings: Mapping[str, str]) -> dict[str, str]:
 LogFormat = Literal["auto", "json", "console"]
 
 
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], BeforeValidator(_upper)]
+SecurityProtocol = Annotated[Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], BeforeValidator(_upper)]
+SaslMechanism = Annotated[Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], BeforeValidator(_upper)]
+
+
+class SettingsError(ValueError):
+    """A setting's value is not one it accepts; ``str()`` is one line naming where it was set."""
+
+
+def explain(exc: ValidationError, config: Path) -> str:
+    """One line for every bad value: the variable (or the config file's key) that set it, and what is accepted."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        env = f"LAUNCHRELAY_{name.upper()}"
+        where = f"{env}={os.environ[env]!r}" if env in os.environ else f"{name} in [settings] of {config}"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
 class Settings(BaseSettings):
     """Process settings. Agreements and parties live in the TOML file named by ``config``."""
 
+    # An empty variable means "not set" (compose files write VAR: "" to leave one at its default).
     model_config = SettingsConfigDict(
-        env_prefix="LAUNCHRELAY_", extra="ignore", pyproject_toml_table_header=("settings",)
+        env_prefix="LAUNCHRELAY_", extra="ignore", pyproject_toml_table_header=("settings",), env_ignore_empty=True
     )
+
+    @classmethod
+    def load(cls) -> Settings:
+        """The settings of this process, or :class:`SettingsError` with one line saying what is wrong."""
+        config = Path(os.environ.get("LAUNCHRELAY_CONFIG") or "launchrelay.toml")
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise SettingsError(explain(exc, config)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{config} is not valid TOML: {exc}") from None
 
     @classmethod
     def settings_customise_sources(
@@ -63,7 +100,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config = Path(os.environ.get("LAUNCHRELAY_CONFIG", "launchrelay.toml"))
+        config = Path(os.environ.get("LAUNCHRELAY_CONFIG") or "launchrelay.toml")
         # A missing file reads as empty; errors in it surface when the config is loaded.
         return (init_settings, env_settings, PyprojectTomlConfigSettingsSource(settings_cls, toml_file=config))
 
@@ -76,9 +113,9 @@ class Settings(BaseSettings):
         default_factory=default_cache_dir, description="Kafka jar cache (default ~/.cache/launchrelay)"
     )
     use_docker: bool = Field(default=True, description="start a broker with Docker when a daemon answers (0: never)")
-    broker_port: int = Field(default=9092, ge=1, le=65535)
-    controller_port: int = Field(default=9093, ge=1, le=65535)
-    broker_heap_mb: int = Field(default=512, ge=256, le=4096)
+    broker_port: int = Field(default=9092, ge=1, le=65535, description="the local broker's port on 127.0.0.1")
+    controller_port: int = Field(default=9093, ge=1, le=65535, description="the local broker's controller port")
+    broker_heap_mb: int = Field(default=512, ge=256, le=4096, description="the local broker's Java heap, MiB")
     relay_key: Path | None = Field(default=None, description="the relay's Ed25519 signing key (PKCS#8 PEM)")
     relay_key_id: str = Field(default="relay", description="key id under which counterparts know the relay's key")
     relay_id: str = Field(default_factory=socket.gethostname, description="names this instance in receipts and logs")
@@ -97,15 +134,19 @@ class Settings(BaseSettings):
     tracker_tick_s: float = Field(default=0.5, gt=0, le=60, description="how often deadlines are checked")
     metrics_port: int | None = Field(default=None, ge=0, le=65535, description="/metrics /healthz /readyz; unset: off")
     metrics_host: str = Field(default="127.0.0.1", description="0.0.0.0 in containers")
-    kafka_security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
     kafka_ssl_cafile: Path | None = Field(
         default=None, description="PEM CA the brokers' certificates are checked against (e.g. Strimzi's cluster CA)"
     )
-    kafka_sasl_mechanism: str | None = Field(default=None, description="e.g. SCRAM-SHA-512")
-    kafka_sasl_username: str | None = None
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="the SASL user")
     kafka_sasl_password: SecretStr | None = Field(default=None, description="never logged or printed")
-    log_level: str = "INFO"
-    log_format: LogFormat = "auto"
+    log_level: LogLevel = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: LogFormat = Field(default="auto", description="auto (JSON unless on a terminal), json or console")
 
     def bootstrap(self) -> str:
         """The broker services connect to: the configured one, else the local broker's port."""

@@ -11,15 +11,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import tomllib
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     NonNegativeInt,
@@ -36,6 +38,35 @@ from launchrelay.topics import DEFAULT_PREFIX
 AreaKind = Literal["polygon", "circle", "ocean_quadrant", "water_body"]
 
 
+#: ISO 8601 durations in weeks, days, hours, minutes and seconds (no years or months: their length varies)
+_ISO_DURATION = re.compile(r"^-?P(?!$)(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
+
+
+def _iso_duration(value: Any) -> Any:
+    """A duration in the config is ISO 8601 text: a bare number would leave its unit to a guess."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str) and _ISO_DURATION.match(value):
+        return value
+    raise ValueError(f'durations are ISO 8601 text, e.g. "PT30S", "PT15M", "PT24H", "P30D" (got {value!r})')
+
+
+#: A length of time, written as ISO 8601 in the config (``"PT1H"``), printed the same way (:func:`iso_duration`).
+Duration = Annotated[timedelta, BeforeValidator(_iso_duration)]
+
+
+def iso_duration(value: timedelta) -> str:
+    """``value`` as ISO 8601 (``PT1H``, ``P30D``, ``P1DT6H``, ``PT0.5S``), as the config writes it."""
+    total = value.total_seconds()
+    sign, total = ("-", -total) if total < 0 else ("", total)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    time = "".join(f"{n:g}{u}" for n, u in ((hours, "H"), (minutes, "M"), (round(seconds, 6), "S")) if n)
+    text = (f"{days:g}D" if days else "") + (f"T{time}" if time else "")
+    return f"{sign}P{text or 'T0S'}"
+
+
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -50,7 +81,7 @@ class Topology(StrEnum):
 class RetransmitPolicy(_Config):
     """Re-send a forwarded notification every ``every`` until acknowledged, at most ``max_attempts`` times."""
 
-    every: timedelta
+    every: Duration
     max_attempts: NonNegativeInt = 0
 
 
@@ -83,11 +114,11 @@ class Agreement(_Config):
     min_ballistic_range_km: PositiveFloat | None = None
     #: per sender, the compass sectors its ballistic missiles must head in to fall under the agreement
     ballistic_directions: dict[PartyCode, list[CompassSector]] = Field(default_factory=dict)
-    min_lead: timedelta | None = None
-    max_lead: timedelta | None = None
-    max_window: timedelta | None = None
+    min_lead: Duration | None = None
+    max_lead: Duration | None = None
+    max_window: Duration | None = None
     #: how long a notice stays valid from its stated launch date (US-USSR 1988: four days)
-    validity: timedelta | None = None
+    validity: Duration | None = None
     #: when a changed window needs the lead time again: always, or only when it leaves the notice's validity
     amendment_lead: Literal["always", "outside_validity"] = "always"
     #: area kinds an impact area may be (empty: any)
@@ -96,12 +127,12 @@ class Agreement(_Config):
     sea_launch_categories: list[VehicleCategory] | None = None
     requires_direction: bool = False
     #: group launches: the longest interval between consecutive launches each kind allows
-    group_limits: dict[GroupKind, timedelta] = Field(default_factory=dict)
+    group_limits: dict[GroupKind, Duration] = Field(default_factory=dict)
     #: a report of the completed (or not) launch is due this long after the window closes
-    report_due: timedelta | None = None
+    report_due: Duration | None = None
     #: a completed-launch report outside the notified window: rejected, or forwarded with a warning
     report_outside_window: Literal["reject", "warn"] = "reject"
-    ack_deadline: timedelta = timedelta(hours=1)
+    ack_deadline: Duration = timedelta(hours=1)
     retransmit: RetransmitPolicy | None = None
     geometry: GeometryRules | None = None
     #: where each value comes from; an [I] marks a value that is an interpretation, not the text
@@ -165,7 +196,7 @@ class RelayConfig(_Config):
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     #: how far ahead of the broker's receipt a message's created_at may be (clocks disagree a little)
-    created_at_skew: timedelta = timedelta(minutes=5)
+    created_at_skew: Duration = timedelta(minutes=5)
 
 
 class Deployment(_Config):

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 
@@ -94,10 +96,55 @@ def ensure_jars(cache_dir: Path | None = None, *, timeout_s: float = 900.0) -> P
     return resolve_classpath(root, "kafka_2.13", timeout_s=timeout_s)
 
 
+def ensure_tools(cache_dir: Path | None = None, *, timeout_s: float = 900.0) -> Path:
+    """Kafka's own command-line tools (``kafka-tools``: console producer and consumer, perf tools), resolved once.
+
+    The tests' foreign client and the benchmark's broker figures use these, so nothing beyond Java
+    and Maven has to be installed for them."""
+    root = (cache_dir or default_cache_dir()) / f"kafka-tools-{KAFKA_VERSION}"
+    return resolve_classpath(root, "kafka-tools", timeout_s=timeout_s)
+
+
+def kafka_tool(libs: Path, main_class: str, *args: str, heap_mb: int = 256) -> list[str]:
+    """The command that runs ``main_class`` from the jars in ``libs`` (quiet logging, a small heap)."""
+    java = _require_tool("java")
+    return [java, f"-Xmx{heap_mb}m", "-Dlog4j2.level=WARN", "-cp", f"{libs}/*", main_class, *args]
+
+
+def directory_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+class _Progress:
+    """Maven's "Downloaded from" lines, summed into one progress line every few seconds (on stderr)."""
+
+    _SIZE = re.compile(r"Downloaded from \S+: \S+ \(([0-9.]+) ([kMG]?B)")
+    _UNIT: ClassVar[dict[str, float]] = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+
+    def __init__(self, artifact: str, every_s: float = 3.0) -> None:
+        self.artifact, self.every_s = artifact, every_s
+        self.files, self.bytes, self._last = 0, 0.0, time.monotonic()
+
+    def line(self, text: str) -> None:
+        m = self._SIZE.search(text)
+        if m is None:
+            return
+        self.files += 1
+        self.bytes += float(m.group(1)) * self._UNIT[m.group(2)]
+        if time.monotonic() - self._last >= self.every_s:
+            self._last = time.monotonic()
+            self.show()
+
+    def show(self) -> None:
+        print(f"fetching {self.artifact}: {self.files} files, {self.bytes / 1e6:.1f} MB downloaded",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+
 def resolve_classpath(root: Path, artifact: str, *, timeout_s: float = 900.0) -> Path:
     """``org.apache.kafka:<artifact>`` and its runtime dependencies, with the log4j SLF4J binding, in ``root/libs``.
 
-    Maven resolves them once; a marker file says the copy is complete, so a later call only looks.
+    Maven resolves them once (progress on stderr every few seconds: files and MB downloaded); a marker
+    file says the copy is complete, so a later call only looks.
     """
     libs = root / "libs"
     done = root / ".complete"
@@ -111,17 +158,28 @@ def resolve_classpath(root: Path, artifact: str, *, timeout_s: float = 900.0) ->
         kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))  # fmt: skip
     mvn_log = root / "mvn.log"
     log.info("broker.jars.resolving", artifact=artifact, kafka=KAFKA_VERSION, cache=str(root))
-    cmd = [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
+    cmd = [mvn, "-B", "-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
            f"-DoutputDirectory={libs}"]  # fmt: skip
-    try:
-        with mvn_log.open("w") as out:
-            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise BrokerError(f"Maven did not resolve {artifact} in {timeout_s:.0f}s; see {mvn_log}") from exc
-    if proc.returncode != 0 or not any(libs.glob(f"{artifact}-*.jar")):
-        raise BrokerError(f"Maven failed to resolve {artifact} (exit {proc.returncode}); see {mvn_log}")
+    progress = _Progress(artifact)
+    deadline = time.monotonic() + timeout_s
+    with mvn_log.open("w") as out, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                    text=True) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        for text in proc.stdout:
+            out.write(text)
+            progress.line(text)
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise BrokerError(f"Maven did not resolve {artifact} in {timeout_s:.0f}s; see {mvn_log}")
+        returncode = proc.wait()
+    if returncode != 0 or not any(libs.glob(f"{artifact}-*.jar")):
+        raise BrokerError(f"Maven failed to resolve {artifact} (exit {returncode}); see {mvn_log}")
     done.write_text(KAFKA_VERSION + "\n")
-    log.info("broker.jars.ready", artifact=artifact, kafka=KAFKA_VERSION, jars=len(list(libs.glob("*.jar"))))
+    size_mb = round(directory_bytes(libs) / 1e6, 1)
+    if progress.files:
+        progress.show()
+    log.info("broker.jars.ready", artifact=artifact, kafka=KAFKA_VERSION, jars=len(list(libs.glob("*.jar"))),
+             size_mb=size_mb)  # fmt: skip
     return libs
 
 

@@ -13,15 +13,20 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import structlog
+
 from launchrelay.contract.events import StatusEvent
+from launchrelay.errors import LedgerCorrupt
 from launchrelay.tracker import lifecycle
 from launchrelay.tracker.lifecycle import Delivery, DeliveryKind, DeliveryState, Notification
+
+log = structlog.get_logger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notifications (
@@ -96,9 +101,36 @@ class SqliteLedger:
     """The ledger in one SQLite file (WAL mode, synchronous=FULL: a committed batch survives a crash)."""
 
     def __init__(self, path: Path) -> None:
+        """Open (or create) the ledger at ``path``; :class:`LedgerCorrupt` when it is not a sound database."""
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            with suppress(Exception):
+                self._db.close()
+            raise LedgerCorrupt(path, str(exc)) from exc
+
+    @classmethod
+    def recovered(cls, path: Path) -> SqliteLedger:
+        """The ledger at ``path``; a corrupt one is moved aside (with its WAL) and a new one started, which the
+        tracker fills again from the status topic: the ledger is a view of that topic, not its only record."""
+        try:
+            return cls(path)
+        except LedgerCorrupt as exc:
+            cause = exc.cause
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{path}{suffix}")
+            if part.exists():
+                part.rename(Path(f"{aside}{suffix}"))
+        log.error("tracker.ledger_corrupt", ledger=str(path), cause=cause, moved_to=str(aside),
+                  action="rebuilding from the status topic")  # fmt: skip
+        return cls(path)
+
+    def _open(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
@@ -107,6 +139,10 @@ class SqliteLedger:
             for column in columns:
                 if column.split()[0] not in have:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        # damage past the schema pages shows only when read: look at every page once, at open
+        found = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        if found != "ok":
+            raise sqlite3.DatabaseError(f"quick_check: {found}")
 
     @property
     def location(self) -> str:

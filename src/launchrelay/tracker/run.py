@@ -12,7 +12,7 @@ from launchrelay.tracker.service import TrackerOptions, TrackerService
 async def run_tracker(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT; the ledger is closed on the way out."""
     p = await prepare(settings, "tracker")
-    ledger = SqliteLedger(settings.ledger_path())
+    ledger = SqliteLedger.recovered(settings.ledger_path())
     metrics = TrackerMetrics()
     options = TrackerOptions(
         bootstrap=p.bootstrap,
