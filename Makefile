@@ -4,13 +4,22 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-core test-slow lint typecheck check docs broker bench bench-quick fuzz clean
+.PHONY: lock demo test test-core test-slow lint typecheck check docs broker bench bench-quick fuzz clean
 
-$(STAMP): pyproject.toml
+# Dependencies come from the lock file, hashes checked; the project itself on top, editable.
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+lock: $(STAMP)  ## re-resolve requirements.lock (the image) and requirements-dev.lock (make, CI) from pyproject.toml
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --python-version 3.11 -q \
+		--custom-compile-command "make lock" -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --python-version 3.11 -q \
+		--custom-compile-command "make lock" --extra dev --extra bench -o requirements-dev.lock
 
 demo: $(STAMP)  ## the main job: local broker (unless LAUNCHRELAY_BOOTSTRAP_SERVERS is set), topics, exchange
 	$(BIN)/launchrelay demo

@@ -116,8 +116,9 @@ class Bench:
 
     # ------------------------------------------------------------------ deployments
     def config(self, prefix: str, extra: str = "") -> Path:
+        relay = self.signers["relay"]
         lines = ["[relay]", f'topic_prefix = "{prefix}"', 'presets = ["CN-RU-2009", "IN-PK-2005"]',
-                 f"partitions = {PARTITIONS}", "",
+                 f"partitions = {PARTITIONS}", f'keys = {{ relay-bench = "{relay.public_b64}" }}', "",
                  "[agreements.IN-PK-2005.geometry]", 'boundary_file = "boundary.geojson"',
                  "party_sides = { " + ", ".join(f'{k} = "{v}"' for k, v in PARTY_SIDES.items()) + " }", ""]  # fmt: skip
         for p in ("CN", "RU", "IN", "PK"):

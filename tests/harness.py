@@ -76,12 +76,14 @@ async def make_deploy(
     extra_keys: dict[str, tuple[str, str]] | None = None,
     extra_config: str = "",
     client_options: dict[str, Any] | None = None,
+    replication: int | None = 1,
 ) -> Deploy:
-    """A deployment of every preset with fresh keys, and its topics on the broker."""
+    """A deployment of every preset with fresh keys, and its topics on the broker (``replication`` None: as the
+    relay creates them, by the cluster's size)."""
     d = deploy_config(bootstrap, directory, prefix, max_bytes=max_bytes, partitions=partitions,
                       extra_keys=extra_keys, extra_config=extra_config)  # fmt: skip
     await ensure_topics(
-        bootstrap, topic_specs(d.topics, PARTIES, partitions, 1, max_bytes), client_options=client_options
+        bootstrap, topic_specs(d.topics, PARTIES, partitions, replication, max_bytes), client_options=client_options
     )
     return d
 
@@ -110,6 +112,7 @@ def deploy_config(
         'presets = ["CN-RU-2009", "US-RU-1988", "IN-PK-2005", "HCOC"]',
         f"max_message_bytes = {max_bytes}",
         f"partitions = {partitions}",
+        f'keys = {{ relay-test = "{relay_signer.public_b64}" }}',
         "",
         "[agreements.IN-PK-2005.geometry]",
         'boundary_file = "boundary.geojson"',
@@ -219,6 +222,13 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m launchrelay ARGS`` with this environment, output captured."""
     return subprocess.run([sys.executable, "-m", "launchrelay", *args], env=env, capture_output=True, text=True,
                           timeout=120, check=False)  # fmt: skip
+
+
+def bare_cli(*args: str, env: dict[str, str] | None = None, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m launchrelay ARGS`` with only PATH, HOME=``cwd`` and ``env``: no setting of this process leaks."""
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    return subprocess.run([sys.executable, "-m", "launchrelay", *args], env=base | (env or {}), cwd=cwd,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
 
 
 def ledger_view(deploy: Deploy, message_id: str) -> dict[str, Any] | None:

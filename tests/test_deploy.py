@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -48,28 +50,80 @@ def test_compose_file_matches_the_compose_specification() -> None:
     assert list(validator.iter_errors(broken)), "the schema must reject an unknown depends_on condition"
 
 
-def test_compose_runs_kafka_relay_tracker_topics_and_a_demo_profile() -> None:
-    """Official Kafka image in KRaft mode, topic creation before the services, health checks, mounted config
-    and key, and the demo behind its own profile."""
+def test_compose_runs_kafka_init_topics_relay_tracker_and_a_demo_profile() -> None:
+    """Official Kafka image in KRaft mode; set-up by the image itself (init, then topics) before the services;
+    health checks; config and keys from the config volume; the demo behind its own profile."""
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    init = services["init"]
+    assert init["command"][:2] == ["init", "/etc/launchrelay"] and init["volumes"] == ["config:/etc/launchrelay"]
     assert services["topics"]["command"] == ["topics", "create"]
+    for name in ("topics", "relay", "tracker"):
+        svc = services[name]
+        assert svc["depends_on"]["init"]["condition"] == "service_completed_successfully"
+        assert "config:/etc/launchrelay:ro" in svc["volumes"]
+        assert svc["environment"]["LAUNCHRELAY_RELAY_KEY"] == "/etc/launchrelay/keys/relay.pem"
+        assert svc["environment"]["LAUNCHRELAY_RELAY_KEY_ID"] == "relay-compose" == init["command"][5]
     for name in ("relay", "tracker"):
         svc = services[name]
         assert svc["command"] == [name]
         assert svc["depends_on"]["topics"]["condition"] == "service_completed_successfully"
         assert svc["healthcheck"]["test"] == ["CMD", "launchrelay", "health", "--ready"]
-        assert "relay_key" in svc["secrets"]
-        assert any(v.endswith(":/etc/launchrelay/launchrelay.toml:ro") for v in svc["volumes"])
     assert services["demo"]["profiles"] == ["demo"] and services["demo"]["command"] == ["demo"]
     assert "healthcheck" in services["kafka"]
 
 
+def test_compose_keeps_kafka_data_and_the_ledger_in_volumes() -> None:
+    """The Kafka image writes where its volume is mounted (its default, /tmp/kraft-combined-logs, would go
+    with the container), with a fixed cluster id so a re-created container keeps its storage; the ledger
+    directory the tracker writes is one the image gives its user."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    kafka = services["kafka"]
+    mounts = dict(v.split(":")[::-1] for v in kafka["volumes"])
+    assert kafka["environment"]["KAFKA_LOG_DIRS"] in mounts and kafka["environment"]["CLUSTER_ID"]
+    ledger = services["tracker"]["environment"]["LAUNCHRELAY_LEDGER"]
+    tracker_mounts = dict(v.split(":")[:2][::-1] for v in services["tracker"]["volumes"])
+    assert str(Path(ledger).parent) in tracker_mounts
+    assert f"chown 10001:10001 {Path(ledger).parent}" in (ROOT / "Dockerfile").read_text()
+
+
+def test_compose_demo_environment_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo service's environment is one the settings accept (an empty METRICS_PORT crashed it once)."""
+    env = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["demo"]["environment"]
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert Settings.load().metrics_port is None
+
+
 def test_dockerfile_runs_the_cli_unprivileged_with_a_health_check() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert "FROM python:3.11-slim" in text and 'ENTRYPOINT ["launchrelay"]' in text
+    assert 'ENTRYPOINT ["launchrelay"]' in text
     assert "USER 10001" in text and "HEALTHCHECK" in text and "LAUNCHRELAY_METRICS_PORT=9400" in text
+
+
+def test_dockerfile_builds_reproducibly_from_the_lock() -> None:
+    """A pinned base (to the patch release), dependencies from the hashed lock in a layer before the source,
+    the codecs in the lock, OCI labels, and the licence the package declares."""
+    text = (ROOT / "Dockerfile").read_text()
+    base = re.search(r"^ARG PYTHON_IMAGE=python:(\d+)\.(\d+)\.(\d+)-slim-\w+$", text, re.MULTILINE)
+    assert base and base.groups()[:2] == ("3", "11"), "the base names a patch release"
+    assert text.index("COPY requirements.lock") < text.index("--require-hashes") < text.index("COPY src")
+    for label in ("title", "version", "licenses", "source", "description"):
+        assert f"org.opencontainers.image.{label}=" in text
+    lock = (ROOT / "requirements.lock").read_text()
+    pinned = {m.group(1).lower() for m in re.finditer(r"^([A-Za-z0-9_.-]+)==", lock, re.MULTILINE)}
+    assert {"aiokafka", "cramjam", "pydantic", "cryptography"} <= pinned, "codecs (cramjam) and the core pinned"
+    assert all("--hash=sha256:" in block for block in lock.split("==")[1:])
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {re.split(r"[<>=\[;! ]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
+    assert wanted <= pinned, f"requirements.lock is stale (make lock): {wanted - pinned}"
+    dev = (ROOT / "requirements-dev.lock").read_text()
+    extras = [*project["optional-dependencies"]["dev"], *project["optional-dependencies"]["bench"]]
+    dev_wanted = {re.split(r"[<>=\[;! ]", d, maxsplit=1)[0].lower() for d in extras}
+    assert all(f"\n{name}==" in dev.lower() for name in dev_wanted), "requirements-dev.lock is stale (make lock)"
+    assert project["license"]["text"] == "Apache-2.0"
+    assert "Apache License" in (ROOT / "LICENSE").read_text() and "Version 2.0" in (ROOT / "LICENSE").read_text()
 
 
 # --- Kubernetes ----------------------------------------------------------------------------------
@@ -87,6 +141,114 @@ def test_kubernetes_validation_rejects_a_broken_manifest() -> None:
     broken["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["paht"] = "/healthz"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
+
+
+#: volume types the "restricted" Pod Security Standard allows
+_RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                       "projected", "secret"}  # fmt: skip
+
+
+def restricted_violations(pod: dict[str, Any]) -> list[str]:
+    """What in ``pod`` (a PodSpec) breaks the Pod Security Standards' "restricted" profile (Kubernetes 1.30),
+    plus a read-only root filesystem, which this project asks of its own containers."""
+    out = []
+    pod_ctx = pod.get("securityContext", {})
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(key):
+            out.append(f"pod: {key}")
+    for v in pod.get("volumes", []):
+        kinds = set(v) - {"name"}
+        if not kinds <= _RESTRICTED_VOLUMES:
+            out.append(f"volume {v['name']}: type {sorted(kinds)}")
+    pod_seccomp = pod_ctx.get("seccompProfile", {}).get("type")
+    for c in [*pod.get("initContainers", []), *pod["containers"]]:
+        ctx = c.get("securityContext", {})
+        name = c["name"]
+        if ctx.get("privileged"):
+            out.append(f"{name}: privileged")
+        if ctx.get("allowPrivilegeEscalation") is not False:
+            out.append(f"{name}: allowPrivilegeEscalation must be false")
+        caps = ctx.get("capabilities", {})
+        if "ALL" not in caps.get("drop", []):
+            out.append(f"{name}: capabilities must drop ALL")
+        if set(caps.get("add", [])) - {"NET_BIND_SERVICE"}:
+            out.append(f"{name}: adds capabilities {caps['add']}")
+        if ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is not True:
+            out.append(f"{name}: runAsNonRoot must be true")
+        if ctx.get("runAsUser", pod_ctx.get("runAsUser")) == 0:
+            out.append(f"{name}: runs as root")
+        if ctx.get("seccompProfile", {}).get("type", pod_seccomp) not in ("RuntimeDefault", "Localhost"):
+            out.append(f"{name}: seccompProfile must be RuntimeDefault or Localhost")
+        if ctx.get("readOnlyRootFilesystem") is not True:
+            out.append(f"{name}: readOnlyRootFilesystem must be true")
+        for port in c.get("ports", []):
+            if "hostPort" in port:
+                out.append(f"{name}: hostPort")
+    return out
+
+
+def _pods() -> list[tuple[str, dict[str, Any]]]:
+    kinds = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+    return [(d["metadata"]["name"], d["spec"]["template"]["spec"]) for _, d in _k8s_docs() if d["kind"] in kinds]
+
+
+def test_every_pod_meets_the_restricted_pod_security_profile() -> None:
+    pods = _pods()
+    assert {name for name, _ in pods} == {"launchrelay-relay", "launchrelay-tracker"}
+    for name, pod in pods:
+        assert restricted_violations(pod) == [], name
+
+
+def test_the_restricted_check_catches_what_it_should() -> None:
+    _, pod = _pods()[0]
+    for path, value, expect in (
+        (("containers", 0, "securityContext", "allowPrivilegeEscalation"), True, "allowPrivilegeEscalation"),
+        (("containers", 0, "securityContext", "capabilities", "drop"), [], "drop ALL"),
+        (("securityContext", "seccompProfile", "type"), "Unconfined", "seccompProfile"),
+        (("securityContext", "runAsNonRoot"), False, "runAsNonRoot"),
+        (("containers", 0, "securityContext", "readOnlyRootFilesystem"), False, "readOnlyRootFilesystem"),
+        (("volumes", 0), {"name": "host", "hostPath": {"path": "/"}}, "hostPath"),
+    ):
+        broken = copy.deepcopy(pod)
+        target = broken
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        assert any(expect in v for v in restricted_violations(broken)), path
+
+
+def test_relay_has_a_disruption_budget_and_both_a_network_policy_and_a_service_monitor() -> None:
+    """Evictions leave a relay running; relay and tracker reach only Kafka and DNS and are reached only by the
+    monitoring namespace on the metrics port; the ServiceMonitor scrapes both metrics Services."""
+    docs = {f"{d['kind']}/{d['metadata']['name']}": d for _, d in _k8s_docs()}
+    relay_labels = docs["Deployment/launchrelay-relay"]["spec"]["template"]["metadata"]["labels"]
+    pdb = docs["PodDisruptionBudget/launchrelay-relay"]["spec"]
+    assert pdb["minAvailable"] == 1 and pdb["minAvailable"] < docs["Deployment/launchrelay-relay"]["spec"]["replicas"]
+    assert pdb["selector"]["matchLabels"].items() <= relay_labels.items()
+    policy = docs["NetworkPolicy/launchrelay-services"]["spec"]
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
+    (selected,) = policy["podSelector"]["matchExpressions"]
+    assert set(selected["values"]) == {"launchrelay-relay", "launchrelay-tracker"}
+    assert [p["port"] for rule in policy["ingress"] for p in rule["ports"]] == [9400]
+    egress_ports = sorted(p["port"] for rule in policy["egress"] for p in rule["ports"])
+    assert egress_ports == [53, 53, 9093]
+    bootstrap = docs["Deployment/launchrelay-relay"]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"]
+    assert bootstrap.endswith(":9093"), "the policy's Kafka port is the one the services use"
+    monitor = yaml.safe_load((K8S / "monitoring" / "servicemonitor.yaml").read_text())
+    assert monitor["kind"] == "ServiceMonitor" and monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    (wanted,) = monitor["spec"]["selector"]["matchExpressions"]
+    for name in ("relay", "tracker"):
+        svc = docs[f"Service/launchrelay-{name}-metrics"]
+        assert svc["metadata"]["labels"]["app.kubernetes.io/name"] in wanted["values"]
+        assert svc["spec"]["ports"][0]["name"] == "metrics"
+
+
+def test_topics_keep_three_copies_and_need_two_for_a_write() -> None:
+    """In the Kubernetes deployment every topic has 3 replicas and min.insync.replicas 2: a broker may fail
+    without a write lost or refused."""
+    topics = [r for r in strimzi_resources(load_config(CONFIG)) if r["kind"] == "KafkaTopic"]
+    assert topics and all(t["spec"]["replicas"] == 3 for t in topics)
+    assert all(t["spec"]["config"]["min.insync.replicas"] == "2" for t in topics)
 
 
 def test_deployments_probe_health_and_readiness_and_mount_config_and_keys() -> None:

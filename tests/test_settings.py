@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import bare_cli
 from launchrelay.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,14 +60,6 @@ def test_config_check_explains_a_bad_file(tmp_path: Path) -> None:
     assert done.stderr.startswith("launchrelay: error:") and "parties.CN.keys" in done.stderr
 
 
-def launchrelay(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    base = {"PATH": "/usr/bin:/bin", "HOME": str(cwd or ROOT)}
-    return subprocess.run([sys.executable, "-m", "launchrelay", *args], env=base | (env or {}), cwd=cwd,
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
-
-
 @pytest.mark.parametrize(
     ("variable", "value", "accepted"),
     [
@@ -82,7 +75,7 @@ def test_a_bad_environment_value_is_one_line_naming_it(
     variable: str, value: str, accepted: str, tmp_path: Path
 ) -> None:
     """No traceback: one line with the variable, its value and what it accepts; exit 2."""
-    done = launchrelay("status", env={variable: value}, cwd=tmp_path)
+    done = bare_cli("status", env={variable: value}, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith(f"launchrelay: error: {variable}={value!r}: ") and accepted in done.stderr
@@ -91,7 +84,7 @@ def test_a_bad_environment_value_is_one_line_naming_it(
 def test_a_bad_value_in_the_settings_table_names_the_file(tmp_path: Path) -> None:
     config = tmp_path / "lr.toml"
     config.write_text('[settings]\nstall_after_s = "soon"\n')
-    done = launchrelay("status", env={"LAUNCHRELAY_CONFIG": str(config)}, cwd=tmp_path)
+    done = bare_cli("status", env={"LAUNCHRELAY_CONFIG": str(config)}, cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert f"stall_after_s in [settings] of {config}" in done.stderr
 
@@ -106,7 +99,7 @@ def test_an_empty_variable_leaves_the_setting_at_its_default(monkeypatch: pytest
 def test_version_and_every_command_help_lists_options_and_environment() -> None:
     from launchrelay.cli import READS, build_parser
 
-    done = launchrelay("--version")
+    done = bare_cli("--version", cwd=ROOT)
     assert done.returncode == 0 and done.stdout.startswith("launchrelay 0.")
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness import RelayProcess, hdr, make_deploy, message, read_topic
+from harness import RelayProcess, cli, hdr, make_deploy, message, read_topic
 from launchrelay.clients.inbox import Inbox
 from launchrelay.clients.publisher import Publisher
 from launchrelay.tracker.ledger import SqliteLedger
@@ -123,6 +123,79 @@ async def test_tracker_killed_every_deadline_fires_exactly_once(kafka_bootstrap:
                 assert d.state.value == ("acknowledged" if m.message_id in acked else "timed_out")
         finally:
             ledger.close()
+    finally:
+        stop.set()
+        relay.ensure_stopped()
+        tracker.ensure_stopped()
+
+
+async def test_a_corrupt_ledger_is_moved_aside_and_rebuilt_without_a_second_alert(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The ledger is a view of the status topic: a corrupt file is set aside with one ERROR line, the tracker
+    rebuilds the same states from the topic, and no deadline alerts again; `status` meanwhile says what is
+    wrong in one line."""
+    deploy = await make_deploy(kafka_bootstrap, tmp_path, extra_config=SHORT)
+    relay = RelayProcess(deploy, "relay-lc").start()
+    tracker = RelayProcess(deploy, "tracker-lc", command="tracker").start()
+    notices = [message("CN", ["RU"]) for _ in range(6)]
+    acked = {m.message_id for m in notices[:2]}
+    ledger_path = deploy.dir / "ledger.sqlite"
+    stop = asyncio.Event()
+
+    def states() -> dict[str, str]:
+        ledger = SqliteLedger(ledger_path)
+        try:
+            return {m.message_id: d.state.value for m in notices for d in acks(ledger, m.message_id)}
+        finally:
+            ledger.close()
+
+    async def overdue_alerts() -> Counter[str]:
+        cn_in = await read_topic(deploy.bootstrap, deploy.topics.inbound("CN"), lambda rs: True)
+        bodies = [json.loads(r.value) for r in cn_in]
+        return Counter(b["refers_to"] for b in bodies if b.get("outcome") == "acknowledgement_overdue")
+
+    try:
+        await relay.wait("relay.started")
+        await tracker.wait("tracker.started")
+        keys = {p: {s.key_id: s.private_key.public_key()} for p, s in deploy.signers.items()}
+        async with Inbox(deploy.bootstrap, "RU", deploy.signers["RU"], sender_keys=keys, relay_keys={},
+                         topic_prefix=deploy.prefix) as inbox:  # fmt: skip
+
+            async def handle(item: Any) -> None:
+                if item.message.message_id in acked and item.retransmission == 0:
+                    await inbox.acknowledge(item.message)
+
+            ru = asyncio.create_task(inbox.run(handle, stop))
+            async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix,
+                                 watch_receipts=False) as cn:  # fmt: skip
+                for m in notices:
+                    await cn.publish(m)
+            async with asyncio.timeout(120):
+                while len(before := states()) < len(notices) or "pending" in before.values():
+                    await asyncio.sleep(0.5)
+            stop.set()
+            await ru
+        alerts_before = await overdue_alerts()
+        assert tracker.terminate() == 0
+
+        with ledger_path.open("r+b") as f:  # the header and the first pages overwritten
+            f.write(b"\xde\xad" * 4096)
+        shown = cli(deploy.env("cli"), "status")
+        assert shown.returncode == 2 and shown.stderr.count("\n") == 1 and "Traceback" not in shown.stderr
+        assert f"the ledger {ledger_path} is corrupt" in shown.stderr and "rebuilds it" in shown.stderr
+
+        tracker.start()
+        corrupt = await tracker.wait("tracker.ledger_corrupt")
+        assert corrupt["level"] == "error" and Path(corrupt["moved_to"]).exists()
+        await tracker.wait("tracker.started")
+        async with asyncio.timeout(60):
+            while states() != before:
+                await asyncio.sleep(0.5)
+        await asyncio.sleep(3)  # a deadline alerted again would show up now
+        assert await overdue_alerts() == alerts_before
+        assert sorted(alerts_before) == sorted(m.message_id for m in notices if m.message_id not in acked)
+        assert cli(deploy.env("cli"), "status").returncode == 0
     finally:
         stop.set()
         relay.ensure_stopped()

@@ -224,7 +224,10 @@ def document(deployment: Deployment) -> dict[str, Any]:
             "title": "launchrelay",
             "version": version("launchrelay"),
             "description": "Government-to-government launch notifications relayed over Kafka: JSON messages "
-            "signed with Ed25519 over their exact bytes, checked against the agreement they fall under.",
+            "signed with Ed25519 over their exact bytes, checked against the agreement they fall under. "
+            "Receipts are signed by the relay with one of the keys in `x-relay-keys` (key id in lr-key-id; "
+            "raw 32-byte Ed25519 public keys, base64).",
+            "x-relay-keys": dict(deployment.relay.keys),
         },
         "defaultContentType": "application/json",
         "servers": {

@@ -28,9 +28,25 @@ def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         for libs in (ensure_jars(settings.cache_dir), ensure_tools(settings.cache_dir)):
             print(f"{libs} ({directory_bytes(libs) / 1e6:.1f} MB)")
         return 0
-    if args.action == "stop":
-        stopped = stop_by_pidfile(data_dir)
-        print("broker stopped" if stopped else "no broker was running")
+    if args.action == "stop":  # a single broker, or every node of a cluster
+        stopped = [stop_by_pidfile(d) for d in (data_dir, *sorted(data_dir.glob("node-*")))]
+        print("broker stopped" if any(stopped) else "no broker was running")
+        return 0
+    if args.nodes > 1:
+        from launchrelay.broker.cluster import LocalCluster
+
+        heap_mb = min(settings.broker_heap_mb, 512)  # three JVMs share the machine
+        cluster = LocalCluster.on_ports(data_dir, args.nodes, settings.broker_port, settings.controller_port,
+                                        heap_mb=heap_mb, cache_dir=settings.cache_dir)  # fmt: skip
+        cluster.start()
+        print(f"Kafka cluster of {args.nodes} nodes at {cluster.bootstrap} running (logs: {data_dir}/node-*/logs)")
+        if args.action == "start":
+            cluster.detach()
+            return 0
+        try:
+            cluster.members[0].run_until_signal()
+        finally:
+            cluster.stop()
         return 0
     broker = LocalBroker(
         data_dir=data_dir,
@@ -121,6 +137,24 @@ def _cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
     out.write_bytes(signer.to_pem())
     out.chmod(0o600)
     print(f'{args.key_id} = "{signer.public_b64}"')
+    print(f"# a party's key: under [parties.XX] keys; the relay's own: [relay] keys = {{ {args.key_id} = ... }}",
+          file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    from launchrelay.ops.initialise import initialise
+
+    parties = {}
+    for item in args.party:
+        code, _, name = item.partition("=")
+        parties[code.strip().upper()] = name.strip() or code.strip().upper()
+    done = initialise(Path(args.dir), parties, args.preset, args.relay_key_id, args.topic_prefix, args.partitions)
+    for path in done.written:
+        print(f"wrote {path}")
+    if not done.written:
+        print(f"{done.config} and its keys exist; nothing changed")
+    print(f'relay public key: {args.relay_key_id} = "{done.relay_public}"')
     return 0
 
 
@@ -283,6 +317,7 @@ READS: dict[str, tuple[str, ...]] = {
     "docs": (),
     "asyncapi": ("config",),
     "keygen": (),
+    "init": (),
     "relay": (*_SERVICE, "relay_id", "relay_batch", "relay_fetch_wait_ms"),
     "tracker": (*_SERVICE, "data_dir", "ledger", "tracker_id", "tracker_tick_s"),
     "status": ("data_dir", "ledger"),
@@ -326,8 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser = command  # type: ignore[method-assign]
 
-    broker = sub.add_parser("broker", help="a local single-node Kafka built from Maven Central jars")
-    broker.add_argument("action", choices=["run", "start", "stop", "fetch"])
+    broker = sub.add_parser("broker", help="a local Kafka (KRaft) built from Maven Central jars")
+    broker.add_argument("action", choices=["run", "start", "stop", "fetch"],
+                        help="run in the foreground, start in the background, stop, or fetch the jars")  # fmt: skip
+    broker.add_argument("--nodes", type=int, default=1, choices=range(1, 6), metavar="N",
+                        help="a cluster of N nodes (ports BROKER_PORT+2i, CONTROLLER_PORT+2i; topics get "
+                        "min(3, N) copies, min.insync.replicas 2 from 3)")  # fmt: skip
     broker.set_defaults(func=_cmd_broker)
 
     config = sub.add_parser("config", help="configuration")
@@ -360,6 +399,16 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.add_argument("key_id")
     keygen.add_argument("out")
     keygen.set_defaults(func=_cmd_keygen)
+
+    init = sub.add_parser("init", help="make a first deployment's config and keys in DIR (existing files kept)")
+    init.add_argument("dir", help="where launchrelay.toml and keys/ go (e.g. /etc/launchrelay)")
+    init.add_argument("--party", action="append", default=[], metavar="CODE=NAME", required=True,
+                      help="a party, e.g. CN=\"People's Republic of China\" (repeat for each)")  # fmt: skip
+    init.add_argument("--preset", action="append", default=[], required=True, help="an agreement preset id")
+    init.add_argument("--relay-key-id", default="relay", help="the relay key's id (as LAUNCHRELAY_RELAY_KEY_ID)")
+    init.add_argument("--topic-prefix", default="launchrelay")
+    init.add_argument("--partitions", type=int, default=3)
+    init.set_defaults(func=_cmd_init)
 
     relay = sub.add_parser("relay", help="run the relay: validate and forward every party's messages")
     relay.set_defaults(func=_cmd_relay)

@@ -43,7 +43,8 @@ def describe(deployment: Deployment, settings: Settings) -> str:
     topics = Topics(deployment.relay.topic_prefix)
     r = deployment.relay
     lines += [
-        f"relay: topic prefix {r.topic_prefix!r}, {r.partitions} partitions, replication {r.replication_factor}, "
+        f"relay: topic prefix {r.topic_prefix!r}, {r.partitions} partitions, "
+        f"replication {r.replication_factor or 'min(3, brokers)'}, "
         f"message limit {r.max_message_bytes} bytes",
         "parties:",
     ]

@@ -56,7 +56,9 @@ def demo_keys(keys_dir: Path) -> dict[str, Signer]:
 
 def demo_config(signers: dict[str, Signer], prefix: str) -> str:
     """The CN-RU 2009 preset with the demo parties' keys and demo-length deadlines, as TOML."""
-    lines = ["[relay]", f'topic_prefix = "{prefix}"', 'presets = ["CN-RU-2009"]', "partitions = 1", ""]
+    relay = signers["relay"]
+    lines = ["[relay]", f'topic_prefix = "{prefix}"', 'presets = ["CN-RU-2009"]', "partitions = 1",
+             f'keys = {{ {relay.key_id} = "{relay.public_b64}" }}', ""]  # fmt: skip
     for code, name in DEMO_PARTIES.items():
         s = signers[code]
         lines += [f"[parties.{code}]", f'name = "{name}"', f'keys = {{ {s.key_id} = "{s.public_b64}" }}', ""]

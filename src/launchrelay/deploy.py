@@ -45,7 +45,9 @@ def strimzi_resources(deployment: Deployment, cluster: str = "launchrelay") -> l
     topics = Topics(relay.topic_prefix)
     parties = sorted(deployment.parties)
     out: list[dict[str, Any]] = []
-    for spec in topic_specs(topics, parties, relay.partitions, relay.replication_factor, relay.max_message_bytes):
+    # a Strimzi cluster is sized for production: three copies unless the config says otherwise
+    replication = relay.replication_factor or 3
+    for spec in topic_specs(topics, parties, relay.partitions, replication, relay.max_message_bytes):
         resource: dict[str, Any] = {
             "apiVersion": API,
             "kind": "KafkaTopic",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -167,26 +168,27 @@ class Agreement(_Config):
         return self
 
 
+def _keys_are_ed25519(keys: dict[str, str]) -> dict[str, str]:
+    for kid, b64 in keys.items():
+        try:
+            raw = base64.b64decode(b64, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"key {kid}: not base64") from exc
+        if len(raw) != 32:
+            raise ValueError(f"key {kid}: an Ed25519 public key is 32 raw bytes, this is {len(raw)}")
+    return keys
+
+
+#: key id -> raw 32-byte Ed25519 public key, base64 (as `launchrelay keygen` prints it)
+PublicKeys = Annotated[dict[Identifier, str], AfterValidator(_keys_are_ed25519)]
+
+
 class Party(_Config):
     """A government party: its code, name and the Ed25519 public keys it signs with."""
 
     code: PartyCode
     name: str
-    keys: dict[Identifier, str] = Field(
-        default_factory=dict, description="key id -> raw 32-byte Ed25519 public key, base64"
-    )
-
-    @field_validator("keys")
-    @classmethod
-    def _keys_are_ed25519(cls, keys: dict[str, str]) -> dict[str, str]:
-        for kid, b64 in keys.items():
-            try:
-                raw = base64.b64decode(b64, validate=True)
-            except binascii.Error as exc:
-                raise ValueError(f"key {kid}: not base64") from exc
-            if len(raw) != 32:
-                raise ValueError(f"key {kid}: an Ed25519 public key is 32 raw bytes, this is {len(raw)}")
-        return keys
+    keys: PublicKeys = Field(default_factory=dict, description="key id -> raw 32-byte Ed25519 public key, base64")
 
 
 class RelayConfig(_Config):
@@ -194,9 +196,14 @@ class RelayConfig(_Config):
     presets: list[AgreementId] = Field(default_factory=list)
     max_message_bytes: int = Field(default=1024 * 1024, gt=0)
     partitions: int = Field(default=3, ge=1)
-    replication_factor: int = Field(default=1, ge=1)
+    #: copies of each topic; unset: three where the cluster has three brokers or more (min.insync.replicas 2),
+    #: else one per broker
+    replication_factor: int | None = Field(default=None, ge=1)
     #: how far ahead of the broker's receipt a message's created_at may be (clocks disagree a little)
     created_at_skew: Duration = timedelta(minutes=5)
+    #: the public halves of the relay's signing keys: counterparts verify receipts and overdue notices
+    #: with these (published in the AsyncAPI document); the relay checks its private key against them
+    keys: PublicKeys = Field(default_factory=dict)
 
 
 class Deployment(_Config):

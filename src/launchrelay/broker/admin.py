@@ -19,12 +19,26 @@ from launchrelay.topics import Topics
 
 log = structlog.get_logger(__name__)
 
+#: a spec's replication factor when the cluster's size decides it (resolved by :func:`ensure_topics`; not
+#: -1, which aiokafka's NewTopic reads as "not given")
+AUTO = 0
+
+
+def replication_for(brokers: int) -> int:
+    """Three copies where the cluster has three brokers or more; every broker's otherwise."""
+    return max(1, min(3, brokers))
+
+
+def min_insync_for(replication: int) -> int:
+    """With three copies a write needs two (one broker may fail, none is lost); with fewer, one."""
+    return 2 if replication >= 3 else 1
+
 
 def topic_specs(
     topics: Topics,
     parties: list[str],
     partitions: int = 3,
-    replication: int = 1,
+    replication: int | None = None,
     max_message_bytes: int = 1 << 20,
 ) -> list[NewTopic]:
     """Topics with the settings the relay relies on.
@@ -38,15 +52,19 @@ def topic_specs(
     never fails for size and blocks its partition.
     """
     limits = size_limits(max_message_bytes)
-    roomy = {"max.message.bytes": str(limits.copies)}
+    if replication is None:
+        replication = AUTO
+    # with three copies a write needs two (see :func:`min_insync_for`); AUTO gets it when resolved
+    isr = {"min.insync.replicas": str(min_insync_for(replication))} if replication >= 3 else {}
+    roomy = {"max.message.bytes": str(limits.copies), **isr}
     specs = [
-        NewTopic(topics.status, partitions, replication),
+        NewTopic(topics.status, partitions, replication, topic_configs=dict(isr)),
         NewTopic(topics.deadletter, partitions, replication, topic_configs=roomy),
         NewTopic(
             topics.relay_state,
             partitions,
             replication,
-            topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+            topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", **isr},
         ),
     ]
     for party in sorted(parties):
@@ -55,11 +73,26 @@ def topic_specs(
                 topics.outbound(party),
                 partitions,
                 replication,
-                topic_configs={"message.timestamp.type": "LogAppendTime", "max.message.bytes": str(limits.out_topic)},
+                topic_configs={
+                    "message.timestamp.type": "LogAppendTime",
+                    "max.message.bytes": str(limits.out_topic),
+                    **isr,
+                },
             )
         )
         specs.append(NewTopic(topics.inbound(party), partitions, replication, topic_configs=roomy))
     return specs
+
+
+def _resolved(spec: NewTopic, brokers: int) -> NewTopic:
+    """``spec`` with an :data:`AUTO` replication factor (and its min.insync.replicas) set for ``brokers``."""
+    if spec.replication_factor != AUTO:
+        return spec
+    replication = replication_for(brokers)
+    configs = dict(spec.topic_configs or {})
+    if replication >= 3:
+        configs["min.insync.replicas"] = str(min_insync_for(replication))
+    return NewTopic(spec.name, spec.num_partitions, replication, topic_configs=configs)
 
 
 @dataclass(frozen=True)
@@ -94,6 +127,9 @@ async def ensure_topics(
             await asyncio.wait_for(admin.start(), timeout_s)
             existing = set(await admin.list_topics())
             wanted = [s for s in specs if s.name not in existing]
+            if any(s.replication_factor == AUTO for s in wanted):
+                brokers = len((await admin.describe_cluster())["brokers"])
+                wanted = [_resolved(s, brokers) for s in wanted]
             for spec in wanted:
                 try:
                     await admin.create_topics([spec])

@@ -11,6 +11,7 @@ Every wait here is bounded; every failure names its cause and the broker's log.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
@@ -21,6 +22,7 @@ import ssl
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -183,6 +185,11 @@ def resolve_classpath(root: Path, artifact: str, *, timeout_s: float = 900.0) ->
     return libs
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as ``StorageTool random-uuid``)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -215,6 +222,12 @@ class LocalBroker:
     #: With ``admin_password``: the client listener speaks TLS (SASL_SSL) with a
     #: certificate from a CA of its own (:attr:`ca_file`), as production clusters do.
     tls: bool = False
+    #: In a cluster (see :class:`launchrelay.broker.cluster.LocalCluster`): this node's id, the static
+    #: controller quorum (``id@host:port,...``), the cluster's id, and copies of the internal topics.
+    node_id: int = 1
+    voters: str | None = None
+    cluster_id: str | None = None
+    replication: int = 1
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -309,22 +322,30 @@ class LocalBroker:
         }
 
     def _write_config(self) -> Path:
+        copies, min_isr = str(self.replication), str(2 if self.replication >= 3 else 1)
+        quorum = (
+            {"controller.quorum.voters": self.voters}
+            if self.voters
+            else {"controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}"}
+        )
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            "node.id": str(self.node_id),
+            **quorum,
             "controller.listener.names": "CONTROLLER",
             **self._listener_props(),
             "log.dirs": str(self.data_dir / "kraft"),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
-            "offsets.topic.replication.factor": "1",
+            "default.replication.factor": copies,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": copies,
             "offsets.topic.num.partitions": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": copies,
+            "transaction.state.log.min.isr": min_isr,
             "transaction.state.log.num.partitions": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": copies,
+            "share.coordinator.state.topic.min.isr": min_isr,
             "group.initial.rebalance.delay.ms": "0",
             # Tests kill relays mid-transaction; abort their leftovers promptly.
             "transaction.abort.timed.out.transaction.cleanup.interval.ms": "5000",
@@ -351,25 +372,16 @@ class LocalBroker:
     def _format(self, libs: Path, config: Path) -> None:
         if (self.data_dir / "kraft" / "meta.properties").exists():
             return
-        cluster_id = subprocess.run(
-            self._java(libs, "kafka.tools.StorageTool", "random-uuid"),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if cluster_id.returncode != 0:
-            raise BrokerError(f"kafka StorageTool random-uuid failed: {cluster_id.stderr.strip()[-300:]}")
         fmt = subprocess.run(
             self._java(
                 libs,
                 "kafka.tools.StorageTool",
                 "format",
                 "-t",
-                cluster_id.stdout.strip(),
+                self.cluster_id or new_cluster_id(),
                 "-c",
                 str(config),
-                "--standalone",
+                *([] if self.voters else ["--standalone"]),  # a cluster's quorum is the static voters
                 *(
                     ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN_USER},password={self.admin_password}]"]
                     if self.admin_password is not None
@@ -386,6 +398,11 @@ class LocalBroker:
 
     def start(self) -> None:
         """Provision (first time), start, and wait until the broker serves clients."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Provision (first time) and start the process without waiting (a cluster's nodes wait for each other)."""
         for p in (self.port, self.controller_port):
             if port_in_use(p):
                 raise BrokerPortBusy(
@@ -408,10 +425,9 @@ class LocalBroker:
         )
         out.close()
         self.pid_path.write_text(str(self._proc.pid))
-        self._wait_ready()
-        log.info("broker.started", bootstrap=self.bootstrap, pid=self._proc.pid, log=str(self.log_path))
 
-    def _wait_ready(self) -> None:
+    def wait_ready(self) -> None:
+        """Wait until the broker serves clients (or fail with the cause and where its log is)."""
         assert self._proc is not None
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
@@ -422,6 +438,8 @@ class LocalBroker:
                     f"and {self.data_dir / 'logs' / 'broker.out'}"
                 )
             if port_in_use(self.port) and self._log_says_started():
+                log.info("broker.started", bootstrap=self.bootstrap, node=self.node_id, pid=self._proc.pid,
+                         log=str(self.log_path))  # fmt: skip
                 return
             time.sleep(0.2)
         self.stop()
@@ -452,6 +470,19 @@ class LocalBroker:
         self._proc = None
         with contextlib.suppress(FileNotFoundError):
             self.pid_path.unlink()
+
+    def kill(self) -> None:
+        """SIGKILL: the node dies as in a power cut (no controlled shutdown, no leadership handed over)."""
+        if self._proc is None:
+            return
+        self._proc.kill()
+        self._proc.wait(10)
+        log.warning("broker.killed", bootstrap=self.bootstrap, node=self.node_id)
+        self._proc = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def detach(self) -> None:
         """Leave the broker running after this object is gone; ``stop_by_pidfile`` ends it."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import structlog
 from prometheus_client import CollectorRegistry
 
 from launchrelay.access import Role, access_plan
@@ -19,6 +20,8 @@ from launchrelay.runtime.health import OpsServer
 from launchrelay.settings import Settings
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
+
+log = structlog.get_logger("launchrelay.runtime")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ async def prepare(settings: Settings, who: Role) -> Prepared:
     if settings.relay_key is None:
         raise ConfigError(f"the {who} signs receipts with the relay's key: set LAUNCHRELAY_RELAY_KEY to its PEM file")
     signer = Signer.from_file(settings.relay_key_id, settings.relay_key)
+    check_relay_key(deployment, signer)
     bootstrap = settings.bootstrap()
     r = deployment.relay
     specs = topic_specs(Topics(r.topic_prefix), list(deployment.parties), r.partitions, r.replication_factor,
@@ -43,6 +47,26 @@ async def prepare(settings: Settings, who: Role) -> Prepared:
     specs = [s for s in specs if s.name in uses]
     await ensure_topics(bootstrap, specs, client_options=settings.kafka_options())
     return Prepared(deployment, signer, bootstrap)
+
+
+def check_relay_key(deployment: Deployment, signer: Signer) -> None:
+    """The key this process signs with must be the one the config publishes to counterparts."""
+    published = deployment.relay.keys
+    if not published:
+        log.warning("relay_key.unpublished", key_id=signer.key_id,
+                    hint=f'add [relay] keys = {{ {signer.key_id} = "{signer.public_b64}" }} so counterparts can '
+                    "verify receipts")  # fmt: skip
+        return
+    if signer.key_id not in published:
+        raise ConfigError(
+            f"LAUNCHRELAY_RELAY_KEY_ID={signer.key_id!r} is not among [relay] keys ({', '.join(published)}): "
+            "counterparts could not verify what this process signs"
+        )
+    if published[signer.key_id] != signer.public_b64:
+        raise ConfigError(
+            f"LAUNCHRELAY_RELAY_KEY is not the key [relay] keys.{signer.key_id} publishes (its public half is "
+            f"{signer.public_b64}): counterparts could not verify what this process signs"
+        )
 
 
 def stop_on_signals(request_stop: Callable[[], None]) -> None:
