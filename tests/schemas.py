@@ -5,6 +5,8 @@
   (only the schema file is taken; the package is not installed).
 - Strimzi: the API model ``io.strimzi:api`` from Maven Central, which ``tests/java/ValidateStrimzi.java``
   binds the resources to.
+- Code generation: ``@asyncapi/parser``, ``@asyncapi/modelina`` and ``typescript`` from the npm registry,
+  installed (with the machine's Node.js and npm) into the cache for ``tests/codegen.mjs``.
 
 ``python tests/schemas.py`` fetches them into the cache (``make test`` does it first).
 """
@@ -26,6 +28,8 @@ from launchrelay.settings import default_cache_dir
 ASYNCAPI_SPECS = "@asyncapi/specs@6.11.1"
 COMPOSE_WHEEL = "docker-compose==1.29.2"
 STRIMZI_API = "0.45.0"
+#: what the AsyncAPI code-generation test runs (exact versions: a generator's output changes between them)
+CODEGEN_PACKAGES = ("@asyncapi/parser@3.6.6", "@asyncapi/modelina@5.10.1", "typescript@5.9.3")
 STRIMZI_POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>launchrelay</groupId><artifactId>strimzi-check</artifactId><version>1</version><packaging>pom</packaging>
@@ -42,6 +46,21 @@ STRIMZI_POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
 
 def strimzi_libs() -> Path:
     return cache() / f"strimzi-{STRIMZI_API}" / "libs"
+
+
+def codegen_dir() -> Path:
+    """Where the code-generation packages are installed (``node_modules`` inside)."""
+    return cache() / ("codegen-" + "-".join(p.rsplit("@", 1)[1] for p in CODEGEN_PACKAGES))
+
+
+def fetch_codegen() -> Path:
+    root = codegen_dir()
+    if not (root / "node_modules" / ".bin" / "tsc").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "package.json").write_text('{"name": "launchrelay-codegen", "private": true, "type": "module"}\n')
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "--save-exact", *CODEGEN_PACKAGES],
+                       cwd=root, check=True, timeout=600)  # fmt: skip
+    return root
 
 
 def cache() -> Path:
@@ -80,6 +99,7 @@ def fetch() -> None:
         pom.write_text(STRIMZI_POM)
         subprocess.run(["mvn", "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
                         f"-DoutputDirectory={libs}"], check=True, timeout=600)  # fmt: skip
+    fetch_codegen()
     print(f"schemas in {cache()}: {', '.join(sorted(p.name for p in cache().iterdir()))}")
 
 

@@ -181,3 +181,33 @@ async def make_deploy_offline(tmp_path: Path):  # type: ignore[no-untyped-def]
         "parties": {p: {"name": p, "keys": {_signers[p].key_id: _signers[p].public_b64}} for p in ("CN", "RU")},
     }
     return parse_config(data)
+
+
+def test_the_sdk_holds_the_kafka_clients_repeats_without_touching_the_root_logger() -> None:
+    """A program using Publisher or Inbox without this package's logging set-up still gets one line per kind of
+    aiokafka record per window, not one per reconnect attempt (35 a second were seen in a broker outage)."""
+    import logging
+
+    from launchrelay.runtime.logging import quiet_library_logs
+
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    conn = logging.getLogger("aiokafka.conn.sdk-test")
+    keep = Keep()
+    conn.addHandler(keep)
+    conn.propagate = False
+    try:
+        root_filters = list(logging.getLogger().filters)
+        quiet_library_logs()
+        quiet_library_logs()  # twice is once
+        for i in range(200):
+            conn.warning("Unable connect to %r: %r", f"node-{i % 3}", "refused")
+        assert len(seen) == 1 and len(conn.filters) == 1
+        assert logging.getLogger().filters == root_filters
+    finally:
+        conn.removeHandler(keep)
+        conn.filters.clear()

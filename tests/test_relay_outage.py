@@ -12,20 +12,26 @@ import pytest
 from harness import RelayProcess, make_deploy, message, read_topic, source_of
 from launchrelay.broker.local import LocalBroker, free_port
 from launchrelay.clients.publisher import Publisher
+from launchrelay.errors import PublishTimeout
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(400)]
 
 
 async def test_relay_survives_a_broker_restart(tmp_path: Path) -> None:
     """A broker of its own is stopped for several seconds under the relay and started again: every notice
-    published before and after is forwarded exactly once, and the relay process never exits."""
+    published before and after is forwarded exactly once, and the relay process never exits. Relay and tracker
+    say so in their own words (one WARNING while it is away, one INFO with the outage's length when it is
+    back); a publish during the outage ends at its deadline with PublishTimeout."""
     broker = LocalBroker(tmp_path / "kafka", port=free_port(), controller_port=free_port())
     broker.start()
     relay: RelayProcess | None = None
+    tracker: RelayProcess | None = None
     try:
         deploy = await make_deploy(broker.bootstrap, tmp_path / "deploy")
         relay = RelayProcess(deploy, "relay-outage").start()
+        tracker = RelayProcess(deploy, "tracker-outage", command="tracker").start()
         await relay.wait("relay.partitions_assigned")
+        await tracker.wait("tracker.started")
         before = [message("CN", ["RU"]) for _ in range(20)]
         after = [message("CN", ["RU"]) for _ in range(20)]
         async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn:
@@ -33,18 +39,23 @@ async def test_relay_survives_a_broker_restart(tmp_path: Path) -> None:
                 await cn.publish(m)
             for m in before:
                 assert (await cn.wait_receipt(m.message_id, 60)).outcome == "forwarded"
+            await asyncio.to_thread(broker.stop)
+            started = asyncio.get_running_loop().time()
+            late = message("CN", ["RU"])
+            with pytest.raises(PublishTimeout, match="within 2s"):
+                await cn.publish(late, timeout_s=2)
+            assert asyncio.get_running_loop().time() - started < 5, "the deadline holds while the broker is away"
+            await relay.wait("relay.broker_unreachable", 30)
+            await tracker.wait("tracker.broker_unreachable", 30)
+            assert relay.proc is not None and relay.proc.poll() is None, "the relay must not exit"
+            await asyncio.to_thread(broker.start)
 
-        await asyncio.to_thread(broker.stop)
-        await asyncio.sleep(8)  # the relay is without a broker
-        assert relay.proc is not None and relay.proc.poll() is None, "the relay must not exit"
-        await asyncio.to_thread(broker.start)
-
-        async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn:
+            # the same publisher goes on; the record that timed out was still written ("may still be written")
             for m in after:
-                await cn.publish(m)
-            for m in after:
+                await cn.publish(m, timeout_s=60)
+            for m in [*after, late]:
                 assert (await cn.wait_receipt(m.message_id, 120)).outcome == "forwarded"
-        ids = {m.message_id for m in before + after}
+        ids = {m.message_id for m in [*before, *after, late]}
         records = await read_topic(
             deploy.bootstrap,
             deploy.topics.inbound("RU"),
@@ -59,7 +70,15 @@ async def test_relay_survives_a_broker_restart(tmp_path: Path) -> None:
         library = Counter(e["event"] for e in lines if str(e.get("logger", "")).startswith("aiokafka"))
         assert library, "the outage must be visible in the log"
         assert max(library.values()) <= 3, library.most_common(3)
+        for service in (relay, tracker):
+            name = service.command
+            back = await service.wait(f"{name}.broker_reachable", 60)
+            assert back["level"] == "info" and back["outage_s"] >= 3, back
+            events = service.events()
+            away = [e for e in events if e.get("event") == f"{name}.broker_unreachable"]
+            assert len(away) == 1 and away[0]["level"] == "warning", "one WARNING per interval, not per attempt"
     finally:
-        if relay is not None:
-            relay.ensure_stopped()
+        for service in (relay, tracker):
+            if service is not None:
+                service.ensure_stopped()
         broker.stop()

@@ -56,6 +56,45 @@ def _asyncapi_schema(schema: Any) -> Any:
     return schema
 
 
+def _pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_") if part)
+
+
+def _named(node: Any, name: str) -> None:
+    """Give ``node`` and every schema inside it a title of its own, derived from where it stands
+    (``PolygonAreaKind``, ``AmendmentVehicle``, ``DirectionWithSector``): code generators name their types by
+    title, and pydantic's titles repeat (four area ``kind`` constants are all "Kind") or are missing (unions,
+    nullable fields), which leaves generated code with clashing or ``AnonymousSchema_N`` types."""
+    if not isinstance(node, dict) or "$ref" in node:
+        return
+    node["title"] = name
+    _name_inside(node, name)
+
+
+def _name_inside(node: dict[str, Any], name: str) -> None:
+    for prop, sub in node.get("properties", {}).items():
+        _named(sub, name + _pascal(prop))
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        for i, sub in enumerate(node.get(combinator, []), start=1):
+            required = sub.get("required", []) if isinstance(sub, dict) else []
+            _named(sub, name + ("With" + _pascal(required[0]) if len(required) == 1 else f"Option{i}"))
+    if isinstance(node.get("items"), dict):
+        _named(node["items"], name + "Item")
+    if isinstance(node.get("additionalProperties"), dict):
+        _named(node["additionalProperties"], name + "Value")
+    patterns = list(node.get("patternProperties", {}).values())
+    for i, sub in enumerate(patterns, start=1):
+        _named(sub, name + ("Value" if len(patterns) == 1 else f"Value{i}"))
+
+
+def _titled(schemas: dict[str, Any]) -> dict[str, Any]:
+    """Every component schema (its own title kept) and every schema nested in one, titled by :func:`_named`."""
+    for name, schema in schemas.items():
+        schema.setdefault("title", name)
+        _name_inside(schema, name)
+    return schemas
+
+
 #: Headers the relay adds to a recipient's copy of a party message (never covered by the signature).
 _RELAY_ADDS: dict[str, Any] = {
     SOURCE_TOPIC: {"type": "string", "description": "on a recipient's copy: the out topic the relay read it from"},
@@ -91,7 +130,7 @@ def _message(name: str, title: str, summary: str, signed_by: str) -> dict[str, A
         "title": title,
         "summary": summary,
         "contentType": "application/json",
-        "headers": _headers(signed_by),
+        "headers": {"title": f"{name}Headers", **_headers(signed_by)},
         "payload": {"$ref": f"#/components/schemas/{name}"},
         "bindings": {
             "kafka": {
@@ -206,6 +245,7 @@ def document(deployment: Deployment) -> dict[str, Any]:
         "summary": "The original bytes of a rejected record, unchanged; reasons in headers",
         "contentType": "application/octet-stream",
         "headers": {
+            "title": "DeadLetterHeaders",
             "type": "object",
             "properties": {
                 SOURCE_TOPIC: {"type": "string"},
@@ -215,7 +255,11 @@ def document(deployment: Deployment) -> dict[str, Any]:
                 REASONS_JSON: {"type": "string", "description": "JSON list of {code, message, field}"},
             },
         },
-        "payload": {"type": "string", "description": "the rejected record's value, byte for byte"},
+        "payload": {
+            "title": "DeadLetterPayload",
+            "type": "string",
+            "description": "the rejected record's value, byte for byte",
+        },
     }
     channels, operations = _channels(deployment)
     return {
@@ -242,7 +286,7 @@ def document(deployment: Deployment) -> dict[str, Any]:
         "operations": operations,
         "components": {
             "messages": messages,
-            "schemas": _asyncapi_schema(schemas),
+            "schemas": _titled(_asyncapi_schema(schemas)),
             "securitySchemes": {
                 "scram": {
                     "type": "scramSha512",

@@ -84,6 +84,11 @@ class PublishError(LaunchRelayError):
     retriable = True
 
 
+class PublishTimeout(PublishError):
+    """Kafka did not confirm a record within the caller's deadline. It may still be written: publishing the
+    same message again is safe (the relay answers a repeat with a DUPLICATE receipt, forwarding nothing)."""
+
+
 class PublishRefused(PublishError):
     """The message cannot be published as given (for example, another party's sender)."""
 

@@ -41,6 +41,7 @@ from launchrelay.contract.headers import (
 )
 from launchrelay.contract.messages import Acknowledgement, Message, PartyMessage, Receipt
 from launchrelay.errors import ContractError, PublishError
+from launchrelay.runtime.logging import quiet_library_logs
 from launchrelay.signing import Signer, verify_headers
 from launchrelay.topics import Topics
 
@@ -95,11 +96,14 @@ class Inbox:
         )
         self.skipped = 0
 
-    async def start(self) -> None:
+    async def start(self, timeout_s: float = 60.0) -> None:
+        """Connect; :class:`PublishError` if Kafka does not answer within ``timeout_s``."""
+        quiet_library_logs()
         try:
-            await self._consumer.start()
-            await self._publisher.start()
-        except KafkaError as exc:
+            async with asyncio.timeout(timeout_s):
+                await self._consumer.start()
+                await self._publisher.start(timeout_s)
+        except (KafkaError, TimeoutError) as exc:
             await self.stop()
             raise PublishError(f"cannot open the inbox of {self.party}: {exc!r}") from exc
 

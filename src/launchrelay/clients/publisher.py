@@ -8,7 +8,10 @@
 
 Messages are encoded canonically, signed (Ed25519, headers ``lr-signature`` and
 ``lr-key-id``) and keyed by ``launch_key`` so one launch keeps its order. The
-producer is idempotent with ``acks=all``.
+producer is idempotent with ``acks=all``. Every call has a deadline
+(``timeout_s``): past it, :class:`PublishTimeout` or :class:`ReceiptTimeout`,
+never a wait without end while the broker is away. The Kafka client's own log
+lines are held to one per kind per 30 s (see ``quiet_library_logs``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from launchrelay.broker.consume import FETCH_WAIT_MS, partitions_of
 from launchrelay.contract.codec import decode, encode
 from launchrelay.contract.headers import Headers
 from launchrelay.contract.messages import PartyMessage, Receipt
-from launchrelay.errors import KafkaRequestFailed, PublishError, PublishRefused, ReceiptTimeout
+from launchrelay.errors import KafkaRequestFailed, PublishError, PublishRefused, PublishTimeout, ReceiptTimeout
+from launchrelay.runtime.logging import quiet_library_logs
 from launchrelay.signing import Signer, verify_headers
 from launchrelay.topics import Topics
 
@@ -72,14 +76,17 @@ class Publisher:
         self._waiters: dict[str, asyncio.Future[Receipt]] = {}
         self._early: dict[str, Receipt] = {}
 
-    async def start(self) -> None:
+    async def start(self, timeout_s: float = 60.0) -> None:
+        """Connect (and start watching receipts); :class:`PublishError` if Kafka does not answer in time."""
+        quiet_library_logs()
         try:
-            await self._producer.start()
-            if self._watch:
-                await self._start_receipts()
-        except KafkaError as exc:
+            async with asyncio.timeout(timeout_s):
+                await self._producer.start()
+                if self._watch:
+                    await self._start_receipts()
+        except (KafkaError, TimeoutError) as exc:
             await self.stop()
-            raise PublishError(f"cannot connect to Kafka at {self._bootstrap}: {exc!r}") from exc
+            raise PublishError(f"cannot connect to Kafka at {self._bootstrap} within {timeout_s:g}s: {exc!r}") from exc
         except BaseException:
             await self.stop()
             raise
@@ -145,23 +152,32 @@ class Publisher:
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         await self.stop()
 
-    async def publish_raw(self, value: bytes, key: bytes | None, headers: Headers) -> PublishResult:
+    async def publish_raw(
+        self, value: bytes, key: bytes | None, headers: Headers, timeout_s: float = 30.0
+    ) -> PublishResult:
         """Write bytes as they are (for tests and tools); ``publish`` is the normal path."""
         topic = self.topics.outbound(self.party)
         try:
-            meta = await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
+            async with asyncio.timeout(timeout_s):
+                meta = await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        except TimeoutError as exc:
+            raise PublishTimeout(
+                f"Kafka did not confirm the record on {topic} within {timeout_s:g}s; it may still be written, and "
+                "publishing it again is safe (a repeat gets a DUPLICATE receipt)"
+            ) from exc
         except KafkaError as exc:
             err = PublishError(f"publish to {topic} failed: {exc!r}")
             err.retriable = bool(getattr(exc, "retriable", True))
             raise err from exc
         return PublishResult("", topic, meta.partition, meta.offset)
 
-    async def publish(self, message: PartyMessage) -> PublishResult:
-        """Sign and publish; returns once the broker has the record durably (acks=all)."""
+    async def publish(self, message: PartyMessage, timeout_s: float = 30.0) -> PublishResult:
+        """Sign and publish; returns once the broker has the record durably (acks=all), or raises
+        :class:`PublishTimeout` after ``timeout_s``."""
         if message.sender != self.party:
             raise PublishRefused(f"this publisher speaks for {self.party}, not {message.sender}")
         value = encode(message)
-        result = await self.publish_raw(value, message.launch_key.encode(), self._signer.headers(value))
+        result = await self.publish_raw(value, message.launch_key.encode(), self._signer.headers(value), timeout_s)
         log.info(
             "publisher.published",
             message_id=message.message_id,
@@ -189,8 +205,10 @@ class Publisher:
             raise ReceiptTimeout(f"no receipt for {message_id} within {timeout_s:g}s") from exc
 
     async def publish_and_wait(self, message: PartyMessage, timeout_s: float = 30.0) -> Receipt:
-        """Publish, then wait for the relay's receipt."""
+        """Publish, then wait for the relay's receipt: both within ``timeout_s`` in all."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         if message.message_id not in self._waiters:
-            self._waiters[message.message_id] = asyncio.get_running_loop().create_future()
-        await self.publish(message)
-        return await self.wait_receipt(message.message_id, timeout_s)
+            self._waiters[message.message_id] = loop.create_future()
+        await self.publish(message, timeout_s)
+        return await self.wait_receipt(message.message_id, max(0.0, deadline - loop.time()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
@@ -54,6 +55,23 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(max(numeric, logging.WARNING))
+
+
+@functools.cache
+def _library_filter() -> RepeatFilter:
+    return RepeatFilter()
+
+
+def quiet_library_logs(prefix: str = "aiokafka") -> None:
+    """Hold the Kafka client's own log records to one per kind per window, in a program that uses the SDK
+    without this package's logging set-up (a filter on each of the library's loggers; the root is left alone).
+
+    A logger's filter sees only records logged to it, not its children's, so each is given the filter."""
+    shared = _library_filter()
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        ours = name == prefix or name.startswith(prefix + ".")
+        if ours and isinstance(logger, logging.Logger) and shared not in logger.filters:
+            logger.addFilter(shared)
 
 
 class RepeatFilter(logging.Filter):
