@@ -51,3 +51,33 @@ def test_failed_start_names_the_log(tmp_path: Path) -> None:
     broker = LocalBroker(tmp_path, port=free_port(), controller_port=free_port())
     with pytest.raises(BrokerError, match=r"exited with code \d+ while starting; see .*server.log"):
         broker.start()
+
+
+def test_fetch_progress_counts_files_and_megabytes(capsys: pytest.CaptureFixture[str]) -> None:
+    """`broker fetch` is not silent for minutes: Maven's download lines are summed into a progress line."""
+    from launchrelay.broker.local import _Progress
+
+    progress = _Progress("kafka_2.13", every_s=0)
+    for line in (
+        "[INFO] Downloading from central: https://repo.maven.apache.org/maven2/org/apache/kafka/kafka_2.13/x.pom",
+        "[INFO] Downloaded from central: https://repo.maven.apache.org/.../kafka_2.13-4.1.1.jar (6.2 MB at 3.1 MB/s)",
+        "[INFO] Downloaded from central: https://repo.maven.apache.org/.../scala-library.jar (5.9 MB at 4 MB/s)",
+        "[INFO] Downloaded from central: https://repo.maven.apache.org/.../slf4j-api-1.7.36.pom (2.7 kB at 90 kB/s)",
+        "[INFO] BUILD SUCCESS",
+    ):
+        progress.line(line)
+    assert (progress.files, round(progress.bytes)) == (3, 12_102_700)
+    assert capsys.readouterr().err.splitlines()[-1] == "fetching kafka_2.13: 3 files, 12.1 MB downloaded"
+
+
+def test_broker_fetch_prints_where_and_how_big(tmp_path: Path) -> None:
+    """With the jars cached: both classpaths, each with its size."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "launchrelay", "broker", "fetch"], capture_output=True, text=True,
+                          timeout=900, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and all(line.endswith(" MB)") for line in lines)
+    assert "kafka-4" in lines[0] and "kafka-tools-4" in lines[1]
