@@ -111,13 +111,16 @@ async def outcomes(
     receipts: Counter[Source] = Counter()
     for r in fwd:
         body = json.loads(r.value) if source_of(r) is None else {}
-        if body.get("message_type") == "receipt" and body.get("source"):
+        # the relay's verdicts; the tracker's overdue notices name the same source but are not a decision
+        verdict = body.get("outcome") in ("forwarded", "rejected", "duplicate")
+        if body.get("message_type") == "receipt" and body.get("source") and verdict:
             src = body["source"]
             receipts[(src["topic"], src["partition"], src["offset"])] += 1
     events: Counter[Source] = Counter()
     for r in status:
-        src = json.loads(r.value)["source"]
-        events[(src["topic"], src["partition"], src["offset"])] += 1
+        src = json.loads(r.value).get("source")  # the relay's decisions; the tracker's own events have none
+        if src is not None:
+            events[(src["topic"], src["partition"], src["offset"])] += 1
     return forwards, deads, kind, receipts, events
 
 

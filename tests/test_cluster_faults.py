@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from exactly_once import Source, assert_exactly_once, mixed_inputs, outcomes, publish
 from harness import Deploy, RelayProcess, make_deploy, read_topic, source_of
