@@ -11,6 +11,7 @@ openssl (from the base system) makes and checks the signature.
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -18,8 +19,9 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+import yaml
 
-from harness import RelayProcess, make_deploy, read_topic
+from harness import RelayProcess, cli, make_deploy, read_topic
 from launchrelay.broker.local import ensure_tools, kafka_tool
 
 pytestmark = pytest.mark.kafka
@@ -95,7 +97,7 @@ async def test_console_tools_and_openssl_publish_and_verify(kafka_bootstrap: str
         consumer = kafka_tool(tools(), "org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server",
                               deploy.bootstrap, "--topic", deploy.topics.inbound("RU"), "--from-beginning",
                               "--max-messages", "1", "--timeout-ms", "60000", "--isolation-level", "read_committed",
-                              "--formatter-property", "print.headers=true")  # fmt: skip
+                              "--property", "print.headers=true")  # fmt: skip
         printed = run(*consumer, cwd=work).rstrip(b"\n")
         headers_text, copy = printed.split(b"\t", 1)
         assert copy == body
@@ -118,6 +120,27 @@ async def test_console_tools_and_openssl_publish_and_verify(kafka_bootstrap: str
             "copy.sig",
             cwd=work,
         )
+        assert b"Signature Verified Successfully" in verified
+
+        # The sender reads its receipt the same way and checks it against the relay key the AsyncAPI document
+        # publishes (raw 32 bytes, base64): wrapped as an X.509 SubjectPublicKeyInfo for openssl.
+        document = yaml.safe_load(cli(deploy.env("cli"), "asyncapi").stdout)
+        (relay_public,) = document["info"]["x-relay-keys"].values()
+        spki = bytes.fromhex("302a300506032b6570032100") + base64.b64decode(relay_public)
+        (work / "relay.pub.der").write_bytes(spki)
+        consumer = kafka_tool(tools(), "org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server",
+                              deploy.bootstrap, "--topic", deploy.topics.inbound("CN"), "--from-beginning",
+                              "--max-messages", "1", "--timeout-ms", "60000", "--isolation-level", "read_committed",
+                              "--property", "print.headers=true")  # fmt: skip
+        headers_text, receipt = run(*consumer, cwd=work).rstrip(b"\n").split(b"\t", 1)
+        assert json.loads(receipt)["outcome"] == "forwarded"
+        receipt_sig = next(
+            h.split(":", 1)[1] for h in headers_text.decode().split(",") if h.startswith("lr-signature:")
+        )
+        (work / "receipt.json").write_bytes(receipt)
+        (work / "receipt.sig").write_bytes(base64.b64decode(receipt_sig))
+        verified = run("openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", "relay.pub.der",
+                       "-rawin", "-in", "receipt.json", "-sigfile", "receipt.sig", cwd=work)  # fmt: skip
         assert b"Signature Verified Successfully" in verified
     finally:
         relay.ensure_stopped()
