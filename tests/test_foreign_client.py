@@ -35,6 +35,11 @@ def run(*cmd: str, cwd: Path, stdin: bytes | None = None) -> bytes:
     return done.stdout
 
 
+def signature_in(printed_headers: bytes) -> str:
+    """The ``lr-signature`` value among headers as the console consumer prints them (``name:value,...``)."""
+    return next(h.split(":", 1)[1] for h in printed_headers.decode().split(",") if h.startswith("lr-signature:"))
+
+
 @cache
 def tools() -> Path:
     return ensure_tools()
@@ -101,8 +106,7 @@ async def test_console_tools_and_openssl_publish_and_verify(kafka_bootstrap: str
         printed = run(*consumer, cwd=work).rstrip(b"\n")
         headers_text, copy = printed.split(b"\t", 1)
         assert copy == body
-        headers = headers_text.decode()
-        received_sig = next(h.split(":", 1)[1] for h in headers.split(",") if h.startswith("lr-signature:"))
+        received_sig = signature_in(headers_text)
         (work / "copy.json").write_bytes(copy)
         (work / "copy.sig.b64").write_text(received_sig)
         run("openssl", "base64", "-d", "-A", "-in", "copy.sig.b64", "-out", "copy.sig", cwd=work)
@@ -134,9 +138,7 @@ async def test_console_tools_and_openssl_publish_and_verify(kafka_bootstrap: str
                               "--property", "print.headers=true")  # fmt: skip
         headers_text, receipt = run(*consumer, cwd=work).rstrip(b"\n").split(b"\t", 1)
         assert json.loads(receipt)["outcome"] == "forwarded"
-        receipt_sig = next(
-            h.split(":", 1)[1] for h in headers_text.decode().split(",") if h.startswith("lr-signature:")
-        )
+        receipt_sig = signature_in(headers_text)
         (work / "receipt.json").write_bytes(receipt)
         (work / "receipt.sig").write_bytes(base64.b64decode(receipt_sig))
         verified = run("openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", "relay.pub.der",
