@@ -28,8 +28,10 @@ async def test_relay_survives_a_broker_restart(tmp_path: Path) -> None:
     tracker: RelayProcess | None = None
     try:
         deploy = await make_deploy(broker.bootstrap, tmp_path / "deploy")
-        relay = RelayProcess(deploy, "relay-outage").start()
-        tracker = RelayProcess(deploy, "tracker-outage", command="tracker").start()
+        # an outage is reported once it has lasted the stall limit, then once per that interval: 4 s here
+        interval = {"LAUNCHRELAY_STALL_AFTER_S": "4"}
+        relay = RelayProcess(deploy, "relay-outage", extra_env=interval).start()
+        tracker = RelayProcess(deploy, "tracker-outage", command="tracker", extra_env=interval).start()
         await relay.wait("relay.partitions_assigned")
         await tracker.wait("tracker.started")
         before = [message("CN", ["RU"]) for _ in range(20)]
@@ -45,8 +47,8 @@ async def test_relay_survives_a_broker_restart(tmp_path: Path) -> None:
             with pytest.raises(PublishTimeout, match="within 2s"):
                 await cn.publish(late, timeout_s=2)
             assert asyncio.get_running_loop().time() - started < 5, "the deadline holds while the broker is away"
-            await relay.wait("relay.broker_unreachable", 30)
-            await tracker.wait("tracker.broker_unreachable", 30)
+            await relay.wait("relay.broker_unreachable", 60)
+            await tracker.wait("tracker.broker_unreachable", 60)
             assert relay.proc is not None and relay.proc.poll() is None, "the relay must not exit"
             await asyncio.to_thread(broker.start)
 
@@ -76,7 +78,8 @@ async def test_relay_survives_a_broker_restart(tmp_path: Path) -> None:
             assert back["level"] == "info" and back["outage_s"] >= 3, back
             events = service.events()
             away = [e for e in events if e.get("event") == f"{name}.broker_unreachable"]
-            assert len(away) == 1 and away[0]["level"] == "warning", "one WARNING per interval, not per attempt"
+            assert away and all(e["level"] == "warning" for e in away)
+            assert len(away) <= back["outage_s"] / 4 + 1, "one WARNING per interval, not one per attempt"
     finally:
         for service in (relay, tracker):
             if service is not None:

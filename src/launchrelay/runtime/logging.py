@@ -52,6 +52,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto") -> None:
         )
     )
     handler.addFilter(RepeatFilter())
+    _library_loggers(remove=_library_filter())  # the root's filter summarises repeats here, with counts
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(max(numeric, logging.WARNING))
@@ -68,10 +69,21 @@ def quiet_library_logs(prefix: str = "aiokafka") -> None:
 
     A logger's filter sees only records logged to it, not its children's, so each is given the filter."""
     shared = _library_filter()
-    for name, logger in list(logging.Logger.manager.loggerDict.items()):
-        ours = name == prefix or name.startswith(prefix + ".")
-        if ours and isinstance(logger, logging.Logger) and shared not in logger.filters:
+    for logger in _library_loggers(prefix):
+        if shared not in logger.filters:
             logger.addFilter(shared)
+
+
+def _library_loggers(prefix: str = "aiokafka", remove: logging.Filter | None = None) -> list[logging.Logger]:
+    """The loggers under ``prefix`` that exist now; ``remove``: take that filter off each."""
+    found = [
+        logger for name, logger in list(logging.Logger.manager.loggerDict.items())
+        if (name == prefix or name.startswith(prefix + ".")) and isinstance(logger, logging.Logger)
+    ]  # fmt: skip
+    if remove is not None:
+        for logger in found:
+            logger.removeFilter(remove)
+    return found
 
 
 class RepeatFilter(logging.Filter):
