@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lock demo test test-core test-slow lint typecheck check docs broker bench bench-quick fuzz clean
+.PHONY: provision lock demo test test-core test-slow lint typecheck check docs broker bench bench-quick fuzz clean
 
 # Dependencies come from the lock file, hashes checked; the project itself on top, editable.
 $(STAMP): pyproject.toml requirements-dev.lock
@@ -24,7 +24,10 @@ lock: $(STAMP)  ## re-resolve requirements.lock (the image) and requirements-dev
 demo: $(STAMP)  ## the main job: local broker (unless LAUNCHRELAY_BOOTSTRAP_SERVERS is set), topics, exchange
 	$(BIN)/launchrelay demo
 
-test: $(STAMP)  ## the whole suite against a real broker (provisioned from Maven Central when needed)
+provision:  ## the tests' tools from Debian when missing (java, maven, openssl, npm, promtool); needs root or sudo
+	bash scripts/provision-debian.sh
+
+test: provision $(STAMP)  ## the whole suite against a real broker (provisioned from Maven Central when needed)
 	$(BIN)/launchrelay broker fetch >/dev/null
 	$(BIN)/python tests/schemas.py
 	$(BIN)/pytest
@@ -32,7 +35,7 @@ test: $(STAMP)  ## the whole suite against a real broker (provisioned from Maven
 test-core: $(STAMP)  ## the tests that need no broker: the pure core, the contract, the docs (about a minute)
 	$(BIN)/pytest -m "not kafka"
 
-test-slow: $(STAMP)  ## the long crash and soak runs only (minutes each)
+test-slow: provision $(STAMP)  ## the long crash and soak runs only (minutes each)
 	$(BIN)/launchrelay broker fetch >/dev/null
 	$(BIN)/pytest -m slow
 

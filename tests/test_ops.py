@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 import re
@@ -35,6 +36,15 @@ def get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+def fetch(url: str, accept: str, encoding: str = "identity") -> tuple[str, bytes]:
+    """Content type and body of ``url`` asked for in format ``accept`` (a gzipped body is unzipped)."""
+    request = urllib.request.Request(url, headers={"Accept": accept, "Accept-Encoding": encoding})
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        body = resp.read()
+        zipped = resp.headers.get("Content-Encoding") == "gzip"
+        return resp.headers["Content-Type"], gzip.decompress(body) if zipped else body
+
+
 def metric(text: str, name: str, **labels: str) -> float:
     """The value of one sample in Prometheus text format (0 when absent)."""
     for line in text.splitlines():
@@ -64,6 +74,13 @@ async def test_relay_metrics_move_and_health_answers(kafka_bootstrap: str, tmp_p
                 await asyncio.sleep(0.3)
         assert "partitions assigned" in answer[1]
         _, before = await asyncio.to_thread(get, f"{base}/metrics")
+        # created at start for the configured agreements: the first forward is an increase from 0
+        assert 'launchrelay_forwarded_total{agreement="CN-RU-2009",recipient="RU",sender="CN"} 0.0' in before
+        assert metric(before, "launchrelay_ready") == 1 and metric(before, "process_cpu_seconds_total") > 0
+        openmetrics = await asyncio.to_thread(fetch, f"{base}/metrics", "application/openmetrics-text; version=1.0.0")
+        assert openmetrics[0].startswith("application/openmetrics-text") and openmetrics[1].endswith(b"# EOF\n")
+        plain = await asyncio.to_thread(fetch, f"{base}/metrics", "text/plain", "gzip")
+        assert plain[0].startswith("text/plain; version=0.0.4") and b"launchrelay_ready 1.0" in plain[1]
         async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn:
             notice = message("CN", ["RU"])
             assert (await cn.publish_and_wait(notice, 45)).outcome == "forwarded"

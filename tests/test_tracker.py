@@ -127,7 +127,7 @@ async def exchange(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactor
                              tick_s=0.1, clock=clock, hooks=metrics)  # fmt: skip
     ledger = SqliteLedger(deploy.dir / "ledger.sqlite")
     tracker = TrackerService(load_config(deploy.config), options, ledger)
-    ops = OpsServer("127.0.0.1", free_port(), metrics.registry, tracker.ready)
+    ops = OpsServer("127.0.0.1", free_port(), metrics.registry, tracker.ready, metrics.ready)
     ex = Exchange(deploy, relay, clock, metrics_port=ops.port)
     with capture_logs() as ex.logs:
         await ops.start()
@@ -322,6 +322,10 @@ async def test_tracker_metrics_and_readiness(exchange: Exchange) -> None:
     assert metric(text, "launchrelay_late_acks_total", agreement="CN-RU-2009") == 1
     assert metric(text, "launchrelay_overdue_deliveries") == 2  # silent (RU) and the Hague notice (GB)
     assert metric(text, "launchrelay_pending_deliveries") >= 1  # the US-RU notice, deadline one hour
+    # series of every configured agreement and recipient exist from the start, at zero until an event
+    assert 'launchrelay_timeouts_total{agreement="IN-PK-2005",recipient="PK"} 0.0' in text
+    assert 'launchrelay_reports_overdue_total{agreement="HCOC"} 0.0' in text
+    assert metric(text, "launchrelay_ready") == 1
 
 
 def run_status(ex: Exchange, *args: str) -> subprocess.CompletedProcess[str]:

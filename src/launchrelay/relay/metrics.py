@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from launchrelay.runtime.health import standard_metrics
+
+if TYPE_CHECKING:
+    from launchrelay.agreements.config import Deployment
 
 
 class RelayMetrics:
@@ -11,6 +18,7 @@ class RelayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        self.ready = standard_metrics(r)
         self.messages_in = Counter(
             "launchrelay_messages_in", "Records read from party out topics", ["sender"], registry=r
         )
@@ -40,6 +48,17 @@ class RelayMetrics:
         self.fetch_errors = Counter(
             "launchrelay_fetch_errors", "Failed reads from the broker, by error", ["error"], registry=r
         )
+
+    def prime(self, deployment: Deployment) -> None:
+        """Create every series the configured agreements can produce (but rejections, whose reasons are many),
+        at zero: a rate or increase() then sees the first event after a start."""
+        for a in deployment.agreements.values():
+            for sender in a.parties:
+                self.messages_in.labels(sender)
+                self.duplicates.labels(sender)
+                for recipient in a.parties:
+                    if recipient != sender:
+                        self.forwarded.labels(a.id, sender, recipient)
 
     # what the partition watcher learns (runtime.watcher.Gauges)
     def on_partition(self, topic: str, partition: int, lag: int, oldest_pending_s: float) -> None:

@@ -21,5 +21,5 @@ async def run_relay(settings: Settings) -> int:
         client_options=settings.kafka_options(),
     )
     service = RelayService(p.deployment, options)
-    await serve(service, settings, service.metrics.registry)
+    await serve(service, settings, service.metrics)
     return 0

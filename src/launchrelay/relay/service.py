@@ -124,6 +124,7 @@ class RelayService:
         decider: Decider = decide,
     ) -> None:
         self.metrics = metrics or RelayMetrics()
+        self.metrics.prime(deployment)  # every series the config can produce, from the start
         self._decide = decider
         set_concurrent_transactions_backoff(options.retry_backoff_ms / 1000)
         self._started = False

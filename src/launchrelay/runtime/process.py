@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 
 from launchrelay.access import Role, access_plan
 from launchrelay.agreements.config import Deployment, load_config
@@ -99,12 +99,17 @@ class Service(Protocol):
     def ready(self) -> tuple[bool, str]: ...
 
 
-async def serve(service: Service, settings: Settings, registry: CollectorRegistry) -> None:
+class ServiceMetrics(Protocol):
+    registry: CollectorRegistry
+    ready: Gauge
+
+
+async def serve(service: Service, settings: Settings, metrics: ServiceMetrics) -> None:
     """Run a service until a signal stops it, with /metrics, /healthz and /readyz when a port is set."""
     stop_on_signals(service.request_stop)
     ops = None
     if settings.metrics_port is not None:
-        ops = OpsServer(settings.metrics_host, settings.metrics_port, registry, service.ready)
+        ops = OpsServer(settings.metrics_host, settings.metrics_port, metrics.registry, service.ready, metrics.ready)
         await ops.start()
     try:
         await service.start()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from launchrelay.contract.events import StatusEvent
+from launchrelay.contract.events import EventKind, StatusEvent
+from launchrelay.runtime.health import standard_metrics
 from launchrelay.tracker.lifecycle import Delivery, DeliveryKind, Notification
+
+if TYPE_CHECKING:
+    from launchrelay.agreements.config import Deployment
 
 LATENCY_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 24 * 3600)
 
@@ -16,6 +22,7 @@ class TrackerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        self.ready = standard_metrics(r)
         self.events = Counter("launchrelay_status_events", "Status events applied to the ledger", ["kind"], registry=r)
         self.ack_latency = Histogram(
             "launchrelay_ack_latency_seconds", "Forward to acknowledgement", ["agreement"], buckets=LATENCY_BUCKETS,
@@ -51,6 +58,19 @@ class TrackerMetrics:
         self.fetch_errors = Counter(
             "launchrelay_fetch_errors", "Failed reads from the broker, by error", ["error"], registry=r
         )
+
+    def prime(self, deployment: Deployment) -> None:
+        """Create every series the configured agreements and recipients can produce, at zero: an alert on
+        increase() then fires on the first timeout after a start, not the second."""
+        for kind in EventKind:
+            self.events.labels(kind.value)
+        for a in deployment.agreements.values():
+            self.ack_latency.labels(a.id)
+            self.late_acks.labels(a.id)
+            self.reports_overdue.labels(a.id)
+            for recipient in a.parties:
+                self.timeouts.labels(a.id, recipient)
+                self.retransmissions.labels(a.id, recipient)
 
     # TrackerHooks
     def on_event(self, event: StatusEvent) -> None:

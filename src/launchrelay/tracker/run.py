@@ -26,7 +26,7 @@ async def run_tracker(settings: Settings) -> int:
     )
     service = TrackerService(p.deployment, options, ledger)
     try:
-        await serve(service, settings, metrics.registry)
+        await serve(service, settings, metrics)
     finally:
         ledger.close()
     return 0

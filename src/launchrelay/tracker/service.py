@@ -57,6 +57,7 @@ class TrackerHooks(Protocol):
     def on_partition(self, topic: str, partition: int, lag: int, oldest_pending_s: float) -> None: ...
     def on_set_aside(self) -> None: ...
     def on_fetch_error(self, error: str) -> None: ...
+    def prime(self, deployment: Deployment) -> None: ...
 
 
 class CountingHooks:
@@ -70,6 +71,9 @@ class CountingHooks:
         self.counts["set_aside"] += 1
 
     def on_fetch_error(self, error: str) -> None:
+        pass
+
+    def prime(self, deployment: Deployment) -> None:
         pass
 
     def on_event(self, event: StatusEvent) -> None:
@@ -126,6 +130,7 @@ class TrackerService:
             enable_auto_commit=False,
         )  # fmt: skip
         self._parts: list[TopicPartition] = []
+        options.hooks.prime(deployment)  # every series the config can produce, from the start
         self._in_flight: set[str] = set()  # fired, not yet read back from the status topic
         self._stopping = asyncio.Event()
         self._ready = False
