@@ -158,6 +158,40 @@ def _cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_console(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from launchrelay.console.app import ConsoleConfig, build_app
+
+    tls = settings.console_tls_cert is not None
+    if tls != (settings.console_tls_key is not None):
+        raise ConfigError("LAUNCHRELAY_CONSOLE_TLS_CERT and LAUNCHRELAY_CONSOLE_TLS_KEY go together")
+    config = ConsoleConfig(ledger=settings.ledger_path(), users=settings.console_users_path(),
+                           secure_cookies=tls or settings.console_behind_tls)  # fmt: skip
+    if settings.console_session_key is not None:
+        config.session_key = settings.console_session_key.get_secret_value()
+    scheme = "https" if tls else "http"
+    log.info("console.listening", url=f"{scheme}://{settings.console_host}:{settings.console_port}/",
+             ledger=str(config.ledger), users=str(config.users))  # fmt: skip
+    uvicorn.run(build_app(config), host=settings.console_host, port=settings.console_port, log_config=None,
+                access_log=False, ssl_certfile=settings.console_tls_cert,
+                ssl_keyfile=settings.console_tls_key)  # fmt: skip
+    return 0
+
+
+def _cmd_console_user(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from launchrelay.console.accounts import Role, set_user
+
+    password = (
+        sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"password for {args.name}: ")
+    )
+    set_user(settings.console_users_path(), args.name, Role(args.role), password)
+    print(f"{args.name} ({args.role}) saved in {settings.console_users_path()}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from launchrelay.demo import run_demo
 
@@ -318,6 +352,18 @@ READS: dict[str, tuple[str, ...]] = {
     "asyncapi": ("config",),
     "keygen": (),
     "init": (),
+    "console": (
+        "data_dir",
+        "ledger",
+        "console_host",
+        "console_port",
+        "console_users",
+        "console_tls_cert",
+        "console_tls_key",
+        "console_behind_tls",
+        "console_session_key",
+    ),
+    "console-user": ("data_dir", "console_users"),
     "relay": (*_SERVICE, "relay_id", "relay_batch", "relay_fetch_wait_ms"),
     "tracker": (*_SERVICE, "data_dir", "ledger", "tracker_id", "tracker_tick_s"),
     "status": ("data_dir", "ledger"),
@@ -409,6 +455,16 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--topic-prefix", default="launchrelay")
     init.add_argument("--partitions", type=int, default=3)
     init.set_defaults(func=_cmd_init)
+
+    console = sub.add_parser("console", help="the operators' web console: the live board, each notification's story")
+    console.set_defaults(func=_cmd_console)
+
+    cuser = sub.add_parser("console-user", help="add a console account or change its role and password")
+    cuser.add_argument("name")
+    cuser.add_argument("--role", choices=["viewer", "operator"], required=True,
+                       help="viewer: sees everything; operator: may also redrive dead letters")  # fmt: skip
+    cuser.add_argument("--password-stdin", action="store_true", help="read the password from stdin, not a prompt")
+    cuser.set_defaults(func=_cmd_console_user)
 
     relay = sub.add_parser("relay", help="run the relay: validate and forward every party's messages")
     relay.set_defaults(func=_cmd_relay)

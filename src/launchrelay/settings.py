@@ -145,6 +145,19 @@ class Settings(BaseSettings):
     )
     kafka_sasl_username: str | None = Field(default=None, description="the SASL user")
     kafka_sasl_password: SecretStr | None = Field(default=None, description="never logged or printed")
+    console_host: str = Field(default="127.0.0.1", description="where the web console listens (0.0.0.0 in containers)")
+    console_port: int = Field(default=8080, ge=1, le=65535, description="the web console's port")
+    console_users: Path | None = Field(
+        default=None, description="console accounts (argon2 hashes); default DATA_DIR/console-users.toml"
+    )
+    console_tls_cert: Path | None = Field(default=None, description="PEM certificate: the console serves HTTPS")
+    console_tls_key: Path | None = Field(default=None, description="the certificate's PEM private key")
+    console_behind_tls: bool = Field(
+        default=False, description="a TLS proxy fronts the console: its session cookie is marked Secure"
+    )
+    console_session_key: SecretStr | None = Field(
+        default=None, description="signs session cookies; unset: a new key per start (everyone signs in again)"
+    )
     log_level: LogLevel = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: LogFormat = Field(default="auto", description="auto (JSON unless on a terminal), json or console")
 
@@ -154,6 +167,9 @@ class Settings(BaseSettings):
 
     def ledger_path(self) -> Path:
         return self.ledger or self.data_dir / "ledger.sqlite"
+
+    def console_users_path(self) -> Path:
+        return self.console_users or self.data_dir / "console-users.toml"
 
     def kafka_options(self) -> dict[str, Any]:
         """Connection options every Kafka client of this process gets (security, SASL)."""

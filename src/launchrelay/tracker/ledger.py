@@ -105,7 +105,8 @@ class SqliteLedger:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(path, isolation_level=None)
+            # one user at a time, but not always the thread that opened it (the console's server may hop)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._open()
         except sqlite3.DatabaseError as exc:
             with suppress(Exception):

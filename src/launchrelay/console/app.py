@@ -1,0 +1,228 @@
+"""The console as an ASGI application (Starlette): pages rendered on the server, one small script for live
+updates (server-sent events tell the page the ledger changed; it fetches the rows again).
+
+Every page needs a signed-in account; every form that changes something carries the session's CSRF token;
+the session cookie is HttpOnly, SameSite=Strict, and Secure when the console is served over TLS. Failed
+logins are counted per user name and per client address and refused past a limit, each one logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from launchrelay.console.accounts import Account, LoginBrake, Role, load_users, verify
+from launchrelay.tracker import status
+from launchrelay.tracker.ledger import SqliteLedger
+
+log = structlog.get_logger("launchrelay.console")
+HERE = Path(__file__).parent
+#: the states a notification can still change from: the board shows these unless asked for all
+OPEN_STATES = ("overdue", "pending")
+
+
+@dataclass
+class ConsoleConfig:
+    ledger: Path
+    users: Path
+    session_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    secure_cookies: bool = False  # True when served over TLS (directly or behind a TLS proxy)
+    poll_s: float = 0.5  # how often the live feed looks at the ledger
+
+
+class Console:
+    """The application's state: configuration, accounts, the login brake, the ledger (opened when it exists)."""
+
+    def __init__(self, config: ConsoleConfig) -> None:
+        self.config = config
+        self.brake = LoginBrake()
+        self._ledger: SqliteLedger | None = None
+
+    def ledger(self) -> SqliteLedger | None:
+        if self._ledger is None:
+            self._ledger = SqliteLedger.open_existing(self.config.ledger)
+        return self._ledger
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+
+
+def build_app(config: ConsoleConfig) -> Starlette:
+    console = Console(config)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+    def account(request: Request) -> Account | None:
+        user = request.session.get("user")
+        role = request.session.get("role")
+        return Account(user, Role(role)) if user and role else None
+
+    def csrf_token(request: Request) -> str:
+        token = request.session.get("csrf")
+        if not token:
+            token = request.session["csrf"] = secrets.token_urlsafe(32)
+        return str(token)
+
+    async def form_with_csrf(request: Request) -> dict[str, str] | None:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        expected = request.session.get("csrf")
+        if not expected or not secrets.compare_digest(form.get("csrf", ""), expected):
+            log.warning("console.csrf_refused", path=request.url.path, user=request.session.get("user"))
+            return None
+        return form
+
+    def page(request: Request, name: str, **context: Any) -> Response:
+        context |= {"account": account(request), "csrf": csrf_token(request)}
+        return templates.TemplateResponse(request, name, context)
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return page(request, "login.html", error=None)
+        address = request.client.host if request.client else "?"
+        form = await form_with_csrf(request)
+        if form is None:
+            return PlainTextResponse("the form's CSRF token is missing or wrong: reload the page\n", 403)
+        name = form.get("name", "")
+        if console.brake.blocked(name, address):
+            log.warning("console.login_refused", user=name, address=address, why="too many failed attempts")
+            refused = page(request, "login.html", error="Too many failed attempts: wait a minute.")
+            refused.status_code = 429
+            return refused
+        found = verify(load_users(config.users), name, form.get("password", ""))
+        if found is None:
+            console.brake.failed(name, address)
+            log.warning("console.login_failed", user=name, address=address)
+            response = page(request, "login.html", error="Wrong user name or password.")
+            response.status_code = 401
+            return response
+        request.session.clear()
+        request.session.update(user=found.name, role=found.role.value, csrf=secrets.token_urlsafe(32))
+        log.info("console.login", user=found.name, role=found.role.value, address=address)
+        return RedirectResponse("/", 303)
+
+    async def logout(request: Request) -> Response:
+        if await form_with_csrf(request) is None:
+            return PlainTextResponse("the form's CSRF token is missing or wrong: reload the page\n", 403)
+        log.info("console.logout", user=request.session.get("user"))
+        request.session.clear()
+        return RedirectResponse("/login", 303)
+
+    def board_rows(request: Request) -> list[dict[str, Any]]:
+        ledger = console.ledger()
+        if ledger is None:
+            return []
+        q = request.query_params
+        filters = status.Filters(party=q.get("party") or None, agreement=q.get("agreement") or None)
+        now = datetime.now(UTC)
+        rows = status.rows(ledger, filters, now)
+        wanted = q.get("state") or "open"
+        if wanted == "open":
+            rows = [r for r in rows if r["state"] in OPEN_STATES]
+        elif wanted != "all":
+            rows = [r for r in rows if r["state"] == wanted]
+        if text := (q.get("q") or "").strip():
+            rows = [r for r in rows if text in (r["id"] or "") or text in (r["launch_key"] or "")]
+
+        # overdue first, then the nearest deadline
+        def order(r: dict[str, Any]) -> tuple[int, str]:
+            deadlines = [d["deadline_at"] for d in r["deliveries"] if d["state"] == "pending"] or ["~"]
+            return (0 if r["state"] == "overdue" else 1, min(deadlines))
+
+        return sorted(rows, key=order)
+
+    async def board(request: Request) -> Response:
+        if account(request) is None:
+            return RedirectResponse("/login", 303)
+        return page(request, "board.html", rows=board_rows(request), query=dict(request.query_params),
+                    ledger_found=console.ledger() is not None)  # fmt: skip
+
+    async def rows_fragment(request: Request) -> Response:
+        if account(request) is None:
+            return PlainTextResponse("sign in\n", 401)
+        return page(request, "rows.html", rows=board_rows(request))
+
+    async def notification(request: Request) -> Response:
+        if account(request) is None:
+            return RedirectResponse("/login", 303)
+        ledger = console.ledger()
+        view = status.timeline(ledger, request.path_params["ident"], datetime.now(UTC)) if ledger else None
+        if view is None:
+            return page(request, "missing.html", ident=request.path_params["ident"])
+        return page(request, "notification.html", view=view)
+
+    async def events(request: Request) -> Response:
+        """Server-sent events: ``changed`` whenever another connection commits to the ledger."""
+        if account(request) is None:
+            return PlainTextResponse("sign in\n", 401)
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield b"retry: 2000\n\n"
+            seen: int | None = None
+            db: sqlite3.Connection | None = None
+            try:
+                while not await request.is_disconnected():
+                    if db is None and config.ledger.exists():
+                        db = sqlite3.connect(f"file:{config.ledger}?mode=ro", uri=True)
+                    if db is not None:
+                        version = int(db.execute("PRAGMA data_version").fetchone()[0])
+                        if seen is not None and version != seen:
+                            yield b"event: changed\ndata: ledger\n\n"
+                        seen = version
+                    else:
+                        yield b": waiting for the ledger\n\n"
+                    await asyncio.sleep(config.poll_s)
+            finally:
+                if db is not None:
+                    db.close()
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    middleware = [
+        Middleware(
+            SessionMiddleware,
+            secret_key=config.session_key,
+            session_cookie="launchrelay_console",
+            same_site="strict",
+            https_only=config.secure_cookies,
+            max_age=12 * 3600,
+        ),
+    ]
+    routes = [
+        Route("/", board),
+        Route("/board/rows", rows_fragment),
+        Route("/events", events),
+        Route("/n/{ident:path}", notification),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/healthz", healthz),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        console.close()
+
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.console = console
+    return app

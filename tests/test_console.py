@@ -1,0 +1,151 @@
+"""The operators' console in process: accounts with argon2 hashes and roles, sign-in with a brake on guessing,
+session cookies that scripts and other sites cannot use, CSRF tokens on every change, the board of open
+notifications (overdue first) with filters and search, a notification's story, and the live feed that tells
+the page when the ledger changed."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from launchrelay.console.accounts import LoginBrake, Role, load_users, set_user, verify
+from launchrelay.console.app import ConsoleConfig, build_app
+from launchrelay.contract.events import EventKind, StatusEvent
+from launchrelay.errors import ConfigError
+from launchrelay.tracker.ledger import SqliteLedger
+
+PASSWORD = "correct horse battery"
+
+
+def forwarded(message_id: str, minutes_ago: float, deadline_s: float = 3600) -> StatusEvent:
+    return StatusEvent(
+        event_id=f"e-{message_id}", kind=EventKind.FORWARDED, at=datetime.now(UTC) - timedelta(minutes=minutes_ago),
+        message_id=message_id, message_type="planned_launch", agreement="CN-RU-2009", sender="CN",
+        recipients=["RU"], launch_key=f"L-{message_id}", ack_deadline_s=deadline_s,
+    )  # fmt: skip
+
+
+def overdue(message_id: str) -> StatusEvent:
+    """What the tracker writes when RU's acknowledgement deadline passes."""
+    return StatusEvent(
+        event_id=f"o-{message_id}", kind=EventKind.ACKNOWLEDGEMENT_OVERDUE, at=datetime.now(UTC),
+        message_id=message_id, message_type="planned_launch", agreement="CN-RU-2009", sender="CN",
+        recipients=["RU"], launch_key=f"L-{message_id}",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> TestClient:
+    users = tmp_path / "users.toml"
+    set_user(users, "olga", Role.OPERATOR, PASSWORD)
+    set_user(users, "victor", Role.VIEWER, PASSWORD)
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    ledger.apply([forwarded("cn-due", 5), forwarded("cn-late", 90), overdue("cn-late")], {("lr.status", 0): 3})
+    ledger.close()
+    return TestClient(build_app(ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=users, poll_s=0.05)))
+
+
+def csrf(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "every form carries a CSRF token"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, name: str = "olga", password: str = PASSWORD) -> int:
+    token = csrf(client.get("/login").text)
+    return client.post("/login", data={"name": name, "password": password, "csrf": token},
+                       follow_redirects=False).status_code  # fmt: skip
+
+
+def test_accounts_are_stored_as_argon2_hashes_with_a_role(tmp_path: Path) -> None:
+    users = tmp_path / "u.toml"
+    set_user(users, "olga", Role.OPERATOR, PASSWORD)
+    text = users.read_text()
+    assert PASSWORD not in text and "$argon2id$" in text and oct(users.stat().st_mode & 0o777) == "0o600"
+    loaded = load_users(users)
+    assert verify(loaded, "olga", PASSWORD) is not None and verify(loaded, "olga", "wrong password!") is None
+    assert verify(loaded, "nobody", PASSWORD) is None
+    with pytest.raises(ConfigError, match="12 characters"):
+        set_user(users, "short", Role.VIEWER, "short")
+
+
+def test_pages_need_an_account_and_the_cookie_is_httponly_strict(console: TestClient) -> None:
+    assert console.get("/", follow_redirects=False).headers["location"] == "/login"
+    assert console.get("/events").status_code == 401
+    assert sign_in(console, password="not the password") == 401
+    token = csrf(console.get("/login").text)
+    done = console.post("/login", data={"name": "olga", "password": PASSWORD, "csrf": token}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/"
+    cookie = done.headers["set-cookie"].lower()
+    assert cookie.startswith("launchrelay_console=") and "httponly" in cookie and "samesite=strict" in cookie
+    assert "secure" not in cookie.split(";")[1:], "plain HTTP here; Secure when served over TLS"
+    assert console.get("/").status_code == 200
+
+
+def test_a_login_without_its_csrf_token_is_refused(console: TestClient) -> None:
+    console.get("/login")
+    done = console.post("/login", data={"name": "olga", "password": PASSWORD}, follow_redirects=False)
+    assert done.status_code == 403
+
+
+def test_failed_logins_are_braked_per_user(console: TestClient) -> None:
+    codes = [sign_in(console, "olga", f"guess number {i}") for i in range(5)]
+    assert codes == [401] * 5
+    assert sign_in(console, "olga", PASSWORD) == 429, "even the right password waits out the brake"
+    clock = [0.0]
+    brake = LoginBrake(attempts=2, window_s=60, clock=lambda: clock[0])
+    brake.failed("a", "1.2.3.4")
+    brake.failed("b", "1.2.3.4")
+    assert brake.blocked("c", "1.2.3.4"), "per address too"
+    clock[0] = 61
+    assert not brake.blocked("c", "1.2.3.4")
+
+
+def test_the_board_shows_open_notifications_overdue_first_with_filters_and_search(console: TestClient) -> None:
+    sign_in(console)
+    page = console.get("/").text
+    assert page.index("cn-late") < page.index("cn-due"), "overdue rows first"
+    assert 'class="state-overdue" data-id="cn-late"' in page
+    assert "cn-due" not in console.get("/?state=overdue").text
+    assert "cn-due" in console.get("/?q=L-cn-due").text and "cn-late" not in console.get("/?q=L-cn-due").text
+    assert "Nothing here" in console.get("/?agreement=HCOC").text
+    story = console.get("/n/cn-late").text
+    assert "forwarded" in story and "RU: overdue by" in story
+
+
+def test_sign_out_needs_the_token_and_ends_the_session(console: TestClient) -> None:
+    sign_in(console)
+    assert console.post("/logout", data={}, follow_redirects=False).status_code == 403
+    token = csrf(console.get("/").text)
+    assert console.post("/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
+    assert console.get("/", follow_redirects=False).status_code == 303
+
+
+def test_the_live_feed_says_when_the_ledger_changes(console: TestClient, tmp_path: Path) -> None:
+    """Another process (the tracker) writes to the ledger; the feed sends `changed` within a poll or two."""
+    sign_in(console)
+
+    def write_later() -> None:
+        time.sleep(0.3)
+        ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+        ledger.apply([forwarded("cn-new", 0)], {("lr.status", 0): 3})
+        ledger.close()
+
+    writer = threading.Thread(target=write_later)
+    started = time.monotonic()
+    writer.start()
+    seen = ""
+    with console.stream("GET", "/events") as feed:
+        for line in feed.iter_lines():
+            seen += line + "\n"
+            if "event: changed" in line or time.monotonic() - started > 10:
+                break
+    writer.join()
+    assert "event: changed" in seen and time.monotonic() - started < 2
+    assert "cn-new" in console.get("/board/rows").text
