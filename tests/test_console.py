@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from harness import RelayProcess, hdr, make_deploy, message, read_topic
+from launchrelay.clients.publisher import Publisher
 from launchrelay.console.accounts import LoginBrake, Role, load_users, set_user, verify
 from launchrelay.console.app import ConsoleConfig, build_app
+from launchrelay.contract import encode
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.errors import ConfigError
 from launchrelay.tracker.ledger import SqliteLedger
@@ -149,3 +152,55 @@ def test_the_live_feed_says_when_the_ledger_changes(console: TestClient, tmp_pat
     writer.join()
     assert "event: changed" in seen and time.monotonic() - started < 2
     assert "cn-new" in console.get("/board/rows").text
+
+
+@pytest.mark.kafka
+async def test_dead_letters_show_their_reasons_and_only_an_operator_redrives(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A refused message is listed with the sentence of each reason; a viewer sees no redrive and is refused one;
+    an operator confirms, needs the CSRF token, and the redrive goes back to the out topic, recorded in the
+    ledger (who, when, which) and the log."""
+    deploy = await make_deploy(kafka_bootstrap, tmp_path / "deploy")
+    relay = RelayProcess(deploy, "relay-console").start()
+    users = tmp_path / "users.toml"
+    set_user(users, "olga", Role.OPERATOR, PASSWORD)
+    set_user(users, "victor", Role.VIEWER, PASSWORD)
+    SqliteLedger(tmp_path / "ledger.sqlite").close()
+    try:
+        await relay.wait("relay.partitions_assigned")
+        bad = message("CN", ["RU"])
+        raw = encode(bad)
+        async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn:
+            await cn.publish_raw(raw, bad.launch_key.encode(), deploy.signers["CN"].headers(raw + b"tampered"))
+            assert (await cn.wait_receipt(bad.message_id, 60)).outcome == "rejected"
+        config = ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=users, bootstrap=deploy.bootstrap,
+                               topic_prefix=deploy.prefix)  # fmt: skip
+        viewer = TestClient(build_app(config))
+        sign_in(viewer, "victor")
+        listing = viewer.get("/deadletters").text
+        ref = re.search(r'data-ref="(\d+:\d+)"', listing)
+        assert ref and "SIGNATURE_INVALID" in listing and "signature" in listing.lower().split("signature_invalid")[1]
+        assert "Redrive…" not in listing
+        refused = viewer.post(f"/deadletters/{ref.group(1)}/redrive", data={"csrf": csrf(listing)})
+        assert refused.status_code == 403
+
+        operator = TestClient(build_app(config))
+        sign_in(operator, "olga")
+        confirm = operator.get(f"/deadletters/{ref.group(1)}/redrive")
+        assert confirm.status_code == 200 and "Redrive dead letter" in confirm.text
+        assert operator.post(f"/deadletters/{ref.group(1)}/redrive", data={}).status_code == 403
+        done = operator.post(f"/deadletters/{ref.group(1)}/redrive", data={"csrf": csrf(confirm.text)},
+                             follow_redirects=False)  # fmt: skip
+        assert done.status_code == 303 and done.headers["location"] == f"/deadletters?redriven={ref.group(1)}"
+        ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+        try:
+            (audit,) = ledger.redrives()
+        finally:
+            ledger.close()
+        assert audit["user"] == "olga" and audit["dead_letter"] == f"{deploy.topics.deadletter}:{ref.group(1)}"
+        out = await read_topic(deploy.bootstrap, deploy.topics.outbound("CN"), lambda rs: len(rs) >= 2)
+        assert hdr(out[-1], "lr-redrive") == f"{deploy.topics.deadletter}:{ref.group(1)}".encode()
+        assert audit["target"].endswith(f":{out[-1].offset}")
+    finally:
+        relay.ensure_stopped()

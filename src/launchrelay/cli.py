@@ -161,13 +161,17 @@ def _cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from launchrelay.agreements.config import load_config
     from launchrelay.console.app import ConsoleConfig, build_app
 
     tls = settings.console_tls_cert is not None
     if tls != (settings.console_tls_key is not None):
         raise ConfigError("LAUNCHRELAY_CONSOLE_TLS_CERT and LAUNCHRELAY_CONSOLE_TLS_KEY go together")
+    deployment = load_config(settings.config) if settings.config.exists() else None
     config = ConsoleConfig(ledger=settings.ledger_path(), users=settings.console_users_path(),
-                           secure_cookies=tls or settings.console_behind_tls)  # fmt: skip
+                           secure_cookies=tls or settings.console_behind_tls, bootstrap=settings.bootstrap(),
+                           topic_prefix=deployment.relay.topic_prefix if deployment else "launchrelay",
+                           client_options=settings.kafka_options())  # fmt: skip
     if settings.console_session_key is not None:
         config.session_key = settings.console_session_key.get_secret_value()
     scheme = "https" if tls else "http"
@@ -353,6 +357,7 @@ READS: dict[str, tuple[str, ...]] = {
     "keygen": (),
     "init": (),
     "console": (
+        *_KAFKA,
         "data_dir",
         "ledger",
         "console_host",

@@ -29,6 +29,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from launchrelay.console.accounts import Account, LoginBrake, Role, load_users, verify
+from launchrelay.errors import LaunchRelayError
+from launchrelay.ops import deadletters
+from launchrelay.topics import Topics
 from launchrelay.tracker import status
 from launchrelay.tracker.ledger import SqliteLedger
 
@@ -42,6 +45,10 @@ OPEN_STATES = ("overdue", "pending")
 class ConsoleConfig:
     ledger: Path
     users: Path
+    #: Kafka, for dead letters and redrive (as the operator user of the access plan where ACLs are on)
+    bootstrap: str | None = None
+    topic_prefix: str = "launchrelay"
+    client_options: dict[str, Any] = field(default_factory=dict)
     session_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     secure_cookies: bool = False  # True when served over TLS (directly or behind a TLS proxy)
     poll_s: float = 0.5  # how often the live feed looks at the ledger
@@ -194,6 +201,51 @@ def build_app(config: ConsoleConfig) -> Starlette:
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
+    topics = Topics(config.topic_prefix)
+
+    async def dead_letter_list(request: Request) -> Response:
+        if account(request) is None:
+            return RedirectResponse("/login", 303)
+        q = request.query_params
+        letters: list[deadletters.DeadLetter] = []
+        error = None
+        if config.bootstrap is None:
+            error = "No Kafka configured for the console (LAUNCHRELAY_BOOTSTRAP_SERVERS)."
+        else:
+            try:
+                letters = await deadletters.read_dead_letters(config.bootstrap, topics, config.client_options, 30)
+            except LaunchRelayError as exc:
+                error = str(exc)
+        chosen = deadletters.select(letters, reason=q.get("reason") or None, sender=q.get("sender") or None)
+        ledger = console.ledger()
+        return page(request, "deadletters.html", letters=list(reversed(chosen)), query=dict(q), error=error,
+                    done=q.get("redriven"), audit=ledger.redrives()[:20] if ledger else [])  # fmt: skip
+
+    async def redrive_one(request: Request) -> Response:
+        who = account(request)
+        if who is None:
+            return RedirectResponse("/login", 303)
+        ref = request.path_params["ref"]
+        if who.role is not Role.OPERATOR:
+            log.warning("console.redrive_refused", user=who.name, dead_letter=ref, why="not an operator")
+            return PlainTextResponse("only an operator may redrive\n", 403)
+        if request.method == "GET":  # the confirmation step
+            return page(request, "redrive.html", ref=ref, deadletter_topic=topics.deadletter)
+        if await form_with_csrf(request) is None:
+            return PlainTextResponse("the form's CSRF token is missing or wrong: reload the page\n", 403)
+        if config.bootstrap is None:
+            return PlainTextResponse("no Kafka configured for the console\n", 503)
+        try:
+            (done,) = await deadletters.redrive(config.bootstrap, topics, [ref], config.client_options)
+        except LaunchRelayError as exc:
+            return page(request, "redrive.html", ref=ref, deadletter_topic=topics.deadletter, error=str(exc))
+        target = f"{done.topic}:{done.partition}:{done.offset}"
+        ledger = console.ledger()
+        if ledger is not None:
+            ledger.record_redrive(datetime.now(UTC), who.name, f"{topics.deadletter}:{ref}", target)
+        log.info("console.redrive", user=who.name, dead_letter=f"{topics.deadletter}:{ref}", to=target)
+        return RedirectResponse(f"/deadletters?redriven={ref}", 303)
+
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
@@ -212,6 +264,8 @@ def build_app(config: ConsoleConfig) -> Starlette:
         Route("/board/rows", rows_fragment),
         Route("/events", events),
         Route("/n/{ident:path}", notification),
+        Route("/deadletters", dead_letter_list),
+        Route("/deadletters/{ref}/redrive", redrive_one, methods=["GET", "POST"]),
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/healthz", healthz),

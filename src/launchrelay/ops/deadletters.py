@@ -76,6 +76,15 @@ class DeadLetter:
         return [c for c in (self._text(REASONS) or "").split(",") if c]
 
     @property
+    def reason_details(self) -> list[dict[str, Any]]:
+        """Each reason with its sentence and field (header ``lr-reasons-json``), or the codes alone."""
+        try:
+            details = json.loads(self._text(REASONS_JSON) or "[]")
+        except ValueError:
+            details = []
+        return details if isinstance(details, list) and details else [{"code": c} for c in self.reasons]
+
+    @property
     def redrive_of(self) -> str | None:
         return self._text(REDRIVE_HEADER)
 

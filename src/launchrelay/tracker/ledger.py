@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS timeline (
 CREATE INDEX IF NOT EXISTS timeline_by_key ON timeline (key, seq);
 CREATE TABLE IF NOT EXISTS offsets (topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
     PRIMARY KEY (topic, partition));
+-- every redrive an operator made from the console: who, when, which dead letter, where it went
+CREATE TABLE IF NOT EXISTS redrives (at TEXT NOT NULL, user TEXT NOT NULL, dead_letter TEXT NOT NULL,
+    target TEXT NOT NULL);
 """
 #: Columns added since the first ledgers were written: a ledger of an earlier version gets them on opening
 #: (SQLite appends them, in this order, as in the CREATE statements above).
@@ -152,6 +155,15 @@ class SqliteLedger:
     @classmethod
     def open_existing(cls, path: Path) -> SqliteLedger | None:
         return cls(path) if path.exists() else None
+
+    def record_redrive(self, at: datetime, user: str, dead_letter: str, target: str) -> None:
+        """Keep an operator's redrive (the audit the console shows and the log repeats)."""
+        with self._txn() as db:
+            db.execute("INSERT INTO redrives VALUES (?, ?, ?, ?)", (at.isoformat(), user, dead_letter, target))
+
+    def redrives(self) -> list[dict[str, str]]:
+        rows = self._db.execute("SELECT at, user, dead_letter, target FROM redrives ORDER BY rowid DESC").fetchall()
+        return [{"at": a, "user": u, "dead_letter": d, "target": t} for a, u, d, t in rows]
 
     def close(self) -> None:
         self._db.close()
