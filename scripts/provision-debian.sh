@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tools the tests run that come from Debian's packages, installed when missing (as root, or with sudo):
 # Java and Maven (the Kafka jars), openssl (the foreign-client test), npm (published schemas, code generation)
-# and promtool (package prometheus: the alert rules' unit tests). `make test` and `.ci/run` both run this.
+# promtool (package prometheus: the alert rules' unit tests) and chromium (the console's browser tests, driven by
+# Playwright; no browser is downloaded at run time). `make test` and `.ci/run` both run this.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,7 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 ((${#missing[@]})) || exit 0
 
 if [[ $(id -u) == 0 ]]; then

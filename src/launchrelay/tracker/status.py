@@ -41,6 +41,8 @@ def delivery_note(d: Delivery, now: datetime) -> str:
             " (late)" if d.state is DeliveryState.ACKNOWLEDGED_LATE else ""
         )
     if d.state is DeliveryState.PENDING:
+        if d.deadline_at < now:  # the tracker raises the alert at its next tick
+            return f"{d.recipient}: due {_span(now - d.deadline_at)} ago"
         return f"{d.recipient}: {_span(d.deadline_at - now)} left"
     if d.state is DeliveryState.TIMED_OUT:
         return f"{d.recipient}: overdue by {_span(now - d.deadline_at)}"
