@@ -72,6 +72,11 @@ def test_compose_runs_kafka_init_topics_relay_tracker_and_a_demo_profile() -> No
         assert svc["healthcheck"]["test"] == ["CMD", "launchrelay", "health", "--ready"]
     assert services["demo"]["profiles"] == ["demo"] and services["demo"]["command"] == ["demo"]
     assert "healthcheck" in services["kafka"]
+    console = services["console"]
+    assert console["command"] == ["console"] and console["ports"] == ["8080:8080"]
+    assert console["environment"]["LAUNCHRELAY_LEDGER"] == services["tracker"]["environment"]["LAUNCHRELAY_LEDGER"]
+    assert set(console["volumes"]) >= {"config:/etc/launchrelay:ro", "ledger:/var/lib/launchrelay/ledger"}
+    assert console["environment"]["LAUNCHRELAY_CONSOLE_USERS"].startswith("/etc/launchrelay/")
 
 
 def test_compose_keeps_kafka_data_and_the_ledger_in_volumes() -> None:
@@ -229,7 +234,7 @@ def test_relay_has_a_disruption_budget_and_both_a_network_policy_and_a_service_m
     assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
     (selected,) = policy["podSelector"]["matchExpressions"]
     assert set(selected["values"]) == {"launchrelay-relay", "launchrelay-tracker"}
-    assert [p["port"] for rule in policy["ingress"] for p in rule["ports"]] == [9400]
+    assert [p["port"] for rule in policy["ingress"] for p in rule["ports"]] == [9400, 8080]
     egress_ports = sorted(p["port"] for rule in policy["egress"] for p in rule["ports"])
     assert egress_ports == [53, 53, 9093]
     bootstrap = docs["Deployment/launchrelay-relay"]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"]
@@ -258,7 +263,7 @@ def test_deployments_probe_health_and_readiness_and_mount_config_and_keys() -> N
     for name in ("relay", "tracker"):
         dep = docs[f"Deployment/launchrelay-{name}"]
         pod = dep["spec"]["template"]["spec"]
-        (container,) = pod["containers"]
+        container = pod["containers"][0]
         assert container["args"] == [name]
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -277,6 +282,15 @@ def test_deployments_probe_health_and_readiness_and_mount_config_and_keys() -> N
             {"key": "ca.crt", "path": "ca.crt"}
         ]
         assert env["LAUNCHRELAY_KAFKA_SSL_CAFILE"]["value"] == mounts["kafka-ca"] + "/ca.crt"
+    tracker_pod = docs["Deployment/launchrelay-tracker"]["spec"]["template"]["spec"]
+    assert [c["name"] for c in tracker_pod["containers"]] == ["tracker", "console"], "the console reads the ledger"
+    console = tracker_pod["containers"][1]
+    console_env = {e["name"]: e.get("value") for e in console["env"]}
+    tracker_env = {e["name"]: e.get("value") for e in tracker_pod["containers"][0]["env"]}
+    assert console_env["LAUNCHRELAY_LEDGER"] == tracker_env["LAUNCHRELAY_LEDGER"]
+    assert console_env["LAUNCHRELAY_KAFKA_SASL_USERNAME"] == "launchrelay-operator"
+    assert console_env["LAUNCHRELAY_CONSOLE_BEHIND_TLS"] == "true"
+    assert docs["Service/launchrelay-console"]["spec"]["ports"][0]["targetPort"] == "console"
     assert docs["Deployment/launchrelay-tracker"]["spec"]["replicas"] == 1
     assert docs["Deployment/launchrelay-tracker"]["spec"]["strategy"]["type"] == "Recreate"
     assert "relay.pem" in docs["Secret/launchrelay-keys"]["stringData"]
