@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
+import re
+import signal
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from launchrelay.broker.local import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
@@ -34,3 +41,41 @@ def test_demo_runs_the_exchange_and_prints_status(kafka_bootstrap: str, tmp_path
     assert "OUT_OF_SCOPE_RANGE" in table[1] and table[2].startswith("1 dead letter in")
     logs = list((tmp_path / "data" / "demo").glob("*/logs/relay.log"))
     assert logs and '"relay.committed"' in logs[0].read_text()
+
+
+def test_demo_with_the_console_serves_the_board_until_interrupted(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """`launchrelay demo --console`: after the exchange, the console over it with an account it prints; the
+    board shows the overdue notice; Ctrl-C stops the console, relay, tracker and broker."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAUNCHRELAY_")}
+    env |= {"LAUNCHRELAY_BOOTSTRAP_SERVERS": kafka_bootstrap, "LAUNCHRELAY_DATA_DIR": str(tmp_path / "data"),
+            "LAUNCHRELAY_CONSOLE_PORT": str(port)}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "launchrelay", "demo", "--console"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("[console]"):
+                break
+        found = re.search(r"user: (\S+)  password: (\S+)", lines[-1])
+        assert found, "".join(lines)
+        overdue_id = re.search(r"(\S+): acknowledgement overdue: CN was alerted", "".join(lines))
+        assert overdue_id
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        base = f"http://127.0.0.1:{port}"
+        login = opener.open(f"{base}/login", timeout=10).read().decode()
+        token = re.search(r'name="csrf" value="([^"]+)"', login)
+        assert token
+        form = urllib.parse.urlencode({"name": found.group(1), "password": found.group(2), "csrf": token.group(1)})
+        board = opener.open(f"{base}/login", data=form.encode(), timeout=10).read().decode()
+        assert f'class="state-overdue" data-id="{overdue_id.group(1)}"' in board
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=90)[0]
+        assert proc.returncode in (0, 130), rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

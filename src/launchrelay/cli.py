@@ -202,7 +202,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if "log_level" not in settings.model_fields_set:
         # the demo narrates; the services' own event logs are in files it names at the end
         configure_logging("WARNING", settings.log_format)
-    return asyncio.run(run_demo(settings))
+    return asyncio.run(run_demo(settings, console=args.console))
 
 
 def _cmd_relay(args: argparse.Namespace, settings: Settings) -> int:
@@ -378,7 +378,7 @@ READS: dict[str, tuple[str, ...]] = {
     "topics": _KAFKA,
     "deploy": ("config",),
     "access": _KAFKA,
-    "demo": (*_BROKER, "bootstrap_servers", "use_docker"),
+    "demo": (*_BROKER, "bootstrap_servers", "use_docker", "console_host", "console_port"),
 }
 
 
@@ -524,6 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     access.set_defaults(func=_cmd_access)
 
     demo = sub.add_parser("demo", help="the main job: broker, topics and an exchange between two parties")
+    demo.add_argument("--console", action="store_true",
+                      help="then serve the operators' console over it until Ctrl-C (an account is made)")  # fmt: skip
     demo.set_defaults(func=_cmd_demo)
     return parser
 

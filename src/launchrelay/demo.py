@@ -99,6 +99,33 @@ def _planned(n: int, now: datetime, **changes: Any) -> PlannedLaunch:
     return PlannedLaunch.model_validate_json(json.dumps(data))
 
 
+async def _serve_console(settings: Settings, base: Path, ledger: Path, bootstrap: str, prefix: str) -> None:
+    """The console over the demo's ledger and dead letters, with an operator account made for it, until Ctrl-C."""
+    import secrets
+
+    import uvicorn
+
+    from launchrelay.console.accounts import Role, set_user
+    from launchrelay.console.app import ConsoleConfig, build_app
+
+    users = base / "console-users.toml"
+    password = secrets.token_urlsafe(12)
+    set_user(users, "watch", Role.OPERATOR, password)
+    app = build_app(ConsoleConfig(ledger=ledger, users=users, bootstrap=bootstrap, topic_prefix=prefix))
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.console_host, port=settings.console_port,
+                                           log_config=None, access_log=False))  # fmt: skip
+    serving = asyncio.create_task(server.serve())
+    # uvicorn says it is listening only by this flag
+    while not server.started and not serving.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    if serving.done():
+        await serving  # its error, e.g. the port is taken
+        return
+    _say(f"[console] http://{settings.console_host}:{settings.console_port}/  user: watch  password: {password}")
+    _say("          relay and tracker keep running; Ctrl-C stops everything")
+    await serving
+
+
 class _Services:
     """The relay and the tracker as child processes, logging JSON to files."""
 
@@ -151,8 +178,9 @@ async def _until(check: Callable[[], bool], timeout_s: float) -> bool:
     return check()
 
 
-async def run_demo(settings: Settings) -> int:
-    """Start (or use) a broker, run relay and tracker, play a CN-RU exchange, print the status table."""
+async def run_demo(settings: Settings, console: bool = False) -> int:
+    """Start (or use) a broker, run relay and tracker, play a CN-RU exchange, print the status table; with
+    ``console``, then serve the operators' console over it until Ctrl-C."""
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     base = (settings.data_dir / "demo" / run_id).resolve()
     base.mkdir(parents=True, exist_ok=True)
@@ -195,6 +223,8 @@ async def run_demo(settings: Settings) -> int:
             await asyncio.to_thread(services.wait_for, "tracker", "tracker.started")
             _say(f"[2/6] relay and tracker running (logs: {base / 'logs'})")
             code = await _exchange(bootstrap, prefix, signers, ledger_path)
+            if console:
+                await _serve_console(settings, base, ledger_path, bootstrap, prefix)
         finally:
             services.stop()
         letters = [d.as_dict() for d in await read_dead_letters(bootstrap, topics)]
