@@ -102,6 +102,9 @@ async def test_relay_metrics_move_and_health_answers(kafka_bootstrap: str, tmp_p
         assert metric(after, "launchrelay_transaction_commit_seconds_count") >= 1
         assert "launchrelay_consumer_lag" in after
         assert (await asyncio.to_thread(get, f"{base}/nothing"))[0] == 404
+        # the ops server does not take SIGTERM from the service: the relay finishes and exits 0
+        assert relay.terminate() == 0
+        assert any(e.get("event") == "relay.stopped" for e in relay.events()), "stopped in its own words"
     finally:
         relay.ensure_stopped()
 

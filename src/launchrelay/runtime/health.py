@@ -1,19 +1,24 @@
 """A small HTTP endpoint per process: /metrics (Prometheus), /healthz (alive), /readyz (ready to work).
 
-/metrics is prometheus_client's own exposition: the format the scraper asks for in ``Accept`` (the text
-format, or OpenMetrics), gzipped when it accepts gzip. Every registry also carries the process and platform
-collectors and ``launchrelay_ready`` (see :func:`standard_metrics`)."""
+Served by uvicorn in the service's event loop; /metrics is prometheus_client's own ASGI exposition: the
+format the scraper asks for in ``Accept`` (the text format, or OpenMetrics), gzipped when it accepts gzip.
+Every registry also carries the process and platform collectors and ``launchrelay_ready`` (see
+:func:`standard_metrics`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Gauge, PlatformCollector, ProcessCollector
-from prometheus_client.exposition import choose_encoder
+import uvicorn
+from prometheus_client import CollectorRegistry, Gauge, PlatformCollector, ProcessCollector, make_asgi_app
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 log = structlog.get_logger("launchrelay.ops")
 
@@ -28,65 +33,67 @@ def standard_metrics(registry: CollectorRegistry) -> Gauge:
     return Gauge("launchrelay_ready", "1 when /readyz answers 200 (ready to work), else 0", registry=registry)
 
 
-def metrics_response(registry: CollectorRegistry, accept: str, accept_encoding: str) -> tuple[str, bytes, bool]:
-    """(content type, body, gzipped) of the exposition of ``registry`` in the format ``accept`` asks for."""
-    encoder, content_type = choose_encoder(accept)
-    body = encoder(registry)
-    zipped = "gzip" in accept_encoding.lower()
-    return content_type, gzip.compress(body) if zipped else body, zipped
+class _ServiceServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the service owns SIGTERM and SIGINT, and stops this server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class _Asgi:
+    """Wraps an ASGI callable so Starlette's router hands it the raw request (not a Request object)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+def ops_app(registry: CollectorRegistry, ready: Readiness) -> Starlette:
+    """/metrics (prometheus_client's own ASGI exposition), /healthz and /readyz."""
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(request: Request) -> Response:
+        ok, why = ready()
+        return PlainTextResponse(why + "\n", status_code=200 if ok else 503)
+
+    routes = [
+        Route("/metrics", _Asgi(make_asgi_app(registry=registry))),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    return Starlette(routes=routes)
 
 
 class OpsServer:
-    """Serves the three paths on ``host:port`` with asyncio streams (no web framework needed)."""
+    """Serves the three paths on ``host:port`` (uvicorn, in the service's own event loop)."""
 
     def __init__(
         self, host: str, port: int, registry: CollectorRegistry, ready: Readiness, ready_gauge: Gauge | None = None
     ) -> None:
         self.host, self.port = host, port
-        self._registry = registry
-        self._ready = ready
         if ready_gauge is not None:  # launchrelay_ready says on /metrics what /readyz says
             ready_gauge.set_function(lambda: 1.0 if ready()[0] else 0.0)
-        self._server: asyncio.Server | None = None
+        config = uvicorn.Config(ops_app(registry, ready), host=host, port=port, log_config=None, access_log=False,
+                                lifespan="off")  # fmt: skip
+        self._server = _ServiceServer(config)
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                await self._task  # it could not listen: its error
+                raise OSError(f"cannot serve on {self.host}:{self.port}")
+            await asyncio.sleep(0.02)
         log.info("ops.listening", host=self.host, port=self.port, paths=["/metrics", "/healthz", "/readyz"])
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readline(), 5)
-            headers: dict[str, str] = {}
-            while line := (await asyncio.wait_for(reader.readline(), 5)).strip():
-                name, _, value = line.decode("latin-1").partition(":")
-                headers[name.strip().lower()] = value.strip()
-            parts = request.decode("latin-1").split()
-            path = parts[1].split("?", 1)[0] if len(parts) >= 2 else "/"
-            extra = ""
-            if path == "/metrics":
-                ctype, body, zipped = metrics_response(
-                    self._registry, headers.get("accept", ""), headers.get("accept-encoding", "")
-                )
-                status, extra = 200, "Content-Encoding: gzip\r\n" if zipped else ""
-            elif path == "/healthz":
-                status, ctype, body = 200, "text/plain", b"ok\n"
-            elif path == "/readyz":
-                ok, why = self._ready()
-                status, ctype, body = (200 if ok else 503), "text/plain", (why + "\n").encode()
-            else:
-                status, ctype, body = 404, "text/plain", b"not found\n"
-            reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
-            head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n{extra}"
-            writer.write(head.encode() + b"Connection: close\r\n\r\n" + body)
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+        if self._task is not None:
+            self._server.should_exit = True
+            await self._task
+            self._task = None
