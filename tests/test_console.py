@@ -5,9 +5,17 @@ the page when the ledger changed."""
 
 from __future__ import annotations
 
+import http.cookiejar
+import os
 import re
+import ssl
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +23,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from harness import RelayProcess, hdr, make_deploy, message, read_topic
+from launchrelay.broker.local import free_port
+from launchrelay.broker.tls import make_broker_tls
 from launchrelay.clients.publisher import Publisher
 from launchrelay.console.accounts import LoginBrake, Role, load_users, set_user, verify
 from launchrelay.console.app import ConsoleConfig, build_app
@@ -204,3 +214,81 @@ async def test_dead_letters_show_their_reasons_and_only_an_operator_redrives(
         assert audit["target"].endswith(f":{out[-1].offset}")
     finally:
         relay.ensure_stopped()
+
+
+def test_the_console_serves_tls_itself_and_marks_its_cookie_secure(tmp_path: Path) -> None:
+    """`launchrelay console` with LAUNCHRELAY_CONSOLE_TLS_CERT/KEY: HTTPS (a certificate from a CA of our own),
+    and the session cookie is Secure."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    files = make_broker_tls(tmp_path / "tls", "tls-test-password")
+    key, cert, _ = pkcs12.load_key_and_certificates(files.keystore.read_bytes(), files.password.encode())
+    assert key is not None and cert is not None
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))  # fmt: skip
+    set_user(tmp_path / "users.toml", "olga", Role.OPERATOR, PASSWORD)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAUNCHRELAY_")}
+    env |= {"LAUNCHRELAY_CONSOLE_PORT": str(port), "LAUNCHRELAY_CONSOLE_USERS": str(tmp_path / "users.toml"),
+            "LAUNCHRELAY_LEDGER": str(tmp_path / "ledger.sqlite"), "LAUNCHRELAY_CONFIG": str(tmp_path / "none.toml"),
+            "LAUNCHRELAY_CONSOLE_TLS_CERT": str(tmp_path / "cert.pem"),
+            "LAUNCHRELAY_CONSOLE_TLS_KEY": str(tmp_path / "key.pem"), "LAUNCHRELAY_LOG_FORMAT": "json"}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "launchrelay", "console"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    context = ssl.create_default_context(cafile=str(files.ca))
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
+                                         urllib.request.HTTPCookieProcessor(jar))  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = opener.open(f"https://127.0.0.1:{port}/login", timeout=5).read().decode()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline and proc.poll() is None, "the console did not serve HTTPS"
+                time.sleep(0.3)
+        form = urllib.parse.urlencode({"name": "olga", "password": PASSWORD, "csrf": csrf(page)}).encode()
+        opener.open(f"https://127.0.0.1:{port}/login", data=form, timeout=5)
+        (session,) = [c for c in jar if c.name == "launchrelay_console"]
+        assert session.secure, "served over TLS: the cookie is Secure"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_the_health_page_shows_readiness_lag_and_the_last_broker_contact(console: TestClient) -> None:
+    """From each service's own /readyz and /metrics (here a relay's ops endpoint with known figures, and one
+    that does not answer)."""
+    import uvicorn
+
+    from launchrelay.relay.metrics import RelayMetrics
+    from launchrelay.runtime.health import ops_app
+
+    metrics = RelayMetrics()
+    metrics.on_partition("lr.CN.out", 2, 17, 42.5)
+    metrics.on_contact(time.time() - 3)
+    port = free_port()
+    app = ops_app(metrics.registry, lambda: (False, "stalled: lr.CN.out:2 has waited 43s with 17 behind"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        console.app.state.console.config.services = {"relay": f"http://127.0.0.1:{port}",
+                                                     "tracker": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
+        sign_in(console)
+        page = console.get("/health").text
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    relay = page.split('data-service="relay"')[1].split("</section>")[0]
+    assert "not ready" in relay and "stalled: lr.CN.out:2" in relay
+    assert "<td>lr.CN.out:2</td><td>17</td><td>42.5 s</td>" in relay
+    assert re.search(r"last broker contact: [34] s ago", relay)
+    tracker = page.split('data-service="tracker"')[1].split("</section>")[0]
+    assert "unreachable" in tracker and "no answer" in tracker

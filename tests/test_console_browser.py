@@ -5,27 +5,54 @@ without its CSRF token, sign out. With LAUNCHRELAY_SCREENSHOTS=DIR the board and
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
+from harness import RelayProcess, make_deploy, message
 from launchrelay.broker.local import free_port
+from launchrelay.clients.publisher import Publisher
 from launchrelay.console.accounts import Role, set_user
 from launchrelay.console.app import ConsoleConfig, build_app
+from launchrelay.contract import encode
 from launchrelay.tracker.ledger import SqliteLedger
 from test_console import PASSWORD, forwarded, overdue
 
+T = TypeVar("T")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 #: as the machine's notes say: no background traffic (the network is closed), no first-run work
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@contextlib.contextmanager
+def serve(config: ConsoleConfig) -> Iterator[str]:
+    """The console on a free loopback port, in a thread, as `launchrelay console` runs it; its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(build_app(config), host="127.0.0.1", port=port, log_config=None,
+                                           access_log=False))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the console did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture
@@ -35,20 +62,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     ledger = tmp_path / "ledger.sqlite"
     with SqliteLedger(ledger) as db:
         db.apply([forwarded("cn-0001", 10), forwarded("cn-0002", 90), overdue("cn-0002")], {("lr.status", 0): 3})
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(ConsoleConfig(ledger=ledger, users=users, poll_s=0.2)),
-                                           host="127.0.0.1", port=port, log_config=None, access_log=False))  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the console did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", ledger
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve(ConsoleConfig(ledger=ledger, users=users, poll_s=0.2)) as base:
+        yield base, ledger
 
 
 @pytest.fixture
@@ -61,6 +76,14 @@ def page() -> Iterator[Page]:
             yield browser.new_page(viewport={"width": 1280, "height": 720})
         finally:
             browser.close()
+
+
+def sign_in(page: Page, base: str, name: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{base}/")
 
 
 def shot(page: Page, name: str) -> None:
@@ -109,3 +132,61 @@ def test_sign_in_watch_live_open_a_story_and_sign_out(served: tuple[str, Path], 
     expect(page).to_have_url(f"{base}/login")
     page.goto(f"{base}/")
     expect(page).to_have_url(f"{base}/login")
+
+
+@pytest.mark.kafka
+def test_a_viewer_cannot_redrive_and_an_operator_can(kafka_bootstrap: str, tmp_path: Path, page: Page) -> None:
+    """In the browser: a refused message in the dead letters with its reason's sentence; the viewer has no redrive
+    and a forged one is refused; the operator confirms and the dead letter goes back, recorded by name."""
+    deploy = elsewhere(make_deploy(kafka_bootstrap, tmp_path / "deploy"))
+    relay = RelayProcess(deploy, "relay-browser").start()
+    users = tmp_path / "users.toml"
+    set_user(users, "olga", Role.OPERATOR, PASSWORD)
+    set_user(users, "victor", Role.VIEWER, PASSWORD)
+    SqliteLedger(tmp_path / "ledger.sqlite").close()
+    bad = message("CN", ["RU"])
+    raw = encode(bad)
+
+    async def refused_message() -> None:
+        async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn:
+            await cn.publish_raw(raw, bad.launch_key.encode(), deploy.signers["CN"].headers(raw + b"tampered"))
+            assert (await cn.wait_receipt(bad.message_id, 60)).outcome == "rejected"
+
+    try:
+        relay.wait_for("relay.partitions_assigned")
+        elsewhere(refused_message())
+        config = ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=users, bootstrap=deploy.bootstrap,
+                               topic_prefix=deploy.prefix)  # fmt: skip
+        with serve(config) as base:
+            browse(page, base, bad.message_id)
+    finally:
+        relay.ensure_stopped()
+
+
+def elsewhere(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end on a thread of its own (Playwright's sync API holds this thread's event loop)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+def browse(page: Page, base: str, message_id: str) -> None:
+    sign_in(page, base, "victor")
+    page.click("text=Dead letters")
+    row = page.locator("tr[data-ref]").filter(has_text=message_id)
+    expect(row).to_contain_text("SIGNATURE_INVALID")
+    ref = row.get_attribute("data-ref")
+    assert ref
+    expect(row.locator("text=Redrive…")).to_have_count(0)
+    token = page.locator("input[name=csrf]").first.get_attribute("value")
+    assert page.request.post(f"{base}/deadletters/{ref}/redrive", form={"csrf": token or ""}).status == 403
+    page.click("text=Sign out")
+
+    sign_in(page, base, "olga")
+    page.goto(f"{base}/deadletters")
+    page.locator("tr[data-ref]").filter(has_text=message_id).locator("text=Redrive…").click()
+    expect(page.locator("h1")).to_contain_text(f"Redrive dead letter {ref}?")
+    page.click("button:has-text('Redrive')")
+    expect(page).to_have_url(f"{base}/deadletters?redriven={ref}")
+    expect(page.get_by_role("status")).to_contain_text(f"Dead letter {ref} sent back")
+    expect(page.locator("body")).to_contain_text(f":{ref} → ")  # the audit: who, which, where to
+    expect(page.locator("body")).to_contain_text("olga: ")

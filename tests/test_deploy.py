@@ -236,7 +236,7 @@ def test_relay_has_a_disruption_budget_and_both_a_network_policy_and_a_service_m
     assert set(selected["values"]) == {"launchrelay-relay", "launchrelay-tracker"}
     assert [p["port"] for rule in policy["ingress"] for p in rule["ports"]] == [9400, 8080]
     egress_ports = sorted(p["port"] for rule in policy["egress"] for p in rule["ports"])
-    assert egress_ports == [53, 53, 9093]
+    assert egress_ports == [53, 53, 9093, 9400]  # DNS, Kafka, and the console's health page asking the relays
     bootstrap = docs["Deployment/launchrelay-relay"]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"]
     assert bootstrap.endswith(":9093"), "the policy's Kafka port is the one the services use"
     monitor = yaml.safe_load((K8S / "monitoring" / "servicemonitor.yaml").read_text())

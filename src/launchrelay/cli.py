@@ -158,6 +158,19 @@ def _cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _services(text: str | None) -> dict[str, str]:
+    """``relay=http://relay:9400,tracker=http://tracker:9400`` -> {name: url}."""
+    out = {}
+    for item in (text or "").split(","):
+        name, sep, url = item.strip().partition("=")
+        if not item.strip():
+            continue
+        if not sep or not url.startswith(("http://", "https://")):
+            raise ConfigError(f"LAUNCHRELAY_CONSOLE_SERVICES: {item.strip()!r} is not NAME=http(s)://HOST:PORT")
+        out[name.strip()] = url.strip().rstrip("/")
+    return out
+
+
 def _cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -171,7 +184,8 @@ def _cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     config = ConsoleConfig(ledger=settings.ledger_path(), users=settings.console_users_path(),
                            secure_cookies=tls or settings.console_behind_tls, bootstrap=settings.bootstrap(),
                            topic_prefix=deployment.relay.topic_prefix if deployment else "launchrelay",
-                           client_options=settings.kafka_options())  # fmt: skip
+                           client_options=settings.kafka_options(),
+                           services=_services(settings.console_services))  # fmt: skip
     if settings.console_session_key is not None:
         config.session_key = settings.console_session_key.get_secret_value()
     scheme = "https" if tls else "http"
@@ -367,6 +381,7 @@ READS: dict[str, tuple[str, ...]] = {
         "console_tls_key",
         "console_behind_tls",
         "console_session_key",
+        "console_services",
     ),
     "console-user": ("data_dir", "console_users"),
     "relay": (*_SERVICE, "relay_id", "relay_batch", "relay_fetch_wait_ms"),

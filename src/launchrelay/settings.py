@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     console_behind_tls: bool = Field(
         default=False, description="a TLS proxy fronts the console: its session cookie is marked Secure"
     )
+    console_services: str | None = Field(
+        default=None, description="for the health page: NAME=URL,... of each service's ops endpoint"
+    )
     console_session_key: SecretStr | None = Field(
         default=None, description="signs session cookies; unset: a new key per start (everyone signs in again)"
     )

@@ -12,6 +12,9 @@ import asyncio
 import contextlib
 import secrets
 import sqlite3
+import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -49,6 +53,8 @@ class ConsoleConfig:
     bootstrap: str | None = None
     topic_prefix: str = "launchrelay"
     client_options: dict[str, Any] = field(default_factory=dict)
+    #: name -> base URL of the ops endpoint (/readyz, /metrics) of each service the health page shows
+    services: dict[str, str] = field(default_factory=dict)
     session_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     secure_cookies: bool = False  # True when served over TLS (directly or behind a TLS proxy)
     poll_s: float = 0.5  # how often the live feed looks at the ledger
@@ -70,6 +76,33 @@ class Console:
     def close(self) -> None:
         if self._ledger is not None:
             self._ledger.close()
+
+
+def probe(name: str, base: str, timeout_s: float = 2.0) -> dict[str, Any]:
+    """One service's readiness, its partitions' lag and oldest waiting record, and its last broker contact,
+    from its own /readyz and /metrics."""
+    out: dict[str, Any] = {"name": name, "url": base, "ready": None, "why": "", "partitions": [], "contact_s": None}
+    try:
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=timeout_s) as resp:  # noqa: S310 - configured
+                out["ready"], out["why"] = True, resp.read().decode().strip()
+        except urllib.error.HTTPError as exc:
+            out["ready"], out["why"] = False, exc.read().decode().strip()
+        with urllib.request.urlopen(f"{base}/metrics", timeout=timeout_s) as resp:  # noqa: S310
+            text = resp.read().decode()
+    except (OSError, ValueError) as exc:
+        out["why"] = f"no answer: {exc}"
+        return out
+    parts: dict[tuple[str, str], dict[str, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in ("launchrelay_consumer_lag", "launchrelay_oldest_pending_seconds"):
+                key = (sample.labels["topic"], sample.labels["partition"])
+                parts.setdefault(key, {})[sample.name.removeprefix("launchrelay_")] = sample.value
+            elif sample.name == "launchrelay_broker_contact_timestamp_seconds" and sample.value > 0:
+                out["contact_s"] = max(0.0, time.time() - sample.value)
+    out["partitions"] = [{"partition": f"{t}:{p}", **v} for (t, p), v in sorted(parts.items())]
+    return out
 
 
 def build_app(config: ConsoleConfig) -> Starlette:
@@ -246,6 +279,12 @@ def build_app(config: ConsoleConfig) -> Starlette:
         log.info("console.redrive", user=who.name, dead_letter=f"{topics.deadletter}:{ref}", to=target)
         return RedirectResponse(f"/deadletters?redriven={ref}", 303)
 
+    async def health(request: Request) -> Response:
+        if account(request) is None:
+            return RedirectResponse("/login", 303)
+        found = await asyncio.gather(*(asyncio.to_thread(probe, n, u) for n, u in config.services.items()))
+        return page(request, "health.html", services=found)
+
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
@@ -268,6 +307,7 @@ def build_app(config: ConsoleConfig) -> Starlette:
         Route("/deadletters/{ref}/redrive", redrive_one, methods=["GET", "POST"]),
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
+        Route("/health", health),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

@@ -18,7 +18,7 @@ class RelayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.ready = standard_metrics(r)
+        self.ready, self.broker_contact = standard_metrics(r)
         self.messages_in = Counter(
             "launchrelay_messages_in", "Records read from party out topics", ["sender"], registry=r
         )
@@ -64,6 +64,9 @@ class RelayMetrics:
     def on_partition(self, topic: str, partition: int, lag: int, oldest_pending_s: float) -> None:
         self.consumer_lag.labels(topic, str(partition)).set(lag)
         self.oldest_pending.labels(topic, str(partition)).set(oldest_pending_s)
+
+    def on_contact(self, at: float) -> None:
+        self.broker_contact.set(at)
 
     def on_fetch_error(self, error: str) -> None:
         self.fetch_errors.labels(error).inc()

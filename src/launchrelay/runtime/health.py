@@ -25,12 +25,16 @@ log = structlog.get_logger("launchrelay.ops")
 Readiness = Callable[[], tuple[bool, str]]
 
 
-def standard_metrics(registry: CollectorRegistry) -> Gauge:
+def standard_metrics(registry: CollectorRegistry) -> tuple[Gauge, Gauge]:
     """Add the process (CPU, memory, file descriptors, start time) and platform collectors to ``registry``, and
-    ``launchrelay_ready``; returns that gauge, which :func:`launchrelay.runtime.process.serve` ties to /readyz."""
+    ``launchrelay_ready`` (tied to /readyz by :class:`OpsServer`) and ``launchrelay_broker_contact_timestamp_seconds``
+    (set by the partition watcher); returns those two gauges."""
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
-    return Gauge("launchrelay_ready", "1 when /readyz answers 200 (ready to work), else 0", registry=registry)
+    ready = Gauge("launchrelay_ready", "1 when /readyz answers 200 (ready to work), else 0", registry=registry)
+    contact = Gauge("launchrelay_broker_contact_timestamp_seconds",
+                    "When the broker last answered the partition watch (Unix time)", registry=registry)  # fmt: skip
+    return ready, contact
 
 
 class _ServiceServer(uvicorn.Server):

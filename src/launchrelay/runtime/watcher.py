@@ -35,6 +35,7 @@ class Gauges(Protocol):
 
     def on_partition(self, topic: str, partition: int, lag: int, oldest_pending_s: float) -> None: ...
     def on_fetch_error(self, error: str) -> None: ...
+    def on_contact(self, at: float) -> None: ...
 
 
 class Watcher:
@@ -103,6 +104,7 @@ class Watcher:
                 log.warning(f"{self.name}.broker_unreachable", for_s=round(since), error=repr(exc), **self._ids)
             return
         self.last_contact = time.monotonic()
+        self._gauges.on_contact(time.time())
         length = self._outage.recovered(self.last_contact)
         if length is not None:
             log.info(f"{self.name}.broker_reachable", outage_s=round(length, 1), **self._ids)

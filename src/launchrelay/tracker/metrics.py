@@ -22,7 +22,7 @@ class TrackerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.ready = standard_metrics(r)
+        self.ready, self.broker_contact = standard_metrics(r)
         self.events = Counter("launchrelay_status_events", "Status events applied to the ledger", ["kind"], registry=r)
         self.ack_latency = Histogram(
             "launchrelay_ack_latency_seconds", "Forward to acknowledgement", ["agreement"], buckets=LATENCY_BUCKETS,
@@ -97,6 +97,9 @@ class TrackerMetrics:
 
     def on_set_aside(self) -> None:
         self.set_aside.inc()
+
+    def on_contact(self, at: float) -> None:
+        self.broker_contact.set(at)
 
     def on_fetch_error(self, error: str) -> None:
         self.fetch_errors.labels(error).inc()

@@ -57,6 +57,7 @@ class TrackerHooks(Protocol):
     def on_partition(self, topic: str, partition: int, lag: int, oldest_pending_s: float) -> None: ...
     def on_set_aside(self) -> None: ...
     def on_fetch_error(self, error: str) -> None: ...
+    def on_contact(self, at: float) -> None: ...
     def prime(self, deployment: Deployment) -> None: ...
 
 
@@ -74,6 +75,9 @@ class CountingHooks:
         pass
 
     def prime(self, deployment: Deployment) -> None:
+        pass
+
+    def on_contact(self, at: float) -> None:
         pass
 
     def on_event(self, event: StatusEvent) -> None:
