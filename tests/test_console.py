@@ -5,6 +5,7 @@ the page when the ledger changed."""
 
 from __future__ import annotations
 
+import html
 import http.cookiejar
 import os
 import re
@@ -292,3 +293,40 @@ def test_the_health_page_shows_readiness_lag_and_the_last_broker_contact(console
     assert re.search(r"last broker contact: [34] s ago", relay)
     tracker = page.split('data-service="tracker"')[1].split("</section>")[0]
     assert "unreachable" in tracker and "no answer" in tracker
+
+
+@pytest.mark.kafka
+async def test_a_notifications_page_shows_the_original_bytes_and_whether_they_verify(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The original record, read from its out topic where the ledger says it came from, byte for byte, with its
+    signature checked against the sender's registered key: valid for a good one, not verifying for a tampered one."""
+    from launchrelay.contract.messages import RecordRef
+
+    deploy = await make_deploy(kafka_bootstrap, tmp_path / "deploy")
+    good, bad = message("CN", ["RU"]), message("CN", ["RU"])
+    raw_good, raw_bad = encode(good), encode(bad)
+    async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix,
+                         watch_receipts=False) as cn:  # fmt: skip
+        at_good = await cn.publish(good)
+        at_bad = await cn.publish_raw(raw_bad, bad.launch_key.encode(), deploy.signers["CN"].headers(raw_bad + b"!"))
+    events = [
+        forwarded(good.message_id, 1).model_copy(update={
+            "source": RecordRef(topic=at_good.topic, partition=at_good.partition, offset=at_good.offset)}),
+        forwarded(bad.message_id, 1).model_copy(update={
+            "source": RecordRef(topic=at_bad.topic, partition=at_bad.partition, offset=at_bad.offset)}),
+    ]  # fmt: skip
+    with SqliteLedger(tmp_path / "ledger.sqlite") as db:
+        db.apply(events, {("lr.status", 0): 2})
+    users = tmp_path / "users.toml"
+    set_user(users, "victor", Role.VIEWER, PASSWORD)
+    keys = {"CN": {deploy.signers["CN"].key_id: deploy.signers["CN"].public_b64}}
+    client = TestClient(build_app(ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=users,
+                                                bootstrap=deploy.bootstrap, topic_prefix=deploy.prefix,
+                                                party_keys=keys)))  # fmt: skip
+    sign_in(client, "victor")
+    page = client.get(f"/n/{good.message_id}").text
+    assert "Signature: <strong>valid</strong>" in page and f"(key {deploy.signers['CN'].key_id})" in page
+    shown = re.search(r'<pre class="original">(.*?)</pre>', page, re.DOTALL)
+    assert shown and html.unescape(shown.group(1)) == raw_good.decode(), "the exact bytes, as published"
+    assert "does not verify over these bytes" in client.get(f"/n/{bad.message_id}").text

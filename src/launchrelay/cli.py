@@ -181,11 +181,13 @@ def _cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     if tls != (settings.console_tls_key is not None):
         raise ConfigError("LAUNCHRELAY_CONSOLE_TLS_CERT and LAUNCHRELAY_CONSOLE_TLS_KEY go together")
     deployment = load_config(settings.config) if settings.config.exists() else None
+    keys = {code: dict(party.keys) for code, party in deployment.parties.items()} if deployment else {}
     config = ConsoleConfig(ledger=settings.ledger_path(), users=settings.console_users_path(),
                            secure_cookies=tls or settings.console_behind_tls, bootstrap=settings.bootstrap(),
                            topic_prefix=deployment.relay.topic_prefix if deployment else "launchrelay",
                            client_options=settings.kafka_options(),
-                           services=_services(settings.console_services))  # fmt: skip
+                           services=_services(settings.console_services),
+                           party_keys=keys)  # fmt: skip
     if settings.console_session_key is not None:
         config.session_key = settings.console_session_key.get_secret_value()
     scheme = "https" if tls else "http"

@@ -33,8 +33,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from launchrelay.console.accounts import Account, LoginBrake, Role, load_users, verify
+from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import LaunchRelayError
-from launchrelay.ops import deadletters
+from launchrelay.ops import deadletters, records
 from launchrelay.topics import Topics
 from launchrelay.tracker import status
 from launchrelay.tracker.ledger import SqliteLedger
@@ -55,6 +56,8 @@ class ConsoleConfig:
     client_options: dict[str, Any] = field(default_factory=dict)
     #: name -> base URL of the ops endpoint (/readyz, /metrics) of each service the health page shows
     services: dict[str, str] = field(default_factory=dict)
+    #: party -> key id -> base64 public key (from the config): the original bytes' signature is checked with these
+    party_keys: dict[str, dict[str, str]] = field(default_factory=dict)
     session_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     secure_cookies: bool = False  # True when served over TLS (directly or behind a TLS proxy)
     poll_s: float = 0.5  # how often the live feed looks at the ledger
@@ -205,7 +208,16 @@ def build_app(config: ConsoleConfig) -> Starlette:
         view = status.timeline(ledger, request.path_params["ident"], datetime.now(UTC)) if ledger else None
         if view is None:
             return page(request, "missing.html", ident=request.path_params["ident"])
-        return page(request, "notification.html", view=view)
+        found, problem = None, None
+        if view.get("source") and config.bootstrap:
+            try:
+                ref = RecordRef.parse(view["source"])
+                keys = config.party_keys.get(view["sender"] or "", {})
+                found = await records.original(config.bootstrap, ref, keys, config.client_options)
+                problem = None if found else "no longer on its out topic (retention)"
+            except (LaunchRelayError, ValueError) as exc:
+                problem = str(exc)
+        return page(request, "notification.html", view=view, original=found, original_problem=problem)
 
     async def events(request: Request) -> Response:
         """Server-sent events: ``changed`` whenever another connection commits to the ledger."""

@@ -122,6 +122,7 @@ def timeline(ledger: Ledger, ident: str, now: datetime) -> dict[str, Any] | None
     out["notice"] = n.notice  # as it stands, every amendment applied
     out["timeline"] = [{"at": e.at.isoformat(), "event": e.kind, **e.detail} for e in ledger.timeline(n.key)]
     out["other_records"] = [x.key for x in found[1:]]
+    out["source"] = n.source  # topic:partition:offset of the original record
     return out
 
 
