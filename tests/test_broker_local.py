@@ -81,3 +81,12 @@ def test_broker_fetch_prints_where_and_how_big(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert len(lines) == 2 and all(line.endswith(" MB)") for line in lines)
     assert "kafka-4" in lines[0] and "kafka-tools-4" in lines[1]
+
+
+def test_a_cluster_id_never_starts_with_a_dash() -> None:
+    """The storage tool reads `-t -abc...` as an option: ids are drawn again until they do not start with '-'."""
+    from launchrelay.broker.local import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(5000)]  # about 78 would start with '-' if drawn once
+    assert not [i for i in ids if i.startswith("-")]
+    assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)

@@ -186,8 +186,14 @@ def resolve_classpath(root: Path, artifact: str, *, timeout_s: float = 900.0) ->
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as ``StorageTool random-uuid``)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as ``StorageTool random-uuid``).
+
+    Like Kafka's own ``Uuid.randomUuid``, never one that starts with '-': the storage tool would read it as an
+    option (one id in 64 did, and a broker failed to format)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not text.startswith("-"):
+            return text
 
 
 def free_port() -> int:
