@@ -211,13 +211,7 @@ class RelayService:
 
     async def run(self) -> None:
         """Process until ``request_stop``; transient Kafka errors are retried with backoff."""
-        watcher = asyncio.create_task(self.watcher.run(self._stopping))
-        try:
-            await self._run()
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        await self.watcher.beside(self._run(), self._stopping)
 
     async def _run(self) -> None:
         backoff = 0.5

@@ -2,8 +2,7 @@
 
 Served by uvicorn in the service's event loop; /metrics is prometheus_client's own ASGI exposition: the
 format the scraper asks for in ``Accept`` (the text format, or OpenMetrics), gzipped when it accepts gzip.
-Every registry also carries the process and platform collectors and ``launchrelay_ready`` (see
-:func:`standard_metrics`)."""
+What every service's registry carries besides its own metrics: :class:`WatchedMetrics`."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from typing import Any
 
 import structlog
 import uvicorn
-from prometheus_client import CollectorRegistry, Gauge, PlatformCollector, ProcessCollector, make_asgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, PlatformCollector, ProcessCollector, make_asgi_app
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -25,16 +24,36 @@ log = structlog.get_logger("launchrelay.ops")
 Readiness = Callable[[], tuple[bool, str]]
 
 
-def standard_metrics(registry: CollectorRegistry) -> tuple[Gauge, Gauge]:
-    """Add the process (CPU, memory, file descriptors, start time) and platform collectors to ``registry``, and
-    ``launchrelay_ready`` (tied to /readyz by :class:`OpsServer`) and ``launchrelay_broker_contact_timestamp_seconds``
-    (set by the partition watcher); returns those two gauges."""
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    ready = Gauge("launchrelay_ready", "1 when /readyz answers 200 (ready to work), else 0", registry=registry)
-    contact = Gauge("launchrelay_broker_contact_timestamp_seconds",
-                    "When the broker last answered the partition watch (Unix time)", registry=registry)  # fmt: skip
-    return ready, contact
+class WatchedMetrics:
+    """What every service serves, in its own registry: the process (CPU, memory, file descriptors, start time) and
+    platform collectors, ``launchrelay_ready`` (tied to /readyz by :class:`OpsServer`), and what its partition
+    watch learns (:class:`launchrelay.runtime.watcher.Gauges`): lag and the oldest waiting record per input
+    partition, failed reads, the broker's last answer. The relay's and the tracker's metrics build on it."""
+
+    def __init__(self, registry: CollectorRegistry | None, *, lag_help: str, oldest_help: str) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.ready = Gauge("launchrelay_ready", "1 when /readyz answers 200 (ready to work), else 0", registry=r)
+        contact = "When the broker last answered the partition watch (Unix time)"
+        self.broker_contact = Gauge("launchrelay_broker_contact_timestamp_seconds", contact, registry=r)
+        self.consumer_lag = Gauge("launchrelay_consumer_lag", lag_help, ["topic", "partition"], registry=r)
+        self.oldest_pending = Gauge("launchrelay_oldest_pending_seconds", oldest_help, ["topic", "partition"],
+                                    registry=r)  # fmt: skip
+        self.fetch_errors = Counter(
+            "launchrelay_fetch_errors", "Failed reads from the broker, by error", ["error"], registry=r
+        )
+
+    def on_partition(self, topic: str, partition: int, lag: int, oldest_pending_s: float) -> None:
+        self.consumer_lag.labels(topic, str(partition)).set(lag)
+        self.oldest_pending.labels(topic, str(partition)).set(oldest_pending_s)
+
+    def on_contact(self, at: float) -> None:
+        self.broker_contact.set(at)
+
+    def on_fetch_error(self, error: str) -> None:
+        self.fetch_errors.labels(error).inc()
 
 
 class _ServiceServer(uvicorn.Server):

@@ -78,6 +78,16 @@ class Watcher:
             return f"no answer from the broker in {silent:.0f}s"
         return None
 
+    async def beside(self, work: Awaitable[None], stopping: asyncio.Event) -> None:
+        """Run ``work`` with this watch looking on every few seconds; the watch ends when the work does."""
+        watch = asyncio.create_task(self.run(stopping))
+        try:
+            await work
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             with contextlib.suppress(TimeoutError):

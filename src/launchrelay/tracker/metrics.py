@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from launchrelay.contract.events import EventKind, StatusEvent
-from launchrelay.runtime.health import standard_metrics
+from launchrelay.runtime.health import WatchedMetrics
 from launchrelay.tracker.lifecycle import Delivery, DeliveryKind, Notification
 
 if TYPE_CHECKING:
@@ -16,13 +16,16 @@ if TYPE_CHECKING:
 LATENCY_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 24 * 3600)
 
 
-class TrackerMetrics:
+class TrackerMetrics(WatchedMetrics):
     """What the tracker counts; also the tracker's hooks (see ``TrackerHooks``)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        super().__init__(
+            registry,
+            lag_help="Status events not yet applied, per partition",
+            oldest_help="Age of the oldest status event not yet applied, per partition (0 when none waits)",
+        )
         r = self.registry
-        self.ready, self.broker_contact = standard_metrics(r)
         self.events = Counter("launchrelay_status_events", "Status events applied to the ledger", ["kind"], registry=r)
         self.ack_latency = Histogram(
             "launchrelay_ack_latency_seconds", "Forward to acknowledgement", ["agreement"], buckets=LATENCY_BUCKETS,
@@ -42,21 +45,8 @@ class TrackerMetrics:
             "launchrelay_reports_overdue", "Post-launch reports not received by their due time", ["agreement"],
             registry=r,
         )  # fmt: skip
-        self.consumer_lag = Gauge(
-            "launchrelay_consumer_lag", "Status events not yet applied, per partition", ["topic", "partition"],
-            registry=r,
-        )  # fmt: skip
-        self.oldest_pending = Gauge(
-            "launchrelay_oldest_pending_seconds",
-            "Age of the oldest status event not yet applied, per partition (0 when none waits)",
-            ["topic", "partition"],
-            registry=r,
-        )
         self.set_aside = Counter(
             "launchrelay_status_events_set_aside", "Status events the ledger failed to apply on every try", registry=r
-        )
-        self.fetch_errors = Counter(
-            "launchrelay_fetch_errors", "Failed reads from the broker, by error", ["error"], registry=r
         )
 
     def prime(self, deployment: Deployment) -> None:
@@ -91,18 +81,8 @@ class TrackerMetrics:
     def on_retransmit(self, notification: Notification, delivery: Delivery, attempt: int) -> None:
         self.retransmissions.labels(notification.agreement or "-", delivery.recipient).inc()
 
-    def on_partition(self, topic: str, partition: int, lag: int, oldest_pending_s: float) -> None:
-        self.consumer_lag.labels(topic, str(partition)).set(lag)
-        self.oldest_pending.labels(topic, str(partition)).set(oldest_pending_s)
-
     def on_set_aside(self) -> None:
         self.set_aside.inc()
-
-    def on_contact(self, at: float) -> None:
-        self.broker_contact.set(at)
-
-    def on_fetch_error(self, error: str) -> None:
-        self.fetch_errors.labels(error).inc()
 
     def set_backlog(self, pending: int, overdue: int) -> None:
         self.pending.set(pending)

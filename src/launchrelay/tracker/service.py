@@ -361,13 +361,7 @@ class TrackerService:
 
     async def run(self) -> None:
         """Until ``request_stop``: apply status events as they come, fire what falls due."""
-        watcher = asyncio.create_task(self.watcher.run(self._stopping))
-        try:
-            await self._run()
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        await self.watcher.beside(self._run(), self._stopping)
 
     async def _run(self) -> None:
         backoff = 0.5
