@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +24,8 @@ from aiokafka.structs import ConsumerRecord
 from launchrelay.agreements.config import load_config
 from launchrelay.broker.admin import ensure_topics, topic_specs
 from launchrelay.broker.consume import partitions_of
-from launchrelay.contract import decode
+from launchrelay.broker.local import free_port
+from launchrelay.contract import decode, encode
 from launchrelay.contract.messages import PartyMessage
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
@@ -222,6 +225,38 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m launchrelay ARGS`` with this environment, output captured."""
     return subprocess.run([sys.executable, "-m", "launchrelay", *args], env=env, capture_output=True, text=True,
                           timeout=120, check=False)  # fmt: skip
+
+
+@contextlib.contextmanager
+def served_in_thread(app: Any) -> Iterator[str]:
+    """``app`` (ASGI) served by uvicorn on a free loopback port, in a thread of its own; its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+async def publish_refused(deploy: Deploy) -> PartyMessage:
+    """A notice from CN whose signature does not cover its bytes: the relay refuses it (a dead letter)."""
+    from launchrelay.clients.publisher import Publisher
+
+    bad = message("CN", ["RU"])
+    raw = encode(bad)
+    async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn:
+        await cn.publish_raw(raw, bad.launch_key.encode(), deploy.signers["CN"].headers(raw + b"tampered"))
+        assert (await cn.wait_receipt(bad.message_id, 60)).outcome == "rejected"
+    return bad
 
 
 def bare_cli(*args: str, env: dict[str, str] | None = None, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 KIT = ROOT / "deploy" / "prometheus"
 
 
-def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+def promtool(*args: str, cwd: Path = KIT) -> subprocess.CompletedProcess[str]:
     tool = shutil.which("promtool")
     if tool is None:
         pytest.fail("promtool is missing: Debian's prometheus package provides it (make test installs it as root)")
-    return subprocess.run([tool, *args], cwd=KIT, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run([tool, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_promtool_accepts_the_rules() -> None:
@@ -56,10 +56,7 @@ def test_promtool_tests_would_catch_a_broken_rule(tmp_path: Path) -> None:
     assert broken != rules
     (tmp_path / "rules.yaml").write_text(broken)
     shutil.copy(KIT / "tests.yaml", tmp_path / "tests.yaml")
-    tool = shutil.which("promtool")
-    assert tool is not None
-    done = subprocess.run([tool, "test", "rules", "tests.yaml"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+    done = promtool("test", "rules", "tests.yaml", cwd=tmp_path)
     assert done.returncode != 0 and "LaunchRelayPartitionStalled" in done.stdout + done.stderr
 
 

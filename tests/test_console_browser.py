@@ -6,26 +6,19 @@ without its CSRF token, sign out. With LAUNCHRELAY_SCREENSHOTS=DIR the board and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
-import threading
-import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
-from harness import RelayProcess, make_deploy, message
-from launchrelay.broker.local import free_port
-from launchrelay.clients.publisher import Publisher
+from harness import RelayProcess, make_deploy, publish_refused, served_in_thread
 from launchrelay.console.accounts import Role, set_user
 from launchrelay.console.app import ConsoleConfig, build_app
-from launchrelay.contract import encode
 from launchrelay.tracker.ledger import SqliteLedger
 from test_console import PASSWORD, forwarded, overdue
 
@@ -36,25 +29,6 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
          "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
-@contextlib.contextmanager
-def serve(config: ConsoleConfig) -> Iterator[str]:
-    """The console on a free loopback port, in a thread, as `launchrelay console` runs it; its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(config), host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False))  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the console did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     users = tmp_path / "users.toml"
@@ -62,7 +36,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     ledger = tmp_path / "ledger.sqlite"
     with SqliteLedger(ledger) as db:
         db.apply([forwarded("cn-0001", 10), forwarded("cn-0002", 90), overdue("cn-0002")], {("lr.status", 0): 3})
-    with serve(ConsoleConfig(ledger=ledger, users=users, poll_s=0.2)) as base:
+    with served_in_thread(build_app(ConsoleConfig(ledger=ledger, users=users, poll_s=0.2))) as base:
         yield base, ledger
 
 
@@ -144,20 +118,12 @@ def test_a_viewer_cannot_redrive_and_an_operator_can(kafka_bootstrap: str, tmp_p
     set_user(users, "olga", Role.OPERATOR, PASSWORD)
     set_user(users, "victor", Role.VIEWER, PASSWORD)
     SqliteLedger(tmp_path / "ledger.sqlite").close()
-    bad = message("CN", ["RU"])
-    raw = encode(bad)
-
-    async def refused_message() -> None:
-        async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn:
-            await cn.publish_raw(raw, bad.launch_key.encode(), deploy.signers["CN"].headers(raw + b"tampered"))
-            assert (await cn.wait_receipt(bad.message_id, 60)).outcome == "rejected"
-
     try:
         relay.wait_for("relay.partitions_assigned")
-        elsewhere(refused_message())
+        bad = elsewhere(publish_refused(deploy))
         config = ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=users, bootstrap=deploy.bootstrap,
                                topic_prefix=deploy.prefix)  # fmt: skip
-        with serve(config) as base:
+        with served_in_thread(build_app(config)) as base:
             browse(page, base, bad.message_id)
     finally:
         relay.ensure_stopped()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness import RelayProcess, cli, hdr, make_deploy, message, read_topic
+from harness import Deploy, RelayProcess, cli, hdr, make_deploy, message, read_topic
 from launchrelay.clients.inbox import Inbox
 from launchrelay.clients.publisher import Publisher
 from launchrelay.tracker.ledger import SqliteLedger
@@ -25,6 +25,19 @@ ack_deadline = "PT5S"
 retransmit = { every = "PT2S", max_attempts = 2 }
 """
 NOTICES = 45
+
+
+async def russia(deploy: Deploy, acked: set[str], stop: asyncio.Event) -> None:
+    """RU's system until ``stop``: acknowledges the first copy of each notice in ``acked``, ignores the rest."""
+    keys = {p: {s.key_id: s.private_key.public_key()} for p, s in deploy.signers.items()}
+    async with Inbox(deploy.bootstrap, "RU", deploy.signers["RU"], sender_keys=keys, relay_keys={},
+                     topic_prefix=deploy.prefix) as inbox:  # fmt: skip
+
+        async def handle(item: Any) -> None:
+            if item.message.message_id in acked and item.retransmission == 0:
+                await inbox.acknowledge(item.message)
+
+        await inbox.run(handle, stop)
 
 
 def acks(ledger: SqliteLedger, message_id: str) -> list[Delivery]:
@@ -47,18 +60,7 @@ async def test_tracker_killed_every_deadline_fires_exactly_once(kafka_bootstrap:
         await relay.wait("relay.started")
         await tracker.wait("tracker.started")
 
-        async def counterpart() -> None:
-            keys = {p: {s.key_id: s.private_key.public_key()} for p, s in deploy.signers.items()}
-            async with Inbox(deploy.bootstrap, "RU", deploy.signers["RU"], sender_keys=keys, relay_keys={},
-                             topic_prefix=deploy.prefix) as inbox:  # fmt: skip
-
-                async def handle(item: Any) -> None:
-                    if item.message.message_id in acked and item.retransmission == 0:
-                        await inbox.acknowledge(item.message)
-
-                await inbox.run(handle, stop)
-
-        ru = asyncio.create_task(counterpart())
+        ru = asyncio.create_task(russia(deploy, acked, stop))
 
         async def publish() -> None:
             async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix,
@@ -158,24 +160,16 @@ async def test_a_corrupt_ledger_is_moved_aside_and_rebuilt_without_a_second_aler
     try:
         await relay.wait("relay.started")
         await tracker.wait("tracker.started")
-        keys = {p: {s.key_id: s.private_key.public_key()} for p, s in deploy.signers.items()}
-        async with Inbox(deploy.bootstrap, "RU", deploy.signers["RU"], sender_keys=keys, relay_keys={},
-                         topic_prefix=deploy.prefix) as inbox:  # fmt: skip
-
-            async def handle(item: Any) -> None:
-                if item.message.message_id in acked and item.retransmission == 0:
-                    await inbox.acknowledge(item.message)
-
-            ru = asyncio.create_task(inbox.run(handle, stop))
-            async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix,
-                                 watch_receipts=False) as cn:  # fmt: skip
-                for m in notices:
-                    await cn.publish(m)
-            async with asyncio.timeout(120):
-                while len(before := states()) < len(notices) or "pending" in before.values():
-                    await asyncio.sleep(0.5)
-            stop.set()
-            await ru
+        ru = asyncio.create_task(russia(deploy, acked, stop))
+        async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix,
+                             watch_receipts=False) as cn:  # fmt: skip
+            for m in notices:
+                await cn.publish(m)
+        async with asyncio.timeout(120):
+            while len(before := states()) < len(notices) or "pending" in before.values():
+                await asyncio.sleep(0.5)
+        stop.set()
+        await ru
         alerts_before = await overdue_alerts()
         assert tracker.terminate() == 0
 
