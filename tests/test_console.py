@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from harness import RelayProcess, hdr, make_deploy, message, read_topic
+from harness import RelayProcess, hdr, make_deploy, message, publish_refused, read_topic, served_in_thread
 from launchrelay.broker.local import free_port
 from launchrelay.broker.tls import make_broker_tls
 from launchrelay.clients.publisher import Publisher
@@ -180,11 +180,7 @@ async def test_dead_letters_show_their_reasons_and_only_an_operator_redrives(
     SqliteLedger(tmp_path / "ledger.sqlite").close()
     try:
         await relay.wait("relay.partitions_assigned")
-        bad = message("CN", ["RU"])
-        raw = encode(bad)
-        async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn:
-            await cn.publish_raw(raw, bad.launch_key.encode(), deploy.signers["CN"].headers(raw + b"tampered"))
-            assert (await cn.wait_receipt(bad.message_id, 60)).outcome == "rejected"
+        await publish_refused(deploy)
         config = ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=users, bootstrap=deploy.bootstrap,
                                topic_prefix=deploy.prefix)  # fmt: skip
         viewer = TestClient(build_app(config))
@@ -264,29 +260,17 @@ def test_the_console_serves_tls_itself_and_marks_its_cookie_secure(tmp_path: Pat
 def test_the_health_page_shows_readiness_lag_and_the_last_broker_contact(console: TestClient) -> None:
     """From each service's own /readyz and /metrics (here a relay's ops endpoint with known figures, and one
     that does not answer)."""
-    import uvicorn
-
     from launchrelay.relay.metrics import RelayMetrics
     from launchrelay.runtime.health import ops_app
 
     metrics = RelayMetrics()
     metrics.on_partition("lr.CN.out", 2, 17, 42.5)
     metrics.on_contact(time.time() - 3)
-    port = free_port()
     app = ops_app(metrics.registry, lambda: (False, "stalled: lr.CN.out:2 has waited 43s with 17 behind"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.05)
-        console.app.state.console.config.services = {"relay": f"http://127.0.0.1:{port}",
-                                                     "tracker": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
+    with served_in_thread(app) as base:
+        console.app.state.console.config.services = {"relay": base, "tracker": f"http://127.0.0.1:{free_port()}"}
         sign_in(console)
         page = console.get("/health").text
-    finally:
-        server.should_exit = True
-        thread.join(10)
     relay = page.split('data-service="relay"')[1].split("</section>")[0]
     assert "not ready" in relay and "stalled: lr.CN.out:2" in relay
     assert "<td>lr.CN.out:2</td><td>17</td><td>42.5 s</td>" in relay
@@ -330,3 +314,19 @@ async def test_a_notifications_page_shows_the_original_bytes_and_whether_they_ve
     shown = re.search(r'<pre class="original">(.*?)</pre>', page, re.DOTALL)
     assert shown and html.unescape(shown.group(1)) == raw_good.decode(), "the exact bytes, as published"
     assert "does not verify over these bytes" in client.get(f"/n/{bad.message_id}").text
+
+
+def test_a_broken_accounts_file_or_ledger_is_said_not_thrown(console: TestClient, tmp_path: Path) -> None:
+    """A user mistake in the accounts file is a clear 503 at sign-in, not a traceback; a corrupt ledger is named
+    on the board (the tracker rebuilds it), not a 500."""
+    users = tmp_path / "users.toml"
+    good = users.read_text()
+    users.write_text("[users.olga\\nrole = ")
+    token = csrf(console.get("/login").text)
+    broken = console.post("/login", data={"name": "olga", "password": PASSWORD, "csrf": token})
+    assert broken.status_code == 503 and "accounts file cannot be read" in broken.text
+    users.write_text(good)
+    assert sign_in(console) == 303
+    (tmp_path / "ledger.sqlite").write_bytes(b"\\xde\\xad" * 4096)
+    board = console.get("/")
+    assert board.status_code == 200 and "is corrupt" in board.text and "rebuilds it" in board.text

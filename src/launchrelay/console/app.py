@@ -34,7 +34,7 @@ from starlette.templating import Jinja2Templates
 
 from launchrelay.console.accounts import Account, LoginBrake, Role, load_users, verify
 from launchrelay.contract.messages import RecordRef
-from launchrelay.errors import LaunchRelayError
+from launchrelay.errors import ConfigError, LaunchRelayError, LedgerCorrupt
 from launchrelay.ops import deadletters, records
 from launchrelay.topics import Topics
 from launchrelay.tracker import status
@@ -70,10 +70,20 @@ class Console:
         self.config = config
         self.brake = LoginBrake()
         self._ledger: SqliteLedger | None = None
+        #: why there is no ledger to show, when it is not simply that the tracker has not written one yet
+        self.ledger_problem: str | None = None
 
     def ledger(self) -> SqliteLedger | None:
-        if self._ledger is None:
+        if self._ledger is not None:
+            return self._ledger
+        problem = None
+        try:
             self._ledger = SqliteLedger.open_existing(self.config.ledger)
+        except LedgerCorrupt as exc:  # the tracker moves it aside and rebuilds it when it next starts
+            problem = str(exc)
+        if problem is not None and self.ledger_problem is None:  # said once, not on every page
+            log.error("console.ledger_corrupt", ledger=str(self.config.ledger), problem=problem)
+        self.ledger_problem = problem
         return self._ledger
 
     def close(self) -> None:
@@ -148,7 +158,17 @@ def build_app(config: ConsoleConfig) -> Starlette:
             refused = page(request, "login.html", error="Too many failed attempts: wait a minute.")
             refused.status_code = 429
             return refused
-        found = verify(load_users(config.users), name, form.get("password", ""))
+        users, unreadable = {}, None
+        try:
+            users = load_users(config.users)
+        except ConfigError as exc:
+            unreadable = str(exc)
+        if unreadable is not None:
+            log.error("console.users_unreadable", users=str(config.users), error=unreadable)
+            broken = page(request, "login.html", error="The accounts file cannot be read: see the console's log.")
+            broken.status_code = 503
+            return broken
+        found = verify(users, name, form.get("password", ""))
         if found is None:
             console.brake.failed(name, address)
             log.warning("console.login_failed", user=name, address=address)
@@ -194,7 +214,7 @@ def build_app(config: ConsoleConfig) -> Starlette:
         if account(request) is None:
             return RedirectResponse("/login", 303)
         return page(request, "board.html", rows=board_rows(request), query=dict(request.query_params),
-                    ledger_found=console.ledger() is not None)  # fmt: skip
+                    ledger_found=console.ledger() is not None, ledger_problem=console.ledger_problem)  # fmt: skip
 
     async def rows_fragment(request: Request) -> Response:
         if account(request) is None:
