@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from launchrelay.contract.strict import MAX_DEPTH, JsonProblem, parse
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from launchrelay.contract.strict import MAX_DEPTH, JsonProblem, _careful, parse
 from launchrelay.reasons import ReasonCode as R
 
 
@@ -76,3 +80,63 @@ def test_depth_limit_is_exactly_max_depth() -> None:
 def test_megabyte_of_hostile_text_is_refused(raw: bytes) -> None:
     """A megabyte of hostile text is refused, not crashed on (its cost is measured by `make bench`)."""
     assert isinstance(parse(raw), JsonProblem)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a":":","a":1}',  # a string that starts with a colon, beside a repeated key
+        b'{"a" :1,"a":2}',  # whitespace before one colon
+        b'{"a"\n:1,\t"a"\r:2}',
+        b'{"a\\"":1,"a\\"":2}',  # escaped quotes in the repeated key
+        b'{"k":"\\":","k":1}',  # an escaped quote and a colon inside a value
+        b'[{"x":1},{"y":{"z":1,"z":1}}]',
+    ],
+)
+def test_repeated_keys_are_found_whatever_the_spacing_and_escapes(raw: bytes) -> None:
+    """The quick reading's key count cannot be fooled by spacing, escapes or colons inside strings."""
+    got = parse(raw)
+    assert isinstance(got, JsonProblem) and got.code is R.JSON_DUPLICATE_KEY, got
+
+
+_KEYS = st.text(alphabet=st.sampled_from(['a', 'b', ':', '"', '\\', ' ', 'é', '\U0001f600', '\ud800']), max_size=3)
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _KEYS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _reading(got: object) -> object:
+    return ("problem", got.code) if isinstance(got, JsonProblem) else ("value", got)
+
+
+def _agree(raw: bytes) -> None:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        assert _reading(parse(raw)) == ("problem", R.NOT_UTF8)
+        return
+    assert _reading(parse(raw)) == _reading(_careful(raw, text))
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_VALUES, spacing=st.sampled_from([(",", ":"), (", ", ": "), (",", " : "), (" ,\n", "\t:\r")]),
+       repeat=st.booleans(), ascii_only=st.booleans())  # fmt: skip
+def test_quick_reading_agrees_with_the_careful_one(
+    value: object, spacing: tuple[str, str], repeat: bool, ascii_only: bool
+) -> None:
+    """On any document, repeated keys included, the quick path reads exactly what the careful one reads."""
+    text = json.dumps(value, separators=spacing, ensure_ascii=ascii_only)
+    if repeat and text.startswith("{") and text != "{}":  # write the first member twice
+        first = json.dumps(next(iter(value.items())), separators=spacing, ensure_ascii=ascii_only)  # type: ignore[union-attr]
+        key_json, _, rest = first[1:-1].partition(spacing[0])
+        text = "{" + key_json + spacing[1] + rest + spacing[0] + text[1:]
+    _agree(text.encode("utf-8", "surrogatepass"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=st.binary(max_size=64) | st.text(alphabet='{}[]":,0123456789e.-\\ ua', max_size=40).map(str.encode))
+def test_quick_reading_agrees_on_any_bytes(raw: bytes) -> None:
+    """Arbitrary bytes: the quick path never accepts what the careful reading refuses, nor reads it differently."""
+    _agree(raw)

@@ -98,12 +98,60 @@ def _lone_surrogate(value: Any) -> bool:
     return False
 
 
+#: A key's closing quote with whitespace before its colon (``"k" :``), counted beside the plain ``":``.
+_SPACED_COLON = re.compile(r'"[ \t\n\r]+:')
+#: Integers from here up are beyond a double (the first integer that rounds to infinity is about 1.8e308).
+_HUGE_INT = 10**308
+
+
+def _plain(value: Any, text: str) -> bool:
+    """True when the quick reading of ``text`` is certainly its strict reading too (the common case).
+
+    pydantic-core's parser already refused bad UTF-8, NaN, lone surrogates and deep nesting; what it
+    accepts silently is a repeated key (the last wins) and a number beyond a double. A walk of the
+    value finds the numbers; the keys are counted twice, in the value and in the text. In a text without
+    an escaped quote every ``"`` delimits a string and every key ends ``":`` (or ``" :``), so the text's
+    count is never below the number of keys written; it exceeds it only when a string starts with a
+    colon. Equal counts therefore mean no object lost a key to a repeat. Any doubt returns False and
+    the slower reading that names the problem decides."""
+    if '\\"' in text:
+        return False
+    keys = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            keys += len(item)
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is float:
+            if item in (math.inf, -math.inf):
+                return False
+        elif kind is int and not -_HUGE_INT < item < _HUGE_INT:
+            return False
+    return keys == text.count('":') + len(_SPACED_COLON.findall(text))
+
+
 def parse(raw: bytes) -> Any | JsonProblem:
     """The JSON value of ``raw``, or the problem that makes it not strict JSON (UTF-8 included)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return JsonProblem(ReasonCode.NOT_UTF8, f"invalid UTF-8 at byte {exc.start}")
+    try:  # the quick reading: one pass in Rust, then a walk of the value
+        value = from_json(raw, allow_inf_nan=False)
+    except ValueError:
+        pass  # refused: the reading below says precisely why
+    else:
+        if _plain(value, text):
+            return value
+    return _careful(raw, text)
+
+
+def _careful(raw: bytes, text: str) -> Any | JsonProblem:
+    """The reading that names every problem: both parsers, the second with a hook per object and number."""
     # First pydantic-core's parser: linear, in Rust, refuses NaN and Infinity and stops at MAX_DEPTH
     # levels without deep recursion. Only a document within that depth reaches Python's json below.
     try:
