@@ -242,7 +242,7 @@ class RelayService:
                 # side by side so one partition's commit round trip does not wait for another's.
                 assigned = self._consumer.assignment()
                 outcomes = await asyncio.gather(
-                    *(self._process(tp, records) for tp, records in batch.items() if tp in assigned)
+                    *(self._process_in_turns(tp, records) for tp, records in batch.items() if tp in assigned)
                 )  # a partition revoked while we waited for the lock is the new owner's
                 for tp in [tp for tp in self._unreadable if tp in assigned]:  # one at a time: they read as they go
                     outcomes.append(await self._approach_unreadable(tp))
@@ -255,13 +255,16 @@ class RelayService:
 
     async def _fetch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
         """The next records of every partition but those approaching a record the client cannot read."""
+        # Up to a full batch for every partition at once: a poll capped at one batch in all would split
+        # it between the partitions, and each partition's transaction costs the same however few it holds.
+        most = self.options.batch_size * max(1, len(self._consumer.assignment()))
         if not self._unreadable:
-            return await self._consumer.getmany(timeout_ms=500)  # type: ignore[no-any-return]
+            return await self._consumer.getmany(timeout_ms=500, max_records=most)  # type: ignore[no-any-return]
         others = [tp for tp in self._consumer.assignment() if tp not in self._unreadable]
         if not others:  # getmany() of no partitions would mean all of them
             await asyncio.sleep(0.05)
             return {}
-        return await self._consumer.getmany(*others, timeout_ms=500)  # type: ignore[no-any-return]
+        return await self._consumer.getmany(*others, timeout_ms=500, max_records=most)  # type: ignore[no-any-return]
 
     def _record_lag(self) -> None:
         for tp, expected in self._next.items():
@@ -523,6 +526,16 @@ class RelayService:
             decisions.append(decision)
             plans.append(out)
         return decisions, plans, overlay, None
+
+    async def _process_in_turns(self, tp: TopicPartition, raw: list[Any]) -> bool:
+        """One partition's records of a poll, at most a batch per transaction, in order; stops where one fails."""
+        size = self.options.batch_size
+        for start in range(0, len(raw), size):
+            ok = await self._process(tp, raw[start : start + size])
+            # a failed transaction sought back, a failing record paused the partition, a lost claim dropped it
+            if not ok or tp in self._paused or tp not in self._next:
+                return ok
+        return True
 
     async def _process(self, tp: TopicPartition, raw: list[Any]) -> bool:
         """Decide one partition's batch and commit it; False when the broker failed us (retry with backoff)."""
