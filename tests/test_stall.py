@@ -282,3 +282,32 @@ async def test_a_hanging_claim_stalls_only_its_own_partition(kafka_bootstrap: st
         assert (await cn.wait_receipt(blocked.message_id, 60)).outcome == "forwarded"
     forwards = await read_topic(deploy.bootstrap, deploy.topics.inbound("RU"), lambda rs: len(rs) >= 2)
     assert sorted(json.loads(r.value)["message_id"] for r in forwards) == sorted([free.message_id, blocked.message_id])
+
+
+async def test_idle_after_transactions_is_not_a_stall(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """The status topic is written in transactions, so its end lies one past the last event (the commit marker):
+    a tracker that has applied everything stays ready and reports no stall however long it idles."""
+    deploy = await make_deploy(kafka_bootstrap, tmp_path, partitions=1)
+    relay = relay_service(deploy, decide)
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    metrics = TrackerMetrics()
+    options = TrackerOptions(
+        bootstrap=deploy.bootstrap, tracker_id="tracker-idle", signer=deploy.relay_signer, tick_s=0.2,
+        stall_after_s=STALL_AFTER_S, watch_every_s=0.5, hooks=metrics,
+    )  # fmt: skip
+    tracker = TrackerService(load_config(deploy.config), options, ledger)
+    notice = message("CN", ["RU"])
+    lag = {"name": "launchrelay_consumer_lag", "topic": deploy.topics.status, "partition": "0"}
+    with capture_logs() as logs:
+        async with (
+            running(relay, relay.metrics.registry),
+            running(tracker, metrics.registry) as port,
+            Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn,
+        ):
+            assert (await cn.publish_and_wait(notice, 60)).outcome == "forwarded"
+            await until(lambda: ledger.find(notice.message_id), "the tracker applies the event")
+            await asyncio.sleep(3 * STALL_AFTER_S)  # idle past the stall limit, a dozen watch intervals
+            assert (await readyz(port))[0] == 200
+            assert gauge(metrics.registry, **lag) == 0
+    assert [e for e in logs if e["event"] == "tracker.partition_stalled"] == []
+    ledger.close()

@@ -70,3 +70,18 @@ def test_short_outage_is_not_reported() -> None:
     o = Outage(report_every_s=30)
     assert not o.failed("refused", 0.0) and not o.failed("refused", 10.0)
     assert o.recovered(12.0) is None
+
+
+def test_a_commit_marker_after_the_last_record_is_not_lag() -> None:
+    """On a transactional topic the end is one past the last record's next offset (the marker): a consumer
+    that has read to the end, with nothing in hand, is caught up; one that holds records or sits before it is not."""
+    w = PartitionWatch(stall_after_s=30)
+    w.committed("t:0", 10)  # records 0..9 decided; the commit marker is offset 10, the end 11
+    w.ends("t:0", 11, now=1000.0, position=11)
+    assert w.partitions["t:0"].lag == 0 and w.stalls(now=2000.0) == []
+    w.fetched("t:0", None, now=2000.0)  # new records in hand: they count until decided
+    w.ends("t:0", 13, now=2000.0, position=13)
+    assert w.partitions["t:0"].lag == 3 and [s.key for s in w.stalls(now=2031.0)] == ["t:0"]
+    w.committed("t:0", 12)
+    w.ends("t:0", 13, now=2040.0, position=10)  # sought back before the end (a retry): work waits again
+    assert w.partitions["t:0"].lag == 1 and [s.key for s in w.stalls(now=2071.0)] == ["t:0"]

@@ -26,10 +26,17 @@ class PartitionState:
     last_error: str | None = None
     #: when the current stall was last reported (so it is reported once per interval)
     reported_at: float | None = None
+    #: records fetched and not yet decided
+    in_hand: bool = False
+    #: an end offset the consumer has read up to with nothing left in hand: only transaction markers
+    #: (which take an offset each and are never delivered) lie between the last record and it
+    read_to: int | None = None
 
     @property
     def lag(self) -> int:
         if self.end_offset is None or self.next_offset is None:
+            return 0
+        if self.read_to is not None and self.read_to >= self.end_offset:
             return 0
         return max(0, self.end_offset - self.next_offset)
 
@@ -60,6 +67,7 @@ class PartitionWatch:
     def fetched(self, key: str, first_timestamp_s: float | None, now: float) -> None:
         """Records are in hand: the first one's append time is the age of the oldest pending one."""
         state = self.partitions.setdefault(key, PartitionState())
+        state.in_hand = True
         oldest = first_timestamp_s if first_timestamp_s is not None and first_timestamp_s <= now else now
         if state.waiting_since is None or oldest < state.waiting_since:
             state.waiting_since = oldest
@@ -68,6 +76,7 @@ class PartitionWatch:
         """Work was decided up to ``next_offset``; returns True when this ends a reported stall."""
         state = self.partitions.setdefault(key, PartitionState())
         state.next_offset = next_offset
+        state.in_hand = False
         state.waiting_since = None  # progress: whatever waits now is measured afresh
         state.last_error = None
         was_reported = state.reported_at is not None
@@ -81,11 +90,17 @@ class PartitionWatch:
     def failed(self, key: str, error: str) -> None:
         self.partitions.setdefault(key, PartitionState()).last_error = error[:300]
 
-    def ends(self, key: str, end_offset: int, now: float) -> None:
-        """The broker's end offset: work waits when it is past where deciding stands."""
+    def ends(self, key: str, end_offset: int, now: float, position: int | None = None) -> None:
+        """The broker's end offset: work waits when it is past where deciding stands.
+
+        ``position``: the consumer's fetch position. On a topic written in transactions the end lies
+        past the last record (the commit marker takes an offset), so a consumer that has fetched up
+        to the end and holds nothing undecided is caught up, whatever its last decided offset."""
         state = self.partitions.setdefault(key, PartitionState())
         state.end_offset = end_offset
-        if state.next_offset is not None and end_offset <= state.next_offset:
+        read = position is not None and position >= end_offset and not state.in_hand and state.next_offset is not None
+        state.read_to = end_offset if read else None
+        if state.next_offset is not None and (end_offset <= state.next_offset or state.lag == 0):
             state.waiting_since = None
             state.reported_at = None
         elif state.waiting_since is None:

@@ -95,6 +95,13 @@ class Watcher:
             if not stopping.is_set():
                 await self.look()
 
+    async def _position(self, tp: TopicPartition) -> int | None:
+        """The consumer's fetch position of ``tp``, when it has one (not while it is being claimed or revoked)."""
+        try:
+            return await asyncio.wait_for(self._consumer.position(tp), 1.0)
+        except (KafkaError, TimeoutError):
+            return None
+
     async def look(self) -> None:
         """Ask the broker where each partition ends; update lag, oldest pending, stalls and the outage."""
         parts = sorted(self._partitions())
@@ -120,7 +127,7 @@ class Watcher:
             log.info(f"{self.name}.broker_reachable", outage_s=round(length, 1), **self._ids)
         now = time.time()
         for tp in parts:
-            self.watch.ends(key(tp), ends[tp], now)
+            self.watch.ends(key(tp), ends[tp], now, await self._position(tp))
             state = self.watch.partitions[key(tp)]
             self._gauges.on_partition(tp.topic, tp.partition, state.lag, self.watch.oldest_pending_s(key(tp), now))
         for stall in self.watch.due_reports(now):
