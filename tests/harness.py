@@ -47,7 +47,13 @@ class Deploy:
     relay_key: Path
     signers: dict[str, Signer]
     relay_signer: Signer
+    #: the watch's operator key, registered in [relay] operator_keys: redrives are signed with it
+    operator_signer: Signer
     topics: Topics = field(init=False)
+
+    @property
+    def operator_key(self) -> Path:
+        return self.dir / "operator.pem"
 
     def __post_init__(self) -> None:
         self.topics = Topics(self.prefix)
@@ -65,6 +71,9 @@ class Deploy:
             LAUNCHRELAY_LEDGER=str(self.dir / "ledger.sqlite"),
             LAUNCHRELAY_TRACKER_ID=relay_id,
             LAUNCHRELAY_TRACKER_TICK_S="0.2",
+            LAUNCHRELAY_OPERATOR_KEY=str(self.operator_key),
+            LAUNCHRELAY_OPERATOR_KEY_ID=self.operator_signer.key_id,
+            LAUNCHRELAY_OPERATOR_NAME="watch-test",
         )
         return env
 
@@ -108,6 +117,8 @@ def deploy_config(
     relay_signer = Signer.generate("relay-test")
     relay_key = directory / "relay.pem"
     relay_key.write_bytes(relay_signer.to_pem())
+    operator_signer = Signer.generate("operator-test")
+    (directory / "operator.pem").write_bytes(operator_signer.to_pem())
     (directory / "boundary.geojson").write_text(json.dumps(BOUNDARY))
     lines = [
         "[relay]",
@@ -116,6 +127,7 @@ def deploy_config(
         f"max_message_bytes = {max_bytes}",
         f"partitions = {partitions}",
         f'keys = {{ relay-test = "{relay_signer.public_b64}" }}',
+        f'operator_keys = {{ operator-test = "{operator_signer.public_b64}" }}',
         "",
         "[agreements.IN-PK-2005.geometry]",
         'boundary_file = "boundary.geojson"',
@@ -133,7 +145,7 @@ def deploy_config(
     config.write_text("\n".join(lines) + "\n" + extra_config)
     deployment = load_config(config)
     assert set(deployment.agreements) == {"CN-RU-2009", "US-RU-1988", "IN-PK-2005", "HCOC"}
-    return Deploy(bootstrap, prefix, directory, config, relay_key, signers, relay_signer)
+    return Deploy(bootstrap, prefix, directory, config, relay_key, signers, relay_signer, operator_signer)
 
 
 class RelayProcess:

@@ -17,13 +17,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from harness import RelayProcess, hdr, make_deploy, message, publish_refused, read_topic, served_in_thread
+from harness import RelayProcess, make_deploy, message, publish_refused, read_topic, served_in_thread
 from launchrelay.broker.local import free_port
 from launchrelay.broker.tls import make_broker_tls
 from launchrelay.clients.publisher import Publisher
@@ -32,6 +33,7 @@ from launchrelay.console.app import ConsoleConfig, build_app
 from launchrelay.contract import encode
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.errors import ConfigError
+from launchrelay.signing import read_redrive
 from launchrelay.tracker.ledger import SqliteLedger
 
 PASSWORD = "correct horse battery"
@@ -182,7 +184,7 @@ async def test_dead_letters_show_their_reasons_and_only_an_operator_redrives(
         await relay.wait("relay.partitions_assigned")
         await publish_refused(deploy)
         config = ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=users, bootstrap=deploy.bootstrap,
-                               topic_prefix=deploy.prefix)  # fmt: skip
+                               topic_prefix=deploy.prefix, operator_key=deploy.operator_signer)  # fmt: skip
         viewer = TestClient(build_app(config))
         sign_in(viewer, "victor")
         listing = viewer.get("/deadletters").text
@@ -197,6 +199,11 @@ async def test_dead_letters_show_their_reasons_and_only_an_operator_redrives(
         confirm = operator.get(f"/deadletters/{ref.group(1)}/redrive")
         assert confirm.status_code == 200 and "Redrive dead letter" in confirm.text
         assert operator.post(f"/deadletters/{ref.group(1)}/redrive", data={}).status_code == 403
+        unkeyed = TestClient(build_app(replace(config, operator_key=None)))  # a console with no key to sign with
+        sign_in(unkeyed, "olga")
+        page = unkeyed.get(f"/deadletters/{ref.group(1)}/redrive").text
+        said = unkeyed.post(f"/deadletters/{ref.group(1)}/redrive", data={"csrf": csrf(page)}).text
+        assert "no operator key" in said
         done = operator.post(f"/deadletters/{ref.group(1)}/redrive", data={"csrf": csrf(confirm.text)},
                              follow_redirects=False)  # fmt: skip
         assert done.status_code == 303 and done.headers["location"] == f"/deadletters?redriven={ref.group(1)}"
@@ -207,7 +214,12 @@ async def test_dead_letters_show_their_reasons_and_only_an_operator_redrives(
             ledger.close()
         assert audit["user"] == "olga" and audit["dead_letter"] == f"{deploy.topics.deadletter}:{ref.group(1)}"
         out = await read_topic(deploy.bootstrap, deploy.topics.outbound("CN"), lambda rs: len(rs) >= 2)
-        assert hdr(out[-1], "lr-redrive") == f"{deploy.topics.deadletter}:{ref.group(1)}".encode()
+        assert len(out) == 2  # the console without a key wrote nothing
+        mark = read_redrive(
+            out[-1].value, out[-1].headers, {"operator-test": deploy.operator_signer.private_key.public_key()}
+        )
+        assert mark is not None and mark.authentic and mark.operator == "console:olga (operator-test)"
+        assert mark.dead_letter == f"{deploy.topics.deadletter}:{ref.group(1)}"
         assert audit["target"].endswith(f":{out[-1].offset}")
     finally:
         relay.ensure_stopped()

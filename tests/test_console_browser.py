@@ -122,7 +122,7 @@ def test_a_viewer_cannot_redrive_and_an_operator_can(kafka_bootstrap: str, tmp_p
         relay.wait_for("relay.partitions_assigned")
         bad = elsewhere(publish_refused(deploy))
         config = ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=users, bootstrap=deploy.bootstrap,
-                               topic_prefix=deploy.prefix)  # fmt: skip
+                               topic_prefix=deploy.prefix, operator_key=deploy.operator_signer)  # fmt: skip
         with served_in_thread(build_app(config)) as base:
             browse(page, base, bad.message_id)
     finally:

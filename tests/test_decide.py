@@ -23,7 +23,7 @@ from launchrelay.reasons import ReasonCode
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
 from launchrelay.relay.outputs import plan
 from launchrelay.relay.state import MemoryState, SeenMessage
-from launchrelay.signing import Signer
+from launchrelay.signing import Signer, redrive_headers
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
@@ -308,7 +308,8 @@ def test_each_reason_code(code: ReasonCode, deploy: Deploy, ctx: RelayContext) -
 
 def test_every_code_has_a_row() -> None:
     """The table covers the catalogue: codes the relay cannot reach from bytes alone are tested below."""
-    by_service = {ReasonCode.RECORD_UNREADABLE, ReasonCode.INTERNAL_ERROR, ReasonCode.DUPLICATE}
+    by_service = {ReasonCode.RECORD_UNREADABLE, ReasonCode.INTERNAL_ERROR, ReasonCode.DUPLICATE,
+                  ReasonCode.REDRIVE_UNAUTHENTICATED}  # fmt: skip
     assert set(ROWS) | by_service == set(ReasonCode)
 
 
@@ -328,18 +329,75 @@ def test_exact_repeat_is_a_duplicate(deploy: Deploy, ctx: RelayContext) -> None:
     assert again.kind == "duplicate" and again.reason_codes == ["DUPLICATE"]
 
 
-def test_redrive_mark_reopens_only_a_rejection(deploy: Deploy, ctx: RelayContext) -> None:
-    """A redriven copy of rejected bytes is decided again; of forwarded bytes it stays a duplicate."""
-    record, state = build(Row(notice(window={"start": _t(timedelta(hours=23)), "end": _t(timedelta(days=1))})), deploy)
+def _again(record: InboundRecord, offset: int, headers: Headers) -> InboundRecord:
+    return InboundRecord(record.topic, 0, offset, record.key, record.value, [*record.headers, *headers],
+                         record.timestamp_ms)  # fmt: skip
+
+
+def _rejected_once(deploy: Deploy, ctx: RelayContext) -> tuple[InboundRecord, MemoryState]:
+    late = Row(notice(window={"start": _t(timedelta(hours=23)), "end": _t(timedelta(days=1))}))
+    record, state = build(late, deploy)
     rejected = decide(record, ctx, state)
     assert rejected.kind == "reject"
     for write in rejected.state_writes:
         state.apply(write)
-    redriven = InboundRecord(record.topic, 0, 43, record.key, record.value, [*record.headers, (REDRIVE_HEADER, b"d")],
-                             record.timestamp_ms)  # fmt: skip
-    assert decide(redriven, ctx, state).kind == "reject"  # judged again (still too late), not a duplicate
-    plain_again = InboundRecord(record.topic, 0, 44, record.key, record.value, record.headers, record.timestamp_ms)
-    assert decide(plain_again, ctx, state).kind == "duplicate"
+    return record, state
+
+
+def test_operators_redrive_reopens_only_a_rejection(deploy: Deploy, ctx: RelayContext) -> None:
+    """A redrive signed by a registered operator key decides rejected bytes again, naming who; a plain repeat
+    stays a duplicate."""
+    record, state = _rejected_once(deploy, ctx)
+    mark = redrive_headers(deploy.operator_signer, "lr.deadletter:0:7", "watch-alice", record.value or b"")
+    redriven = decide(_again(record, 43, mark), ctx, state)
+    assert redriven.kind == "reject" and redriven.reason_codes != ["DUPLICATE"]  # judged again (still too late)
+    assert redriven.redrive_of == "lr.deadletter:0:7" and redriven.redrive_ignored is None
+    (event,) = [json.loads(o.value) for o in plan(redriven, ctx.topics, deploy.relay_signer, "r1", NOW)
+                if o.topic == ctx.topics.status]  # fmt: skip
+    assert (event["redrive_of"], event["redriven_by"]) == ("lr.deadletter:0:7", "watch-alice (operator-test)")
+    assert decide(_again(record, 44, []), ctx, state).kind == "duplicate"
+
+
+def _forged_marks(deploy: Deploy, value: bytes) -> dict[str, Headers]:
+    party = Signer("operator-test", deploy.signers["CN"].private_key)  # the party's own key under the operator's id
+    signed = redrive_headers(deploy.operator_signer, "lr.deadletter:0:7", "watch-alice", value)
+    return {
+        "bare mark": [(REDRIVE_HEADER, b"lr.deadletter:0:7")],
+        "unknown key": redrive_headers(Signer.generate("nobody"), "lr.deadletter:0:7", "watch-alice", value),
+        "wrong key": redrive_headers(party, "lr.deadletter:0:7", "watch-alice", value),
+        "other bytes": redrive_headers(deploy.operator_signer, "lr.deadletter:0:7", "watch-alice", value + b" "),
+        "other name": [(k, b"mallory" if k == "lr-redrive-by" else v) for k, v in signed],
+    }
+
+
+@pytest.mark.parametrize("forgery", ["bare mark", "unknown key", "wrong key", "other bytes", "other name"])
+def test_a_forged_redrive_mark_is_ignored_and_said(forgery: str, deploy: Deploy, ctx: RelayContext) -> None:
+    """A mark no registered operator key signed over these bytes reopens nothing: the repeat is a duplicate,
+    and the receipt and dead letter say REDRIVE_UNAUTHENTICATED."""
+    record, state = _rejected_once(deploy, ctx)
+    decision = decide(_again(record, 43, _forged_marks(deploy, record.value or b"")[forgery]), ctx, state)
+    assert decision.kind == "duplicate" and decision.redrive_of is None
+    out = plan(decision, ctx.topics, deploy.relay_signer, "r1", NOW)
+    (receipt,) = [json.loads(o.value) for o in out if o.topic == ctx.topics.inbound("CN")]
+    assert [r["code"] for r in receipt["reasons"]] == ["DUPLICATE", "REDRIVE_UNAUTHENTICATED"]
+    (dead,) = [o for o in out if o.topic == ctx.topics.deadletter]
+    assert dict(dead.headers)["lr-reasons"] == b"DUPLICATE,REDRIVE_UNAUTHENTICATED"
+    (event,) = [json.loads(o.value) for o in out if o.topic == ctx.topics.status]
+    assert "redrive_of" not in event and "redriven_by" not in event
+
+
+def test_a_forged_mark_on_a_new_notice_is_forwarded_without_it(deploy: Deploy, ctx: RelayContext) -> None:
+    """On a message never seen, a forged mark changes nothing but the sender's receipt, which warns of it;
+    no mark header reaches the recipient."""
+    record, state = build(Row(notice()), deploy)
+    decision = decide(_again(record, 43, [(REDRIVE_HEADER, b"x"), ("lr-redrive-by", b"me")]), ctx, state)
+    assert decision.kind == "forward"
+    out = plan(decision, ctx.topics, deploy.relay_signer, "r1", NOW)
+    (copy,) = [o for o in out if o.topic == ctx.topics.inbound("RU")]
+    assert not any(k.startswith("lr-redrive") for k, _ in copy.headers)
+    assert "lr-warnings" not in dict(copy.headers)
+    (receipt,) = [json.loads(o.value) for o in out if o.topic == ctx.topics.inbound("CN")]
+    assert [w["code"] for w in receipt["warnings"]] == ["REDRIVE_UNAUTHENTICATED"] and receipt["reasons"] == []
 
 
 @pytest.mark.parametrize("key", [None, b"", b"CN-L1 "], ids=["null", "empty", "trailing space"])

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 import schemas
+from launchrelay.access import access_plan, managed_user, render_plan
 from launchrelay.agreements.config import load_config
 from launchrelay.deploy import strimzi_resources
 from launchrelay.settings import Settings
@@ -364,3 +365,41 @@ def test_each_party_writes_only_its_out_topic_and_reads_only_its_in_topic() -> N
     operator = _topic_access(users["launchrelay-operator"])
     assert operator["Read"] == {topics.deadletter}  # no party's in topic: forwards stay between the parties
     assert operator["Write"] == {topics.outbound(p) for p in deployment.parties}  # to redrive, never an in topic
+
+
+def test_party_quotas_from_the_config_reach_strimzi_and_access_show(tmp_path: Path) -> None:
+    """A party's quota (its own, or the relay's default) is in the plan, Strimzi's spec.quotas and `access show`."""
+    text = CONFIG.read_text().replace("[relay]", "[relay]\nparty_quota = { producer_byte_rate = 20000 }", 1)
+    text += "\n[parties.RU.quota]\nproducer_byte_rate = 5000\nconsumer_byte_rate = 70000\n"
+    (tmp_path / "c.toml").write_text(text)
+    deployment = load_config(tmp_path / "c.toml")
+    plan = {p.user: dict(p.quotas) for p in access_plan(deployment)}
+    assert plan["launchrelay-party-cn"] == {"producer_byte_rate": 20000.0}
+    assert plan["launchrelay-party-ru"] == {"producer_byte_rate": 5000.0, "consumer_byte_rate": 70000.0}
+    assert plan["launchrelay-relay"] == plan["launchrelay-tracker"] == {}  # the services are never throttled
+    users = {r["metadata"]["name"]: r["spec"] for r in strimzi_resources(deployment) if r["kind"] == "KafkaUser"}
+    assert users["launchrelay-party-ru"]["quotas"] == {"producerByteRate": 5000, "consumerByteRate": 70000}
+    assert "quotas" not in users["launchrelay-relay"]
+    shown = render_plan(access_plan(deployment))
+    assert "quota            producer_byte_rate                       5000 bytes/s" in shown
+
+
+@pytest.mark.parametrize(
+    ("name", "ours"),
+    [
+        ("launchrelay-party-cn", True),
+        ("launchrelay-relay", True),
+        ("launchrelay-tracker", True),
+        ("launchrelay-operator", True),
+        ("launchrelay-party-jp", True),  # a party that left: still this deployment's to revoke
+        ("launchrelay-admin", False),  # a person's account that shares the prefix
+        ("launchrelay-staging-party-cn", False),  # another deployment, prefix launchrelay-staging
+        ("launchrelay-staging-relay", False),
+        ("launchrelay-party-cnn", False),
+        ("launchrelay-relay2", False),
+        ("xlaunchrelay-relay", False),
+        ("launchrelay-party-cn\n", False),
+    ],
+)
+def test_prune_manages_exactly_the_names_the_plan_can_produce(name: str, ours: bool) -> None:
+    assert bool(managed_user("launchrelay").fullmatch(name)) is ours

@@ -19,6 +19,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,17 @@ import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import Consumer, KafkaError, Producer
 
-from harness import Deploy, RelayProcess, cli, ledger_state, make_deploy, message
-from launchrelay.access import Grant, Principal, access_plan, user_prefix
+from harness import Deploy, RelayProcess, cli, ledger_state, ledger_view, make_deploy, message
+from launchrelay.access import Grant, Principal, access_plan, managed_user, user_prefix
 from launchrelay.agreements.config import load_config
 from launchrelay.broker.access import apply_access, librdkafka_config
 from launchrelay.broker.local import LocalBroker, free_port
+from launchrelay.broker.quotas import user_quotas
 from launchrelay.clients.inbox import Inbox
 from launchrelay.clients.publisher import Publisher
+from launchrelay.contract import encode
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio(loop_scope="module")]
 
@@ -250,7 +253,8 @@ async def test_operator_redrives_dead_letters_but_reads_no_party_traffic(secured
     finally:
         await producer.stop()
     env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": secured.bootstrap, "LAUNCHRELAY_CONFIG": str(d.config),
-           "PATH": "/usr/local/bin:/usr/bin:/bin", **secured.env("operator")}  # fmt: skip
+           "PATH": "/usr/local/bin:/usr/bin:/bin", "LAUNCHRELAY_OPERATOR_KEY": str(d.operator_key),
+           "LAUNCHRELAY_OPERATOR_KEY_ID": d.operator_signer.key_id, **secured.env("operator")}  # fmt: skip
 
     def ops(*args: str) -> str:
         done = cli(env, *args)
@@ -322,7 +326,7 @@ async def test_prune_revokes_what_the_plan_no_longer_gives(secured: Secured) -> 
         return await asyncio.to_thread(apply_access, secured.bootstrap, plan, passwords or {},
                                        secured.broker.client_options, prune=prune, ca_file=secured.ca)  # fmt: skip
 
-    prune = user_prefix(d.prefix)
+    prune = managed_user(d.prefix)
     cn, group = secured.creds("CN"), f"{t.prefix}.inbox.CN"
     await seed_in_topics(secured)
     # Someone widened CN's access by hand: CN can read RU's in topic.
@@ -335,13 +339,155 @@ async def test_prune_revokes_what_the_plan_no_longer_gives(secured: Secured) -> 
     report = await apply(without_jp, prune=prune)
     assert report.removed_users == [secured.users["JP"]]
     jp_acls = [op for p in plan if p.party == "JP" for g in p.grants for op in g.operations]
-    assert report.removed_acls == 1 + len(jp_acls)
+    assert len(report.removed_acls) == 1 + len(jp_acls)
     assert await asyncio.to_thread(read, secured, cn, t.inbound("RU"), group) == "TOPIC_AUTHORIZATION_FAILED"
     assert not await connects(secured.bootstrap, secured.creds("JP"))
     # Everyone else is untouched, and applying again removes nothing more.
     assert await write(secured.bootstrap, cn, t.outbound("CN")) == "ok"
     again = await apply(without_jp, prune=prune)
-    assert (again.removed_acls, again.removed_users) == (0, [])
+    assert (again.removed_acls, again.removed_users) == ([], [])
     # Put JP back for whatever runs after this.
     jp_user = secured.users["JP"]
     await apply(plan, {jp_user: secured.passwords[jp_user]})
+
+
+async def _apply(s: Secured, plan: list[Principal], passwords: dict[str, str] | None = None, **kw: Any) -> Any:
+    return await asyncio.to_thread(apply_access, s.bootstrap, plan, passwords or {}, s.broker.client_options,
+                                   ca_file=s.ca, **kw)  # fmt: skip
+
+
+async def test_prune_touches_only_the_names_the_plan_can_produce(secured: Secured) -> None:
+    """Principals that merely share the prefix (a person's account, another deployment's users) keep their logins,
+    ACLs and quotas through `apply --prune`; `--dry-run` shows the revocation and changes nothing."""
+    t, d = secured.deploy.topics, secured.deploy
+    users = user_prefix(d.prefix)
+    outsiders = [f"{users}admin", f"{users}staging-party-cn", f"{users}staging-relay"]
+    passwords = {u: secrets.token_urlsafe(12) for u in outsiders}
+    quota = (("producer_byte_rate", 12345.0),)
+    by_hand = [Principal(u, "operator", (Grant("topic", t.deadletter, ("Read", "Describe")),), quotas=quota)
+               for u in outsiders]  # fmt: skip
+    await _apply(secured, by_hand, passwords)  # made by someone else, without prune
+    plan = access_plan(load_config(d.config))
+    (cn,) = [p for p in plan if p.party == "CN"]
+    await _apply(secured, [replace(cn, grants=(*cn.grants, Grant("topic", t.inbound("RU"), ("Read",))))])
+    env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": secured.bootstrap, "LAUNCHRELAY_CONFIG": str(d.config),
+           "PATH": "/usr/local/bin:/usr/bin:/bin", **sasl_env(secured.broker.client_options, secured.ca)}  # fmt: skip
+
+    dry = await asyncio.to_thread(cli, env, "access", "apply", "--prune", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"would remove ACL: User:{cn.user} READ topic {t.inbound('RU')}" in dry.stdout, dry.stdout
+    assert not any(u in dry.stdout for u in outsiders), dry.stdout
+    group = f"{t.prefix}.inbox.CN"
+    await seed_in_topics(secured)
+    assert await asyncio.to_thread(read, secured, secured.creds("CN"), t.inbound("RU"), group) == "ok"  # unchanged
+
+    done = await asyncio.to_thread(cli, env, "access", "apply", "--prune")
+    assert done.returncode == 0, done.stderr
+    assert "pruned: 1 ACLs, users none" in done.stdout, done.stdout
+    assert await asyncio.to_thread(read, secured, secured.creds("CN"), t.inbound("RU"), group) == (
+        "TOPIC_AUTHORIZATION_FAILED"
+    )
+    for user in outsiders:  # untouched: they log in, hold their grant, keep their quota
+        creds = scram(user, passwords[user], secured.ca)
+        assert await connects(secured.bootstrap, creds), user
+        assert await visible(secured, creds, t.deadletter), user
+    async with asyncio.timeout(30):  # quotas reach the brokers' view through the metadata log
+        while True:
+            quotas = await user_quotas(secured.bootstrap, secured.broker.client_options)
+            if all(quotas.get(u) == dict(quota) for u in outsiders):
+                break
+            await asyncio.sleep(0.5)
+
+
+def _flood(s: Secured, who: str, topic: str, count: int = 100, size: int = 1000) -> list[int]:
+    """Write ``count`` records of ``size`` bytes as ``who``; the throttle times (ms) the broker answered with."""
+    throttled: list[int] = []
+    producer = Producer(librdkafka_config(s.bootstrap, s.creds(who), s.ca) | {
+        "linger.ms": 200, "batch.size": 1_000_000, "acks": "all", "log_level": 3,
+        "throttle_cb": lambda e: throttled.append(int(e.throttle_time * 1000)),
+    })  # fmt: skip
+    for i in range(count):
+        producer.produce(topic, b"x" * size, key=f"flood-{i}".encode())
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    end = time.monotonic() + 3  # a throttle is reported with the response: give the callback its turn
+    while time.monotonic() < end and not throttled:
+        producer.poll(0.2)
+    return [t for t in throttled if t > 0]
+
+
+async def test_a_party_over_its_quota_is_throttled_and_another_is_not(secured: Secured) -> None:
+    """The broker holds back a party past its producer_byte_rate; a party within its own rate is never throttled."""
+    t, d = secured.deploy.topics, secured.deploy
+    plan = access_plan(load_config(d.config))
+    (us,) = [p for p in plan if p.party == "US"]
+    assert dict(us.quotas) == {"producer_byte_rate": 1024 * 1024.0}  # the default every party gets
+    tight = replace(us, quotas=(("producer_byte_rate", 2000.0),))
+    await _apply(secured, [tight])
+    try:
+        async with asyncio.timeout(30):
+            while (await user_quotas(secured.bootstrap, secured.broker.client_options)).get(us.user) != {
+                "producer_byte_rate": 2000.0
+            }:
+                await asyncio.sleep(0.5)
+        # ~100 kB each: five times US's 2 kB/s over the broker's 10-second rate window, a tenth of IN's 1 MiB/s
+        assert await asyncio.to_thread(_flood, secured, "US", t.outbound("US")), "US was not throttled"
+        assert await asyncio.to_thread(_flood, secured, "IN", t.outbound("IN")) == []
+    finally:
+        await _apply(secured, [us])
+
+
+async def test_a_party_cannot_forge_an_operators_redrive(secured: Secured) -> None:
+    """Under ACLs, a party that marks its own re-publish as a redrive gets a duplicate that says the mark was
+    ignored; the operator's signed redrive is decided again, and names the operator in the log and the ledger."""
+    d = secured.deploy
+    relay = RelayProcess(d, "relay-redrive", extra_env=secured.env("relay")).start()
+    tracker = RelayProcess(d, "tracker-redrive", command="tracker", extra_env=secured.env("tracker")).start()
+    try:
+        await relay.wait("relay.started")
+        await tracker.wait("tracker.started")
+        late = message("CN", ["RU"], lead=timedelta(hours=2))  # CN-RU needs a day's notice: rejected
+        value = encode(late)
+        async with Publisher(d.bootstrap, "CN", d.signers["CN"], topic_prefix=d.prefix,
+                             client_options=secured.creds("CN")) as cn:  # fmt: skip
+            assert (await cn.publish_and_wait(late, timeout_s=60)).outcome == "rejected"
+        async with Publisher(d.bootstrap, "CN", d.signers["CN"], topic_prefix=d.prefix,
+                             client_options=secured.creds("CN")) as cn:  # fmt: skip
+            forged = [
+                *d.signers["CN"].headers(value),
+                ("lr-redrive", b"x:0:0"),
+                ("lr-redrive-by", b"watch-test"),
+                ("lr-redrive-key-id", d.operator_signer.key_id.encode()),
+                ("lr-redrive-signature", b"AAAA"),
+            ]
+            await cn.publish_raw(value, late.launch_key.encode(), forged)
+            again = await cn.wait_receipt(late.message_id, 60)
+        assert again.outcome == "duplicate", again
+        assert [r.code for r in again.reasons] == ["DUPLICATE", "REDRIVE_UNAUTHENTICATED"]
+
+        env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": secured.bootstrap, "LAUNCHRELAY_CONFIG": str(d.config),
+               "PATH": "/usr/local/bin:/usr/bin:/bin", "LAUNCHRELAY_OPERATOR_KEY": str(d.operator_key),
+               "LAUNCHRELAY_OPERATOR_KEY_ID": d.operator_signer.key_id, **secured.env("operator")}  # fmt: skip
+        listed = await asyncio.to_thread(cli, env, "deadletters", "--json", "--reason", "LEAD_TIME_TOO_SHORT")
+        assert listed.returncode == 0, listed.stderr
+        (letter,) = [r for r in json.loads(listed.stdout) if r["message_id"] == late.message_id]
+        async with Publisher(d.bootstrap, "CN", d.signers["CN"], topic_prefix=d.prefix,
+                             client_options=secured.creds("CN")) as cn:  # fmt: skip
+            done = await asyncio.to_thread(cli, env, "redrive", letter["ref"], "--by", "watch-alice")
+            assert done.returncode == 0, done.stderr
+            redriven = await cn.wait_receipt(late.message_id, 60)
+        assert redriven.outcome == "rejected", redriven  # decided again (still too late), not a duplicate
+        mark = f"{d.topics.deadletter}:{letter['ref']}"
+        operator = f"watch-alice ({d.operator_signer.key_id})"
+        async with asyncio.timeout(60):
+            while not (committed := [e for e in relay.events() if e.get("redrive_of") == [mark]]):
+                await asyncio.sleep(0.3)
+        assert committed[0]["redriven_by"] == [operator]
+        async with asyncio.timeout(60):  # the tracker's ledger keeps who redrove it, on the notification's timeline
+            while not (notes := [e for e in (ledger_view(d, late.message_id) or {}).get("timeline", [])
+                                 if "redriven_by" in e]):  # fmt: skip
+                await asyncio.sleep(0.3)
+        assert [(e["event"], e["redrive_of"], e["redriven_by"]) for e in notes] == [("rejected", mark, operator)]
+    finally:
+        relay.ensure_stopped()
+        tracker.ensure_stopped()

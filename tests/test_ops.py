@@ -17,7 +17,7 @@ import structlog
 from aiokafka import TopicPartition
 from structlog.testing import capture_logs
 
-from harness import RelayProcess, make_deploy, message
+from harness import RelayProcess, cli, deploy_config, make_deploy, message
 from launchrelay.broker.local import free_port
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
@@ -26,6 +26,7 @@ from launchrelay.relay.metrics import RelayMetrics
 from launchrelay.relay.observe import committed, observe
 from launchrelay.relay.state import MemoryState
 from launchrelay.runtime.logging import RepeatFilter, configure_logging
+from launchrelay.signing import Signer
 
 
 def get(url: str) -> tuple[int, str]:
@@ -231,3 +232,21 @@ def test_the_sdk_holds_the_kafka_clients_repeats_without_touching_the_root_logge
     finally:
         conn.removeHandler(keep)
         conn.filters.clear()
+
+
+@pytest.mark.parametrize("problem", ["no key", "unregistered key"])
+def test_redrive_needs_a_registered_operator_key(problem: str, tmp_path: Path) -> None:
+    """`launchrelay redrive` signs its mark: with no operator key, or one the config does not register, it says so
+    (exit 2) before touching Kafka."""
+    deploy = deploy_config("127.0.0.1:1", tmp_path, "lr")
+    env = deploy.env("ops")
+    if problem == "no key":
+        del env["LAUNCHRELAY_OPERATOR_KEY"]
+    else:
+        (tmp_path / "other.pem").write_bytes(Signer.generate("x").to_pem())
+        env["LAUNCHRELAY_OPERATOR_KEY"] = str(tmp_path / "other.pem")
+    done = cli(env, "redrive", "0:0")
+    assert done.returncode == 2, done.stderr
+    assert ("LAUNCHRELAY_OPERATOR_KEY" if problem == "no key" else "not registered in [relay] operator_keys") in (
+        done.stderr
+    )

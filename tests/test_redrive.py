@@ -95,6 +95,7 @@ async def test_redrive_after_fixing_the_config(
     assert await copies_for_ru(deploy, notice.message_id) == 1
     commits = [e for e in relay.events_since_last_spawn() if e.get("event") == "relay.committed"]
     assert [ref for e in commits for ref in e.get("redrive_of", [])] == [f"{deploy.topics.deadletter}:{row['ref']}"]
+    assert [who for e in commits for who in e.get("redriven_by", [])] == ["watch-test (operator-test)"]
     assert notice.message_id in [m for e in commits for m in e["message_ids"]]
 
     # The tracker now awaits RU's acknowledgement for it.

@@ -99,7 +99,7 @@ def test_repeated_keys_are_found_whatever_the_spacing_and_escapes(raw: bytes) ->
     assert isinstance(got, JsonProblem) and got.code is R.JSON_DUPLICATE_KEY, got
 
 
-_KEYS = st.text(alphabet=st.sampled_from(['a', 'b', ':', '"', '\\', ' ', 'é', '\U0001f600', '\ud800']), max_size=3)
+_KEYS = st.text(alphabet=st.sampled_from(["a", "b", ":", '"', "\\", " ", "é", "\U0001f600", "\ud800"]), max_size=3)
 _VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _KEYS,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=4),

@@ -172,6 +172,30 @@ def test_redriven_forward_replaces_its_rejection() -> None:
     assert row.outcome == "forwarded" and row.reasons == () and row.source == "lr.CN.out:0:9" and len(view.rows) == 1
 
 
+def test_redriven_rejection_stays_one_row_and_names_the_operator() -> None:
+    """Redriven by an operator and refused again: one row with today's reasons; the timeline says who redrove it."""
+    view = MemoryView()
+    view.run(_event(EventKind.REJECTED, "cn-1", "planned_launch", 0,
+                    reasons=[Reason(code="KEY_UNKNOWN", message="not registered", field=None)]))  # fmt: skip
+    again = _event(EventKind.REJECTED, "cn-1", "planned_launch", 9,
+                   reasons=[Reason(code="LEAD_TIME_TOO_SHORT", message="late", field=None)],
+                   redrive_of="lr.deadletter:0:4", redriven_by="alice (op-1)")  # fmt: skip
+    changes = apply(again, view)
+    (note,) = changes.notes
+    assert note.kind == "rejected" and note.detail["redriven_by"] == "alice (op-1)"
+    view.run(again)
+    assert list(view.rows) == ["CN/cn-1"]
+    assert view.rows["CN/cn-1"].reasons[0][0] == "LEAD_TIME_TOO_SHORT"
+
+
+def test_a_repeat_rejection_without_an_operators_mark_keeps_its_own_row() -> None:
+    view = MemoryView()
+    reasons = [Reason(code="LEAD_TIME_TOO_SHORT", message="late", field=None)]
+    view.run(_event(EventKind.REJECTED, "cn-1", "planned_launch", 0, reasons=reasons),
+             _event(EventKind.REJECTED, "cn-1", "planned_launch", 9, reasons=reasons))  # fmt: skip
+    assert sorted(view.rows) == ["CN/cn-1", "record:lr.CN.out:0:9"]
+
+
 def test_conflicting_rejection_keeps_the_forwarded_row() -> None:
     """A rejection that reuses a forwarded id is kept under its record's key; the forwarded row is untouched."""
     view = MemoryView()

@@ -39,6 +39,8 @@ class Principal:
     role: Role
     grants: tuple[Grant, ...]
     party: str | None = None
+    #: client quotas at the broker (Kafka's keys, e.g. ``producer_byte_rate``); none: not limited
+    quotas: tuple[tuple[str, float], ...] = ()
 
 
 def k8s_name(text: str) -> str:
@@ -49,6 +51,19 @@ def k8s_name(text: str) -> str:
 def user_prefix(topic_prefix: str) -> str:
     """What every user name of a deployment starts with: the users ``access apply --prune`` manages."""
     return k8s_name(topic_prefix) + "-"
+
+
+_ROLES = r"(?:party-[a-z]{2}|relay|tracker|operator)"
+
+
+def managed_user(topic_prefix: str) -> re.Pattern[str]:
+    """The user names a deployment's plan can produce, and only those: what ``access apply --prune`` may touch.
+
+    Exactly ``<prefix>-party-<cc>``, ``-relay``, ``-tracker`` and ``-operator``: a name that merely
+    starts with the prefix (``launchrelay-admin``, or ``launchrelay-staging-party-cn`` of a deployment
+    whose prefix is ``launchrelay-staging``) is someone else's.
+    """
+    return re.compile(re.escape(user_prefix(topic_prefix)) + _ROLES + r"\Z")
 
 
 def access_plan(deployment: Deployment) -> list[Principal]:
@@ -73,6 +88,7 @@ def access_plan(deployment: Deployment) -> list[Principal]:
                 Grant("group", f"{prefix}.inbox.{code}", ("Read",), "prefix"),
             ),
             party=code,
+            quotas=tuple((deployment.parties[code].quota or deployment.relay.party_quota).items().items()),
         )
         for code in parties
     ]
@@ -123,4 +139,6 @@ def render_plan(plan: list[Principal]) -> str:
         for g in principal.grants:
             name = g.name + ("*" if g.pattern == "prefix" else "")
             lines.append(f"  {g.resource:<16} {name:<40} {', '.join(g.operations)}")
+        for quota, value in principal.quotas:
+            lines.append(f"  {'quota':<16} {quota:<40} {value:.0f} bytes/s")
     return "\n".join(lines)

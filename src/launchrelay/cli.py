@@ -188,6 +188,10 @@ def _cmd_console(args: argparse.Namespace, settings: Settings) -> int:
                            client_options=settings.kafka_options(),
                            services=_services(settings.console_services),
                            party_keys=keys)  # fmt: skip
+    if settings.operator_key is not None and deployment is not None:
+        from launchrelay.runtime.process import operator_signer
+
+        config.operator_key = operator_signer(deployment, settings)
     if settings.console_session_key is not None:
         config.session_key = settings.console_session_key.get_secret_value()
     scheme = "https" if tls else "http"
@@ -314,7 +318,7 @@ def _cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_access(args: argparse.Namespace, settings: Settings) -> int:
-    from launchrelay.access import access_plan, render_plan, user_prefix
+    from launchrelay.access import access_plan, managed_user, render_plan
     from launchrelay.broker.access import apply_access, read_passwords
 
     deployment = _deployment(args, settings)
@@ -323,12 +327,16 @@ def _cmd_access(args: argparse.Namespace, settings: Settings) -> int:
         print(render_plan(plan))
         return 0
     passwords = read_passwords(Path(args.passwords)) if args.passwords else {}
-    prune = user_prefix(deployment.relay.topic_prefix) if args.prune else None
+    prune = managed_user(deployment.relay.topic_prefix) if args.prune else None
     report = apply_access(settings.bootstrap(), plan, passwords, settings.kafka_options(), prune=prune,
-                          ca_file=settings.kafka_ssl_cafile)  # fmt: skip
-    print(f"{len(report.users)} users set, {report.acls} ACLs in place for {len(plan)} principals")
+                          ca_file=settings.kafka_ssl_cafile, dry_run=args.dry_run)  # fmt: skip
+    if args.dry_run:
+        print("\n".join(report.lines()) or "nothing would change")
+        return 0
+    print(f"{len(report.users)} users set, {report.acls} ACLs in place for {len(plan)} principals"
+          f" ({len(report.added_acls)} added), quotas changed for {len(report.quota_changes)} users")  # fmt: skip
     if args.prune:
-        print(f"pruned: {report.removed_acls} ACLs, users {', '.join(report.removed_users) or 'none'}")
+        print(f"pruned: {len(report.removed_acls)} ACLs, users {', '.join(report.removed_users) or 'none'}")
     return 0
 
 
@@ -350,10 +358,14 @@ def _cmd_deadletters(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
     from launchrelay.ops.deadletters import redrive
+    from launchrelay.runtime.process import operator_signer
     from launchrelay.topics import Topics
 
-    topics = Topics(_deployment(args, settings).relay.topic_prefix)
-    for r in asyncio.run(redrive(settings.bootstrap(), topics, args.refs, settings.kafka_options())):
+    deployment = _deployment(args, settings)
+    topics = Topics(deployment.relay.topic_prefix)
+    signer = operator_signer(deployment, settings)
+    marks = (signer, args.by or settings.operator_name)
+    for r in asyncio.run(redrive(settings.bootstrap(), topics, args.refs, settings.kafka_options(), marks)):
         print(f"{topics.deadletter}:{r.dead_letter} -> {r.topic}:{r.partition}:{r.offset}")
     return 0
 
@@ -376,6 +388,8 @@ READS: dict[str, tuple[str, ...]] = {
         *_KAFKA,
         "data_dir",
         "ledger",
+        "operator_key",
+        "operator_key_id",
         "console_host",
         "console_port",
         "console_users",
@@ -391,7 +405,7 @@ READS: dict[str, tuple[str, ...]] = {
     "status": ("data_dir", "ledger"),
     "health": ("metrics_port", "metrics_host"),
     "deadletters": _KAFKA,
-    "redrive": _KAFKA,
+    "redrive": (*_KAFKA, "operator_key", "operator_key_id", "operator_name"),
     "topics": _KAFKA,
     "deploy": ("config",),
     "access": _KAFKA,
@@ -515,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rd = sub.add_parser("redrive", help="send dead letters back to the relay after fixing what refused them")
     rd.add_argument("refs", nargs="+", metavar="PARTITION:OFFSET", help="dead letters as `deadletters` lists them")
+    rd.add_argument("--by", help="the operator's name in the signed mark (default: LAUNCHRELAY_OPERATOR_NAME)")
     rd.set_defaults(func=_cmd_redrive)
 
     topics = sub.add_parser("topics", help="create the convention's topics for the configured parties")
@@ -536,8 +551,10 @@ def build_parser() -> argparse.ArgumentParser:
     access.add_argument(
         "--prune",
         action="store_true",
-        help="also revoke: this deployment's users lose ACLs not in the plan; users no longer in it are deleted",
+        help="also revoke: this deployment's users (exactly the names the plan can produce) lose ACLs and quotas "
+        "not in the plan; those no longer in it are deleted",
     )
+    access.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
     access.set_defaults(func=_cmd_access)
 
     demo = sub.add_parser("demo", help="the main job: broker, topics and an exchange between two parties")

@@ -39,10 +39,11 @@ DEMO_DEADLINE_S = 8
 
 
 def demo_keys(keys_dir: Path) -> dict[str, Signer]:
-    """One signing key per demo party and one for the relay, made on first use and kept under the data dir."""
+    """One signing key per demo party, one for the relay and one for the watch's operator (redrives), made on
+    first use and kept under the data dir."""
     keys_dir.mkdir(parents=True, exist_ok=True)
     signers = {}
-    for code in [*DEMO_PARTIES, "relay"]:
+    for code in [*DEMO_PARTIES, "relay", "operator"]:
         path = keys_dir / f"{code.lower()}.pem"
         key_id = f"{code.lower()}-demo"
         if path.exists():
@@ -56,9 +57,10 @@ def demo_keys(keys_dir: Path) -> dict[str, Signer]:
 
 def demo_config(signers: dict[str, Signer], prefix: str) -> str:
     """The CN-RU 2009 preset with the demo parties' keys and demo-length deadlines, as TOML."""
-    relay = signers["relay"]
+    relay, operator = signers["relay"], signers["operator"]
     lines = ["[relay]", f'topic_prefix = "{prefix}"', 'presets = ["CN-RU-2009"]', "partitions = 1",
-             f'keys = {{ {relay.key_id} = "{relay.public_b64}" }}', ""]  # fmt: skip
+             f'keys = {{ {relay.key_id} = "{relay.public_b64}" }}',
+             f'operator_keys = {{ {operator.key_id} = "{operator.public_b64}" }}', ""]  # fmt: skip
     for code, name in DEMO_PARTIES.items():
         s = signers[code]
         lines += [f"[parties.{code}]", f'name = "{name}"', f'keys = {{ {s.key_id} = "{s.public_b64}" }}', ""]
@@ -99,7 +101,9 @@ def _planned(n: int, now: datetime, **changes: Any) -> PlannedLaunch:
     return PlannedLaunch.model_validate_json(json.dumps(data))
 
 
-async def _serve_console(settings: Settings, base: Path, ledger: Path, bootstrap: str, prefix: str) -> None:
+async def _serve_console(
+    settings: Settings, base: Path, ledger: Path, bootstrap: str, prefix: str, operator: Signer
+) -> None:
     """The console over the demo's ledger and dead letters, with an operator account made for it, until Ctrl-C."""
     import secrets
 
@@ -111,7 +115,8 @@ async def _serve_console(settings: Settings, base: Path, ledger: Path, bootstrap
     users = base / "console-users.toml"
     password = secrets.token_urlsafe(12)
     set_user(users, "watch", Role.OPERATOR, password)
-    app = build_app(ConsoleConfig(ledger=ledger, users=users, bootstrap=bootstrap, topic_prefix=prefix))
+    app = build_app(ConsoleConfig(ledger=ledger, users=users, bootstrap=bootstrap, topic_prefix=prefix,
+                                  operator_key=operator))  # fmt: skip
     server = uvicorn.Server(uvicorn.Config(app, host=settings.console_host, port=settings.console_port,
                                            log_config=None, access_log=False))  # fmt: skip
     serving = asyncio.create_task(server.serve())
@@ -224,7 +229,7 @@ async def run_demo(settings: Settings, console: bool = False) -> int:
             _say(f"[2/6] relay and tracker running (logs: {base / 'logs'})")
             code = await _exchange(bootstrap, prefix, signers, ledger_path)
             if console:
-                await _serve_console(settings, base, ledger_path, bootstrap, prefix)
+                await _serve_console(settings, base, ledger_path, bootstrap, prefix, signers["operator"])
         finally:
             services.stop()
         letters = [d.as_dict() for d in await read_dead_letters(bootstrap, topics)]
@@ -236,7 +241,7 @@ async def run_demo(settings: Settings, console: bool = False) -> int:
         ledger.close()
     _say("")
     _say("Dead letters (`launchrelay deadletters`; when the relay's config was the cause, fix it and")
-    _say("`launchrelay redrive REF`):")
+    _say("`launchrelay redrive REF`, signed with an operator key registered in [relay] operator_keys):")
     _say(deadletters.render_table(letters, topics))
     _say("")
     _say(f"Logs (JSON lines, one event per state change): {base / 'logs'}")

@@ -21,6 +21,12 @@ def _user(cluster: str, principal: Principal) -> dict[str, Any]:
         {"resource": {"type": g.resource, "name": g.name, "patternType": g.pattern}, "operations": list(g.operations)}
         for g in principal.grants
     ]
+    spec: dict[str, Any] = {
+        "authentication": {"type": "scram-sha-512"},
+        "authorization": {"type": "simple", "acls": acls},
+    }
+    if principal.quotas:  # Strimzi's names for Kafka's quota keys: producer_byte_rate -> producerByteRate
+        spec["quotas"] = {_camel(k): int(v) for k, v in principal.quotas}
     return {
         "apiVersion": API,
         "kind": "KafkaUser",
@@ -32,11 +38,13 @@ def _user(cluster: str, principal: Principal) -> dict[str, Any]:
                 "role": principal.role,
             },
         },
-        "spec": {
-            "authentication": {"type": "scram-sha-512"},
-            "authorization": {"type": "simple", "acls": acls},
-        },
+        "spec": spec,
     }
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(w.capitalize() for w in rest)
 
 
 def strimzi_resources(deployment: Deployment, cluster: str = "launchrelay") -> list[dict[str, Any]]:

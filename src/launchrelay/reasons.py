@@ -78,6 +78,7 @@ class ReasonCode(StrEnum):
     NOTIFICATION_CLOSED = "NOTIFICATION_CLOSED"
     DUPLICATE_CONFLICT = "DUPLICATE_CONFLICT"
     DUPLICATE = "DUPLICATE"
+    REDRIVE_UNAUTHENTICATED = "REDRIVE_UNAUTHENTICATED"
     # the relay itself
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -265,6 +266,12 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
         Stage.STATE,
         "An exact repeat (same sender, id and bytes) of a message already handled: it is not forwarded "
         "again; the dead-letter topic records it and the sender gets a `duplicate` receipt.",
+    ),
+    ReasonCode.REDRIVE_UNAUTHENTICATED: ReasonInfo(
+        Stage.STATE,
+        "The record carries a redrive mark (`lr-redrive`) that no registered operator key signed: the mark is "
+        "ignored and the record decided as a plain re-publish (a repeat of a rejected message is a duplicate). "
+        "Only an operator's signed redrive reopens a rejected message.",
     ),
     ReasonCode.INTERNAL_ERROR: ReasonInfo(
         Stage.RELAY,

@@ -6,6 +6,7 @@ Each field's environment name is ``LAUNCHRELAY_`` + its name in capitals; in the
 
 from __future__ import annotations
 
+import getpass
 import os
 import socket
 import tomllib
@@ -119,6 +120,15 @@ class Settings(BaseSettings):
     relay_key: Path | None = Field(default=None, description="the relay's Ed25519 signing key (PKCS#8 PEM)")
     relay_key_id: str = Field(default="relay", description="key id under which counterparts know the relay's key")
     relay_id: str = Field(default_factory=socket.gethostname, description="names this instance in receipts and logs")
+    operator_key: Path | None = Field(
+        default=None, description="an operator's Ed25519 signing key (PKCS#8 PEM): redrives are signed with it"
+    )
+    operator_key_id: str = Field(
+        default="operator", description="key id under which [relay] operator_keys registers the operator's key"
+    )
+    operator_name: str = Field(
+        default_factory=getpass.getuser, description="who redrives: named in the signed mark, events, ledger, logs"
+    )
     relay_batch: int = Field(default=200, ge=1, le=10000, description="records per partition per transaction")
     relay_fetch_wait_ms: int = Field(
         default=10, ge=0, le=500, description="how long the broker may hold the relay's fetch for more data"

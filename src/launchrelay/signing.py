@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,7 +20,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from launchrelay.contract.headers import KEY_ID_HEADER, SIGNATURE_HEADER, Headers, header
+from launchrelay.contract.headers import (
+    KEY_ID_HEADER,
+    REDRIVE_BY,
+    REDRIVE_HEADER,
+    REDRIVE_KEY_ID,
+    REDRIVE_SIGNATURE,
+    SIGNATURE_HEADER,
+    Headers,
+    header,
+)
 from launchrelay.errors import SignatureError
 
 
@@ -121,3 +131,58 @@ def verify_headers(
     if key is None:
         return Checked(Verdict.UNKNOWN_KEY, key_id)
     return Checked(Verdict.VALID if verify(key, value, signature) else Verdict.INVALID, key_id)
+
+
+def _redrive_text(dead_letter: str, by: str, value: bytes) -> bytes:
+    """What an operator's key signs: the mark bound to the exact bytes it travels with."""
+    digest = hashlib.sha256(value).hexdigest()
+    return "\x00".join(("launchrelay-redrive/1", dead_letter, by, digest)).encode("utf-8")
+
+
+def redrive_headers(signer: Signer, dead_letter: str, by: str, value: bytes) -> Headers:
+    """The headers that mark ``value`` as ``by``'s redrive of ``dead_letter``, signed with an operator key."""
+    return [
+        (REDRIVE_HEADER, dead_letter.encode("utf-8")),
+        (REDRIVE_BY, by.encode("utf-8")),
+        (REDRIVE_KEY_ID, signer.key_id.encode("utf-8")),
+        (REDRIVE_SIGNATURE, base64.b64encode(signer.sign(_redrive_text(dead_letter, by, value)))),
+    ]
+
+
+@dataclass(frozen=True)
+class RedriveMark:
+    """A record's redrive mark as read from its headers, and whether an operator key vouches for it."""
+
+    dead_letter: str
+    by: str | None
+    key_id: str | None
+    verdict: Verdict
+
+    @property
+    def authentic(self) -> bool:
+        return self.verdict is Verdict.VALID
+
+    @property
+    def operator(self) -> str | None:
+        """Who made the redrive, as far as it is proven: ``by`` (key id), only for an authentic mark."""
+        return f"{self.by} ({self.key_id})" if self.authentic else None
+
+
+def read_redrive(
+    value: bytes, headers: Sequence[tuple[str, bytes | None]], operator_keys: Mapping[str, Ed25519PublicKey]
+) -> RedriveMark | None:
+    """The redrive mark on a record, checked against the registered operator keys; None when it has none."""
+    raw = header(headers, REDRIVE_HEADER)
+    if raw is None:
+        return None
+    dead_letter = raw.decode("utf-8", errors="replace")
+    by_raw, key_raw, signature = (header(headers, h) for h in (REDRIVE_BY, REDRIVE_KEY_ID, REDRIVE_SIGNATURE))
+    by = by_raw.decode("utf-8", errors="replace") if by_raw is not None else None
+    key_id = key_raw.decode("utf-8", errors="replace") if key_raw is not None else None
+    if by is None or key_id is None or signature is None:
+        return RedriveMark(dead_letter, by, key_id, Verdict.MISSING)
+    key = operator_keys.get(key_id)
+    if key is None:
+        return RedriveMark(dead_letter, by, key_id, Verdict.UNKNOWN_KEY)
+    valid = verify(key, _redrive_text(dead_letter, by, value), signature)
+    return RedriveMark(dead_letter, by, key_id, Verdict.VALID if valid else Verdict.INVALID)

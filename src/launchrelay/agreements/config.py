@@ -183,12 +183,30 @@ def _keys_are_ed25519(keys: dict[str, str]) -> dict[str, str]:
 PublicKeys = Annotated[dict[Identifier, str], AfterValidator(_keys_are_ed25519)]
 
 
+class Quota(_Config):
+    """A party user's client quotas at the broker, in bytes per second (Kafka's ``producer_byte_rate`` ...).
+
+    The broker throttles a client past its rate (it delays the client's requests), so one
+    party's flood cannot take the broker's or the relay's time from the others."""
+
+    #: what the party may write to its out topic; notices are kilobytes, so 1 MiB/s is thousands a second
+    producer_byte_rate: int = Field(default=1024 * 1024, gt=0)
+    #: what the party may read from its in topic; unset: not limited
+    consumer_byte_rate: int | None = Field(default=None, gt=0)
+
+    def items(self) -> dict[str, float]:
+        """The quota keys and values as the broker names them (unset keys left out)."""
+        return {k: float(v) for k, v in self.model_dump(exclude_none=True).items()}
+
+
 class Party(_Config):
     """A government party: its code, name and the Ed25519 public keys it signs with."""
 
     code: PartyCode
     name: str
     keys: PublicKeys = Field(default_factory=dict, description="key id -> raw 32-byte Ed25519 public key, base64")
+    #: this party's quotas; unset: ``[relay] party_quota``
+    quota: Quota | None = None
 
 
 class RelayConfig(_Config):
@@ -204,6 +222,11 @@ class RelayConfig(_Config):
     #: the public halves of the relay's signing keys: counterparts verify receipts and overdue notices
     #: with these (published in the AsyncAPI document); the relay checks its private key against them
     keys: PublicKeys = Field(default_factory=dict)
+    #: every party's client quotas at the broker, unless its own entry sets others
+    party_quota: Quota = Quota()
+    #: the public halves of the watch's operator keys: a redrive is honoured only when signed by one of
+    #: them (`launchrelay redrive` signs it); the key id names the operator in events, the ledger and logs
+    operator_keys: PublicKeys = Field(default_factory=dict)
 
 
 class Deployment(_Config):

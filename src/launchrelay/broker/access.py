@@ -7,6 +7,8 @@ librdkafka (confluent-kafka), Kafka's reference C client; only the
 
 from __future__ import annotations
 
+import asyncio
+import re
 import tomllib
 from collections.abc import Mapping
 from concurrent.futures import Future
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import structlog
+from aiokafka.errors import KafkaError
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AclBinding,
@@ -32,6 +35,7 @@ from confluent_kafka.admin import (
 )
 
 from launchrelay.access import Principal
+from launchrelay.broker.quotas import alter_user_quotas, user_quotas
 from launchrelay.errors import ConfigError, KafkaRequestFailed
 
 log = structlog.get_logger(__name__)
@@ -69,10 +73,28 @@ def read_passwords(path: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class AccessReport:
+    """What ``access apply`` did (or, with ``dry_run``, would do)."""
+
     users: list[str]
     acls: int
-    removed_acls: int = 0
+    added_acls: list[str] = field(default_factory=list)
+    removed_acls: list[str] = field(default_factory=list)
     removed_users: list[str] = field(default_factory=list)
+    #: user -> {quota key: new value, or None for removed}
+    quota_changes: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    dry_run: bool = False
+
+    def lines(self) -> list[str]:
+        """One line per change, as `access apply --dry-run` prints them."""
+        verb = "would " if self.dry_run else ""
+        out = [f"{verb}set password: {u}" for u in self.users]
+        out += [f"{verb}add ACL: {a}" for a in self.added_acls]
+        out += [f"{verb}remove ACL: {a}" for a in self.removed_acls]
+        out += [f"{verb}delete user: {u}" for u in self.removed_users]
+        for user, ops in self.quota_changes.items():
+            out += [f"{verb}{'remove' if v is None else 'set'} quota: {user} {k}" + ("" if v is None else f"={v:.0f}")
+                    for k, v in ops.items()]  # fmt: skip
+        return out
 
 
 def _bindings(plan: list[Principal]) -> list[AclBinding]:
@@ -98,6 +120,12 @@ def _ident(b: AclBinding) -> tuple[Any, ...]:
     return (b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation, b.permission_type)
 
 
+def _acl_text(b: AclBinding) -> str:
+    pattern = "*" if b.resource_pattern_type == ResourcePatternType.PREFIXED else ""
+    operation, kind = (getattr(x, "name", x) for x in (b.operation, b.restype))
+    return f"{b.principal} {operation} {str(kind).lower()} {b.name}{pattern}"
+
+
 class _Admin:
     """The few Admin API calls used here, each waited for with one timeout."""
 
@@ -120,12 +148,12 @@ class _Admin:
     def create_acls(self, bindings: list[AclBinding]) -> None:
         self._wait(self._admin.create_acls(bindings, request_timeout=self._t))
 
-    def acls_of(self, principal_prefix: str) -> list[AclBinding]:
+    def acls(self) -> list[AclBinding]:
         # None matches any name, principal and host (the stubs say str; the library documents None).
         every = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,  # type: ignore[arg-type]
                                  AclOperation.ANY, AclPermissionType.ANY)  # fmt: skip
         found: list[AclBinding] = self._admin.describe_acls(every, request_timeout=self._t).result(timeout=self._t)
-        return [b for b in found if b.principal.startswith(principal_prefix)]
+        return found
 
     def delete_acls(self, bindings: list[AclBinding]) -> None:
         if bindings:
@@ -145,49 +173,83 @@ class _Admin:
             self._wait(self._admin.alter_user_scram_credentials(gone, request_timeout=self._t))
 
 
+def _quota_changes(
+    plan: list[Principal], current: Mapping[str, Mapping[str, float]], managed: re.Pattern[str] | None
+) -> dict[str, dict[str, float | None]]:
+    """What to set so each planned user has its quotas; with ``managed``, what to remove from the rest of ours."""
+    changes: dict[str, dict[str, float | None]] = {}
+    planned = {p.user: dict(p.quotas) for p in plan}
+    for user, want in planned.items():
+        have = current.get(user, {})
+        ops: dict[str, float | None] = {k: v for k, v in want.items() if have.get(k) != v}
+        if managed is not None:
+            ops |= {k: None for k in have if k not in want}
+        if ops:
+            changes[user] = ops
+    if managed is not None:
+        for user, have in current.items():
+            if user not in planned and managed.fullmatch(user) and have:
+                changes[user] = dict.fromkeys(have)
+    return changes
+
+
 def apply_access(
     bootstrap: str,
     plan: list[Principal],
     passwords: Mapping[str, str],
     client_options: Mapping[str, Any] | None = None,
     timeout_s: float = 30.0,
-    prune: str | None = None,
+    prune: re.Pattern[str] | None = None,
     ca_file: Path | None = None,
+    dry_run: bool = False,
 ) -> AccessReport:
-    """Create or update the SCRAM users that have a password in ``passwords``, then every ACL of the plan.
+    """Create or update the SCRAM users that have a password in ``passwords``, every ACL and quota of the plan.
 
-    Both steps are idempotent: a user's password is set again, an ACL that is
-    already there is left as is. Run it as a principal allowed to alter
-    credentials and ACLs (a superuser). ``ca_file``: the brokers' CA, as ``kafka_ssl_cafile``.
+    Every step is idempotent: a user's password is set again, an ACL or a quota
+    already in place is left as is. Run it as a principal allowed to alter
+    credentials, ACLs and quotas (a superuser). ``ca_file``: the brokers' CA, as ``kafka_ssl_cafile``.
 
-    With ``prune`` (the deployment's :func:`user_prefix`), users with that
-    prefix lose every ACL the plan does not give them, and those no longer in
-    the plan (a party that left) lose their SCRAM credentials: access is
-    revoked, not merely no longer granted. Other principals are never touched.
+    With ``prune`` (the deployment's :func:`~launchrelay.access.managed_user`), the users whose
+    names the plan can produce lose every ACL and quota the plan does not give them, and those
+    no longer in the plan (a party that left) lose their SCRAM credentials: access is revoked,
+    not merely no longer granted. Any other principal, whatever its name, is never touched.
+    ``dry_run`` reads what is there and reports the changes without making them.
     """
     unknown = sorted(set(passwords) - {p.user for p in plan})
     if unknown:
         raise ConfigError(f"passwords given for users outside the plan: {', '.join(unknown)}")
-    if prune is not None and not all(p.user.startswith(prune) for p in plan):
-        raise ConfigError(f"prune prefix {prune!r} does not cover every user of the plan")
+    if prune is not None and not all(prune.fullmatch(p.user) for p in plan):
+        raise ConfigError(f"the plan has users outside the names pruning manages ({prune.pattern})")
     bindings = _bindings(plan)
-    admin = _Admin(librdkafka_config(bootstrap, client_options or {}, ca_file), timeout_s)
-    stale: list[AclBinding] = []
-    gone: dict[str, list[ScramMechanism]] = {}
+    options = dict(client_options or {})
+    admin = _Admin(librdkafka_config(bootstrap, options, ca_file), timeout_s)
     try:
-        admin.set_passwords(passwords)
-        admin.create_acls(bindings)
+        existing = admin.acls()
+        have = {_ident(b) for b in existing}
+        added = [b for b in bindings if _ident(b) not in have]
+        stale: list[AclBinding] = []
+        gone: dict[str, list[ScramMechanism]] = {}
         if prune is not None:
             planned = {_ident(b) for b in bindings}
-            stale = [b for b in admin.acls_of(f"User:{prune}") if _ident(b) not in planned]
-            admin.delete_acls(stale)
+            ours = [b for b in existing if b.principal.startswith("User:") and prune.fullmatch(b.principal[5:])]
+            stale = [b for b in ours if _ident(b) not in planned]
             in_plan = {p.user for p in plan}
-            gone = {u: m for u, m in admin.scram_users().items() if u.startswith(prune) and u not in in_plan}
+            gone = {u: m for u, m in admin.scram_users().items() if prune.fullmatch(u) and u not in in_plan}
+        quotas = _quota_changes(plan, asyncio.run(user_quotas(bootstrap, options, timeout_s)), prune)
+        if not dry_run:
+            admin.set_passwords(passwords)
+            admin.create_acls(bindings)
+            admin.delete_acls(stale)
             admin.delete_users(gone)
+            asyncio.run(alter_user_quotas(bootstrap, quotas, options, timeout_s))
     except KafkaException as exc:
         raise KafkaRequestFailed(f"cannot apply users and ACLs on {bootstrap}: {exc.args[0]}") from exc
-    except TimeoutError as exc:
-        raise KafkaRequestFailed(f"cannot apply users and ACLs on {bootstrap}: no answer within {timeout_s}s") from exc
+    except (TimeoutError, KafkaError) as exc:
+        raise KafkaRequestFailed(f"cannot apply users and ACLs on {bootstrap}: {exc!r}") from exc
     users = [p.user for p in plan if p.user in passwords]
-    log.info("access.applied", users=users, acls=len(bindings), removed_acls=len(stale), removed_users=sorted(gone))
-    return AccessReport(users, len(bindings), len(stale), sorted(gone))
+    report = AccessReport(users, len(bindings), [_acl_text(b) for b in added], [_acl_text(b) for b in stale],
+                          sorted(gone), quotas, dry_run)  # fmt: skip
+    if not dry_run:
+        log.info("access.applied", users=users, acls=len(bindings), added_acls=len(added),
+                 removed_acls=len(stale), removed_users=sorted(gone), quota_changes=quotas)  # fmt: skip
+    return report

@@ -36,6 +36,7 @@ from launchrelay.console.accounts import Account, LoginBrake, Role, load_users, 
 from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import ConfigError, LaunchRelayError, LedgerCorrupt
 from launchrelay.ops import deadletters, records
+from launchrelay.signing import Signer
 from launchrelay.topics import Topics
 from launchrelay.tracker import status
 from launchrelay.tracker.ledger import SqliteLedger
@@ -58,6 +59,8 @@ class ConsoleConfig:
     services: dict[str, str] = field(default_factory=dict)
     #: party -> key id -> base64 public key (from the config): the original bytes' signature is checked with these
     party_keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the operator key the console signs redrives with (registered in [relay] operator_keys); None: no redrive
+    operator_key: Signer | None = None
     session_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     secure_cookies: bool = False  # True when served over TLS (directly or behind a TLS proxy)
     poll_s: float = 0.5  # how often the live feed looks at the ledger
@@ -300,8 +303,12 @@ def build_app(config: ConsoleConfig) -> Starlette:
             return PlainTextResponse("the form's CSRF token is missing or wrong: reload the page\n", 403)
         if config.bootstrap is None:
             return PlainTextResponse("no Kafka configured for the console\n", 503)
+        if config.operator_key is None:
+            error = "the console has no operator key to sign redrives with (set LAUNCHRELAY_OPERATOR_KEY)"
+            return page(request, "redrive.html", ref=ref, deadletter_topic=topics.deadletter, error=error)
         try:
-            (done,) = await deadletters.redrive(config.bootstrap, topics, [ref], config.client_options)
+            mark = (config.operator_key, f"console:{who.name}")
+            (done,) = await deadletters.redrive(config.bootstrap, topics, [ref], config.client_options, mark)
         except LaunchRelayError as exc:
             return page(request, "redrive.html", ref=ref, deadletter_topic=topics.deadletter, error=str(exc))
         target = f"{done.topic}:{done.partition}:{done.offset}"

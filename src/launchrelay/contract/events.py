@@ -60,4 +60,8 @@ class StatusEvent(StrictModel):
     #: for a completed-launch report: launched, or not_launched
     outcome: str | None = None
     warnings: list[Reason] = Field(default_factory=list)
+    #: decided again because an operator redrove it: the dead letter (topic:partition:offset) ...
+    redrive_of: str | None = Field(default=None, max_length=300)
+    #: ... and who did, as their signed mark names them: "<name> (<operator key id>)"
+    redriven_by: str | None = Field(default=None, max_length=300)
     attempt: int | None = Field(default=None, ge=1, description="retransmission number")

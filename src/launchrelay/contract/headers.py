@@ -29,6 +29,12 @@ WARNINGS = "lr-warnings"
 # Set by the tracker on a re-sent copy, and by an operator's redrive.
 RETRANSMISSION_HEADER = "lr-retransmission"
 REDRIVE_HEADER = "lr-redrive"
+# An operator's redrive is honoured only with these: who, with which registered key, and the signature.
+REDRIVE_BY = "lr-redrive-by"
+REDRIVE_KEY_ID = "lr-redrive-key-id"
+REDRIVE_SIGNATURE = "lr-redrive-signature"
+#: every header of a redrive mark: none of them is forwarded to a recipient
+REDRIVE_HEADERS = frozenset({REDRIVE_HEADER, REDRIVE_BY, REDRIVE_KEY_ID, REDRIVE_SIGNATURE})
 
 DESCRIPTIONS: dict[str, str] = {
     SIGNATURE_HEADER: "base64 of the 64-byte Ed25519 signature over the exact bytes of the record's value",
@@ -45,6 +51,11 @@ DESCRIPTIONS: dict[str, str] = {
     "attempt number (the bytes and signature are the original's)",
     REDRIVE_HEADER: "set by `launchrelay redrive` on a dead letter written back to its out topic: the dead letter's "
     "topic:partition:offset",
+    REDRIVE_BY: "on a redrive: the operator who made it (a console user, or the name `launchrelay redrive` was given)",
+    REDRIVE_KEY_ID: "on a redrive: the id of the operator key that signed the mark, as registered in "
+    "`[relay] operator_keys`",
+    REDRIVE_SIGNATURE: "on a redrive: base64 Ed25519 signature by that key over the mark (dead letter, operator, "
+    "SHA-256 of the value); a mark without a valid one is ignored",
 }
 
 

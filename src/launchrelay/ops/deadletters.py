@@ -29,6 +29,7 @@ from launchrelay.contract.headers import (
     REASONS,
     REASONS_JSON,
     REDRIVE_HEADER,
+    REDRIVE_HEADERS,
     RELAY_ID,
     SOURCE_OFFSET,
     SOURCE_PARTITION,
@@ -40,12 +41,14 @@ from launchrelay.contract.headers import (
 )
 from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import RedriveError, kafka_errors
+from launchrelay.signing import Signer, redrive_headers
 from launchrelay.topics import Topics
 
 log = structlog.get_logger(__name__)
 
 #: Headers the relay adds to a dead letter; the rest are the original record's.
-_RELAY_HEADERS = {SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, REASONS, REASONS_JSON, RELAY_ID, REDRIVE_HEADER, ERROR}
+_RELAY_HEADERS = {SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, REASONS, REASONS_JSON, RELAY_ID, ERROR}
+_RELAY_HEADERS |= REDRIVE_HEADERS
 
 
 @dataclass(frozen=True)
@@ -177,9 +180,17 @@ class Redriven:
 
 
 async def redrive(
-    bootstrap: str, topics: Topics, refs: list[str], client_options: dict[str, Any] | None = None
+    bootstrap: str,
+    topics: Topics,
+    refs: list[str],
+    client_options: dict[str, Any] | None,
+    operator: tuple[Signer, str],
 ) -> list[Redriven]:
-    """Write each named dead letter back to its out topic, original bytes and headers, marked as a redrive."""
+    """Write each named dead letter back to its out topic, original bytes and headers, marked as a redrive.
+
+    ``operator``: the operator's key and name; the mark is signed with it, so the relay knows the
+    redrive is an operator's (a party writing its own out topic cannot make one)."""
+    signer, by = operator
     letters = {d.ref: d for d in await read_dead_letters(bootstrap, topics, client_options)}
     chosen = []
     for ref in refs:
@@ -199,10 +210,11 @@ async def redrive(
             for letter in chosen:
                 assert letter.source is not None
                 headers = [(k, v) for k, v in letter.headers if k not in _RELAY_HEADERS]
-                headers.append((REDRIVE_HEADER, f"{topics.deadletter}:{letter.ref}".encode()))
+                headers += redrive_headers(signer, f"{topics.deadletter}:{letter.ref}", by, letter.value or b"")
                 meta = await producer.send_and_wait(letter.source.topic, letter.value, key=letter.key, headers=headers)
                 done.append(Redriven(letter.ref, meta.topic, meta.partition, meta.offset))
-                log.info("deadletter.redriven", dead_letter=f"{topics.deadletter}:{letter.ref}",
+                log.info("deadletter.redriven", dead_letter=f"{topics.deadletter}:{letter.ref}", by=by,
+                         operator_key_id=signer.key_id,
                          to=f"{meta.topic}:{meta.partition}:{meta.offset}", reasons=letter.reasons,
                          message_id=letter.field("message_id"), sender=letter.field("sender"))  # fmt: skip
     finally:

@@ -33,7 +33,7 @@ from launchrelay.contract.messages import (
 from launchrelay.contract.notice import Notice
 from launchrelay.reasons import ReasonCode as R
 from launchrelay.relay.state import SeenMessage, StateView
-from launchrelay.signing import Verdict, public_key_from_b64, verify_headers
+from launchrelay.signing import RedriveMark, Verdict, public_key_from_b64, read_redrive, verify_headers
 from launchrelay.topics import Topics
 
 _YEAR_10000_MS = 253402300800000
@@ -66,12 +66,6 @@ class InboundRecord:
     def ref(self) -> RecordRef:
         return RecordRef(topic=self.topic, partition=self.partition, offset=self.offset)
 
-    @property
-    def redrive_of(self) -> str | None:
-        """The dead letter this record was redriven from, when an operator wrote it back."""
-        raw = header(self.headers, REDRIVE_HEADER)
-        return raw.decode(errors="replace") if raw is not None else None
-
 
 @dataclass(frozen=True)
 class RelayContext:
@@ -83,6 +77,8 @@ class RelayContext:
     max_bytes: int
     #: False only for an offline check of an unsigned draft (`launchrelay check` without --signature)
     verify_signatures: bool = True
+    #: the watch's operator keys: only a redrive signed by one of them reopens a rejected message
+    operator_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
 
     @classmethod
     def build(cls, deployment: Deployment) -> RelayContext:
@@ -90,7 +86,9 @@ class RelayContext:
             code: {kid: public_key_from_b64(b64) for kid, b64 in party.keys.items()}
             for code, party in deployment.parties.items()
         }
-        return cls(deployment, Topics(deployment.relay.topic_prefix), keys, deployment.relay.max_message_bytes)
+        operators = {kid: public_key_from_b64(b64) for kid, b64 in deployment.relay.operator_keys.items()}
+        return cls(deployment, Topics(deployment.relay.topic_prefix), keys, deployment.relay.max_message_bytes,
+                   operator_keys=operators)  # fmt: skip
 
 
 Kind = Literal["forward", "reject", "duplicate"]
@@ -116,10 +114,28 @@ class Decision:
     #: a planned launch or an amendment forwarded: the notice as it now stands, and what the amendment changed
     notice: Notice | None = None
     changed: list[str] = field(default_factory=list)
+    #: the record's redrive mark, if it had one (authentic or not)
+    redrive: RedriveMark | None = None
 
     @property
     def reason_codes(self) -> list[str]:
         return [r.code for r in self.reasons]
+
+    @property
+    def redrive_of(self) -> str | None:
+        """The dead letter an operator redrove this record from (an authentic mark only)."""
+        return self.redrive.dead_letter if self.redrive is not None and self.redrive.authentic else None
+
+    @property
+    def redrive_ignored(self) -> Reason | None:
+        """Said to the sender when the record's redrive mark was not an operator's: it was ignored."""
+        mark = self.redrive
+        if mark is None or mark.authentic:
+            return None
+        why = {"missing": "is not signed", "unknown_key": f"names no operator key ({mark.key_id!r})"}.get(
+            mark.verdict.value, "has a signature that does not verify"
+        )
+        return _r(R.REDRIVE_UNAUTHENTICATED, f"the redrive mark {why}; decided as a plain re-publish")
 
 
 def set_aside(record: InboundRecord, ctx: RelayContext, code: R, error: BaseException, attempts: int) -> Decision:
@@ -276,12 +292,13 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
 
     # 4a. duplicates (authentic messages only: a forger cannot claim someone else's ids)
     seen = state.get(message.sender, message.message_id) if authentic else None
-    if seen is not None and seen.digest == digest and seen.outcome == "rejected" and record.redrive_of is not None:
-        # Redriven: the same bytes, rejected before and so never forwarded, are decided again.
+    mark = read_redrive(value, record.headers, ctx.operator_keys) if header(record.headers, REDRIVE_HEADER) else None
+    if seen is not None and seen.digest == digest and seen.outcome == "rejected" and mark and mark.authentic:
+        # Redriven by an operator: the same bytes, rejected before and so never forwarded, are decided again.
         seen = None
     if seen is not None and seen.digest == digest:
         repeat = _r(R.DUPLICATE, "already handled; not forwarded again")
-        return Decision("duplicate", record, owner, digest, message=message, reasons=[repeat])
+        return Decision("duplicate", record, owner, digest, message=message, reasons=[repeat], redrive=mark)
     if seen is not None:
         reasons.append(_r(R.DUPLICATE_CONFLICT, f"message id {message.message_id!r} was used before with other bytes"))
 
@@ -354,4 +371,5 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         warnings=warnings if kind == "forward" else [],
         notice=after,
         changed=changed,
+        redrive=mark,
     )

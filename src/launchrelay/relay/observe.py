@@ -32,8 +32,11 @@ def _fields(d: Decision, relay_id: str) -> dict[str, Any]:
         "sender": msg.sender if msg else d.owner,
         "relay_id": relay_id,
     }
-    if d.record.redrive_of is not None:
-        fields["redrive_of"] = d.record.redrive_of
+    if d.redrive_of is not None:
+        fields["redrive_of"] = d.redrive_of
+        fields["redriven_by"] = d.redrive.operator if d.redrive else None
+    elif d.redrive_ignored is not None:
+        fields["redrive_ignored"] = d.redrive_ignored.message
     return fields
 
 
@@ -69,11 +72,11 @@ def committed(tp: TopicPartition, decisions: list[Decision], relay_id: str) -> N
         counts[d.kind] += 1
         if d.message is not None:
             ids.append(d.message.message_id)
-        if d.record.redrive_of is not None:
-            redriven.append(d.record.redrive_of)
+        if d.redrive_of is not None and d.redrive is not None:
+            redriven.append((d.redrive_of, d.redrive.operator))
     log.info(
         "relay.committed", partition=f"{tp.topic}:{tp.partition}", first_offset=decisions[0].record.offset,
         last_offset=decisions[-1].record.offset, forwarded=counts["forward"], rejected=counts["reject"],
         duplicates=counts["duplicate"], message_ids=ids, relay_id=relay_id,
-        **({"redrive_of": redriven} if redriven else {}),
+        **({"redrive_of": [r for r, _ in redriven], "redriven_by": [b for _, b in redriven]} if redriven else {}),
     )  # fmt: skip

@@ -12,7 +12,7 @@ from launchrelay.contract.headers import (
     ERROR,
     REASONS,
     REASONS_JSON,
-    REDRIVE_HEADER,
+    REDRIVE_HEADERS,
     RELAY_ID,
     WARNINGS,
     source_headers,
@@ -66,8 +66,8 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
 
     if decision.kind == "forward":
         assert msg is not None
-        # the sender's headers (signature, key id) unchanged; an operator's redrive mark stays on this side
-        sender = [h for h in r.headers if h[0] != REDRIVE_HEADER]
+        # the sender's headers (signature, key id) unchanged; a redrive mark stays on this side
+        sender = [h for h in r.headers if h[0] not in REDRIVE_HEADERS]
         headers = [*sender, *source_headers(r.ref), (RELAY_ID, relay_id.encode())]
         if decision.warnings:  # flagged, not refused: the recipient sees why
             headers.append((WARNINGS, ",".join(dict.fromkeys(w.code for w in decision.warnings)).encode()))
@@ -80,6 +80,14 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
     else:
         outcome, event = ReceiptOutcome.REJECTED, EventKind.REJECTED
         reasons = decision.reasons
+
+    # a party's own redrive mark counted for nothing: the sender is told so (and the dead letter keeps it)
+    ignored = decision.redrive_ignored
+    warnings = decision.warnings
+    if ignored is not None and decision.kind == "forward":
+        warnings = [*warnings, ignored]
+    elif ignored is not None:
+        reasons = [*reasons, ignored]
 
     if decision.kind != "forward":
         codes = ",".join(dict.fromkeys(x.code for x in reasons))
@@ -112,7 +120,7 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
             launch_key=msg.launch_key if msg else None,
             forwarded_to=decision.recipients,
             reasons=reasons,
-            warnings=decision.warnings,
+            warnings=warnings,
             source=source,
         )
         body = encode_fast(receipt)
@@ -136,6 +144,8 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
         # from the instance's fields: getattr() on a model without the field takes pydantic's slow path
         refers_to=msg.__dict__.get("refers_to") if msg else None,
         reasons=reasons,
+        redrive_of=decision.redrive_of,
+        redriven_by=decision.redrive.operator if decision.redrive is not None else None,
         ack_deadline_s=agreement.ack_deadline.total_seconds() if expects_ack and agreement else None,
         retransmit_every_s=retransmit.every.total_seconds() if retransmit else None,
         retransmit_max=retransmit.max_attempts if retransmit else None,

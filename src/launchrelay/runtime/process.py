@@ -69,6 +69,23 @@ def check_relay_key(deployment: Deployment, signer: Signer) -> None:
         )
 
 
+def operator_signer(deployment: Deployment, settings: Settings) -> Signer:
+    """The operator key a redrive is signed with; it must be one ``[relay] operator_keys`` registers."""
+    if settings.operator_key is None:
+        raise ConfigError(
+            "a redrive is signed by an operator's key: set LAUNCHRELAY_OPERATOR_KEY to its PEM file "
+            "(`launchrelay keygen` makes one; register its public half in [relay] operator_keys)"
+        )
+    signer = Signer.from_file(settings.operator_key_id, settings.operator_key)
+    registered = deployment.relay.operator_keys.get(signer.key_id)
+    if registered != signer.public_b64:
+        raise ConfigError(
+            f"the operator key {signer.key_id!r} is not registered in [relay] operator_keys "
+            f'(add {signer.key_id} = "{signer.public_b64}"): the relay would ignore its redrives'
+        )
+    return signer
+
+
 def stop_on_signals(request_stop: Callable[[], None]) -> None:
     """SIGTERM and SIGINT ask the service to stop after the work in hand."""
     loop = asyncio.get_running_loop()

@@ -247,6 +247,13 @@ def apply(event: StatusEvent, view: LedgerView) -> Changes:
     return changes
 
 
+def _redriven(e: StatusEvent) -> dict[str, str]:
+    """On the timeline: which dead letter an operator redrove this from, and who (their signed mark)."""
+    if e.redrive_of is None:
+        return {}
+    return {"redrive_of": e.redrive_of, "redriven_by": e.redriven_by or "?"}
+
+
 def _forwarded(e: StatusEvent, view: LedgerView, out: Changes) -> None:
     n = from_event(e)
     existing = view.notification(n.key)
@@ -257,7 +264,7 @@ def _forwarded(e: StatusEvent, view: LedgerView, out: Changes) -> None:
         out.notifications.append(
             replace(existing, outcome=n.outcome, reasons=n.reasons, received_at=n.received_at, source=n.source)
         )
-    out.note(n.key, e.at, "forwarded", recipients=list(n.recipients), message_type=n.message_type)
+    out.note(n.key, e.at, "forwarded", recipients=list(n.recipients), message_type=n.message_type, **_redriven(e))
     have = {(d.kind, d.recipient) for d in view.deliveries(n.key)}
     out.deliveries += [d for d in deliveries_for(e) if (d.kind, d.recipient) not in have]
     if not e.refers_to or not e.sender:
@@ -308,14 +315,19 @@ def _acknowledged(e: StatusEvent, view: LedgerView, out: Changes) -> None:
 
 def _rejected(e: StatusEvent, view: LedgerView, out: Changes) -> None:
     n = from_event(e)
-    if view.notification(n.key) is not None:  # e.g. a conflicting reuse of a forwarded id: keep both rows
+    existing = view.notification(n.key)
+    if existing is not None and existing.outcome == "rejected" and e.redrive_of is not None:
+        # An operator redrove the rejected message and it was refused again: the same row, today's reasons.
+        n = replace(existing, reasons=n.reasons, received_at=n.received_at, source=n.source)
+    elif existing is not None:  # e.g. a conflicting reuse of a forwarded id: keep both rows
         n = replace(n, key=notification_key(None, None, e))
     out.notifications.append(n)
-    out.note(n.key, e.at, "rejected", reasons=[r.code for r in e.reasons])
+    out.note(n.key, e.at, "rejected", reasons=[r.code for r in e.reasons], **_redriven(e))
 
 
 def _duplicate(e: StatusEvent, view: LedgerView, out: Changes) -> None:
-    out.note(notification_key(e.sender, e.message_id, e), e.at, "duplicate", source=str(e.source) if e.source else None)
+    out.note(notification_key(e.sender, e.message_id, e), e.at, "duplicate", source=str(e.source) if e.source else None,
+             reasons=[r.code for r in e.reasons], **_redriven(e))  # fmt: skip
 
 
 def _each_recipient(
