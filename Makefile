@@ -58,6 +58,7 @@ bench: $(STAMP)  ## full benchmark: figures into bench/results/ (about 25 minute
 	$(BIN)/python -m bench.run --mode full
 	$(BIN)/python -m bench.hostile --repeat 20
 	$(BIN)/python -m bench.cpu
+	$(BIN)/python -m bench.fairness --rounds 3
 
 bench-quick: $(STAMP)  ## every variant for a few seconds; no figures worth quoting
 	$(BIN)/python -m bench.run --mode quick

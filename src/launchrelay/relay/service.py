@@ -158,6 +158,8 @@ class RelayService:
         self._failures: dict[TopicPartition, _Failure] = {}
         #: per partition, the offset of a record the Kafka client cannot read (found by _locate)
         self._unreadable: dict[TopicPartition, int] = {}
+        #: records fetched beyond a partition's batch for this round, handed out in later rounds
+        self._held: dict[TopicPartition, list[ConsumerRecord]] = {}
         #: partitions paused until a monotonic time, to try a failed record again later
         self._paused: dict[TopicPartition, float] = {}
         #: partitions being claimed in the background (paused meanwhile; see _claim_in_background)
@@ -165,7 +167,7 @@ class RelayService:
         self.watcher = Watcher(
             "relay", self._consumer, lambda: list(self._consumer.assignment()), self.metrics,
             stall_after_s=options.stall_after_s, every_s=options.watch_every_s, unpositioned=self._consumer.committed,
-            ids={"relay_id": options.relay_id},
+            held=lambda tp: rs[0].offset if (rs := self._held.get(tp)) else None, ids={"relay_id": options.relay_id},
         )  # fmt: skip
         self.watch = self.watcher.watch
         self._work = asyncio.Lock()
@@ -242,7 +244,7 @@ class RelayService:
                 # side by side so one partition's commit round trip does not wait for another's.
                 assigned = self._consumer.assignment()
                 outcomes = await asyncio.gather(
-                    *(self._process_in_turns(tp, records) for tp, records in batch.items() if tp in assigned)
+                    *(self._process(tp, records) for tp, records in batch.items() if tp in assigned)
                 )  # a partition revoked while we waited for the lock is the new owner's
                 for tp in [tp for tp in self._unreadable if tp in assigned]:  # one at a time: they read as they go
                     outcomes.append(await self._approach_unreadable(tp))
@@ -254,17 +256,51 @@ class RelayService:
                 backoff = min(backoff * 2, self.options.max_backoff_s)
 
     async def _fetch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
-        """The next records of every partition but those approaching a record the client cannot read."""
-        # Up to a full batch for every partition at once: a poll capped at one batch in all would split
-        # it between the partitions, and each partition's transaction costs the same however few it holds.
-        most = self.options.batch_size * max(1, len(self._consumer.assignment()))
-        if not self._unreadable:
-            return await self._consumer.getmany(timeout_ms=500, max_records=most)  # type: ignore[no-any-return]
-        others = [tp for tp in self._consumer.assignment() if tp not in self._unreadable]
-        if not others:  # getmany() of no partitions would mean all of them
-            await asyncio.sleep(0.05)
-            return {}
-        return await self._consumer.getmany(*others, timeout_ms=500, max_records=most)  # type: ignore[no-any-return]
+        """This round's records: at most a batch per partition, so no party's backlog delays another's.
+
+        A poll may bring far more for a flooded partition than one batch (a fetch holds up to a
+        megabyte per partition). The rest is held and handed out a batch per round, while every other
+        partition gets its own batch in the same round; a partition with a batch held is not fetched.
+        """
+        batch = self.options.batch_size
+        self._drop_stale_held()
+        assigned = self._consumer.assignment()
+        full = {tp for tp, rs in self._held.items() if len(rs) >= batch}
+        wanted = [tp for tp in assigned if tp not in self._unreadable and tp not in full]
+        most = batch * max(1, len(assigned))
+        timeout = 0 if self._held else 500  # work in hand: only take what has arrived meanwhile
+        if not wanted:
+            if not self._held:
+                await asyncio.sleep(0.05)
+            fetched: dict[TopicPartition, list[ConsumerRecord]] = {}
+        elif len(wanted) == len(assigned):
+            fetched = await self._consumer.getmany(timeout_ms=timeout, max_records=most)
+        else:  # getmany() of no partitions would mean all of them; of some, only those
+            fetched = await self._consumer.getmany(*wanted, timeout_ms=timeout, max_records=most)
+        for tp, records in fetched.items():
+            held = self._held.get(tp)
+            if held and records and records[0].offset <= held[-1].offset:
+                held = None  # the consumer was sought back: what it fetched now is what counts
+            self._held[tp] = [*(held or []), *records]
+        round_: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for tp, records in list(self._held.items()):
+            round_[tp] = records[:batch]
+            if len(records) > batch:
+                self._held[tp] = records[batch:]
+            else:
+                del self._held[tp]
+        return round_
+
+    def _drop_stale_held(self) -> None:
+        """Held records stay valid only while they continue exactly where deciding stands on their partition.
+
+        A failed transaction or record, a claim or a revocation sought the consumer elsewhere: it fetches
+        from there again, and held records past that point would be decided twice."""
+        assigned = self._consumer.assignment()
+        for tp, records in list(self._held.items()):
+            if (tp not in assigned or tp in self._paused or tp in self._unreadable
+                    or self._next.get(tp) != records[0].offset):  # fmt: skip
+                del self._held[tp]
 
     def _record_lag(self) -> None:
         for tp, expected in self._next.items():
@@ -301,6 +337,7 @@ class RelayService:
         self._failures.pop(tp, None)
         self._unreadable.pop(tp, None)
         self._paused.pop(tp, None)
+        self._held.pop(tp, None)
 
     async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
         await self._cancel_claims(revoked)
@@ -526,16 +563,6 @@ class RelayService:
             decisions.append(decision)
             plans.append(out)
         return decisions, plans, overlay, None
-
-    async def _process_in_turns(self, tp: TopicPartition, raw: list[Any]) -> bool:
-        """One partition's records of a poll, at most a batch per transaction, in order; stops where one fails."""
-        size = self.options.batch_size
-        for start in range(0, len(raw), size):
-            ok = await self._process(tp, raw[start : start + size])
-            # a failed transaction sought back, a failing record paused the partition, a lost claim dropped it
-            if not ok or tp in self._paused or tp not in self._next:
-                return ok
-        return True
 
     async def _process(self, tp: TopicPartition, raw: list[Any]) -> bool:
         """Decide one partition's batch and commit it; False when the broker failed us (retry with backoff)."""

@@ -51,6 +51,7 @@ class Watcher:
         stall_after_s: float,
         every_s: float,
         unpositioned: Callable[[TopicPartition], Awaitable[int | None]] | None = None,
+        held: Callable[[TopicPartition], int | None] | None = None,
         ids: dict[str, Any] | None = None,
     ) -> None:
         self.name = name
@@ -61,6 +62,8 @@ class Watcher:
         self._gauges = gauges
         self._every_s = every_s
         self._unpositioned = unpositioned
+        #: the first offset a service has fetched but not yet taken up (fetched is not decided)
+        self._held = held
         self._ids = ids or {}
         self.last_contact = time.monotonic()
 
@@ -97,6 +100,9 @@ class Watcher:
 
     async def _position(self, tp: TopicPartition) -> int | None:
         """The consumer's fetch position of ``tp``, when it has one (not while it is being claimed or revoked)."""
+        held = self._held(tp) if self._held is not None else None
+        if held is not None:
+            return held
         try:
             return await asyncio.wait_for(self._consumer.position(tp), 1.0)
         except (KafkaError, TimeoutError):
