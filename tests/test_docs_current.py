@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from launchrelay.contract import decode, json_schema
-from launchrelay.docsgen import generated_files
+from launchrelay.docsgen import generated_files, readme_text
 from launchrelay.errors import ContractError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +23,12 @@ def test_generated_doc_is_current(rel: str) -> None:
     committed = (ROOT / "docs" / rel).read_text(encoding="utf-8")
     stale = f"docs/{rel} is stale: run `launchrelay docs` at the repository root"
     assert committed == generated_files(ROOT)[rel], stale
+
+
+def test_readme_access_table_is_the_plan() -> None:
+    """The README's table of grants is what launchrelay.access gives each user (`launchrelay docs` rewrites it)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme == readme_text(readme, ROOT), "README.md's access table is stale: run `launchrelay docs`"
 
 
 def test_schema_is_valid_json_schema() -> None:

@@ -27,6 +27,8 @@ def test_init_makes_a_config_and_keys_that_load_and_keeps_them_on_a_second_run(t
     assert deployment.parties["CN"].name == "People's Republic of China"
     assert deployment.parties["RU"].keys == {"ru-1": Signer.from_file("ru-1", target / "keys" / "ru.pem").public_b64}
     assert oct((target / "keys" / "relay.pem").stat().st_mode & 0o777) == "0o600"
+    operator = Signer.from_file("operator", target / "keys" / "operator.pem")  # the watch's, for redrives
+    assert deployment.relay.operator_keys == {"operator": operator.public_b64}
     before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
     second = bare_cli(*args, cwd=tmp_path)
     assert second.returncode == 0 and "nothing changed" in second.stdout

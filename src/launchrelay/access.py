@@ -29,6 +29,8 @@ class Grant:
     name: str
     operations: tuple[str, ...]
     pattern: Literal["literal", "prefix"] = "literal"
+    #: why the user needs it (the README's access table is generated from these)
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,26 +85,52 @@ def access_plan(deployment: Deployment) -> list[Principal]:
             users + k8s_name(f"party-{code}"),
             "party",
             (
-                Grant("topic", topics.outbound(code), ("Write", "Describe")),
-                Grant("topic", topics.inbound(code), ("Read", "Describe")),
-                Grant("group", f"{prefix}.inbox.{code}", ("Read",), "prefix"),
+                Grant("topic", topics.outbound(code), ("Write", "Describe"), why="publish its notices"),
+                Grant("topic", topics.inbound(code), ("Read", "Describe"), why="receive forwards and receipts"),
+                Grant(
+                    "group",
+                    f"{prefix}.inbox.{code}",
+                    ("Read",),
+                    "prefix",
+                    why="its own consumer groups (the SDK's Inbox names them so), no one else's",
+                ),
             ),
             party=code,
             quotas=tuple((deployment.parties[code].quota or deployment.relay.party_quota).items().items()),
         )
         for code in parties
     ]
-    writes = [topics.inbound(p) for p in parties] + [topics.status, topics.deadletter, topics.relay_state]
     plan.append(
         Principal(
             users + "relay",
             "relay",
             (
-                *(Grant("topic", topics.outbound(p), ("Read", "Describe")) for p in parties),
-                *(Grant("topic", t, ("Write", "Describe")) for t in writes),
-                Grant("topic", topics.relay_state, ("Read",)),
-                Grant("group", f"{prefix}.relay", ("Read",)),
-                Grant("transactionalId", f"{prefix}.relay.", ("Write", "Describe"), "prefix"),
+                *(
+                    Grant("topic", topics.outbound(p), ("Read", "Describe"), why="the notices it checks")
+                    for p in parties
+                ),
+                *(
+                    Grant("topic", topics.inbound(p), ("Write", "Describe"), why="forwards and signed receipts")
+                    for p in parties
+                ),
+                Grant("topic", topics.status, ("Write", "Describe"), why="a lifecycle event per decision"),
+                Grant("topic", topics.deadletter, ("Write", "Describe"), why="the original bytes of each rejection"),
+                Grant(
+                    "topic",
+                    topics.relay_state,
+                    ("Read", "Write", "Describe"),
+                    why="what it forwarded, read back on start (duplicates, references)",
+                ),
+                Grant(
+                    "group", f"{prefix}.relay", ("Read",), why="the relay instances share the out topics' partitions"
+                ),
+                Grant(
+                    "transactionalId",
+                    f"{prefix}.relay.",
+                    ("Write", "Describe"),
+                    "prefix",
+                    why="one transactional id per input partition: exactly once across crashes",
+                ),
             ),
         )
     )
@@ -111,10 +139,36 @@ def access_plan(deployment: Deployment) -> list[Principal]:
             users + "tracker",
             "tracker",
             (
-                Grant("topic", topics.status, ("Read", "Write", "Describe")),
-                *(Grant("topic", topics.inbound(p), ("Write", "Describe")) for p in parties),
-                *(Grant("topic", topics.outbound(p), ("Read", "Describe")) for p in parties),
-                Grant("transactionalId", f"{prefix}.tracker", ("Write", "Describe")),
+                Grant(
+                    "topic",
+                    topics.status,
+                    ("Read", "Write", "Describe"),
+                    why="reads the lifecycle; writes retransmission and overdue events",
+                ),
+                *(
+                    Grant(
+                        "topic",
+                        topics.inbound(p),
+                        ("Write", "Describe"),
+                        why="re-sends an unacknowledged notice; tells the sender of an overdue one",
+                    )
+                    for p in parties
+                ),
+                *(
+                    Grant(
+                        "topic",
+                        topics.outbound(p),
+                        ("Read", "Describe"),
+                        why="the original bytes and signature it re-sends",
+                    )
+                    for p in parties
+                ),
+                Grant(
+                    "transactionalId",
+                    f"{prefix}.tracker",
+                    ("Write", "Describe"),
+                    why="its events and re-sends commit together, once",
+                ),
             ),
         )
     )
@@ -123,12 +177,43 @@ def access_plan(deployment: Deployment) -> list[Principal]:
             users + "operator",
             "operator",
             (
-                Grant("topic", topics.deadletter, ("Read", "Describe")),
-                *(Grant("topic", topics.outbound(p), ("Write", "Describe")) for p in parties),
+                Grant("topic", topics.deadletter, ("Read", "Describe"), why="list dead letters and their reasons"),
+                *(
+                    Grant(
+                        "topic",
+                        topics.outbound(p),
+                        ("Write", "Describe"),
+                        why="redrive a dead letter to where it came from (signed with an operator key)",
+                    )
+                    for p in parties
+                ),
             ),
         )
     )
     return plan
+
+
+def access_markdown(deployment: Deployment) -> str:
+    """Every grant of the plan as a Markdown table, one row per kind of grant (party codes written XX)."""
+    codes = sorted(deployment.parties)
+    general = re.compile(r"(?<![A-Za-z])(" + "|".join(codes + [c.lower() for c in codes]) + r")(?![A-Za-z])")
+
+    def xx(text: str) -> str:
+        return general.sub(lambda m: "XX" if m.group(1).isupper() else "xx", text)
+
+    lines = ["| user | may | on | why |", "| --- | --- | --- | --- |"]
+    seen: set[str] = set()
+    for principal in access_plan(deployment):
+        rows = [(", ".join(g.operations), f"{g.resource} `{xx(g.name)}{'*' if g.pattern == 'prefix' else ''}`"
+                 + (" (prefix)" if g.pattern == "prefix" else ""), g.why) for g in principal.grants]  # fmt: skip
+        rows += [(f"at most {v:.0f} bytes/s", f"quota `{k}`", "the broker throttles a flood (`[relay] party_quota`)")
+                 for k, v in principal.quotas]  # fmt: skip
+        for may, on, why in rows:
+            line = f"| `{xx(principal.user)}` | {may} | {on} | {why} |"
+            if line not in seen:
+                seen.add(line)
+                lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def render_plan(plan: list[Principal]) -> str:

@@ -1,5 +1,5 @@
 """Generated documentation kept in docs/: the JSON Schema, the reason catalogue, the AsyncAPI document, the
-metrics table."""
+metrics table; and the README's access table, between its markers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from launchrelay.access import access_markdown
 from launchrelay.agreements.config import Deployment, load_config
 from launchrelay.asyncapi import document
 from launchrelay.contract.codec import json_schema
@@ -77,9 +78,31 @@ def generated_files(root: Path = Path()) -> dict[str, str]:
     }
 
 
+#: The README's access table lies between these lines.
+ACCESS_BEGIN = "<!-- access plan: generated from launchrelay.access by `launchrelay docs`; do not edit -->"
+ACCESS_END = "<!-- end of access plan -->"
+
+
+def readme_text(current: str, root: Path = Path()) -> str:
+    """The README with its access table as the plan for the sample deployment makes it."""
+    head, found, rest = current.partition(ACCESS_BEGIN)
+    _, ended, tail = rest.partition(ACCESS_END)
+    if not (found and ended):
+        raise ValueError(f"README.md lacks the access-plan markers {ACCESS_BEGIN!r} ... {ACCESS_END!r}")
+    table = access_markdown(load_config(root / SAMPLE_CONFIG))
+    return f"{head}{ACCESS_BEGIN}\n{table}{ACCESS_END}{tail}"
+
+
 def write_docs(docs_dir: Path, root: Path = Path()) -> list[Path]:
-    """Write every generated file; returns those that changed."""
+    """Write every generated file (and the README's access table); returns those that changed."""
     changed = []
+    readme = root / "README.md"
+    if readme.exists():
+        text = readme.read_text(encoding="utf-8")
+        fresh = readme_text(text, root)
+        if fresh != text:
+            readme.write_text(fresh, encoding="utf-8")
+            changed.append(readme)
     for rel, text in generated_files(root).items():
         path = docs_dir / rel
         if not path.exists() or path.read_text(encoding="utf-8") != text:

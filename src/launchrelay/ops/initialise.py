@@ -1,9 +1,9 @@
 """`launchrelay init DIR`: a first deployment's keys and config, made where it will run (a container included).
 
-Writes ``DIR/launchrelay.toml`` and one Ed25519 key per party and for the relay under ``DIR/keys/``. What
-exists is kept: run again, it adds nothing and changes nothing, so a compose file can run it before every
-start. The parties' keys are for trying the deployment out; a real party registers its own public key (from
-its own ``launchrelay keygen``) in the config instead.
+Writes ``DIR/launchrelay.toml`` and one Ed25519 key per party, for the relay and for the watch's operator
+(redrives) under ``DIR/keys/``. What exists is kept: run again, it adds nothing and changes nothing, so a
+compose file can run it before every start. The parties' keys are for trying the deployment out; a real party
+registers its own public key (from its own ``launchrelay keygen``) in the config instead.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def initialise(
             raise ConfigError(f"{config} exists but does not publish {keys / 'relay.pem'} as [relay] keys."
                               f"{relay_key_id}: fix one of them")  # fmt: skip
         return Initialised(config, written, relay.public_b64)
+    operator = _key(keys / "operator.pem", "operator", written)  # the watch's: LAUNCHRELAY_OPERATOR_KEY
     lines = [
         "# Made by `launchrelay init`. The parties' keys here are for trying the deployment out: register each",
         "# party's own public key (printed by its `launchrelay keygen`) before real use.",
@@ -66,6 +67,7 @@ def initialise(
         f"presets = [{', '.join(_toml_text(p) for p in presets)}]",
         f"partitions = {partitions}",
         f"keys = {{ {relay_key_id} = {_toml_text(relay.public_b64)} }}  # counterparts verify receipts with this",
+        f"operator_keys = {{ {operator.key_id} = {_toml_text(operator.public_b64)} }}  # redrives are signed with it",
         "",
     ]
     for code, name in parties.items():
