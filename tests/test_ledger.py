@@ -6,6 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.tracker.ledger import SqliteLedger
@@ -67,4 +69,66 @@ def test_status_event_without_a_sender_gets_a_record_key(tmp_path: Path) -> None
     ledger.apply([garbage], {TP: 1})
     (row,) = ledger.notifications()
     assert row.key == "record:lr.CN.out:0:0" and row.outcome == "rejected"
+    ledger.close()
+
+
+def _true_counts(ledger: SqliteLedger) -> dict[str, int]:
+    rows = ledger._db.execute("SELECT state, count(*) FROM deliveries WHERE kind = 'ack' GROUP BY state").fetchall()
+    return dict(rows)
+
+
+def _step(kind: str, n: int, who: str) -> StatusEvent:
+    """One event of a random history: notices n forwarded to RU and US, acknowledged, re-sent or overdue."""
+    mid = f"cn-{n}"
+    if kind == "forward":
+        return _forwarded(["RU", "US"]).model_copy(update={"message_id": mid, "event_id": f"f-{n}"})
+    if kind == "ack":
+        return _event(EventKind.FORWARDED, f"{who.lower()}-ack-{n}", "acknowledgement", 5, sender=who,
+                      recipients=["CN"], refers_to=mid, received_at=T0 + timedelta(minutes=5))  # fmt: skip
+    if kind == "overdue":
+        return _event(EventKind.ACKNOWLEDGEMENT_OVERDUE, mid, "planned_launch", 60, recipients=[who])
+    return _event(EventKind.RETRANSMITTED, mid, "planned_launch", 15, recipients=[who], attempt=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    history=st.lists(
+        st.tuples(
+            st.sampled_from(["forward", "ack", "overdue", "resend"]), st.integers(0, 6), st.sampled_from(["RU", "US"])
+        ),
+        max_size=40,
+    ),
+    cut=st.integers(0, 40),
+)
+def test_counts_kept_by_the_ledger_equal_a_full_count_across_a_reopen(
+    tmp_path_factory: pytest.TempPathFactory, history: list[tuple[str, int, str]], cut: int
+) -> None:
+    """Whatever happens to deliveries, the incrementally kept counts are what a full count says, before and after
+    the file is closed and opened again (a tracker restart)."""
+    path = tmp_path_factory.mktemp("counts") / "l.sqlite"
+    events = [_step(*h) for h in history]
+    ledger = SqliteLedger(path)
+    ledger.apply(events[:cut], {TP: cut})
+    assert ledger.state_counts() == _true_counts(ledger)
+    ledger.close()
+    ledger = SqliteLedger(path)
+    ledger.apply(events[cut:], {TP: len(events)})
+    assert ledger.state_counts() == _true_counts(ledger)
+    pending = ledger._db.execute("SELECT count(*) FROM deliveries WHERE state = 'pending'").fetchone()[0]
+    assert ledger.pending_count() == pending
+    ledger.close()
+
+
+def test_a_ledger_from_before_the_counts_is_counted_once_on_opening(tmp_path: Path) -> None:
+    """An older ledger (no counts table, no triggers) gets both on opening, with the counts of the rows it holds."""
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    ledger.apply([_forwarded(["RU", "US"]), _step("ack", 1, "RU").model_copy(update={"refers_to": "cn-1"})], {TP: 2})
+    for trigger in ("deliveries_counted_in", "deliveries_counted_out", "deliveries_counted_moved"):
+        ledger._db.execute(f"DROP TRIGGER {trigger}")
+    ledger._db.execute("DROP TABLE delivery_counts")
+    ledger.close()
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    assert ledger.state_counts() == {"pending": 1, "acknowledged": 1} == _true_counts(ledger)
+    ledger.apply([_step("forward", 2, "RU")], {TP: 3})
+    assert ledger.state_counts() == {"pending": 3, "acknowledged": 1} == _true_counts(ledger)
     ledger.close()

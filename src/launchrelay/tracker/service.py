@@ -174,7 +174,7 @@ class TrackerService:
             tracker_id=self.options.tracker_id,
             ledger=self.ledger.location,
             caught_up_events=applied,
-            pending=len(self.ledger.pending()),
+            pending=self.ledger.pending_count(),
         )
 
     def request_stop(self) -> None:
