@@ -46,8 +46,7 @@ from launchrelay.broker.consume import FETCH_WAIT_MS, partitions_of
 from launchrelay.broker.local import KAFKA_VERSION, ensure_tools, free_port
 from launchrelay.broker.produce import partition_for
 from launchrelay.broker.provide import provide_broker
-from launchrelay.contract.messages import RecordRef
-from launchrelay.relay.state import SeenMessage
+from launchrelay.relay.state import SeenMessage, Src
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
 
@@ -456,7 +455,7 @@ class Bench:
             seen = SeenMessage(sender="CN", message_id=f"cn-s-{i:07d}", digest=f"{i:064x}",
                                message_type="planned_launch", agreement="CN-RU-2009", launch_key=f"CN-S-{i}",
                                recipients=("RU",), outcome="forwarded",
-                               src=RecordRef(topic=topics.outbound("CN"), partition=i % 3, offset=i // 3))  # fmt: skip
+                               src=Src(topics.outbound("CN"), i % 3, i // 3))  # fmt: skip
             futs.append(await producer.send(topics.relay_state, seen.to_bytes(), key=seen.key.encode()))
         await asyncio.gather(*futs)
         await producer.stop()

@@ -25,7 +25,7 @@ from launchrelay.contract.codec import encode_fast
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.contract.headers import from_record
 from launchrelay.contract.messages import Receipt, ReceiptOutcome, RecordRef
-from launchrelay.relay.state import SeenMessage
+from launchrelay.relay.state import SeenMessage, Src
 from launchrelay.runtime.process import tune_gc
 from launchrelay.signing import Signer, public_key_from_b64, verify_headers
 from launchrelay.topics import OutRecord, Topics
@@ -49,7 +49,7 @@ def outputs(topics: Topics, signer: Signer, keys: dict[str, Ed25519PublicKey], r
                         sender=msg.sender, recipients=list(msg.recipients), launch_key=msg.launch_key)  # fmt: skip
     seen = SeenMessage(sender=msg.sender, message_id=msg.message_id, digest="0" * 64,
                        message_type=msg.message_type, agreement=msg.agreement, launch_key=msg.launch_key,
-                       recipients=tuple(msg.recipients), outcome="forwarded", src=src)  # fmt: skip
+                       recipients=tuple(msg.recipients), outcome="forwarded", src=Src.of(src))  # fmt: skip
     key = msg.launch_key.encode()
     return [
         *(OutRecord(topics.inbound(p), key, r.value, headers) for p in msg.recipients),

@@ -230,6 +230,7 @@ ROWS: dict[ReasonCode, Callable[[], Row]] = {
         notice(), timestamp_ms=int(datetime(2031, 1, 1, tzinfo=UTC).timestamp() * 1000)
     ),
     ReasonCode.CREATED_AT_SKEW: lambda: Row(notice(created_at=_t(timedelta(hours=1)))),
+    ReasonCode.CREATED_AT_TOO_OLD: lambda: Row(notice(created_at=_t(-timedelta(days=31)))),
     ReasonCode.OUT_OF_SCOPE_DIRECTION: lambda: Row(notice(direction={"sector": "S"})),
     ReasonCode.WINDOW_IN_PAST: lambda: Row(
         notice(window={"start": _t(-timedelta(hours=1)), "end": _t(timedelta(days=1))})
@@ -427,3 +428,40 @@ def test_null_header_values_are_kept_on_the_forward(deploy: Deploy, ctx: RelayCo
     assert decision.kind == "forward"
     (copy,) = [o for o in plan(decision, ctx.topics, deploy.relay_signer, "r1", NOW) if o.topic.endswith("RU.in")]
     assert ("x-trace", None) in copy.headers
+
+
+def _at(record: InboundRecord, offset: int, when_s: float) -> InboundRecord:
+    """The same bytes and headers again at ``offset``, as the broker stamps them at ``when_s`` (Unix seconds)."""
+    return InboundRecord(record.topic, record.partition, offset, record.key, record.value, record.headers,
+                         int(when_s * 1000))  # fmt: skip
+
+
+@pytest.mark.parametrize("what", ["notice", "acknowledgement", "rejected"])
+def test_a_forgotten_id_replayed_is_refused_by_its_age_never_forwarded_twice(
+    what: str, deploy: Deploy, ctx: RelayContext
+) -> None:
+    """Remembered until its forget_at, a replay is a duplicate; forgotten after it, the replay is refused as
+    CREATED_AT_TOO_OLD (the relay remembers ids for remember_for past the time they can matter)."""
+    rows = {
+        "notice": Row(notice()),
+        "acknowledgement": Row(  # RU acknowledges CN's forwarded notice
+            follow_up("acknowledgement", sender="RU", recipients=["CN"], launch_key="CN-L1"),
+            owner="RU",
+            state=[seen(launch_key="CN-L1")],
+        ),
+        "rejected": Row(notice(window={"start": _t(timedelta(hours=23)), "end": _t(timedelta(days=1))})),
+    }
+    record, state = build(rows[what], deploy)
+    first = decide(record, ctx, state)
+    assert first.kind == ("reject" if what == "rejected" else "forward"), first.reasons
+    (remembered,) = [w for w in first.state_writes if w.message_id == first.message.message_id]  # type: ignore[union-attr]
+    state.apply(remembered)
+    remember_for = ctx.deployment.relay.remember_for.total_seconds()
+    assert remembered.forget_at >= NOW.timestamp() + remember_for  # never earlier than the age rule's reach
+    if what == "notice":  # a notice matters until its window closes: remembered that long, plus remember_for
+        assert remembered.forget_at > (NOW + timedelta(days=4)).timestamp() + remember_for
+    just_before = decide(_at(record, 50, remembered.forget_at - 1), ctx, state)
+    assert just_before.kind == "duplicate"
+    state.forget(remembered.key)
+    replay = decide(_at(record, 51, remembered.forget_at + 1), ctx, state)
+    assert replay.kind == "reject" and "CREATED_AT_TOO_OLD" in replay.reason_codes

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from launchrelay.contract.messages import RecordRef
-from launchrelay.relay.state import MemoryState, Overlay, SeenMessage
+import gc
+import tracemalloc
+
+from launchrelay.relay.state import MemoryState, Overlay, SeenMessage, Src
 from test_decide import seen
 
 
-def _at(offset: int, partition: int = 0) -> RecordRef:
-    return RecordRef(topic="lr.CN.out", partition=partition, offset=offset)
+def _at(offset: int, partition: int = 0) -> Src:
+    return Src("lr.CN.out", partition, offset)
 
 
 def test_state_record_round_trips_through_its_bytes() -> None:
     """What is written to the state topic reads back as the same memory (the restart path)."""
-    original = seen(src=_at(41), closed=True)
+    original = seen(src=_at(41), closed=True, forget_at=1_800_000_000)
     assert SeenMessage.from_bytes(original.to_bytes()) == original
 
 
@@ -42,3 +44,28 @@ def test_overlay_shows_the_batch_in_hand_on_top_of_what_is_committed() -> None:
     overlay = Overlay(base)
     overlay.put(seen(message_id="cn-new"))
     assert overlay.get("CN", "cn-new") is not None and base.get("CN", "cn-new") is None
+
+
+def _held_bytes(make: object, n: int = 5000) -> float:
+    gc.collect()
+    tracemalloc.start()
+    state = MemoryState()
+    for i in range(n):
+        state.apply(make(i))  # type: ignore[operator]
+    gc.collect()
+    size = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return size / n
+
+
+def test_memory_per_id_is_the_same_read_back_as_built_live() -> None:
+    """An id read back from the state topic takes no more memory than one the relay built itself (shared small
+    strings, a plain tuple for where it came from): restarting does not grow the relay."""
+
+    def live(i: int) -> SeenMessage:
+        return seen(message_id=f"cn-{i:08d}", digest=f"{i:064x}", launch_key=f"CN-L{i % 50}",
+                    src=Src("lr.CN.out", i % 3, i), forget_at=1_800_000_000)  # fmt: skip
+
+    raws = [live(i).to_bytes() for i in range(5000)]
+    built, read_back = _held_bytes(live), _held_bytes(lambda i: SeenMessage.from_bytes(raws[i]))
+    assert read_back <= built * 1.1, (built, read_back)

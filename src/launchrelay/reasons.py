@@ -49,6 +49,7 @@ class ReasonCode(StrEnum):
     AGREEMENT_UNKNOWN = "AGREEMENT_UNKNOWN"
     AGREEMENT_NOT_IN_FORCE = "AGREEMENT_NOT_IN_FORCE"
     CREATED_AT_SKEW = "CREATED_AT_SKEW"
+    CREATED_AT_TOO_OLD = "CREATED_AT_TOO_OLD"
     SENDER_NOT_PARTY = "SENDER_NOT_PARTY"
     RECIPIENT_NOT_PARTY = "RECIPIENT_NOT_PARTY"
     OUT_OF_SCOPE_CATEGORY = "OUT_OF_SCOPE_CATEGORY"
@@ -155,6 +156,11 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
         Stage.RULES,
         "`created_at` is later than the broker's receipt by more than the tolerance "
         "(`[relay] created_at_skew`, default 5 minutes): the sender's clock is wrong.",
+    ),
+    ReasonCode.CREATED_AT_TOO_OLD: ReasonInfo(
+        Stage.RULES,
+        "`created_at` is earlier than the broker's receipt by more than the relay remembers message ids "
+        "(`[relay] remember_for`, default 30 days): too old to be told from a replay of a message it has forgotten.",
     ),
     ReasonCode.SENDER_NOT_PARTY: ReasonInfo(Stage.RULES, "The sender is not a party to the agreement."),
     ReasonCode.RECIPIENT_NOT_PARTY: ReasonInfo(

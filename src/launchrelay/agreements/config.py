@@ -219,6 +219,10 @@ class RelayConfig(_Config):
     replication_factor: int | None = Field(default=None, ge=1)
     #: how far ahead of the broker's receipt a message's created_at may be (clocks disagree a little)
     created_at_skew: Duration = timedelta(minutes=5)
+    #: how long the relay remembers a message id past the time it can matter (its receipt, or the end of
+    #: its notice's window and validity); a message created longer ago than this is refused
+    #: (CREATED_AT_TOO_OLD), so a replay of a forgotten message can never be forwarded twice
+    remember_for: Duration = Field(default=timedelta(days=30), gt=timedelta(0))
     #: the public halves of the relay's signing keys: counterparts verify receipts and overdue notices
     #: with these (published in the AsyncAPI document); the relay checks its private key against them
     keys: PublicKeys = Field(default_factory=dict)

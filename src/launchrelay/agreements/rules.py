@@ -73,9 +73,16 @@ def check_in_force(agreement: Agreement, received_at: datetime) -> list[Reason]:
     return [_reason(R.AGREEMENT_NOT_IN_FORCE, f"{agreement.id} is in force from {span}", "agreement")]
 
 
-def check_created_at(message: PartyMessage, received_at: datetime, skew: timedelta) -> list[Reason]:
-    """``created_at`` later than the broker's receipt by more than the tolerance: the sender's clock is wrong."""
+def check_created_at(
+    message: PartyMessage, received_at: datetime, skew: timedelta, remember_for: timedelta | None = None
+) -> list[Reason]:
+    """``created_at`` later than the broker's receipt by more than the tolerance: the sender's clock is wrong.
+    Earlier by more than ``remember_for``: the relay may have forgotten the id, so it cannot rule out a replay."""
     ahead = message.created_at - received_at
+    if remember_for is not None and -ahead > remember_for:
+        text = (f"created_at is {_span(-ahead)} before the broker received it; the relay remembers message ids "
+                f"for {_span(remember_for)}, so an older message cannot be told from a replay")  # fmt: skip
+        return [_reason(R.CREATED_AT_TOO_OLD, text, "created_at")]
     if ahead <= skew:
         return []
     text = f"created_at is {_span(ahead)} after the broker received it; at most {_span(skew)} is tolerated"
@@ -416,12 +423,13 @@ def check(
     received_at: datetime,
     notice: Notice | None = None,
     skew: timedelta = timedelta(minutes=5),
+    remember_for: timedelta | None = None,
 ) -> Findings:
     """Every rule finding of ``message`` under ``agreement``, as received at ``received_at``; ``notice``: the
     notification an amendment or report refers to, as it stands."""
     found = Findings([
         *check_in_force(agreement, received_at),
-        *check_created_at(message, received_at, skew),
+        *check_created_at(message, received_at, skew, remember_for),
         *check_parties(message, agreement),
     ])  # fmt: skip
     if isinstance(message, PlannedLaunch):

@@ -32,7 +32,7 @@ from launchrelay.contract.messages import (
 )
 from launchrelay.contract.notice import Notice
 from launchrelay.reasons import ReasonCode as R
-from launchrelay.relay.state import SeenMessage, StateView
+from launchrelay.relay.state import SeenMessage, Src, StateView, shared
 from launchrelay.signing import RedriveMark, Verdict, public_key_from_b64, read_redrive, verify_headers
 from launchrelay.topics import Topics
 
@@ -327,7 +327,8 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         text = f"the record's timestamp {record.timestamp_ms} is not a time; out topics must use LogAppendTime"
         reasons.append(_r(R.TIMESTAMP_INVALID, text))
     else:
-        found = check_rules(message, agreement, received_at, before, ctx.deployment.relay.created_at_skew)
+        relay = ctx.deployment.relay
+        found = check_rules(message, agreement, received_at, before, relay.created_at_skew, relay.remember_for)
         reasons += found.reasons
         warnings = found.warnings
         after, changed = found.notice, found.changed
@@ -337,6 +338,12 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
     if kind == "reject":  # a refused message changes no notice
         after, changed = None, []
     writes: list[SeenMessage] = []
+    # Remembered until it can no longer matter (its receipt, or its notice's expiry) plus remember_for; a replay
+    # after that is older than remember_for by its created_at, and CREATED_AT_TOO_OLD refuses it.
+    matters_until = max(received_at or message.created_at, message.created_at)
+    if after is not None and agreement is not None:
+        matters_until = max(matters_until, agreement.expires(after.window.start, after.window.end))
+    forget_at = int((matters_until + ctx.deployment.relay.remember_for).timestamp()) + 1
     if authentic and seen is None:
         writes.append(
             SeenMessage(
@@ -346,17 +353,18 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
                 message_type=message.message_type,
                 agreement=message.agreement,
                 launch_key=message.launch_key,
-                recipients=tuple(message.recipients),
+                recipients=shared(tuple(message.recipients)),
                 outcome="forwarded" if kind == "forward" else "rejected",
-                src=record.ref,
+                src=Src.of(record.ref),
                 notice=after.to_text() if isinstance(message, PlannedLaunch) and after else None,
+                forget_at=forget_at,
             )
         )
         if kind == "forward" and ref is not None:
             if isinstance(message, Cancellation | CompletedLaunch):
-                writes.append(ref.closed_by(record.ref))
+                writes.append(ref.closed_by(Src.of(record.ref)))
             elif isinstance(message, Amendment) and after is not None:
-                writes.append(ref.amended(after.to_text(), record.ref))
+                writes.append(ref.amended(after.to_text(), Src.of(record.ref), forget_at))
     return Decision(
         kind,
         record,

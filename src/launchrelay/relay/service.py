@@ -79,6 +79,8 @@ class RelayOptions:
     #: producer retries (a coordinator busy writing the last transaction's markers answers CONCURRENT_TRANSACTIONS)
     retry_backoff_ms: int = 5
     client_options: dict[str, Any] = field(default_factory=dict)
+    #: how often ids past their time are forgotten (dropped from memory, tombstoned on the state topic)
+    forget_every_s: float = 600.0
 
 
 def _inbound(r: ConsumerRecord) -> InboundRecord:
@@ -160,6 +162,9 @@ class RelayService:
         self._unreadable: dict[TopicPartition, int] = {}
         #: records fetched beyond a partition's batch for this round, handed out in later rounds
         self._held: dict[TopicPartition, list[ConsumerRecord]] = {}
+        #: writes the tombstones of forgotten ids (not in a transaction: a lost one is written again next time)
+        self._tombstones: AIOKafkaProducer | None = None
+        self._next_forget = 0.0
         #: partitions paused until a monotonic time, to try a failed record again later
         self._paused: dict[TopicPartition, float] = {}
         #: partitions being claimed in the background (paused meanwhile; see _claim_in_background)
@@ -179,6 +184,10 @@ class RelayService:
         await self._reader.start()
         restored = await self._reader.catch_up()
         log.info("relay.state_restored", records=restored, known=len(self.state), relay_id=self.options.relay_id)
+        self._tombstones = AIOKafkaProducer(bootstrap_servers=self.options.bootstrap, acks="all",
+                                            **self.options.client_options)  # fmt: skip
+        await self._tombstones.start()
+        await self._forget_expired()
         await self._consumer.start()
         out_topics = [self.topics.outbound(p) for p in sorted(self.ctx.deployment.parties)]
         self._consumer.subscribe(out_topics, listener=_Listener(self))
@@ -208,6 +217,8 @@ class RelayService:
             for producer in self._producers.values():
                 await producer.stop()
             self._producers.clear()
+            if self._tombstones is not None:
+                await self._tombstones.stop()
             await self._reader.stop()
         log.info("relay.stopped", relay_id=self.options.relay_id, **self.counts)
 
@@ -219,6 +230,9 @@ class RelayService:
         backoff = 0.5
         while not self._stopping.is_set():
             self._resume_due()
+            if time.monotonic() >= self._next_forget:
+                async with self._work:
+                    await self._forget_expired()
             fetch = asyncio.ensure_future(self._fetch())
             stop_wait = asyncio.ensure_future(self._stopping.wait())
             done, _ = await asyncio.wait({fetch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
@@ -301,6 +315,27 @@ class RelayService:
             if (tp not in assigned or tp in self._paused or tp in self._unreadable
                     or self._next.get(tp) != records[0].offset):  # fmt: skip
                 del self._held[tp]
+
+    async def _forget_expired(self) -> None:
+        """Forget the ids past their time: out of memory, and a tombstone each so a restart does not read them.
+
+        A replay of a forgotten message is refused by its age (CREATED_AT_TOO_OLD), never forwarded again.
+        The clock is set back by the skew tolerance, so a relay whose clock runs ahead of the broker's does
+        not forget early. A failure is retried at the next interval; nothing depends on it but memory."""
+        self._next_forget = time.monotonic() + self.options.forget_every_s
+        now = time.time() - self.ctx.deployment.relay.created_at_skew.total_seconds()
+        keys = self.state.expired(now)
+        if not keys or self._tombstones is None:
+            return
+        try:
+            sends = [await self._tombstones.send(self.topics.relay_state, None, key=k.encode()) for k in keys]
+            await asyncio.gather(*sends)
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("relay.forget_failed", ids=len(keys), error=repr(exc)[:300], relay_id=self.options.relay_id)
+            return
+        for k in keys:
+            self.state.forget_if_expired(k, now)
+        log.info("relay.forgotten", ids=len(keys), known=len(self.state), relay_id=self.options.relay_id)
 
     def _record_lag(self) -> None:
         for tp, expected in self._next.items():

@@ -74,6 +74,8 @@ class StateReader:
                         if rec.value is not None:
                             self._apply(rec)
                             read += 1
+                        elif rec.key is not None:  # a tombstone: the id was forgotten
+                            self._state.forget(rec.key.decode(errors="replace"))
         return read
 
     def _apply(self, rec: ConsumerRecord) -> None:
