@@ -582,7 +582,7 @@ def markdown(r: dict[str, Any]) -> str:
               f"restart with them in the ledger: {t['restart_s']} s", ""]  # fmt: skip
     rs = r.get("relay_state")
     if rs:
-        lines += [f"## Relay remembering {rs['remembered']:,} message ids (the state topic is never trimmed)", "",
+        lines += [f"## Relay remembering {rs['remembered']:,} message ids (records without a time of their own: none is forgotten during the run)", "",
                   f"- restart, reading them all back before taking partitions: {rs['restart_s']} s",
                   f"- memory: {rs['rss_mb_empty']} MiB with none, {rs['rss_mb_remembering']} MiB with them "
                   f"({rs['kb_per_id']} KiB per id); peak {rs['peak_rss_mb']} MiB", ""]  # fmt: skip

@@ -13,6 +13,7 @@ anything would fail too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import ssl
@@ -75,6 +76,27 @@ class Secured:
 
     def env(self, who: str) -> dict[str, str]:
         return sasl_env(self.creds(who), self.ca)
+
+    def operator_env(self) -> dict[str, str]:
+        """The environment of an operator's command: its Kafka user, and the key redrives are signed with."""
+        d = self.deploy
+        return {"LAUNCHRELAY_BOOTSTRAP_SERVERS": self.bootstrap, "LAUNCHRELAY_CONFIG": str(d.config),
+                "PATH": "/usr/local/bin:/usr/bin:/bin", "LAUNCHRELAY_OPERATOR_KEY": str(d.operator_key),
+                "LAUNCHRELAY_OPERATOR_KEY_ID": d.operator_signer.key_id, **self.env("operator")}  # fmt: skip
+
+    @contextlib.asynccontextmanager
+    async def services(self, name: str) -> AsyncIterator[tuple[RelayProcess, RelayProcess]]:
+        """The relay and the tracker as processes, each logged in as its own user of the plan."""
+        relay = RelayProcess(self.deploy, f"relay-{name}", extra_env=self.env("relay")).start()
+        tracker = RelayProcess(self.deploy, f"tracker-{name}", command="tracker", extra_env=self.env("tracker"))
+        tracker.start()
+        try:
+            await relay.wait("relay.started")
+            await tracker.wait("tracker.started")
+            yield relay, tracker
+        finally:
+            relay.ensure_stopped()
+            tracker.ensure_stopped()
 
 
 def sasl_env(options: dict[str, Any], ca: Path) -> dict[str, str]:
@@ -240,7 +262,7 @@ async def test_party_cannot_use_another_partys_group(secured: Secured) -> None:
 
 async def test_operator_redrives_dead_letters_but_reads_no_party_traffic(secured: Secured) -> None:
     """The watch's operator user lists dead letters and writes one back to its out topic; in topics stay closed."""
-    t, d = secured.deploy.topics, secured.deploy
+    t = secured.deploy.topics
     op = secured.creds("operator")
     body = b'{"message_type": "planned_launch", "sender": "CN", "message_id": "cn-held"}'
     producer = AIOKafkaProducer(bootstrap_servers=secured.bootstrap, acks="all", **secured.broker.client_options)
@@ -252,9 +274,7 @@ async def test_operator_redrives_dead_letters_but_reads_no_party_traffic(secured
         meta = await producer.send_and_wait(t.deadletter, body, key=b"CN-1", headers=headers)
     finally:
         await producer.stop()
-    env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": secured.bootstrap, "LAUNCHRELAY_CONFIG": str(d.config),
-           "PATH": "/usr/local/bin:/usr/bin:/bin", "LAUNCHRELAY_OPERATOR_KEY": str(d.operator_key),
-           "LAUNCHRELAY_OPERATOR_KEY_ID": d.operator_signer.key_id, **secured.env("operator")}  # fmt: skip
+    env = secured.operator_env()
 
     def ops(*args: str) -> str:
         done = cli(env, *args)
@@ -285,11 +305,7 @@ async def test_unauthenticated_clients_are_refused(secured: Secured) -> None:
 async def test_relay_and_tracker_run_with_only_their_grants(secured: Secured) -> None:
     """The whole flow under least privilege: CN publishes, the relay forwards, RU acknowledges, the tracker records."""
     d = secured.deploy
-    relay = RelayProcess(d, "relay-sasl", extra_env=secured.env("relay")).start()
-    tracker = RelayProcess(d, "tracker-sasl", command="tracker", extra_env=secured.env("tracker")).start()
-    try:
-        await relay.wait("relay.started")
-        await tracker.wait("tracker.started")
+    async with secured.services("sasl") as (relay, tracker):
         notice = message("CN", ["RU"])
         async with Publisher(d.bootstrap, "CN", d.signers["CN"], topic_prefix=d.prefix,
                              client_options=secured.creds("CN")) as cn:  # fmt: skip
@@ -312,9 +328,6 @@ async def test_relay_and_tracker_run_with_only_their_grants(secured: Secured) ->
             assert proc.terminate() == 0
             errors = [e for e in proc.events() if e.get("level") in ("error", "critical")]
             assert errors == [], errors
-    finally:
-        relay.ensure_stopped()
-        tracker.ensure_stopped()
 
 
 async def test_prune_revokes_what_the_plan_no_longer_gives(secured: Secured) -> None:
@@ -441,11 +454,7 @@ async def test_a_party_cannot_forge_an_operators_redrive(secured: Secured) -> No
     """Under ACLs, a party that marks its own re-publish as a redrive gets a duplicate that says the mark was
     ignored; the operator's signed redrive is decided again, and names the operator in the log and the ledger."""
     d = secured.deploy
-    relay = RelayProcess(d, "relay-redrive", extra_env=secured.env("relay")).start()
-    tracker = RelayProcess(d, "tracker-redrive", command="tracker", extra_env=secured.env("tracker")).start()
-    try:
-        await relay.wait("relay.started")
-        await tracker.wait("tracker.started")
+    async with secured.services("redrive") as (relay, _):
         late = message("CN", ["RU"], lead=timedelta(hours=2))  # CN-RU needs a day's notice: rejected
         value = encode(late)
         async with Publisher(d.bootstrap, "CN", d.signers["CN"], topic_prefix=d.prefix,
@@ -465,9 +474,7 @@ async def test_a_party_cannot_forge_an_operators_redrive(secured: Secured) -> No
         assert again.outcome == "duplicate", again
         assert [r.code for r in again.reasons] == ["DUPLICATE", "REDRIVE_UNAUTHENTICATED"]
 
-        env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": secured.bootstrap, "LAUNCHRELAY_CONFIG": str(d.config),
-               "PATH": "/usr/local/bin:/usr/bin:/bin", "LAUNCHRELAY_OPERATOR_KEY": str(d.operator_key),
-               "LAUNCHRELAY_OPERATOR_KEY_ID": d.operator_signer.key_id, **secured.env("operator")}  # fmt: skip
+        env = secured.operator_env()
         listed = await asyncio.to_thread(cli, env, "deadletters", "--json", "--reason", "LEAD_TIME_TOO_SHORT")
         assert listed.returncode == 0, listed.stderr
         (letter,) = [r for r in json.loads(listed.stdout) if r["message_id"] == late.message_id]
@@ -488,6 +495,3 @@ async def test_a_party_cannot_forge_an_operators_redrive(secured: Secured) -> No
                                  if "redriven_by" in e]):  # fmt: skip
                 await asyncio.sleep(0.3)
         assert [(e["event"], e["redrive_of"], e["redriven_by"]) for e in notes] == [("rejected", mark, operator)]
-    finally:
-        relay.ensure_stopped()
-        tracker.ensure_stopped()
