@@ -79,7 +79,9 @@ async def test_a_flood_from_one_party_does_not_hold_up_another(kafka_bootstrap: 
                 assert (await ru.publish_and_wait(notice, timeout_s=60)).outcome == "forwarded"
                 quiet.append(notice.message_id)
                 alone.append(time.monotonic() - started)
-        assert len(during) >= 3, f"only {len(during)} quiet notices went through while the flood drained"
+        # the first is sent as the relay starts on the backlog; a machine draining it in under a second would
+        # leave no second one to see, so the flood is sized for several seconds of draining here
+        assert len(during) >= 2, f"only {len(during)} quiet notices went through while the flood drained"
         forwarded = await read_topic(d.bootstrap, d.topics.inbound("CN"), lambda rs: len(_from_ru(rs)) >= len(quiet))
         assert _from_ru(forwarded) == quiet  # every quiet notice once, in the order sent
     finally:
