@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from harness import RelayProcess, make_deploy, message, publish_refused, read_topic, served_in_thread
+from harness import Deploy, RelayProcess, make_deploy, message, publish_refused, read_topic, served_in_thread
 from launchrelay.broker.local import free_port
 from launchrelay.broker.tls import make_broker_tls
 from launchrelay.clients.publisher import Publisher
@@ -56,11 +56,24 @@ def overdue(message_id: str) -> StatusEvent:
     )  # fmt: skip
 
 
-@pytest.fixture
-def console(tmp_path: Path) -> TestClient:
+def accounts(tmp_path: Path) -> Path:
+    """A users file with olga, an operator, and victor, a viewer."""
     users = tmp_path / "users.toml"
     set_user(users, "olga", Role.OPERATOR, PASSWORD)
     set_user(users, "victor", Role.VIEWER, PASSWORD)
+    return users
+
+
+def dead_letter_console(deploy: Deploy, tmp_path: Path) -> ConsoleConfig:
+    """A console over the deployment's dead letters: both accounts, an empty ledger, the operator's key."""
+    SqliteLedger(tmp_path / "ledger.sqlite").close()
+    return ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=accounts(tmp_path), bootstrap=deploy.bootstrap,
+                         topic_prefix=deploy.prefix, operator_key=deploy.operator_signer)  # fmt: skip
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> TestClient:
+    users = accounts(tmp_path)
     ledger = SqliteLedger(tmp_path / "ledger.sqlite")
     ledger.apply([forwarded("cn-due", 5), forwarded("cn-late", 90), overdue("cn-late")], {("lr.status", 0): 3})
     ledger.close()
@@ -176,15 +189,10 @@ async def test_dead_letters_show_their_reasons_and_only_an_operator_redrives(
     ledger (who, when, which) and the log."""
     deploy = await make_deploy(kafka_bootstrap, tmp_path / "deploy")
     relay = RelayProcess(deploy, "relay-console").start()
-    users = tmp_path / "users.toml"
-    set_user(users, "olga", Role.OPERATOR, PASSWORD)
-    set_user(users, "victor", Role.VIEWER, PASSWORD)
-    SqliteLedger(tmp_path / "ledger.sqlite").close()
+    config = dead_letter_console(deploy, tmp_path)
     try:
         await relay.wait("relay.partitions_assigned")
         await publish_refused(deploy)
-        config = ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=users, bootstrap=deploy.bootstrap,
-                               topic_prefix=deploy.prefix, operator_key=deploy.operator_signer)  # fmt: skip
         viewer = TestClient(build_app(config))
         sign_in(viewer, "victor")
         listing = viewer.get("/deadletters").text

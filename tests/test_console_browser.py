@@ -20,7 +20,7 @@ from harness import RelayProcess, make_deploy, publish_refused, served_in_thread
 from launchrelay.console.accounts import Role, set_user
 from launchrelay.console.app import ConsoleConfig, build_app
 from launchrelay.tracker.ledger import SqliteLedger
-from test_console import PASSWORD, forwarded, overdue
+from test_console import PASSWORD, dead_letter_console, forwarded, overdue
 
 T = TypeVar("T")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -114,15 +114,10 @@ def test_a_viewer_cannot_redrive_and_an_operator_can(kafka_bootstrap: str, tmp_p
     and a forged one is refused; the operator confirms and the dead letter goes back, recorded by name."""
     deploy = elsewhere(make_deploy(kafka_bootstrap, tmp_path / "deploy"))
     relay = RelayProcess(deploy, "relay-browser").start()
-    users = tmp_path / "users.toml"
-    set_user(users, "olga", Role.OPERATOR, PASSWORD)
-    set_user(users, "victor", Role.VIEWER, PASSWORD)
-    SqliteLedger(tmp_path / "ledger.sqlite").close()
+    config = dead_letter_console(deploy, tmp_path)
     try:
         relay.wait_for("relay.partitions_assigned")
         bad = elsewhere(publish_refused(deploy))
-        config = ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=users, bootstrap=deploy.bootstrap,
-                               topic_prefix=deploy.prefix, operator_key=deploy.operator_signer)  # fmt: skip
         with served_in_thread(build_app(config)) as base:
             browse(page, base, bad.message_id)
     finally:

@@ -19,6 +19,7 @@ from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
 from launchrelay.relay.metrics import RelayMetrics
 from launchrelay.relay.service import RelayOptions, RelayService
+from test_stall import running
 
 pytestmark = pytest.mark.kafka
 
@@ -27,17 +28,12 @@ REMEMBER_FOR_S = 2
 
 @contextlib.asynccontextmanager
 async def relay(d: Deploy, relay_id: str) -> AsyncIterator[RelayService]:
+    """An in-process relay that sweeps for ids to forget every half second, run as test_stall runs services."""
     options = RelayOptions(bootstrap=d.bootstrap, relay_id=relay_id, signer=d.relay_signer, forget_every_s=0.5,
                            watch_every_s=0.5)  # fmt: skip
     service = RelayService(load_config(d.config), options, RelayMetrics())
-    await service.start()
-    task = asyncio.create_task(service.run())
-    try:
+    async with running(service, service.metrics.registry):
         yield service
-    finally:
-        service.request_stop()
-        await asyncio.wait_for(task, 30)
-        await service.stop()
 
 
 async def test_an_acknowledgement_forgotten_and_replayed_is_refused_and_not_forwarded_twice(

@@ -146,7 +146,8 @@ class _Admin:
             self._wait(self._admin.alter_user_scram_credentials(upserts, request_timeout=self._t))
 
     def create_acls(self, bindings: list[AclBinding]) -> None:
-        self._wait(self._admin.create_acls(bindings, request_timeout=self._t))
+        if bindings:
+            self._wait(self._admin.create_acls(bindings, request_timeout=self._t))
 
     def acls(self) -> list[AclBinding]:
         # None matches any name, principal and host (the stubs say str; the library documents None).
@@ -238,7 +239,7 @@ def apply_access(
         quotas = _quota_changes(plan, asyncio.run(user_quotas(bootstrap, options, timeout_s)), prune)
         if not dry_run:
             admin.set_passwords(passwords)
-            admin.create_acls(bindings)
+            admin.create_acls(added)
             admin.delete_acls(stale)
             admin.delete_users(gone)
             asyncio.run(alter_user_quotas(bootstrap, quotas, options, timeout_s))

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from launchrelay.agreements.config import Agreement, Deployment
 from launchrelay.agreements.rules import check as check_rules
 from launchrelay.contract.codec import read
-from launchrelay.contract.headers import KEY_ID_HEADER, REDRIVE_HEADER, SIGNATURE_HEADER, Headers, header
+from launchrelay.contract.headers import KEY_ID_HEADER, SIGNATURE_HEADER, Headers
 from launchrelay.contract.messages import (
     Acknowledgement,
     Amendment,
@@ -292,7 +292,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
 
     # 4a. duplicates (authentic messages only: a forger cannot claim someone else's ids)
     seen = state.get(message.sender, message.message_id) if authentic else None
-    mark = read_redrive(value, record.headers, ctx.operator_keys) if header(record.headers, REDRIVE_HEADER) else None
+    mark = read_redrive(value, record.headers, ctx.operator_keys)
     if seen is not None and seen.digest == digest and seen.outcome == "rejected" and mark and mark.authentic:
         # Redriven by an operator: the same bytes, rejected before and so never forwarded, are decided again.
         seen = None
@@ -338,13 +338,13 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
     if kind == "reject":  # a refused message changes no notice
         after, changed = None, []
     writes: list[SeenMessage] = []
-    # Remembered until it can no longer matter (its receipt, or its notice's expiry) plus remember_for; a replay
-    # after that is older than remember_for by its created_at, and CREATED_AT_TOO_OLD refuses it.
-    matters_until = max(received_at or message.created_at, message.created_at)
-    if after is not None and agreement is not None:
-        matters_until = max(matters_until, agreement.expires(after.window.start, after.window.end))
-    forget_at = int((matters_until + ctx.deployment.relay.remember_for).timestamp()) + 1
     if authentic and seen is None:
+        # Remembered until it can no longer matter (its receipt, or its notice's expiry) plus remember_for; a
+        # replay after that is older than remember_for by its created_at, and CREATED_AT_TOO_OLD refuses it.
+        matters_until = max(received_at or message.created_at, message.created_at)
+        if after is not None and agreement is not None:
+            matters_until = max(matters_until, agreement.expires(after.window.start, after.window.end))
+        forget_at = int((matters_until + ctx.deployment.relay.remember_for).timestamp()) + 1
         writes.append(
             SeenMessage(
                 sender=message.sender,

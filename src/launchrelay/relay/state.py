@@ -34,6 +34,9 @@ class Src(NamedTuple):
     def of(cls, ref: RecordRef) -> Src:
         return cls(sys.intern(ref.topic), ref.partition, ref.offset)
 
+    def same_partition(self, other: Src) -> bool:
+        return self.topic == other.topic and self.partition == other.partition
+
 
 _NOWHERE = Src("", 0, 0)
 #: recipient lists recur (a few per agreement): one tuple each, shared by every id that names it
@@ -102,10 +105,9 @@ class SeenMessage:
     @classmethod
     def from_bytes(cls, raw: bytes) -> SeenMessage:
         data = json.loads(raw)
-        data["recipients"] = tuple(data["recipients"])
         topic, partition, offset = data["src"]
         data["src"] = Src(sys.intern(topic), partition, offset)
-        data["recipients"] = shared(data["recipients"])
+        data["recipients"] = shared(tuple(data["recipients"]))
         for name in ("sender", "message_type", "agreement", "outcome"):  # a handful of values, shared
             data[name] = sys.intern(data[name])
         return cls(**data)
@@ -140,7 +142,7 @@ class MemoryState:
     def apply(self, seen: SeenMessage) -> None:
         """Store ``seen`` unless a later change of the same key from the same partition is already here."""
         current = self._seen.get(seen.key)
-        if current is not None and current.src[:2] == seen.src[:2] and current.src.offset > seen.src.offset:
+        if current is not None and current.src.same_partition(seen.src) and current.src.offset > seen.src.offset:
             return
         self._seen[seen.key] = seen
 

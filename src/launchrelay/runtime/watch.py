@@ -100,7 +100,7 @@ class PartitionWatch:
         state.end_offset = end_offset
         read = position is not None and position >= end_offset and not state.in_hand and state.next_offset is not None
         state.read_to = end_offset if read else None
-        if state.next_offset is not None and (end_offset <= state.next_offset or state.lag == 0):
+        if state.next_offset is not None and state.lag == 0:  # at or past the end, or read to it
             state.waiting_since = None
             state.reported_at = None
         elif state.waiting_since is None:
