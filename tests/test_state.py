@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import json
 import tracemalloc
+
+import pytest
 
 from launchrelay.relay.state import MemoryState, Overlay, SeenMessage, Src
 from test_decide import seen
@@ -69,3 +72,13 @@ def test_memory_per_id_is_the_same_read_back_as_built_live() -> None:
     raws = [live(i).to_bytes() for i in range(5000)]
     built, read_back = _held_bytes(live), _held_bytes(lambda i: SeenMessage.from_bytes(raws[i]))
     assert read_back <= built * 1.1, (built, read_back)
+
+
+def test_a_state_record_with_a_broken_forget_time_is_refused_on_reading() -> None:
+    """A forget_at that is not a number (damage, a foreign writer) fails reading the record, which the reader
+    names and skips, rather than every later sweep."""
+    good = json.loads(seen(forget_at=1_800_000_000).to_bytes())
+    for bad in ("soon", None, 1e400):
+        raw = json.dumps(good | {"forget_at": bad}).encode()
+        with pytest.raises((ValueError, TypeError, OverflowError)):
+            SeenMessage.from_bytes(raw)

@@ -108,6 +108,7 @@ class SeenMessage:
         topic, partition, offset = data["src"]
         data["src"] = Src(sys.intern(topic), partition, offset)
         data["recipients"] = shared(tuple(data["recipients"]))
+        data["forget_at"] = int(data.get("forget_at", 0))  # compared with the clock in every sweep: a number
         for name in ("sender", "message_type", "agreement", "outcome"):  # a handful of values, shared
             data[name] = sys.intern(data[name])
         return cls(**data)

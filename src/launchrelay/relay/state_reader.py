@@ -87,7 +87,7 @@ class StateReader:
         """
         try:
             seen = SeenMessage.from_bytes(rec.value)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
             log.error(  # noqa: TRY400 - the reason is in `error`; a traceback would add nothing
                 "relay.state_unreadable", topic=rec.topic, partition=rec.partition, offset=rec.offset,
                 key=rec.key.decode(errors="replace") if rec.key else None, error=str(exc)[:200],
