@@ -124,8 +124,7 @@ async def test_relay_logs_one_event_per_outcome_with_the_ids(tmp_path: Path) -> 
     late = InboundRecord("launchrelay.CN.out", 0, 8, b"k", b"{", [], now_ms)
     decisions = [decide(record, ctx, MemoryState()), decide(late, ctx, MemoryState())]
     with capture_logs() as logs:
-        for d in decisions:
-            observe(d, "r1", metrics)
+        observe(decisions, "r1", metrics)
         committed(TopicPartition("launchrelay.CN.out", 0), decisions, "r1")
     forwarded, rejected, batch = logs
     # per record, a forward is told at DEBUG; the transaction's INFO line names every message id in it
@@ -138,6 +137,8 @@ async def test_relay_logs_one_event_per_outcome_with_the_ids(tmp_path: Path) -> 
     assert rejected["event"] == "relay.rejected" and rejected["log_level"] == "warning"
     assert rejected["reasons"] == ["NOT_JSON"] and rejected["source"] == "launchrelay.CN.out:0:8"
     assert metrics.rejected.labels("-", "CN", "NOT_JSON")._value.get() == 1
+    assert metrics.forwarded.labels("CN-RU-2009", "CN", "RU")._value.get() == 1
+    assert metrics.messages_in.labels("CN")._value.get() == 2
 
 
 def test_json_logs_when_not_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from harness import Deploy
-from launchrelay.contract.codec import decode
+from launchrelay.contract.codec import decode, with_member
 from launchrelay.contract.events import StatusEvent
 from launchrelay.contract.headers import header, source_from
 from launchrelay.relay.decide import RelayContext
@@ -16,7 +18,7 @@ from launchrelay.topics import Topics
 from launchrelay.tracker import outputs as tracker_outputs
 from launchrelay.tracker.deadlines import Retransmit, Timeout
 from launchrelay.tracker.lifecycle import deliveries_for, from_event
-from test_decide import NOW, Row, decided, notice
+from test_decide import NOW, Row, _t, decided, follow_up, notice, notice_text, seen
 from test_tracker_lifecycle import _forwarded
 
 
@@ -104,3 +106,30 @@ def test_tracker_report_overdue_goes_to_the_sender(offline_deploy: Deploy) -> No
     body = json.loads(receipt.value)
     assert receipt.topic == "lr.CN.in" and body["outcome"] == "report_overdue" and body["forwarded_to"] == []
     assert StatusEvent.model_validate_json(event.value).kind == "report_overdue"
+
+
+def test_the_event_carries_the_notice_as_it_stands(offline_deploy: Deploy, offline_ctx: RelayContext) -> None:
+    """The notice is serialised once and added to the encoded event: the event still validates, and its notice is
+    the model's own dump, for a planned launch and for an amendment (the notice as amended)."""
+    deploy, ctx = offline_deploy, offline_ctx
+    planned = decided(Row(notice()), deploy, ctx)
+    moved = {"start": _t(timedelta(days=5)), "end": _t(timedelta(days=6))}
+    amended = decided(
+        Row(follow_up("amendment", window=moved), state=[seen(notice=notice_text(notice()))]), deploy, ctx
+    )
+    for decision in (planned, amended):
+        assert decision.kind == "forward", decision.reasons
+        (status,) = [
+            o for o in plan(decision, ctx.topics, deploy.relay_signer, "r1", NOW) if o.topic == ctx.topics.status
+        ]
+        event = StatusEvent.model_validate_json(status.value)
+        assert decision.notice is not None and event.notice == decision.notice.to_json()
+        assert event.window_start == decision.notice.window.start
+    assert amended.changed == ["window"] and json.loads(amended.notice_text or "")["window"] == moved
+
+
+def test_with_member_adds_one_member_to_an_object() -> None:
+    assert json.loads(with_member(b'{"a":1}', "n", '{"x":[1,2]}')) == {"a": 1, "n": {"x": [1, 2]}}
+    assert json.loads(with_member(b"{}", 'q"uote', "null")) == {'q"uote': None}
+    with pytest.raises(ValueError, match="not a JSON object"):
+        with_member(b"[1]", "n", "1")

@@ -115,12 +115,15 @@ def check_parties(message: PartyMessage, agreement: Agreement) -> list[Reason]:
 # --- scope ----------------------------------------------------------------------------------------
 
 
+_SECTORS = tuple(CompassSector)
+
+
 def sector(direction: Direction) -> CompassSector:
     """The compass sector of a direction (an azimuth falls in the 45-degree sector centred on its point)."""
     if direction.sector is not None:
         return direction.sector
     assert direction.azimuth_deg is not None
-    return list(CompassSector)[round(direction.azimuth_deg / 45.0) % 8]
+    return _SECTORS[round(direction.azimuth_deg / 45.0) % 8]
 
 
 def check_scope(

@@ -62,7 +62,12 @@ def read(raw: bytes) -> Parsed:
 
 def stable_id(prefix: str, seed: str) -> str:
     """An id derived from ``seed``: the same every time, so a replay after a crash writes the same ids."""
-    return f"{prefix}-{hashlib.sha256(seed.encode()).hexdigest()[:24]}"
+    return f"{prefix}-{seed_hash(seed)}"
+
+
+def seed_hash(seed: str) -> str:
+    """The part of :func:`stable_id` after the prefix: ids of several outputs of one input can share it."""
+    return hashlib.sha256(seed.encode()).hexdigest()[:24]
 
 
 def message_key(sender: str, message_id: str) -> str:
@@ -83,6 +88,18 @@ def encode(message: BaseModel) -> bytes:
 def encode_fast(message: BaseModel) -> bytes:
     """Compact JSON in field order (not sorted): for the relay's own receipts and events on the hot path."""
     return message.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+def with_member(body: bytes, name: str, json_text: str) -> bytes:
+    """``body``, the bytes of a JSON object, with one more member whose value is already JSON text.
+
+    For a value serialised once and written twice (a notice in the relay's state and in its status event):
+    appending it costs a copy, serialising it again inside the object a model dump. ``name`` must not be a
+    member of ``body`` already."""
+    if not body.endswith(b"}"):
+        raise ValueError("not a JSON object")
+    member = json.dumps(name).encode() + b":" + json_text.encode()
+    return body[:-1] + (b"," if body != b"{}" else b"") + member + b"}"
 
 
 def decode(raw: bytes | str) -> Message:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -51,7 +52,9 @@ class InboundRecord:
     headers: Headers
     timestamp_ms: int
 
-    @property
+    # cached: asked several times per record (rules, state, receipt, event); a frozen dataclass keeps a
+    # __dict__, where cached_property stores the value without going through the frozen __setattr__
+    @cached_property
     def received_at(self) -> datetime | None:
         """The broker's time of receipt, or None when the record's timestamp is not a time at all.
 
@@ -62,7 +65,7 @@ class InboundRecord:
             return None
         return datetime.fromtimestamp(self.timestamp_ms / 1000.0, tz=UTC)
 
-    @property
+    @cached_property
     def ref(self) -> RecordRef:
         return RecordRef(topic=self.topic, partition=self.partition, offset=self.offset)
 
@@ -113,6 +116,8 @@ class Decision:
     warnings: list[Reason] = field(default_factory=list)
     #: a planned launch or an amendment forwarded: the notice as it now stands, and what the amendment changed
     notice: Notice | None = None
+    #: ``notice`` as compact JSON text, serialised once for the state record and the status event
+    notice_text: str | None = None
     changed: list[str] = field(default_factory=list)
     #: the record's redrive mark, if it had one (authentic or not)
     redrive: RedriveMark | None = None
@@ -337,6 +342,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
     kind: Kind = "reject" if reasons else "forward"
     if kind == "reject":  # a refused message changes no notice
         after, changed = None, []
+    notice_text = after.to_text() if after is not None else None
     writes: list[SeenMessage] = []
     if authentic and seen is None:
         # Remembered until it can no longer matter (its receipt, or its notice's expiry) plus remember_for; a
@@ -356,15 +362,15 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
                 recipients=shared(tuple(message.recipients)),
                 outcome="forwarded" if kind == "forward" else "rejected",
                 src=Src.of(record.ref),
-                notice=after.to_text() if isinstance(message, PlannedLaunch) and after else None,
+                notice=notice_text if isinstance(message, PlannedLaunch) else None,
                 forget_at=forget_at,
             )
         )
         if kind == "forward" and ref is not None:
             if isinstance(message, Cancellation | CompletedLaunch):
                 writes.append(ref.closed_by(Src.of(record.ref)))
-            elif isinstance(message, Amendment) and after is not None:
-                writes.append(ref.amended(after.to_text(), Src.of(record.ref), forget_at))
+            elif isinstance(message, Amendment) and notice_text is not None:
+                writes.append(ref.amended(notice_text, Src.of(record.ref), forget_at))
     return Decision(
         kind,
         record,
@@ -378,6 +384,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         agreement=agreement,
         warnings=warnings if kind == "forward" else [],
         notice=after,
+        notice_text=notice_text,
         changed=changed,
         redrive=mark,
     )

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from launchrelay.contract.codec import encode_fast, stable_id
+from launchrelay.contract.codec import encode_fast, seed_hash, with_member
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.contract.headers import (
     ERROR,
@@ -29,14 +29,16 @@ from launchrelay.signing import Signer
 from launchrelay.topics import OutRecord, Topics
 
 
-def derived_id(prefix: str, decision: Decision) -> str:
-    """An id that is the same every time this input record is decided (replays after a crash)."""
+def record_hash(decision: Decision) -> str:
+    """The same every time this input record is decided (replays after a crash): the receipt's and the status
+    event's ids are ``rcpt-`` and ``evt-`` with it, as :func:`~launchrelay.contract.codec.stable_id` makes them."""
     r = decision.record
-    return stable_id(prefix, f"{r.topic}\x00{r.partition}\x00{r.offset}")
+    return seed_hash(f"{r.topic}\x00{r.partition}\x00{r.offset}")
 
 
 def _notice_fields(decision: Decision) -> dict[str, Any]:
-    """For the tracker: the notice as it now stands, what changed, when it expires and when a report is due."""
+    """For the tracker: what changed, when the notice expires and when a report is due (the notice itself is
+    added to the encoded event as the text the decision already holds)."""
     msg, agreement, notice = decision.message, decision.agreement, decision.notice
     fields: dict[str, Any] = {"warnings": decision.warnings}
     if isinstance(msg, CompletedLaunch):
@@ -45,7 +47,6 @@ def _notice_fields(decision: Decision) -> dict[str, Any]:
         return fields
     window = notice.window
     fields |= {
-        "notice": notice.to_json(),
         "changed": decision.changed,
         "window_start": window.start,
         "window_end": window.end,
@@ -62,6 +63,7 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
     msg = decision.message
     key = msg.launch_key.encode() if msg else r.key
     source = r.ref
+    ids = record_hash(decision)
     out: list[OutRecord] = []
 
     if decision.kind == "forward":
@@ -110,7 +112,7 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
 
     if decision.owner is not None:
         receipt = Receipt(
-            message_id=derived_id("rcpt", decision),
+            message_id=f"rcpt-{ids}",
             issued_by=relay_id,
             recipient=decision.owner,
             outcome=outcome,
@@ -130,7 +132,7 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
     expects_ack = decision.kind == "forward" and msg is not None and not isinstance(msg, Acknowledgement)
     retransmit = agreement.retransmit if expects_ack and agreement else None
     status = StatusEvent(
-        event_id=derived_id("evt", decision),
+        event_id=f"evt-{ids}",
         kind=event,
         at=now,
         source=source,
@@ -151,7 +153,10 @@ def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now:
         retransmit_max=retransmit.max_attempts if retransmit else None,
         **_notice_fields(decision),
     )
-    out.append(OutRecord(topics.status, key, encode_fast(status), []))
+    body = encode_fast(status)
+    if decision.notice_text is not None and decision.agreement is not None:
+        body = with_member(body, "notice", decision.notice_text)
+    out.append(OutRecord(topics.status, key, body, []))
 
     out += [OutRecord(topics.relay_state, w.key.encode(), w.to_bytes(), []) for w in decision.state_writes]
     return out

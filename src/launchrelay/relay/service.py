@@ -682,6 +682,6 @@ class RelayService:
             self.state.apply(write)
         for decision in decisions:
             self.counts[decision.kind] += 1
-            observe(decision, self.options.relay_id, self.metrics)
+        observe(decisions, self.options.relay_id, self.metrics)
         committed(tp, decisions, self.options.relay_id)
         return True
