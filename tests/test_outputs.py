@@ -11,14 +11,15 @@ from harness import Deploy
 from launchrelay.contract.codec import decode, with_member
 from launchrelay.contract.events import StatusEvent
 from launchrelay.contract.headers import header, source_from
-from launchrelay.relay.decide import RelayContext
+from launchrelay.reasons import ReasonCode
+from launchrelay.relay.decide import RelayContext, decide
 from launchrelay.relay.outputs import plan
 from launchrelay.signing import verify
 from launchrelay.topics import Topics
 from launchrelay.tracker import outputs as tracker_outputs
 from launchrelay.tracker.deadlines import Retransmit, Timeout
 from launchrelay.tracker.lifecycle import deliveries_for, from_event
-from test_decide import NOW, Row, _t, decided, follow_up, notice, notice_text, seen
+from test_decide import NOW, ROWS, Row, _t, build, decided, follow_up, notice, notice_text, seen
 from test_tracker_lifecycle import _forwarded
 
 
@@ -133,3 +134,20 @@ def test_with_member_adds_one_member_to_an_object() -> None:
     assert json.loads(with_member(b"{}", 'q"uote', "null")) == {'q"uote': None}
     with pytest.raises(ValueError, match="not a JSON object"):
         with_member(b"[1]", "n", "1")
+
+
+@pytest.mark.parametrize("code", list(ROWS), ids=lambda c: c.value)
+def test_every_output_of_every_decision_is_valid(
+    code: ReasonCode, offline_deploy: Deploy, offline_ctx: RelayContext
+) -> None:
+    """The relay builds its status events without validating them again: each must still satisfy the model, and
+    each receipt the contract, for a forward and for a decision of every reason code."""
+    deploy, ctx = offline_deploy, offline_ctx
+    for row in (Row(notice()), ROWS[code]()):
+        record, state = build(row, deploy)
+        decision = decide(record, ctx, state)
+        for out in plan(decision, ctx.topics, deploy.relay_signer, "r1", NOW):
+            if out.topic == ctx.topics.status:
+                assert StatusEvent.model_validate_json(out.value).kind.value in {"forwarded", "rejected", "duplicate"}
+            elif out.topic == ctx.topics.inbound(decision.owner or "") and header(out.headers, "lr-signature"):
+                assert decode(out.value).message_type == "receipt"

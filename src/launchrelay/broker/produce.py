@@ -1,7 +1,7 @@
 """Writing a transaction's records as batches, partitioned as every Kafka client partitions them.
 
 ``AIOKafkaProducer.send()`` costs about 50–130 µs a record in Python: it looks up
-the topic's partitions twice and runs the pure-Python murmur2 on the key each
+the topic's partitions twice and runs a byte-at-a-time murmur2 on the key each
 time. A transaction of the relay writes a handful of records per input record,
 mostly under the same key (forward, receipt, status event and state record of
 one launch), so here each key's hash is computed once and cached, partition
@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import struct
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 from aiokafka.producer import sender as aiokafka_sender
 
 from launchrelay.topics import OutRecord
@@ -33,9 +33,39 @@ from launchrelay.topics import OutRecord
 BATCH_BYTES = 256 * 1024
 
 
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (``Utils.murmur2`` of the Java client), unsigned.
+
+    aiokafka's takes the key a byte at a time; this one a 32-bit word at a time, at half its cost on the
+    relay's state keys (44 bytes: 2.5 against 5 µs). tests/test_produce.py checks the partitions it gives
+    against the Java client's own for keys of every tail length."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    words = length >> 2
+    for k in struct.unpack_from(f"<{words}I", data):
+        k = (k * _M) & _MASK
+        k ^= k >> 24
+        h = ((h * _M) & _MASK) ^ ((k * _M) & _MASK)
+    tail = length & 3
+    if tail:
+        rest = data[words * 4 :]
+        if tail == 3:
+            h ^= rest[2] << 16
+        if tail >= 2:
+            h ^= rest[1] << 8
+        h = ((h ^ rest[0]) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    return h ^ (h >> 15)
+
+
 @lru_cache(maxsize=65536)
 def _positive_murmur2(key: bytes) -> int:
-    return int(murmur2(key)) & 0x7FFFFFFF
+    return murmur2(key) & 0x7FFFFFFF
 
 
 def partition_for(key: bytes, partitions: int) -> int:
