@@ -132,3 +132,60 @@ def test_a_ledger_from_before_the_counts_is_counted_once_on_opening(tmp_path: Pa
     ledger.apply([_step("forward", 2, "RU")], {TP: 3})
     assert ledger.state_counts() == {"pending": 3, "acknowledged": 1} == _true_counts(ledger)
     ledger.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    history=st.lists(
+        st.tuples(
+            st.sampled_from(["forward", "ack", "overdue", "resend"]), st.integers(0, 30), st.sampled_from(["RU", "US"])
+        ),
+        max_size=60,
+    ),
+    page=st.integers(1, 7),
+)
+def test_pages_cover_every_notification_once_and_open_keys_come_in_the_operators_order(
+    tmp_path_factory: pytest.TempPathFactory, history: list[tuple[str, int, str]], page: int
+) -> None:
+    """Reading the ledger a page at a time gives each notification exactly once, the latest changed first; the
+    open keys are every notification with an overdue acknowledgement, then every pending one by its due time."""
+    ledger = SqliteLedger(tmp_path_factory.mktemp("pages") / "l.sqlite")
+    ledger.apply([_step(*h) for h in history], {TP: len(history)})
+    seen: list[str] = []
+    cursor: int | None = None
+    while True:
+        found, cursor = ledger.recent(page, cursor)
+        assert len(found) <= page
+        seen += [n.key for n in found]
+        if cursor is None:
+            break
+    written = ledger._db.execute("SELECT key FROM notifications ORDER BY rowid DESC").fetchall()
+    assert seen == [k for (k,) in written]
+    opened = [k for chunk in ledger.open_keys(chunk=page) for k in chunk]
+    overdue = {k for (k,) in ledger._db.execute("SELECT key FROM deliveries WHERE state = 'timed_out'")}
+    pending = ledger._db.execute("SELECT key FROM deliveries WHERE state = 'pending' ORDER BY next_due_at, rowid")
+    by_due = [k for k in dict.fromkeys(k for (k,) in pending) if k not in overdue]  # ties: in the order written
+    assert len(opened) == len(set(opened)) and set(opened[: len(overdue)]) == overdue
+    assert opened[len(overdue) :] == by_due
+    keys = [n.key for n in ledger.notifications()]
+    assert set(ledger.notifications_of(keys)) == set(keys)
+    assert ledger.deliveries_of(keys) == {k: ledger.deliveries(k) for k in keys if ledger.deliveries(k)}
+    ledger.close()
+
+
+def test_a_view_holds_a_page_and_says_when_more_matched(tmp_path: Path) -> None:
+    """The operator's views stop at their limit and say more matched; the open view leads with the overdue."""
+    from datetime import UTC, datetime
+
+    from launchrelay.tracker import status
+
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    ledger.apply([_step("forward", n, "RU") for n in range(12)] + [_step("overdue", 7, "US")], {TP: 13})
+    now = datetime.now(UTC)
+    page = status.open_rows(ledger, status.Filters(), now, limit=5)
+    assert page.more and len(page.rows) == 5 and page.rows[0]["id"] == "cn-7" and page.rows[0]["state"] == "overdue"
+    every = status.recent(ledger, status.Filters(), now)
+    assert not every.more and sorted(r["id"] for r in every.rows) == sorted(f"cn-{n}" for n in range(12))
+    narrowed = status.recent(ledger, status.Filters(overdue=True), now, limit=5)
+    assert [r["id"] for r in narrowed.rows] == ["cn-7"] and not narrowed.more
+    ledger.close()

@@ -260,15 +260,19 @@ def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(view, indent=2) if args.json else status.render_timeline(view))
             return 0
         filters = status.Filters(args.pending, args.overdue, args.party, args.agreement)
-        table = status.rows(ledger, filters, now)
+        page = status.recent(ledger, filters, now, limit=args.limit or None)
+        table = list(reversed(page.rows))  # the latest change last, where the eye lands
         if args.json:
             print(json.dumps(table, indent=2))
-        elif not ledger.notifications():
+        elif not ledger.has_notifications():
             print(f"the ledger at {path} is empty: no notifications yet")
         elif not table:
             print("no notifications match")
         else:
             print(status.render_table(table))
+        if page.more and not args.json:
+            print(f"(the {args.limit} latest changed shown; more match: --limit 0 shows all, or narrow with a filter)",
+                  file=sys.stderr)  # fmt: skip
     finally:
         ledger.close()
     return 0
@@ -515,6 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--party", help="sent by or to this party")
     st.add_argument("--agreement", help="under this agreement")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument("--limit", type=int, default=100, metavar="N",
+                    help="at most N rows, the latest changed (default 100; 0: all)")  # fmt: skip
     st.set_defaults(func=_cmd_status)
 
     health = sub.add_parser("health", help="probe this machine's relay or tracker endpoint; exit 0 when healthy")

@@ -45,6 +45,8 @@ log = structlog.get_logger("launchrelay.console")
 HERE = Path(__file__).parent
 #: the states a notification can still change from: the board shows these unless asked for all
 OPEN_STATES = ("overdue", "pending")
+#: rows the board shows at most (a filter narrows it; the page says when more matched)
+BOARD_ROWS = 500
 
 
 @dataclass
@@ -190,39 +192,39 @@ def build_app(config: ConsoleConfig) -> Starlette:
         request.session.clear()
         return RedirectResponse("/login", 303)
 
-    def board_rows(request: Request) -> list[dict[str, Any]]:
+    def board_rows(request: Request) -> status.Page:
         ledger = console.ledger()
         if ledger is None:
-            return []
+            return status.Page([], more=False)
         q = request.query_params
         filters = status.Filters(party=q.get("party") or None, agreement=q.get("agreement") or None)
         now = datetime.now(UTC)
-        rows = status.rows(ledger, filters, now)
         wanted = q.get("state") or "open"
-        if wanted == "open":
-            rows = [r for r in rows if r["state"] in OPEN_STATES]
-        elif wanted != "all":
-            rows = [r for r in rows if r["state"] == wanted]
-        if text := (q.get("q") or "").strip():
-            rows = [r for r in rows if text in (r["id"] or "") or text in (r["launch_key"] or "")]
+        text = (q.get("q") or "").strip()
 
-        # overdue first, then the nearest deadline
-        def order(r: dict[str, Any]) -> tuple[int, str]:
-            deadlines = [d["deadline_at"] for d in r["deliveries"] if d["state"] == "pending"] or ["~"]
-            return (0 if r["state"] == "overdue" else 1, min(deadlines))
+        def where(r: dict[str, Any]) -> bool:
+            if wanted == "open" and r["state"] not in OPEN_STATES:
+                return False
+            if wanted not in ("open", "all") and r["state"] != wanted:
+                return False
+            return not text or text in (r["id"] or "") or text in (r["launch_key"] or "")
 
-        return sorted(rows, key=order)
+        if wanted in ("open", *OPEN_STATES):  # overdue first, then the nearest deadline: the ledger's own order
+            return status.open_rows(ledger, filters, now, BOARD_ROWS, where)
+        return status.recent(ledger, filters, now, BOARD_ROWS, where)
 
     async def board(request: Request) -> Response:
         if account(request) is None:
             return RedirectResponse("/login", 303)
-        return page(request, "board.html", rows=board_rows(request), query=dict(request.query_params),
+        shown = board_rows(request)
+        return page(request, "board.html", rows=shown.rows, more=shown.more, query=dict(request.query_params),
                     ledger_found=console.ledger() is not None, ledger_problem=console.ledger_problem)  # fmt: skip
 
     async def rows_fragment(request: Request) -> Response:
         if account(request) is None:
             return PlainTextResponse("sign in\n", 401)
-        return page(request, "rows.html", rows=board_rows(request))
+        shown = board_rows(request)
+        return page(request, "rows.html", rows=shown.rows, more=shown.more)
 
     async def notification(request: Request) -> Response:
         if account(request) is None:

@@ -114,6 +114,11 @@ class Ledger(Protocol):
     def deliveries(self, key: str) -> list[Delivery]: ...
     def timeline(self, key: str) -> list[TimelineEntry]: ...
     def all_deliveries(self) -> dict[str, list[Delivery]]: ...
+    def recent(self, limit: int, before: int | None = None) -> tuple[list[Notification], int | None]: ...
+    def open_keys(self, chunk: int = 500) -> Iterator[list[str]]: ...
+    def notifications_of(self, keys: list[str]) -> dict[str, Notification]: ...
+    def deliveries_of(self, keys: list[str]) -> dict[str, list[Delivery]]: ...
+    def has_notifications(self) -> bool: ...
 
     @property
     def location(self) -> str: ...
@@ -280,6 +285,71 @@ class SqliteLedger:
             d = self._delivery(row)
             out.setdefault(d.key, []).append(d)
         return out
+
+    # paged: what an operator's view reads, in pieces, however large the ledger ----------------------
+    def recent(self, limit: int, before: int | None = None) -> tuple[list[Notification], int | None]:
+        """Up to ``limit`` notifications, the latest written first, and the cursor of the next page (None at the end).
+
+        Every change rewrites a notification's row, so the row order is the order of the last change: the
+        notifications something last happened to come first. Paged by row id, so a page costs the same at any
+        ledger size; one changed while an operator pages moves to the top, where the next refresh shows it."""
+        rows = self._db.execute(
+            "SELECT rowid, * FROM notifications WHERE rowid < ? ORDER BY rowid DESC LIMIT ?",
+            (before if before is not None else 2**63 - 1, limit),
+        ).fetchall()
+        cursor = rows[-1][0] if len(rows) == limit else None
+        return [self._notification(r[1:]) for r in rows], cursor
+
+    def open_keys(self, chunk: int = 500) -> Iterator[list[str]]:
+        """Keys of the notifications still waiting on someone, in the order an operator takes them: those with an
+        acknowledgement overdue first, then those pending by their nearest deadline or re-send (the due index);
+        ``chunk`` at a time, each key once."""
+        given: set[str] = set()
+        last_rowid = -1
+        while rows := self._db.execute(
+            "SELECT rowid, key FROM deliveries WHERE state = 'timed_out' AND kind = 'ack' AND rowid > ? "
+            "ORDER BY rowid LIMIT ?",
+            (last_rowid, chunk),
+        ).fetchall():
+            last_rowid = rows[-1][0]
+            yield self._fresh([k for _, k in rows], given)
+        due, rowid = "", -1
+        while rows := self._db.execute(
+            "SELECT next_due_at, rowid, key FROM deliveries WHERE state = 'pending' AND (next_due_at, rowid) > (?, ?) "
+            "ORDER BY next_due_at, rowid LIMIT ?",
+            (due, rowid, chunk),
+        ).fetchall():
+            due, rowid = rows[-1][0], rows[-1][1]
+            yield self._fresh([k for _, _, k in rows], given)
+
+    @staticmethod
+    def _fresh(keys: list[str], given: set[str]) -> list[str]:
+        out = [k for k in dict.fromkeys(keys) if k not in given]
+        given.update(out)
+        return out
+
+    def notifications_of(self, keys: list[str]) -> dict[str, Notification]:
+        out: dict[str, Notification] = {}
+        for lo in range(0, len(keys), 500):  # within SQLite's limit on bound parameters
+            part = keys[lo : lo + 500]
+            marks = ",".join("?" * len(part))
+            for row in self._db.execute(f"SELECT * FROM notifications WHERE key IN ({marks})", part):  # noqa: S608
+                out[row[0]] = self._notification(row)
+        return out
+
+    def deliveries_of(self, keys: list[str]) -> dict[str, list[Delivery]]:
+        out: dict[str, list[Delivery]] = {}
+        for lo in range(0, len(keys), 500):
+            part = keys[lo : lo + 500]
+            marks = ",".join("?" * len(part))
+            query = f"SELECT * FROM deliveries WHERE key IN ({marks}) ORDER BY key, recipient"  # noqa: S608
+            for row in self._db.execute(query, part):
+                d = self._delivery(row)
+                out.setdefault(d.key, []).append(d)
+        return out
+
+    def has_notifications(self) -> bool:
+        return self._db.execute("SELECT 1 FROM notifications LIMIT 1").fetchone() is not None
 
     def state_counts(self) -> dict[str, int]:
         """Acknowledgements owed per state (pending, acknowledged, ...), from the counts the triggers keep."""

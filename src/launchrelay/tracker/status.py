@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,24 +50,89 @@ def delivery_note(d: Delivery, now: datetime) -> str:
     return f"{d.recipient}: stopped"
 
 
+#: notifications read per query while a view is filled
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Page:
+    """Rows of a view, and whether more matched than it holds (``limit`` reached)."""
+
+    rows: list[dict[str, Any]]
+    more: bool
+
+
+def _matches(n: Notification, state: str, filters: Filters) -> bool:
+    if n.message_type == "acknowledgement":
+        return False  # acknowledgements show up in the timeline of what they acknowledge
+    if filters.pending and state != "pending":
+        return False
+    if filters.overdue and state != "overdue":
+        return False
+    if filters.party and filters.party not in (n.sender, *n.recipients):
+        return False
+    return not (filters.agreement and filters.agreement != n.agreement)
+
+
+def _fill(
+    chunks: Iterator[list[Notification]], ledger: Ledger, filters: Filters, now: datetime, limit: int | None,
+    where: Callable[[dict[str, Any]], bool] | None,
+) -> Page:  # fmt: skip
+    out: list[dict[str, Any]] = []
+    for chunk in chunks:
+        deliveries = ledger.deliveries_of([n.key for n in chunk])
+        for n in chunk:
+            ds = deliveries.get(n.key, [])
+            state = overall_state(n, ds, now)
+            if not _matches(n, state, filters):
+                continue
+            row = _row(n, ds, state, now)
+            if where is not None and not where(row):
+                continue
+            if limit is not None and len(out) == limit:
+                return Page(out, more=True)
+            out.append(row)
+    return Page(out, more=False)
+
+
+def recent(
+    ledger: Ledger, filters: Filters, now: datetime, limit: int | None = None,
+    where: Callable[[dict[str, Any]], bool] | None = None,
+) -> Page:  # fmt: skip
+    """The notifications matching ``filters`` (and ``where``), the latest changed first, at most ``limit``.
+
+    Read a chunk at a time: memory holds a chunk and the page, never the ledger."""
+
+    def chunks() -> Iterator[list[Notification]]:
+        cursor: int | None = None
+        while True:
+            found, cursor = ledger.recent(CHUNK, cursor)
+            if found:
+                yield found
+            if cursor is None:
+                return
+
+    return _fill(chunks(), ledger, filters, now, limit, where)
+
+
+def open_rows(
+    ledger: Ledger, filters: Filters, now: datetime, limit: int | None = None,
+    where: Callable[[dict[str, Any]], bool] | None = None,
+) -> Page:  # fmt: skip
+    """The notifications still waiting on someone: overdue first, then by the nearest deadline (from the ledger's
+    due index, so the first page of a million pending costs what the first page of ten does)."""
+
+    def chunks() -> Iterator[list[Notification]]:
+        for keys in ledger.open_keys(CHUNK):
+            found = ledger.notifications_of(keys)
+            yield [found[k] for k in keys if k in found]
+
+    return _fill(chunks(), ledger, filters, now, limit, where)
+
+
 def rows(ledger: Ledger, filters: Filters, now: datetime) -> list[dict[str, Any]]:
-    deliveries = ledger.all_deliveries()
-    out = []
-    for n in ledger.notifications():
-        if n.message_type == "acknowledgement":
-            continue  # acknowledgements show up in the timeline of what they acknowledge
-        ds = deliveries.get(n.key, [])
-        state = overall_state(n, ds, now)
-        if filters.pending and state != "pending":
-            continue
-        if filters.overdue and state != "overdue":
-            continue
-        if filters.party and filters.party not in (n.sender, *n.recipients):
-            continue
-        if filters.agreement and filters.agreement != n.agreement:
-            continue
-        out.append(_row(n, ds, state, now))
-    return out
+    """Every notification matching ``filters``, oldest change first (small ledgers: tests, the demo)."""
+    return list(reversed(recent(ledger, filters, now).rows))
 
 
 def _row(n: Notification, ds: list[Delivery], state: str, now: datetime) -> dict[str, Any]:
