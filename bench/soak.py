@@ -45,12 +45,14 @@ def slope(xs: list[float], ys: list[float]) -> tuple[float, float]:
 
 
 def _ledger(path: Path) -> tuple[int, float]:
-    """Pending deliveries and the ledger's size on disk (MiB), read beside the running tracker."""
+    """Acknowledgements pending and the ledger's size on disk (MiB), read beside the running tracker."""
     if not path.exists():
         return 0, 0.0
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     try:
-        row = db.execute("SELECT coalesce(sum(n), 0) FROM delivery_counts WHERE state = 'pending'").fetchone()
+        row = db.execute(  # acknowledgements owed: one per notice here (a report owed is a delivery too)
+            "SELECT coalesce(sum(n), 0) FROM delivery_counts WHERE kind = 'ack' AND state = 'pending'"
+        ).fetchone()
         pending = int(row[0])
     except sqlite3.OperationalError:  # not created yet
         pending = 0
