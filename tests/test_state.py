@@ -82,3 +82,46 @@ def test_a_state_record_with_a_broken_forget_time_is_refused_on_reading() -> Non
         raw = json.dumps(good | {"forget_at": bad}).encode()
         with pytest.raises((ValueError, TypeError, OverflowError)):
             SeenMessage.from_bytes(raw)
+
+
+def test_an_id_is_held_packed_and_given_back_whole() -> None:
+    """What the state holds of an id (packed) is what was put in: every field, a notice, a closed flag, a time."""
+    state = MemoryState()
+    ids = [
+        seen(src=_at(3, partition=2), forget_at=1_800_000_000, notice='{"window":{}}'),
+        seen("RU", "ru/with/slashes", launch_key="RU-Ключ", recipients=("CN", "KZ"), closed=True, outcome="rejected"),
+    ]
+    for s in ids:
+        state.apply(s)
+    assert [state.get(s.sender, s.message_id) for s in ids] == ids
+    state.forget("RU/ru/with/slashes")
+    assert state.get("RU", "ru/with/slashes") is None and len(state) == 1
+
+
+def test_an_id_takes_under_a_third_of_a_kilobyte() -> None:
+    """Issue 16's target: at most 0.3 KiB per remembered id (a 45-character id, its key and everything held)."""
+
+    def live(i: int) -> SeenMessage:
+        return seen(message_id=f"cn-bench-{i:036x}", digest=f"{i:064x}", launch_key=f"CN-B-{i}",
+                    src=Src("lr.CN.out", i % 3, i), forget_at=1_800_000_000)  # fmt: skip
+
+    assert _held_bytes(live, 20000) <= 0.3 * 1024
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"message_type": 5},
+        {"closed": "yes"},
+        {"recipients": [1]},
+        {"notice": {"a": 1}},
+        {"digest": "zz"},
+        {"src": ["t", "0", 1]},
+    ],
+)
+def test_a_state_record_of_the_wrong_shape_is_refused_on_reading(change: dict) -> None:
+    """Damage or a foreign writer: a field of the wrong type fails reading or holding the record (the reader
+    names it and skips it), never becomes a value that a later decision trips over."""
+    raw = json.dumps(json.loads(seen().to_bytes()) | change).encode()
+    with pytest.raises((ValueError, TypeError)):
+        MemoryState().apply(SeenMessage.from_bytes(raw))

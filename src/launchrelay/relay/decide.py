@@ -33,7 +33,7 @@ from launchrelay.contract.messages import (
 )
 from launchrelay.contract.notice import Notice
 from launchrelay.reasons import ReasonCode as R
-from launchrelay.relay.state import SeenMessage, Src, StateView, shared
+from launchrelay.relay.state import SeenMessage, Src, StateView
 from launchrelay.signing import RedriveMark, Verdict, public_key_from_b64, read_redrive, verify_headers
 from launchrelay.topics import Topics
 
@@ -359,7 +359,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
                 message_type=message.message_type,
                 agreement=message.agreement,
                 launch_key=message.launch_key,
-                recipients=shared(tuple(message.recipients)),
+                recipients=tuple(message.recipients),
                 outcome="forwarded" if kind == "forward" else "rejected",
                 src=Src.of(record.ref),
                 notice=notice_text if isinstance(message, PlannedLaunch) else None,
