@@ -125,3 +125,21 @@ def test_a_state_record_of_the_wrong_shape_is_refused_on_reading(change: dict) -
     raw = json.dumps(json.loads(seen().to_bytes()) | change).encode()
     with pytest.raises((ValueError, TypeError)):
         MemoryState().apply(SeenMessage.from_bytes(raw))
+
+
+def test_an_open_notice_is_held_compressed_and_given_back_exactly() -> None:
+    """The notice of an open planned launch (what an amendment is judged against) is held compressed in memory:
+    the text given back is the text put in, to the byte, for notices of every shape."""
+    from launchrelay.contract.codec import read
+    from launchrelay.contract.messages import PlannedLaunch
+    from launchrelay.contract.notice import Notice
+    from test_decide import notice
+
+    state = MemoryState()
+    for i, data in enumerate([notice(), notice(direction={"sector": "NE"}), notice("FR", ["AT", "GB"], "HCOC")]):
+        message = read(json.dumps(data).encode()).message
+        assert isinstance(message, PlannedLaunch)
+        text = Notice.of(message).to_text() + " ü" * i  # any text at all, not only what compresses well
+        state.apply(seen(message_id=f"n-{i}", notice=text))
+        got = state.get("CN", f"n-{i}")
+        assert got is not None and got.notice == text
