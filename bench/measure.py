@@ -168,3 +168,36 @@ def percentiles(values: list[float]) -> dict[str, float]:
         return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
     return {"p50": pct(50), "p95": pct(95), "p99": pct(99), "max": s[-1], "n": len(s)}
+
+
+async def overdue_lateness(bootstrap: str, topic: str, deadlines: dict[str, float], timeout_s: float) -> list[float]:
+    """How late (ms) the tracker's ``acknowledgement_overdue`` event of each message id in ``deadlines`` (id ->
+    deadline, Unix seconds) came, read from the status ``topic`` until every one is found."""
+    late: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed",
+                                enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    try:
+        tps = await partitions_of(consumer, topic)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        async with asyncio.timeout(timeout_s):
+            while len(late) < len(deadlines):
+                batch = await consumer.getmany(timeout_ms=500, max_records=20000)
+                for records in batch.values():
+                    for r in records:
+                        e = json.loads(r.value)
+                        if e["kind"] == "acknowledgement_overdue" and e["message_id"] in deadlines:
+                            at = datetime.fromisoformat(e["at"]).timestamp()
+                            late[e["message_id"]] = (at - deadlines[e["message_id"]]) * 1000
+    finally:
+        await consumer.stop()
+    return list(late.values())
+
+
+def write_results(out: Path, name: str, doc: dict[str, Any], markdown: str) -> None:
+    """``name``.json and ``name``.md into ``out``; the table printed too."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown)
+    print(markdown)

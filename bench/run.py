@@ -39,7 +39,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewTopic
 
-from bench.measure import Measured, notice, output_timestamps, percentiles, preload, python
+from bench.measure import Measured, notice, output_timestamps, overdue_lateness, percentiles, preload, python
 from bench.workloads import PARTY_SIDES, boundary, in_pk_notice
 from launchrelay.broker.admin import ensure_topics, topic_specs
 from launchrelay.broker.consume import FETCH_WAIT_MS, partitions_of
@@ -71,7 +71,7 @@ class Mode:
 QUICK = Mode("quick", messages=300, latency_seconds=2, rounds=1, pending=1000, deadline_spread_s=30, lead_s=10,
              measure_s=3, remembered=1000)  # fmt: skip
 FULL = Mode("full", messages=20000, latency_seconds=15, rounds=3, pending=100_000, deadline_spread_s=3600, lead_s=90,
-            measure_s=30, remembered=100_000)  # fmt: skip
+            measure_s=30, remembered=1_000_000)  # fmt: skip
 
 #: throughput variants, in the order of the first round
 THROUGHPUT = ("bare", "bare_txn", "floor", "same_work", "relay", "relay_x2", "relay_inpk", "peer")
@@ -387,25 +387,9 @@ class Bench:
             measured = {m for m, at in deadlines.items() if at <= t0.timestamp() + lead + self.mode.measure_s}
             remaining = t0.timestamp() + lead + self.mode.measure_s - time.time()
             await asyncio.sleep(max(0.0, remaining) + 2)
-            lateness: list[float] = []
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                        isolation_level="read_committed", enable_auto_commit=False)  # fmt: skip
-            await consumer.start()
-            try:
-                tps = await partitions_of(consumer, topics.status)
-                consumer.assign(tps)
-                await consumer.seek_to_beginning(*tps)
-                async with asyncio.timeout(600):
-                    while len(lateness) < len(measured):
-                        batch = await consumer.getmany(timeout_ms=1000, max_records=20000)
-                        for rs in batch.values():
-                            for r in rs:
-                                e = json.loads(r.value)
-                                if e["kind"] == "acknowledgement_overdue" and e["message_id"] in measured:
-                                    at = datetime.fromisoformat(e["at"]).timestamp()
-                                    lateness.append((at - deadlines[e["message_id"]]) * 1000)
-            finally:
-                await consumer.stop()
+            lateness = await overdue_lateness(
+                self.bootstrap, topics.status, {m: deadlines[m] for m in measured}, timeout_s=600
+            )
             peak = tracker.peak_rss_mb()
             cpu = tracker.cpu_seconds()
         finally:
@@ -452,7 +436,7 @@ class Bench:
         await producer.start()
         futs = []
         for i in range(n):
-            seen = SeenMessage(sender="CN", message_id=f"cn-s-{i:07d}", digest=f"{i:064x}",
+            seen = SeenMessage(sender="CN", message_id=f"cn-2026-11-29-notice-{i:09d}", digest=f"{i:064x}",
                                message_type="planned_launch", agreement="CN-RU-2009", launch_key=f"CN-S-{i}",
                                recipients=("RU",), outcome="forwarded",
                                src=Src(topics.outbound("CN"), i % 3, i // 3))  # fmt: skip

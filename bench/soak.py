@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import sqlite3
@@ -25,7 +24,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from bench.measure import Measured, notice, python
+from bench.measure import Measured, notice, python, write_results
 from bench.run import FULL, Bench
 from launchrelay.broker.local import free_port
 from launchrelay.broker.provide import provide_broker
@@ -206,10 +205,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     doc = asyncio.run(soak(args.minutes, args.rate, args.every))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "soak.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (args.out / "soak.md").write_text(markdown(doc))
-    print(markdown(doc))
+    write_results(args.out, "soak", doc, markdown(doc))
 
 
 if __name__ == "__main__":

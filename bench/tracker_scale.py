@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import sqlite3
@@ -30,11 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
-from bench.measure import Measured, percentiles, python
+from bench.measure import Measured, overdue_lateness, percentiles, python, write_results
 from bench.run import FULL, Bench
-from launchrelay.broker.consume import partitions_of
 from launchrelay.broker.local import free_port
 from launchrelay.broker.provide import provide_broker
 from launchrelay.contract.events import EventKind, StatusEvent
@@ -82,30 +80,6 @@ def _pending(ledger: Path) -> int:
         db.close()
 
 
-async def _overdue(bootstrap: str, topic: str, wanted: dict[str, float], timeout_s: float) -> list[float]:
-    """Lateness (ms) of the overdue events of the ``wanted`` message ids (id -> deadline, Unix seconds)."""
-    late: dict[str, float] = {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed",
-                                enable_auto_commit=False)  # fmt: skip
-    await consumer.start()
-    try:
-        tps = await partitions_of(consumer, topic)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        async with asyncio.timeout(timeout_s):
-            while len(late) < len(wanted):
-                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-                for records in batch.values():
-                    for r in records:
-                        e = json.loads(r.value)
-                        if e["kind"] == "acknowledgement_overdue" and e["message_id"] in wanted:
-                            at = datetime.fromisoformat(e["at"]).timestamp()
-                            late[e["message_id"]] = (at - wanted[e["message_id"]]) * 1000
-    finally:
-        await consumer.stop()
-    return list(late.values())
-
-
 async def level(bench: Bench, env: dict[str, str], ledger: Path, prefix: str, pending: int, burst: int,
                 idle_s: float, round_: int) -> dict[str, Any]:  # fmt: skip
     """Start a tracker on a ledger holding ``pending`` deliveries and measure it."""
@@ -128,7 +102,7 @@ async def level(bench: Bench, env: dict[str, str], ledger: Path, prefix: str, pe
         await asyncio.to_thread(tracker.wait_log, "tracker.started", 600)
         ready_s = time.monotonic() - began
         rss = tracker.rss_mb()
-        lateness = await _overdue(bench.bootstrap, status_topic, probes, PROBE_LEAD_S + PROBE_SPREAD_S + 120)
+        lateness = await overdue_lateness(bench.bootstrap, status_topic, probes, PROBE_LEAD_S + PROBE_SPREAD_S + 120)
         await asyncio.sleep(1)
         cpu0, t0 = tracker.cpu_seconds(), time.monotonic()
         await asyncio.sleep(idle_s)
@@ -234,10 +208,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     doc = asyncio.run(run([int(x) for x in args.levels.split(",")], args.burst, args.idle_s))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "tracker_scale.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (args.out / "tracker_scale.md").write_text(markdown(doc))
-    print(markdown(doc))
+    write_results(args.out, "tracker_scale", doc, markdown(doc))
 
 
 if __name__ == "__main__":

@@ -90,16 +90,18 @@ def _step(kind: str, n: int, who: str) -> StatusEvent:
     return _event(EventKind.RETRANSMITTED, mid, "planned_launch", 15, recipients=[who], attempt=1)
 
 
+def _histories(notices: int, events: int) -> st.SearchStrategy[list[tuple[str, int, str]]]:
+    """Random histories of up to ``events`` steps over ``notices`` notices (see :func:`_step`)."""
+    step = st.tuples(
+        st.sampled_from(["forward", "ack", "overdue", "resend"]),
+        st.integers(0, notices - 1),
+        st.sampled_from(["RU", "US"]),
+    )
+    return st.lists(step, max_size=events)
+
+
 @settings(max_examples=60, deadline=None)
-@given(
-    history=st.lists(
-        st.tuples(
-            st.sampled_from(["forward", "ack", "overdue", "resend"]), st.integers(0, 6), st.sampled_from(["RU", "US"])
-        ),
-        max_size=40,
-    ),
-    cut=st.integers(0, 40),
-)
+@given(history=_histories(7, 40), cut=st.integers(0, 40))
 def test_counts_kept_by_the_ledger_equal_a_full_count_across_a_reopen(
     tmp_path_factory: pytest.TempPathFactory, history: list[tuple[str, int, str]], cut: int
 ) -> None:
@@ -135,15 +137,7 @@ def test_a_ledger_from_before_the_counts_is_counted_once_on_opening(tmp_path: Pa
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    history=st.lists(
-        st.tuples(
-            st.sampled_from(["forward", "ack", "overdue", "resend"]), st.integers(0, 30), st.sampled_from(["RU", "US"])
-        ),
-        max_size=60,
-    ),
-    page=st.integers(1, 7),
-)
+@given(history=_histories(31, 60), page=st.integers(1, 7))
 def test_pages_cover_every_notification_once_and_open_keys_come_in_the_operators_order(
     tmp_path_factory: pytest.TempPathFactory, history: list[tuple[str, int, str]], page: int
 ) -> None:
