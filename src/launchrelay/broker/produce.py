@@ -63,7 +63,7 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1024)  # a transaction's records share a few keys; a large cache only held every key seen
 def _positive_murmur2(key: bytes) -> int:
     return murmur2(key) & 0x7FFFFFFF
 

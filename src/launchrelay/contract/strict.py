@@ -141,7 +141,9 @@ def parse(raw: bytes) -> Any | JsonProblem:
     except UnicodeDecodeError as exc:
         return JsonProblem(ReasonCode.NOT_UTF8, f"invalid UTF-8 at byte {exc.start}")
     try:  # the quick reading: one pass in Rust, then a walk of the value
-        value = from_json(raw, allow_inf_nan=False)
+        # keys only: pydantic-core keeps the strings it caches for the process's lifetime, and every value
+        # (message ids, launch keys) is new, so caching them only held memory per record
+        value = from_json(raw, allow_inf_nan=False, cache_strings="keys")
     except ValueError:
         pass  # refused: the reading below says precisely why
     else:
@@ -155,7 +157,7 @@ def _careful(raw: bytes, text: str) -> Any | JsonProblem:
     # First pydantic-core's parser: linear, in Rust, refuses NaN and Infinity and stops at MAX_DEPTH
     # levels without deep recursion. Only a document within that depth reaches Python's json below.
     try:
-        from_json(raw, allow_inf_nan=False)
+        from_json(raw, allow_inf_nan=False, cache_strings="keys")
         lenient_error = None
     except ValueError as exc:
         if "recursion limit" in str(exc):
