@@ -54,13 +54,14 @@ docs: $(STAMP)  ## regenerate docs/schema and docs/reasons.md from the code
 broker: $(STAMP)  ## a local broker in the foreground (Ctrl-C stops it)
 	$(BIN)/launchrelay broker run
 
-bench: $(STAMP)  ## full benchmark: figures into bench/results/ (about 45 minutes; variants alternate over 3 rounds)
+bench: $(STAMP)  ## full benchmark: figures into bench/results/ (about 50 minutes; variants alternate over 3 rounds)
 	$(BIN)/python -m bench.run --mode full
 	$(BIN)/python -m bench.hostile --repeat 20
 	$(BIN)/python -m bench.cpu
 	$(BIN)/python -m bench.fairness --rounds 3
 	$(BIN)/python -m bench.tracker_scale --levels 0,100000,1000000
 	$(BIN)/python -m bench.soak --minutes 10 --rate 100
+	$(BIN)/python -m bench.soak --minutes 5 --rate 100 --horizon PT1M
 
 bench-quick: $(STAMP)  ## every variant for a few seconds; no figures worth quoting
 	$(BIN)/python -m bench.run --mode quick

@@ -90,8 +90,11 @@ def python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
-def notice(signer: Signer, i: int, pad_to: int = 800) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    """A realistic CN -> RU planned-launch notification of about ``pad_to`` bytes, signed."""
+def notice(
+    signer: Signer, i: int, pad_to: int = 800, starts_in: timedelta = timedelta(days=3)
+) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """A realistic CN -> RU planned-launch notification of about ``pad_to`` bytes, signed; its day-long window
+    opens ``starts_in`` from now (in the past: refused, WINDOW_IN_PAST)."""
     now = datetime.now(UTC)
     data: dict[str, Any] = {
         "message_type": "planned_launch",
@@ -103,8 +106,8 @@ def notice(signer: Signer, i: int, pad_to: int = 800) -> tuple[bytes, bytes, lis
         "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "vehicle": {"category": "icbm", "generic_class": "DF-41", "range_km": 12000.0},
         "window": {
-            "start": (now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "end": (now + timedelta(days=4)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "start": (now + starts_in).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": (now + starts_in + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
         "launch_area": {"kind": "circle", "centre": {"lat": 40.96, "lon": 100.29}, "radius": 20, "unit": "km"},
         "impact_areas": [

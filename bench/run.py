@@ -114,10 +114,10 @@ class Bench:
         (work / "boundary.geojson").write_text(json.dumps(boundary()))
 
     # ------------------------------------------------------------------ deployments
-    def config(self, prefix: str, extra: str = "") -> Path:
+    def config(self, prefix: str, extra: str = "", relay_lines: tuple[str, ...] = ()) -> Path:
         relay = self.signers["relay"]
         lines = ["[relay]", f'topic_prefix = "{prefix}"', 'presets = ["CN-RU-2009", "IN-PK-2005"]',
-                 f"partitions = {PARTITIONS}", f'keys = {{ relay-bench = "{relay.public_b64}" }}', "",
+                 f"partitions = {PARTITIONS}", f'keys = {{ relay-bench = "{relay.public_b64}" }}', *relay_lines, "",
                  "[agreements.IN-PK-2005.geometry]", 'boundary_file = "boundary.geojson"',
                  "party_sides = { " + ", ".join(f'{k} = "{v}"' for k, v in PARTY_SIDES.items()) + " }", ""]  # fmt: skip
         for p in ("CN", "RU", "IN", "PK"):
@@ -141,9 +141,9 @@ class Bench:
         )
         return env
 
-    async def fresh(self, extra: str = "") -> Topics:
+    async def fresh(self, extra: str = "", relay_lines: tuple[str, ...] = ()) -> Topics:
         prefix = f"b{uuid.uuid4().hex[:8]}"
-        self.config(prefix, extra)
+        self.config(prefix, extra, relay_lines)
         topics = Topics(prefix)
         await ensure_topics(self.bootstrap, topic_specs(topics, ["CN", "RU", "IN", "PK"], PARTITIONS))
         return topics

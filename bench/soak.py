@@ -18,7 +18,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,33 +43,38 @@ def slope(xs: list[float], ys: list[float]) -> tuple[float, float]:
     return k, my - k * mx
 
 
-def _ledger(path: Path) -> tuple[int, float]:
-    """Acknowledgements pending and the ledger's size on disk (MiB), read beside the running tracker."""
+def _ledger(path: Path) -> tuple[int, int, float]:
+    """Notices the tracker has recorded, acknowledgements pending, and the ledger's size on disk (MiB), read
+    beside the running tracker."""
     if not path.exists():
-        return 0, 0.0
+        return 0, 0, 0.0
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     try:
-        row = db.execute(  # acknowledgements owed: one per notice here (a report owed is a delivery too)
+        recorded = int(db.execute("SELECT count(*) FROM notifications").fetchone()[0])
+        row = db.execute(  # acknowledgements owed: one per forwarded notice (a report owed is a delivery too)
             "SELECT coalesce(sum(n), 0) FROM delivery_counts WHERE kind = 'ack' AND state = 'pending'"
         ).fetchone()
         pending = int(row[0])
     except sqlite3.OperationalError:  # not created yet
-        pending = 0
+        recorded = pending = 0
     finally:
         db.close()
     size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
-    return pending, size / 2**20
+    return recorded, pending, size / 2**20
 
 
-async def soak(minutes: float, rate: int, every_s: float) -> dict[str, Any]:
+async def soak(minutes: float, rate: int, every_s: float, horizon: str | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="lr-soak-"))
     samples: list[dict[str, Any]] = []
     try:
         with provide_broker(bootstrap=os.environ.get("LAUNCHRELAY_BOOTSTRAP_SERVERS"), data_dir=work / "kafka",
                             port=free_port(), controller_port=free_port()) as bootstrap:  # fmt: skip
             bench = Bench(FULL, bootstrap, work)
-            topics = await bench.fresh()
-            env = bench.env(topics.prefix)
+            # with a horizon: ids are remembered that long, the forget sweep runs at every sample, and every
+            # notice's window is past (refused, but remembered like any authentic message): memory must level off
+            topics = await bench.fresh(relay_lines=(f'remember_for = "{horizon}"',) if horizon else ())
+            env = bench.env(topics.prefix, **({"LAUNCHRELAY_RELAY_FORGET_EVERY_S": str(every_s)} if horizon else {}))
+            starts_in = timedelta(days=-2) if horizon else timedelta(days=3)
             ledger = Path(env["LAUNCHRELAY_LEDGER"])
             logs = work / "logs"
             relay = Measured("relay-soak", python("-m", "launchrelay", "relay"), env, logs).start()
@@ -84,10 +89,10 @@ async def soak(minutes: float, rate: int, every_s: float) -> dict[str, Any]:
                 next_sample = 0.0
 
                 def sample(at: float) -> None:
-                    pending, ledger_mb = _ledger(ledger)
+                    recorded, pending, ledger_mb = _ledger(ledger)
                     samples.append({
                         "t_s": round(at, 1), "published": published, "tracker_pending": pending,
-                        "behind": published - pending, "relay_rss_mb": round(relay.rss_mb(), 1),
+                        "behind": published - recorded, "relay_rss_mb": round(relay.rss_mb(), 1),
                         "relay_cpu_s": round(relay.cpu_seconds(), 2), "tracker_rss_mb": round(tracker.rss_mb(), 1),
                         "tracker_cpu_s": round(tracker.cpu_seconds(), 2), "ledger_mb": round(ledger_mb, 1),
                         "load_1m": round(os.getloadavg()[0], 2),
@@ -100,13 +105,13 @@ async def soak(minutes: float, rate: int, every_s: float) -> dict[str, Any]:
                         next_sample += every_s
                     due = int(elapsed * rate) + 1 - published  # paced: what the rate owes by now
                     for _ in range(max(0, due)):
-                        key, value, headers = notice(bench.signers["CN"], published)
+                        key, value, headers = notice(bench.signers["CN"], published, starts_in=starts_in)
                         await producer.send(topics.outbound("CN"), value, key=key, headers=headers)
                         published += 1
                     await asyncio.sleep(0.01)
                 await producer.flush()
                 async with asyncio.timeout(120):  # let the last notices through, then the final sample
-                    while _ledger(ledger)[0] < published:
+                    while _ledger(ledger)[0] < published:  # every notice forwarded or refused, and recorded
                         await asyncio.sleep(0.5)
                 sample(time.monotonic() - began)
             finally:
@@ -115,7 +120,7 @@ async def soak(minutes: float, rate: int, every_s: float) -> dict[str, Any]:
                 tracker.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return summarise(samples, minutes, rate, every_s)
+    return summarise(samples, minutes, rate, every_s) | {"horizon": horizon}
 
 
 def summarise(samples: list[dict[str, Any]], minutes: float, rate: int, every_s: float) -> dict[str, Any]:
@@ -140,6 +145,13 @@ def summarise(samples: list[dict[str, Any]], minutes: float, rate: int, every_s:
             n = b["published"] - a["published"]
             parts.append(round((b[f"{who}_cpu_s"] - a[f"{who}_cpu_s"]) / n * 1000, 3) if n else None)
         fits[who]["cpu_ms_per_notice_first_half"], fits[who]["cpu_ms_per_notice_second_half"] = parts
+        # memory per notice in each half: with a horizon, the second half's is what remains once ids are forgotten
+        halves = [samples[: half + 1], samples[half:]]
+        fits[who]["kib_per_notice_first_half"], fits[who]["kib_per_notice_second_half"] = [
+            round(slope([float(x["published"]) for x in part], [x[f"{who}_rss_mb"] for x in part])[0] * 1024, 4)
+            if len(part) > 1 else None
+            for part in halves
+        ]  # fmt: skip
     lk, _ = slope(xs, [s["ledger_mb"] for s in samples])
     fits["ledger"] = {"kib_per_notice": round(lk * 1024, 3), "mb_at_1m": round(lk * 1e6, 0),
                       "mb_at_10m": round(lk * 1e7, 0)}  # fmt: skip
@@ -158,23 +170,31 @@ def summarise(samples: list[dict[str, Any]], minutes: float, rate: int, every_s:
 def markdown(doc: dict[str, Any]) -> str:
     f = doc["fits"]
     loads = [s["load_1m"] for s in doc["samples"]]
+    horizon = doc.get("horizon")
+    what = (
+        f'each refused (its window past) and remembered for `remember_for = "{horizon}"`, the forget sweep at every '
+        "sample: the relay's memory must level off once ids are forgotten as fast as they come"
+        if horizon
+        else "each left pending (no acknowledgements)"
+    )
     lines = [
-        "# Soak: cost per notice against what the processes hold",
+        "# Soak: cost per notice against what the processes hold"
+        + (f", ids forgotten after {horizon}" if horizon else ""),
         "",
-        f"{doc['date']}. {doc['published']:,} notices at {doc['rate_per_s']}/s for {doc['minutes']:g} min, each "
-        f"left pending (no acknowledgements); sampled every {doc['every_s']:g} s. Load average (1 min) "
-        f"{min(loads, default=0)}–{max(loads, default=0)}. The tracker was at most {doc['max_behind']} notices "
-        "behind what was published at a sample.",
+        f"{doc['date']}. {doc['published']:,} notices at {doc['rate_per_s']}/s for {doc['minutes']:g} min, {what}; "
+        f"sampled every {doc['every_s']:g} s. Load average (1 min) {min(loads, default=0)}–{max(loads, default=0)}. "
+        f"The tracker was at most {doc['max_behind']} notices behind what was published at a sample.",
         "",
-        "| process | memory KiB per notice (slope) | at 1M notices MiB | at 10M MiB | CPU ms per notice (slope) "
-        "| first half | second half |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| process | memory KiB per notice (slope) | first half | second half | at 1M notices MiB | at 10M MiB "
+        "| CPU ms per notice (slope) | first half | second half |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for who in ("relay", "tracker"):
         r = f[who]
         lines.append(
-            f"| {who} | {r['kib_per_notice']} | {r['rss_mb_at_1m']:g} | {r['rss_mb_at_10m']:g} | "
-            f"{r['cpu_ms_per_notice']} | {r['cpu_ms_per_notice_first_half']} | {r['cpu_ms_per_notice_second_half']} |"
+            f"| {who} | {r['kib_per_notice']} | {r['kib_per_notice_first_half']} | {r['kib_per_notice_second_half']} "
+            f"| {r['rss_mb_at_1m']:g} | {r['rss_mb_at_10m']:g} | {r['cpu_ms_per_notice']} "
+            f"| {r['cpu_ms_per_notice_first_half']} | {r['cpu_ms_per_notice_second_half']} |"
         )
     led = f["ledger"]
     lines += [
@@ -183,7 +203,8 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{led['mb_at_10m']:g} MiB at 10M).",
         "",
         "The relay's memory per notice holds until an id is forgotten: `[relay] remember_for` (30 days by default) "
-        "after its notice expires, so it levels off at rate × (notice validity + remember_for) ids.",
+        "after its notice expires, so it levels off at rate × (notice validity + remember_for) ids"
+        + (" (bench/results/soak_horizon.md shows it with a horizon of minutes)." if not horizon else "."),
         "",
         "| t s | published | tracker pending | behind | relay RSS MiB | relay CPU s | tracker RSS MiB | tracker CPU s "
         "| ledger MiB | load |",
@@ -202,10 +223,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=100, help="notices per second")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
+    parser.add_argument("--horizon", help="remember ids this long (ISO 8601, e.g. PT1M) and publish notices the "
+                        "relay refuses: shows memory levelling off; results go to soak_horizon.*")  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
-    doc = asyncio.run(soak(args.minutes, args.rate, args.every))
-    write_results(args.out, "soak", doc, markdown(doc))
+    doc = asyncio.run(soak(args.minutes, args.rate, args.every, args.horizon))
+    write_results(args.out, "soak_horizon" if args.horizon else "soak", doc, markdown(doc))
 
 
 if __name__ == "__main__":

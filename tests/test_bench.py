@@ -82,3 +82,17 @@ def test_tracker_scale_measures_every_level(kafka_bootstrap: str, tmp_path: Path
         assert row["probes"] == row["lateness_ms"]["n"] == 20 and row["ready_s"] > 0
         assert row["cpu_ms_per_event"] > 0 and row["idle_cpu_pct_of_core"] >= 0 and len(row["loadavg_1m"]) == 2
     assert {"cpu_per_event", "rss"} == set(doc["flatness"])
+
+
+def test_soak_with_a_horizon_refuses_and_forgets(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """`bench.soak --horizon`: every notice refused (its window past) and recorded by the tracker, none pending;
+    the relay forgets each id after the horizon, and the results name it."""
+    env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": kafka_bootstrap, "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "bench.soak", "--minutes", "0.4", "--rate", "20", "--every", "4",
+                           "--horizon", "PT5S", "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    doc = json.loads((tmp_path / "soak_horizon.json").read_text())
+    assert doc["horizon"] == "PT5S" and doc["published"] >= 400
+    assert doc["samples"][-1]["behind"] == 0 and all(s["tracker_pending"] == 0 for s in doc["samples"])
+    assert "forgotten after PT5S" in (tmp_path / "soak_horizon.md").read_text()

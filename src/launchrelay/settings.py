@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     relay_fetch_wait_ms: int = Field(
         default=10, ge=0, le=500, description="how long the broker may hold the relay's fetch for more data"
     )
+    relay_forget_every_s: float = Field(
+        default=600.0, gt=0, le=86400, description="how often the relay forgets ids past [relay] remember_for"
+    )
     record_attempts: int = Field(
         default=3, ge=1, le=100, description="tries per record (relay) or status event (tracker) before it is set aside"
     )

@@ -18,6 +18,7 @@ async def run_relay(settings: Settings) -> int:
         fetch_max_wait_ms=settings.relay_fetch_wait_ms,
         record_attempts=settings.record_attempts,
         stall_after_s=settings.stall_after_s,
+        forget_every_s=settings.relay_forget_every_s,
         client_options=settings.kafka_options(),
     )
     service = RelayService(p.deployment, options)
