@@ -25,6 +25,7 @@ from launchrelay.contract import Receipt, decode, encode
 from launchrelay.contract.events import StatusEvent
 from launchrelay.contract.messages import PartyMessage
 from launchrelay.signing import Signer, public_key_from_b64, verify
+from test_decide import seen
 
 pytestmark = pytest.mark.kafka
 
@@ -410,6 +411,10 @@ def test_unreadable_state_record_is_named_and_skipped(kafka_bootstrap: str, tmp_
         try:
             await producer.send_and_wait(d.topics.relay_state, b"not json", key=b"CN/x", partition=0)
             await producer.send_and_wait(d.topics.relay_state, b'{"sender": "CN"}', key=b"CN/y", partition=0)
+            # the right shape, but values the state cannot hold: a digest that is not hex, a negative partition
+            for key, change in ((b"CN/z", {"digest": "zz" * 32}), (b"CN/w", {"src": ["lr.CN.out", -1, 0]})):
+                shaped = json.loads(seen(message_id=key.decode()[3:]).to_bytes()) | change
+                await producer.send_and_wait(d.topics.relay_state, json.dumps(shaped).encode(), key=key, partition=0)
         finally:
             await producer.stop()
 
@@ -418,7 +423,9 @@ def test_unreadable_state_record_is_named_and_skipped(kafka_bootstrap: str, tmp_
     try:
         proc.wait_for("relay.started")
         bad = [e for e in proc.events() if e.get("event") == "relay.state_unreadable"]
-        assert [(e["partition"], e["offset"], e["key"]) for e in bad] == [(0, 0, "CN/x"), (0, 1, "CN/y")]
+        assert [(e["partition"], e["offset"], e["key"]) for e in bad] == [
+            (0, 0, "CN/x"), (0, 1, "CN/y"), (0, 2, "CN/z"), (0, 3, "CN/w")
+        ]  # fmt: skip
         assert all(e["level"] == "error" and e["error"] for e in bad)
 
         async def forward() -> str:

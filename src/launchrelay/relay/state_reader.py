@@ -97,11 +97,11 @@ class StateReader:
         most the duplicate check for the one message id the record held.
         """
         try:
-            seen = SeenMessage.from_bytes(rec.value)
+            # Holding it is part of reading it: a record of the right shape can still carry values the packed
+            # state cannot hold (a digest that is not one, a negative partition).
+            self._state.apply(SeenMessage.from_bytes(rec.value))
         except (ValueError, KeyError, TypeError, OverflowError) as exc:
             log.error(  # noqa: TRY400 - the reason is in `error`; a traceback would add nothing
                 "relay.state_unreadable", topic=rec.topic, partition=rec.partition, offset=rec.offset,
                 key=rec.key.decode(errors="replace") if rec.key else None, error=str(exc)[:200],
             )  # fmt: skip
-            return
-        self._state.apply(seen)
