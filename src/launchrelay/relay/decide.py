@@ -344,6 +344,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         after, changed = None, []
     notice_text = after.to_text() if after is not None else None
     writes: list[SeenMessage] = []
+    src = Src.of(record.ref)
     if authentic and seen is None:
         # Remembered until it can no longer matter (its receipt, or its notice's expiry) plus remember_for; a
         # replay after that is older than remember_for by its created_at, and CREATED_AT_TOO_OLD refuses it.
@@ -361,16 +362,16 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
                 launch_key=message.launch_key,
                 recipients=tuple(message.recipients),
                 outcome="forwarded" if kind == "forward" else "rejected",
-                src=Src.of(record.ref),
+                src=src,
                 notice=notice_text if isinstance(message, PlannedLaunch) else None,
                 forget_at=forget_at,
             )
         )
         if kind == "forward" and ref is not None:
             if isinstance(message, Cancellation | CompletedLaunch):
-                writes.append(ref.closed_by(Src.of(record.ref)))
+                writes.append(ref.closed_by(src))
             elif isinstance(message, Amendment) and notice_text is not None:
-                writes.append(ref.amended(notice_text, Src.of(record.ref), forget_at))
+                writes.append(ref.amended(notice_text, src, forget_at))
     return Decision(
         kind,
         record,
