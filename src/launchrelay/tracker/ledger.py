@@ -116,24 +116,8 @@ class Ledger(Protocol):
     def all_deliveries(self) -> dict[str, list[Delivery]]: ...
     def recent(self, limit: int, before: int | None = None) -> tuple[list[Notification], int | None]: ...
     def open_keys(self, chunk: int = 500) -> Iterator[list[str]]: ...
-    def _rows_for(self, query: str, keys: list[str]) -> Iterator[tuple[Any, ...]]:
-        """Rows of ``query`` (its ``{keys}`` replaced by placeholders) for ``keys``, 500 at a time: within SQLite's
-        limit on bound parameters."""
-        for lo in range(0, len(keys), 500):
-            part = keys[lo : lo + 500]
-            yield from self._db.execute(query.format(keys=",".join("?" * len(part))), part)
-
-    def notifications_of(self, keys: list[str]) -> dict[str, Notification]:
-        rows = self._rows_for("SELECT * FROM notifications WHERE key IN ({keys})", keys)
-        return {row[0]: self._notification(row) for row in rows}
-
-    def deliveries_of(self, keys: list[str]) -> dict[str, list[Delivery]]:
-        out: dict[str, list[Delivery]] = {}
-        for row in self._rows_for("SELECT * FROM deliveries WHERE key IN ({keys}) ORDER BY key, recipient", keys):
-            d = self._delivery(row)
-            out.setdefault(d.key, []).append(d)
-        return out
-
+    def notifications_of(self, keys: list[str]) -> dict[str, Notification]: ...
+    def deliveries_of(self, keys: list[str]) -> dict[str, list[Delivery]]: ...
     def has_notifications(self) -> bool: ...
 
     @property
@@ -344,24 +328,22 @@ class SqliteLedger:
         given.update(out)
         return out
 
-    def notifications_of(self, keys: list[str]) -> dict[str, Notification]:
-        out: dict[str, Notification] = {}
-        for lo in range(0, len(keys), 500):  # within SQLite's limit on bound parameters
+    def _rows_for(self, query: str, keys: list[str]) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``query`` (its ``{keys}`` replaced by placeholders) for ``keys``, 500 at a time: within SQLite's
+        limit on bound parameters."""
+        for lo in range(0, len(keys), 500):
             part = keys[lo : lo + 500]
-            marks = ",".join("?" * len(part))
-            for row in self._db.execute(f"SELECT * FROM notifications WHERE key IN ({marks})", part):  # noqa: S608
-                out[row[0]] = self._notification(row)
-        return out
+            yield from self._db.execute(query.format(keys=",".join("?" * len(part))), part)
+
+    def notifications_of(self, keys: list[str]) -> dict[str, Notification]:
+        rows = self._rows_for("SELECT * FROM notifications WHERE key IN ({keys})", keys)
+        return {row[0]: self._notification(row) for row in rows}
 
     def deliveries_of(self, keys: list[str]) -> dict[str, list[Delivery]]:
         out: dict[str, list[Delivery]] = {}
-        for lo in range(0, len(keys), 500):
-            part = keys[lo : lo + 500]
-            marks = ",".join("?" * len(part))
-            query = f"SELECT * FROM deliveries WHERE key IN ({marks}) ORDER BY key, recipient"  # noqa: S608
-            for row in self._db.execute(query, part):
-                d = self._delivery(row)
-                out.setdefault(d.key, []).append(d)
+        for row in self._rows_for("SELECT * FROM deliveries WHERE key IN ({keys}) ORDER BY key, recipient", keys):
+            d = self._delivery(row)
+            out.setdefault(d.key, []).append(d)
         return out
 
     def has_notifications(self) -> bool:
