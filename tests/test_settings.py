@@ -114,3 +114,16 @@ def test_version_and_every_command_help_lists_options_and_environment() -> None:
     assert listed == set(Settings.model_fields), "every setting is listed by some command"
     relay = commands["relay"].format_help()
     assert "LAUNCHRELAY_RELAY_FETCH_WAIT_MS" in relay and "(default 10)" in relay
+
+
+@pytest.mark.parametrize("bad", ["-1", "ten"])
+def test_status_limit_refuses_what_is_not_a_count(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`status --limit` takes 0 (every row) or more; anything else is one line naming the option, no traceback."""
+    from launchrelay.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["status", "--limit", bad])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--limit" in err and "Traceback" not in err
+    assert build_parser().parse_args(["status", "--limit", "0"]).limit == 0

@@ -435,6 +435,17 @@ def _version() -> str:
     return f"launchrelay {__version__} (local broker: Apache Kafka {KAFKA_VERSION})"
 
 
+def _count(text: str) -> int:
+    """A whole number of rows, 0 or more (argparse turns the error into one line naming the option)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n} is below 0 (0 shows every row)")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="launchrelay", description=__doc__)
     parser.add_argument("--version", action="version", version=_version())
@@ -519,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--party", help="sent by or to this party")
     st.add_argument("--agreement", help="under this agreement")
     st.add_argument("--json", action="store_true", help="machine-readable output")
-    st.add_argument("--limit", type=int, default=100, metavar="N",
+    st.add_argument("--limit", type=_count, default=100, metavar="N",
                     help="at most N rows, the latest changed (default 100; 0: all)")  # fmt: skip
     st.set_defaults(func=_cmd_status)
 
