@@ -10,8 +10,8 @@ and the 1-minute load average is recorded beside every run. Every input partitio
 through each, end to end) before anything is measured, and CPU is counted from then on.
 
 Anchors: the tuned bare transactional pipe (`bare_pipe --transactions --tuned`) is the latency floor;
-the same-work pipe (`same_work_pipe`: verify, validate, sign, the relay's four records, one transaction
-per fetch) is the throughput limit of this design in Python.
+the same-work pipe (`same_work_pipe`: verify, validate, and the relay's own four records built by its
+`plan()`, one transaction per fetch) is the throughput limit of this design in Python.
 Results: bench/results/<mode>.json and <mode>.md (machine, broker version, commit).
 """
 
@@ -82,7 +82,7 @@ LABELS = {
     "bare": "aiokafka consume→produce, no transactions",
     "bare_txn": "aiokafka consume→produce, transactional (defaults)",
     "floor": "tuned bare transactional pipe (latency floor)",
-    "same_work": "same-work pipe: verify, validate, sign, 4 records, 1 txn/fetch",
+    "same_work": "same-work pipe: verify, validate, the relay's 4 records (plan), 1 txn/fetch",
     "relay": "launchrelay relay, CN-RU (1 process)",
     "relay_x2": "launchrelay relay, CN-RU (2 processes)",
     "relay_inpk": "launchrelay relay, IN-PK, ~700-point boundary (1 process)",
@@ -202,9 +202,8 @@ class Bench:
             "bare_txn": ["-m", "bench.bare_pipe", *pipe, "--transactions"],
             "floor": ["-m", "bench.bare_pipe", *pipe, "--transactions", "--tuned"],
             "peer": ["-m", "bench.peer_faststream", *pipe],
-            "same_work": ["-m", "bench.same_work_pipe", "--bootstrap", self.bootstrap, "--prefix", topics.prefix,
-                          "--group", group, "--relay-key", str(self.work / "relay.pem"),
-                          "--key-id", self.signers["CN"].key_id, "--public-key", self.signers["CN"].public_b64],
+            "same_work": ["-m", "bench.same_work_pipe", "--bootstrap", self.bootstrap, "--group", group,
+                          "--relay-key", str(self.work / "relay.pem")],
         }  # fmt: skip
         if name in commands:
             return [Measured(name, python(*commands[name]), env, logs)]
