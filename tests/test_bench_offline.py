@@ -1,4 +1,4 @@
-"""The same-work pipe, the throughput anchor, writes exactly the records the relay writes for a forward."""
+"""The benchmarks' parts that need no broker: the throughput anchor's records, the in-process CPU table."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from aiokafka.structs import ConsumerRecord
-from bench.cpu import context
+from bench.cpu import context, run
 from bench.measure import notice
 from bench.same_work_pipe import outputs
 
@@ -47,3 +47,13 @@ def test_same_work_pipe_writes_the_relays_records() -> None:
     assert [_without_times(o.value) for o in pipe] == [_without_times(o.value) for o in relay]
     status = json.loads(pipe[2].value)
     assert status["notice"] == json.loads(decision.notice_text or "null") and status["expires_at"]
+
+
+def test_cpu_bench_times_every_part() -> None:
+    """`bench.cpu` times each part of a notice's work in process, the encoders beside the models, and reports
+    the median and range of each (a figure per row; speed itself is never asserted)."""
+    figures = run(n=50, rounds=2)
+    assert {"CN-RU decide + plan", "IN-PK decide + plan", "Ed25519 verify", "receipt: build the model (validated)",
+            "receipt: encode its values (pydantic-core to_json)"} <= set(figures)  # fmt: skip
+    for row in figures.values():
+        assert 0 < row["min_us"] <= row["median_us"] <= row["max_us"]
