@@ -29,7 +29,7 @@ from launchrelay.contract.messages import PlannedLaunch
 from launchrelay.contract.notice import Notice
 from launchrelay.relay.decide import Decision, RelayContext
 from launchrelay.relay.outputs import plan
-from launchrelay.relay.service import _inbound
+from launchrelay.relay.service import inbound
 from launchrelay.relay.state import SeenMessage, Src
 from launchrelay.runtime.process import tune_gc
 from launchrelay.signing import Signer, verify_headers
@@ -38,7 +38,7 @@ from launchrelay.topics import OutRecord
 
 def outputs(ctx: RelayContext, signer: Signer, r: Any) -> list[OutRecord]:
     """What the relay writes for one valid forward of a planned launch, byte for byte."""
-    record = _inbound(r)
+    record = inbound(r)
     owner = ctx.topics.owner_of(record.topic)
     assert owner is not None
     checked = verify_headers(record.value or b"", record.headers, ctx.keys[owner])

@@ -83,7 +83,8 @@ class RelayOptions:
     forget_every_s: float = 600.0
 
 
-def _inbound(r: ConsumerRecord) -> InboundRecord:
+def inbound(r: ConsumerRecord) -> InboundRecord:
+    """A consumer record as the relay decides it (also the throughput bench's same-work pipe, so both read alike)."""
     return InboundRecord(
         topic=r.topic,
         partition=r.partition,
@@ -607,7 +608,7 @@ class RelayService:
             self._claim_in_background(tp)
             return True
         expected = self._next[tp]
-        records = [_inbound(r) for r in raw if r.offset >= expected]
+        records = [inbound(r) for r in raw if r.offset >= expected]
         if not records:
             return True
         self.watch.fetched(key(tp), records[0].timestamp_ms / 1000.0 if records[0].timestamp_ms >= 0 else None,
