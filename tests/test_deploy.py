@@ -259,7 +259,8 @@ def test_topics_keep_three_copies_and_need_two_for_a_write() -> None:
 
 def test_deployments_probe_health_and_readiness_and_mount_config_and_keys() -> None:
     """Relay and tracker Deployments: liveness on /healthz, readiness on /readyz (the metrics port), the config
-    from the ConfigMap, the key from the Secret; the tracker runs alone with a persistent ledger."""
+    from the ConfigMap, the key from the Secret; the tracker runs alone with a persistent ledger; the console beside
+    it has the operators' redrive key (its own Secret, registered in the config), which nothing else mounts."""
     docs = dict((f"{d['kind']}/{d['metadata']['name']}", d) for _, d in _k8s_docs())
     for name in ("relay", "tracker"):
         dep = docs[f"Deployment/launchrelay-{name}"]
@@ -291,6 +292,14 @@ def test_deployments_probe_health_and_readiness_and_mount_config_and_keys() -> N
     assert console_env["LAUNCHRELAY_LEDGER"] == tracker_env["LAUNCHRELAY_LEDGER"]
     assert console_env["LAUNCHRELAY_KAFKA_SASL_USERNAME"] == "launchrelay-operator"
     assert console_env["LAUNCHRELAY_CONSOLE_BEHIND_TLS"] == "true"
+    # redrives from the console are signed with a key of its own Secret, under an id the config registers
+    console_mounts = {m["name"]: m["mountPath"] for m in console["volumeMounts"]}
+    tracker_volumes = {v["name"]: v for v in tracker_pod["volumes"]}
+    assert tracker_volumes["operator-key"]["secret"]["secretName"] == "launchrelay-operator-key"
+    assert console_env["LAUNCHRELAY_OPERATOR_KEY"] == console_mounts["operator-key"] + "/operator.pem"
+    assert console_env["LAUNCHRELAY_OPERATOR_KEY_ID"] in load_config(CONFIG).relay.operator_keys
+    assert "operator.pem" in docs["Secret/launchrelay-operator-key"]["stringData"]
+    assert "operator-key" not in {m["name"] for m in tracker_pod["containers"][0]["volumeMounts"]}
     assert docs["Service/launchrelay-console"]["spec"]["ports"][0]["targetPort"] == "console"
     assert docs["Deployment/launchrelay-tracker"]["spec"]["replicas"] == 1
     assert docs["Deployment/launchrelay-tracker"]["spec"]["strategy"]["type"] == "Recreate"
