@@ -212,6 +212,11 @@ class MemoryState:
             notice=_unsqueeze(blob[start:]) if len(blob) > start else None, forget_at=forget_at,
         )  # fmt: skip
 
+    def _src(self, blob: bytes) -> Src:
+        """Where a packed record's change was read, without unpacking the rest."""
+        offset, partition = _SRC.unpack_from(blob, 40)
+        return Src(self._codes.value(_SRC_TOPIC.unpack_from(blob, 52)[0]), partition, offset)
+
     def get(self, sender: str, message_id: str) -> SeenMessage | None:
         blob = self._seen.get(sender, {}).get(message_id)
         return None if blob is None else self._unpack(sender, message_id, blob)
@@ -249,9 +254,8 @@ class MemoryState:
             held = self._seen[sys.intern(seen.sender)] = {}
         current = held.get(seen.message_id)
         if current is not None:
-            offset, partition = _SRC.unpack_from(current, 40)
-            topic = self._codes.value(_SRC_TOPIC.unpack_from(current, 52)[0])
-            if topic == seen.src.topic and partition == seen.src.partition and offset > seen.src.offset:
+            src = self._src(current)
+            if src.same_partition(seen.src) and src.offset > seen.src.offset:
                 return
         held[seen.message_id] = self._pack(seen)
 
