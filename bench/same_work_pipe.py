@@ -27,7 +27,7 @@ from launchrelay.broker.produce import send_all, set_concurrent_transactions_bac
 from launchrelay.contract.codec import read
 from launchrelay.contract.messages import PlannedLaunch
 from launchrelay.contract.notice import Notice
-from launchrelay.relay.decide import Decision, RelayContext
+from launchrelay.relay.decide import Decision, RelayContext, forget_time
 from launchrelay.relay.outputs import plan
 from launchrelay.relay.service import inbound
 from launchrelay.relay.state import SeenMessage, Src
@@ -49,13 +49,11 @@ def outputs(ctx: RelayContext, signer: Signer, r: Any) -> list[OutRecord]:
     assert agreement is not None
     notice = Notice.of(msg)
     text = notice.to_text()
-    src = Src.of(record.ref)
-    received_at = record.received_at or msg.created_at
-    matters_until = max(received_at, msg.created_at, agreement.expires(notice.window.start, notice.window.end))
-    seen = SeenMessage(sender=msg.sender, message_id=msg.message_id, digest=hashlib.sha256(record.value or b"").hexdigest(),
-                       message_type=msg.message_type, agreement=msg.agreement, launch_key=msg.launch_key,
-                       recipients=tuple(msg.recipients), outcome="forwarded", src=src, notice=text,
-                       forget_at=int((matters_until + ctx.deployment.relay.remember_for).timestamp()) + 1)  # fmt: skip
+    forget_at = forget_time(msg, record.received_at, notice, agreement, ctx.deployment.relay.remember_for)
+    digest = hashlib.sha256(record.value or b"").hexdigest()
+    seen = SeenMessage(sender=msg.sender, message_id=msg.message_id, digest=digest, message_type=msg.message_type,
+                       agreement=msg.agreement, launch_key=msg.launch_key, recipients=tuple(msg.recipients),
+                       outcome="forwarded", src=Src.of(record.ref), notice=text, forget_at=forget_at)  # fmt: skip
     decision = Decision("forward", record, owner, seen.digest, message=msg, recipients=list(msg.recipients),
                         state_writes=[seen], agreement=agreement, notice=notice, notice_text=text)  # fmt: skip
     return plan(decision, ctx.topics, signer, "same-work", datetime.now(UTC))

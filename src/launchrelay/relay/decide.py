@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Literal
 
@@ -248,6 +248,19 @@ def _check_ack(message: Acknowledgement, state: StateView) -> tuple[list[Reason]
     return out, False
 
 
+def forget_time(
+    message: PartyMessage, received_at: datetime | None, notice: Notice | None, agreement: Agreement | None,
+    remember_for: timedelta,
+) -> int:  # fmt: skip
+    """When a message's id may be forgotten (seconds since the epoch): once it can no longer matter (its receipt,
+    or its notice's expiry) plus ``remember_for``. A replay after that is older than ``remember_for`` by its
+    ``created_at``, and CREATED_AT_TOO_OLD refuses it."""
+    matters_until = max(received_at or message.created_at, message.created_at)
+    if notice is not None and agreement is not None:
+        matters_until = max(matters_until, agreement.expires(notice.window.start, notice.window.end))
+    return int((matters_until + remember_for).timestamp()) + 1
+
+
 def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decision:
     """Decide what happens to one record read from a party's out topic."""
     owner = ctx.topics.owner_of(record.topic)
@@ -346,12 +359,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
     writes: list[SeenMessage] = []
     src = Src.of(record.ref)
     if authentic and seen is None:
-        # Remembered until it can no longer matter (its receipt, or its notice's expiry) plus remember_for; a
-        # replay after that is older than remember_for by its created_at, and CREATED_AT_TOO_OLD refuses it.
-        matters_until = max(received_at or message.created_at, message.created_at)
-        if after is not None and agreement is not None:
-            matters_until = max(matters_until, agreement.expires(after.window.start, after.window.end))
-        forget_at = int((matters_until + ctx.deployment.relay.remember_for).timestamp()) + 1
+        forget_at = forget_time(message, received_at, after, agreement, ctx.deployment.relay.remember_for)
         writes.append(
             SeenMessage(
                 sender=message.sender,
