@@ -12,6 +12,12 @@ Forwarded messages are verified against the original sender's public key
 (the relay passes the sender's bytes and signature through unchanged);
 receipts against the relay's key. A record that does not verify is never
 yielded: it is logged and skipped.
+
+One Inbox rides through broker restarts and freezes: reading pauses and goes
+on, a commit is retried while the broker is away, and acknowledgements are
+published through a :class:`~launchrelay.clients.publisher.Publisher`, which
+replaces its producer when it must. Reading is at least once: a record whose
+commit could not be made is read again.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -95,6 +101,9 @@ class Inbox:
             bootstrap, party, signer, topic_prefix=topic_prefix, watch_receipts=False, client_options=client_options
         )
         self.skipped = 0
+        #: how long a commit is tried while the broker is away before it is given up (the record may come again)
+        self.commit_timeout_s = 30.0
+        self._backoff = 0.5
 
     async def start(self, timeout_s: float = 60.0) -> None:
         """Connect; :class:`PublishError` if Kafka does not answer within ``timeout_s``."""
@@ -136,26 +145,62 @@ class Inbox:
         return InboxItem(message, record.value, record.topic, record.partition, record.offset, int(retx) if retx else 0)
 
     async def __aiter__(self) -> AsyncIterator[InboxItem]:
-        async for record in self._consumer:
-            item = self._item(record)
-            if item is not None:
-                yield item
-            # Runs when the caller asks for the next item, i.e. after its loop body returned.
-            await self._commit(TopicPartition(record.topic, record.partition), record.offset + 1)
+        while True:
+            for tp, records in (await self._fetch()).items():
+                for record in records:
+                    item = self._item(record)
+                    if item is not None:
+                        yield item
+                    # Runs when the caller asks for the next item, i.e. after its loop body returned.
+                    await self._commit(tp, record.offset + 1)
 
     async def run(self, handler: Callable[[InboxItem], Awaitable[None]], stop: asyncio.Event) -> None:
         """Call ``handler`` for each verified message until ``stop`` is set; commit after each handler returns."""
         while not stop.is_set():
-            batch = await self._consumer.getmany(timeout_ms=300)
-            for tp, records in batch.items():
+            for tp, records in (await self._fetch()).items():
                 for record in records:
                     item = self._item(record)
                     if item is not None:
                         await handler(item)
                     await self._commit(tp, record.offset + 1)
 
+    async def _fetch(self) -> dict[TopicPartition, list[Any]]:
+        """The next records; while the broker is away, nothing (after a pause), never an error that ends reading."""
+        try:
+            batch: dict[TopicPartition, list[Any]] = await self._consumer.getmany(timeout_ms=300)
+        except KafkaError as exc:
+            log.warning("inbox.fetch_failed", party=self.party, error=repr(exc)[:200], retry_in_s=self._backoff)
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, 5.0)
+            return {}
+        self._backoff = 0.5
+        return batch
+
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
-        await self._consumer.commit({tp: OffsetAndMetadata(offset, "")})
+        """Commit the position after a handled record, trying for ``commit_timeout_s`` while the broker is away.
+
+        A commit that cannot be made (the group rebalanced, or the broker stayed away) is logged and
+        given up: the record may then be read again, as Kafka's at-least-once reading allows, and an
+        acknowledgement sent twice is harmless (the sender's notice is acknowledged already)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.commit_timeout_s
+        backoff = 0.2
+        while True:
+            try:
+                await self._consumer.commit({tp: OffsetAndMetadata(offset, "")})
+            except CommitFailedError as exc:
+                log.warning("inbox.commit_failed", party=self.party, partition=f"{tp.topic}:{tp.partition}",
+                            offset=offset, error=repr(exc)[:200])  # fmt: skip
+                return
+            except KafkaError as exc:
+                if loop.time() + backoff > deadline:
+                    log.warning("inbox.commit_failed", party=self.party, partition=f"{tp.topic}:{tp.partition}",
+                                offset=offset, error=repr(exc)[:200])  # fmt: skip
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            else:
+                return
 
     async def acknowledge(self, message: PartyMessage) -> PublishResult:
         """Publish a signed acknowledgement of ``message`` to this party's out topic."""

@@ -12,6 +12,12 @@ producer is idempotent with ``acks=all``. Every call has a deadline
 (``timeout_s``): past it, :class:`PublishTimeout` or :class:`ReceiptTimeout`,
 never a wait without end while the broker is away. The Kafka client's own log
 lines are held to one per kind per 30 s (see ``quiet_library_logs``).
+
+One Publisher rides through broker restarts, freezes and leader changes: a send
+that fails or times out retires the Kafka producer, and the next try (within the
+same call while its deadline allows, or the caller's next call) starts a fresh one
+(see :mod:`launchrelay.clients._producer`). A record may then be written twice;
+the relay answers the repeat ``duplicate`` and forwards nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from launchrelay.broker.consume import FETCH_WAIT_MS, partitions_of
+from launchrelay.clients._producer import FINAL_ERRORS, RenewingProducer
 from launchrelay.contract.codec import decode, encode
 from launchrelay.contract.headers import Headers
 from launchrelay.contract.messages import PartyMessage, Receipt
@@ -67,8 +74,11 @@ class Publisher:
         self._signer = signer
         self._bootstrap = bootstrap
         self._relay_keys = relay_keys
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **self._client_options
+        self._producer = RenewingProducer(
+            lambda: AIOKafkaProducer(
+                bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **self._client_options
+            ),
+            name=f"publisher.{party}",
         )
         self._watch = watch_receipts
         self._receipts: AIOKafkaConsumer | None = None
@@ -114,23 +124,37 @@ class Publisher:
         self._task = asyncio.create_task(self._read_receipts(consumer))
 
     async def _read_receipts(self, consumer: AIOKafkaConsumer) -> None:
-        async for record in consumer:
+        """Hand receipts to their waiters; the reader outlives any error of the Kafka client."""
+        backoff = 0.5
+        while True:
             try:
-                message = decode(record.value or b"")
-            except ValueError:
-                continue
-            if not isinstance(message, Receipt) or message.refers_to is None:
-                continue
-            if self._relay_keys is not None and not self._relay_signed(record.value, record.headers):
-                log.warning("publisher.receipt_unverified", refers_to=message.refers_to)
-                continue
-            waiter = self._waiters.pop(message.refers_to, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(message)
-            else:
-                self._early[message.refers_to] = message
-                if len(self._early) > 10_000:
-                    self._early.pop(next(iter(self._early)))
+                async for record in consumer:
+                    self._receipt(record.value, record.headers)
+                    backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the broker's fault: read on after a pause, visibly
+                log.warning("publisher.receipts_failed", party=self.party, error=repr(exc)[:200], retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _receipt(self, value: bytes | None, headers: Headers) -> None:
+        try:
+            message = decode(value or b"")
+        except ValueError:
+            return
+        if not isinstance(message, Receipt) or message.refers_to is None:
+            return
+        if self._relay_keys is not None and not self._relay_signed(value or b"", headers):
+            log.warning("publisher.receipt_unverified", refers_to=message.refers_to)
+            return
+        waiter = self._waiters.pop(message.refers_to, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message)
+        else:
+            self._early[message.refers_to] = message
+            if len(self._early) > 10_000:
+                self._early.pop(next(iter(self._early)))
 
     def _relay_signed(self, value: bytes, headers: Headers) -> bool:
         assert self._relay_keys is not None
@@ -155,21 +179,37 @@ class Publisher:
     async def publish_raw(
         self, value: bytes, key: bytes | None, headers: Headers, timeout_s: float = 30.0
     ) -> PublishResult:
-        """Write bytes as they are (for tests and tools); ``publish`` is the normal path."""
+        """Write bytes as they are (for tests and tools); ``publish`` is the normal path.
+
+        Within ``timeout_s`` a failed send is tried again on a fresh producer (after a short backoff);
+        an error about the record itself (too large, a topic this party may not write) is final at once."""
         topic = self.topics.outbound(self.party)
-        try:
-            async with asyncio.timeout(timeout_s):
-                meta = await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
-        except TimeoutError as exc:
-            raise PublishTimeout(
-                f"Kafka did not confirm the record on {topic} within {timeout_s:g}s; it may still be written, and "
-                "publishing it again is safe (a repeat gets a DUPLICATE receipt)"
-            ) from exc
-        except KafkaError as exc:
-            err = PublishError(f"publish to {topic} failed: {exc!r}")
-            err.retriable = bool(getattr(exc, "retriable", True))
-            raise err from exc
-        return PublishResult("", topic, meta.partition, meta.offset)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        backoff, last_error = 0.1, None
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    meta = await self._producer.send_and_wait(topic, value, key, headers)
+                return PublishResult("", topic, meta.partition, meta.offset)
+            except TimeoutError as exc:
+                raise PublishTimeout(
+                    f"Kafka did not confirm the record on {topic} within {timeout_s:g}s"
+                    f"{f' (last error: {last_error!r})' if last_error else ''}; it may still be written, and "
+                    "publishing it again is safe (a repeat gets a DUPLICATE receipt)"
+                ) from exc
+            except FINAL_ERRORS as exc:
+                raise PublishRefused(f"Kafka refused the record on {topic}: {exc!r}") from exc
+            except KafkaError as exc:
+                last_error = exc
+                log.info("publisher.retrying", topic=topic, error=repr(exc)[:200], retry_in_s=backoff)
+                if loop.time() + backoff >= deadline:
+                    raise PublishTimeout(
+                        f"Kafka did not confirm the record on {topic} within {timeout_s:g}s (last error: {exc!r}); "
+                        "it may still be written, and publishing it again is safe (a repeat gets a DUPLICATE receipt)"
+                    ) from exc
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
 
     async def publish(self, message: PartyMessage, timeout_s: float = 30.0) -> PublishResult:
         """Sign and publish; returns once the broker has the record durably (acks=all), or raises
