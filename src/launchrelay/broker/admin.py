@@ -173,3 +173,27 @@ async def _await_visible(admin: AIOKafkaAdminClient, names: list[str], timeout_s
         if loop.time() > deadline:
             raise TimeoutError(f"topics not visible after {timeout_s}s: {sorted(pending)}")
         await asyncio.sleep(0.1)
+
+
+async def cluster_id(bootstrap: str, client_options: dict[str, Any] | None = None, timeout_s: float = 60.0) -> str:
+    """The Kafka cluster's id: random when its storage was formatted, so no two clusters share one.
+
+    The relay and the tracker fold it into every id they mint (see :mod:`launchrelay.relay.outputs`), so two
+    deployments with the same topic names and offsets never issue the same receipt id. aiokafka reads it in
+    every metadata answer (v2 and later) but keeps it to itself; this asks for it directly."""
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.protocol.metadata import MetadataRequest
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, **(client_options or {}))
+    try:
+        with kafka_errors(f"cannot read the cluster id of {bootstrap}"):
+            async with asyncio.timeout(timeout_s):
+                await client.bootstrap()
+                node = client.get_random_node()
+                answer = await client.send(node, MetadataRequest([]))
+    finally:
+        await client.close()
+    found = getattr(answer, "cluster_id", None)
+    if not found:
+        raise KafkaRequestFailed(f"the brokers at {bootstrap} did not say their cluster id")
+    return str(found)

@@ -1,4 +1,12 @@
-"""From a decision to the records the relay writes in one transaction (pure, apart from signing)."""
+"""From a decision to the records the relay writes in one transaction (pure, apart from signing).
+
+**What an id is made of.** The ids the relay mints for one input record (its receipt ``rcpt-…``, its status
+event ``evt-…``) are one hash of where and what the record is: the deployment's *origin* (the Kafka cluster id
+of the cluster the record was read from: random per cluster), the topic, partition and offset, the broker's
+append time and the SHA-256 of the bytes. The same record decided again (a replay after a crash) gives the
+same ids, so exactly-once holds for them too; two deployments with the same topic names and offsets, or one
+whose topics were deleted and created again, never give the same id to different records.
+"""
 
 from __future__ import annotations
 
@@ -31,11 +39,12 @@ from launchrelay.signing import Signer
 from launchrelay.topics import OutRecord, Topics
 
 
-def record_hash(decision: Decision) -> str:
-    """The same every time this input record is decided (replays after a crash): the receipt's and the status
-    event's ids are ``rcpt-`` and ``evt-`` with it, as :func:`~launchrelay.contract.codec.stable_id` makes them."""
+def record_hash(decision: Decision, origin: str = "") -> str:
+    """The same every time this input record is decided (replays after a crash), different for any other record
+    of any deployment: the receipt's and the status event's ids are ``rcpt-`` and ``evt-`` with it, as
+    :func:`~launchrelay.contract.codec.stable_id` makes them (see the module's docstring)."""
     r = decision.record
-    return seed_hash(f"{r.topic}\x00{r.partition}\x00{r.offset}")
+    return seed_hash(f"{origin}\x00{r.topic}\x00{r.partition}\x00{r.offset}\x00{r.timestamp_ms}\x00{decision.digest}")
 
 
 def _notice_fields(decision: Decision) -> dict[str, Any]:
@@ -58,13 +67,16 @@ def _notice_fields(decision: Decision) -> dict[str, Any]:
     return fields
 
 
-def plan(decision: Decision, topics: Topics, signer: Signer, relay_id: str, now: datetime) -> list[OutRecord]:
-    """Every record to write for ``decision``: forwards, receipt, dead letter, status event, state."""
+def plan(
+    decision: Decision, topics: Topics, signer: Signer, relay_id: str, now: datetime, origin: str = ""
+) -> list[OutRecord]:
+    """Every record to write for ``decision``: forwards, receipt, dead letter, status event, state (``origin``:
+    the deployment's identity that ids are minted with, see the module's docstring)."""
     r = decision.record
     msg = decision.message
     key = msg.launch_key.encode() if msg else r.key
     source = r.ref
-    ids = record_hash(decision)
+    ids = record_hash(decision, origin)
     out: list[OutRecord] = []
 
     if decision.kind == "forward":

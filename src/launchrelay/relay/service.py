@@ -40,7 +40,7 @@ from aiokafka.errors import (
 )
 
 from launchrelay.agreements.config import Deployment
-from launchrelay.broker.admin import size_limits
+from launchrelay.broker.admin import cluster_id, size_limits
 from launchrelay.broker.consume import FETCH_WAIT_MS, first_unreadable, is_record_fault, read_below
 from launchrelay.broker.produce import BATCH_BYTES, send_all, set_concurrent_transactions_backoff
 from launchrelay.contract.headers import from_record
@@ -179,9 +179,12 @@ class RelayService:
         self._work = asyncio.Lock()
         self._stopping = asyncio.Event()
         self.counts: dict[str, int] = {"forward": 0, "reject": 0, "duplicate": 0}
+        #: the cluster's id, folded into every id the relay mints (see :mod:`launchrelay.relay.outputs`)
+        self.origin = ""
 
     # lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
+        self.origin = await cluster_id(self.options.bootstrap, self.options.client_options)
         await self._reader.start()
         restored = await self._reader.catch_up()
         log.info("relay.state_restored", records=restored, known=len(self.state), relay_id=self.options.relay_id)
@@ -194,7 +197,8 @@ class RelayService:
         self._consumer.subscribe(out_topics, listener=_Listener(self))
         self._started = True
         self.watcher.last_contact = time.monotonic()  # the broker just answered
-        log.info("relay.started", topics=out_topics, group=self.group_id, relay_id=self.options.relay_id)
+        log.info("relay.started", topics=out_topics, group=self.group_id, relay_id=self.options.relay_id,
+                 cluster_id=self.origin)  # fmt: skip
 
     def ready(self) -> tuple[bool, str]:
         """Ready: started, the broker answered lately, partitions assigned, and none of them stalled."""
@@ -564,7 +568,7 @@ class RelayService:
 
     # one partition's batch = one transaction -----------------------------------------------------
     def _plan(self, decision: Decision) -> list[OutRecord]:
-        return plan(decision, self.topics, self.options.signer, self.options.relay_id, datetime.now(UTC))
+        return plan(decision, self.topics, self.options.signer, self.options.relay_id, datetime.now(UTC), self.origin)
 
     async def _decide_all(
         self, tp: TopicPartition, records: list[InboundRecord]

@@ -4,8 +4,10 @@ A timeout becomes a relay-signed ``acknowledgement_overdue`` receipt to the send
 ``acknowledgement_overdue`` status event (``report_overdue`` when what is owed is the sender's own report
 of the launch); a retransmission becomes the original record re-sent to
 the recipient (its bytes and the sender's signature unchanged, plus ``lr-retransmission``) and a
-``retransmitted`` status event. Ids derive from the action, so a replay after a crash writes the
-same ids. The tracker learns that an action happened only by reading its status event back.
+``retransmitted`` status event. Ids derive from the action and from the notice's own record (the
+deployment's origin, the original record's place and its broker time: see :func:`action_seed`), so a replay
+after a crash writes the same ids, and no other deployment, nor this one after its topics were created anew,
+writes the same id for another notice. The tracker learns that an action happened only by reading its status event back.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ from launchrelay.tracker.deadlines import Action, Retransmit, action_id
 from launchrelay.tracker.lifecycle import DeliveryKind, Notification
 
 
+def action_seed(action: Action, n: Notification, origin: str) -> str:
+    """What the ids of one action's records are minted from: the deployment's origin (its cluster id), where
+    the notice was read (topic, partition, offset) and when the broker received it, and the action itself."""
+    received = n.received_at.isoformat() if n.received_at else ""
+    return f"{origin}\x00{n.source or ''}\x00{received}\x00{action_id(action)}"
+
+
 def plan(
     action: Action,
     n: Notification,
@@ -30,11 +39,13 @@ def plan(
     signer: Signer,
     tracker_id: str,
     now: datetime,
+    origin: str = "",
 ) -> list[OutRecord]:
-    """The records for one action on notification ``n`` (``original``: its record, for a retransmission)."""
+    """The records for one action on notification ``n`` (``original``: its record, for a retransmission;
+    ``origin``: the deployment's identity, see :func:`action_seed`)."""
     assert n.sender is not None and n.message_id is not None
     d = action.delivery
-    aid = action_id(action)
+    aid = action_seed(action, n, origin)
     key = (n.launch_key or "").encode()
     attempt = action.attempt if isinstance(action, Retransmit) else None
     report = d.kind is DeliveryKind.REPORT

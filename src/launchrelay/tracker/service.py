@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from launchrelay.agreements.config import Deployment
-from launchrelay.broker.admin import size_limits
+from launchrelay.broker.admin import cluster_id, size_limits
 from launchrelay.broker.consume import behind, partitions_of
 from launchrelay.contract.codec import message_key
 from launchrelay.contract.events import EventKind, StatusEvent
@@ -138,6 +138,8 @@ class TrackerService:
         self._in_flight: set[str] = set()  # fired, not yet read back from the status topic
         self._stopping = asyncio.Event()
         self._ready = False
+        #: the cluster's id, folded into every id the tracker mints (see :func:`outputs.action_seed`)
+        self.origin = ""
         self.watcher = Watcher(
             "tracker", self._status, lambda: self._parts, options.hooks,
             stall_after_s=options.stall_after_s, every_s=options.watch_every_s,
@@ -151,6 +153,7 @@ class TrackerService:
         return (False, problem) if problem is not None else (True, "caught up")
 
     async def start(self) -> None:
+        self.origin = await cluster_id(self.options.bootstrap, self.options.client_options)
         await self._producer.start()  # fences the previous incarnation: its open transaction is aborted
         await self._status.start()
         await self._source.start()
@@ -322,7 +325,9 @@ class TrackerService:
                 original = await self._fetch_original(RecordRef.parse(n.source)) if n.source else None
                 if original is None:
                     log.warning("tracker.retransmit_unavailable", message_id=n.message_id, source=n.source)
-            records = outputs.plan(action, n, original, self.topics, self.options.signer, self.options.tracker_id, now)
+            records = outputs.plan(
+                action, n, original, self.topics, self.options.signer, self.options.tracker_id, now, self.origin
+            )
             plans.append((action, n, records))
         if not plans:
             return
