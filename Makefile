@@ -62,6 +62,7 @@ bench: $(STAMP)  ## full benchmark: figures into bench/results/ (about 50 minute
 	$(BIN)/python -m bench.tracker_scale --levels 0,100000,1000000
 	$(BIN)/python -m bench.soak --minutes 10 --rate 100
 	$(BIN)/python -m bench.soak --minutes 5 --rate 100 --horizon PT1M
+	$(BIN)/python -m bench.failover --kills 3
 
 bench-quick: $(STAMP)  ## every variant for a few seconds; no figures worth quoting
 	$(BIN)/python -m bench.run --mode quick

@@ -84,9 +84,10 @@ async def forward_times(deploy: Deploy) -> list[int]:
     return sorted(out)
 
 
-def recovery_s(times: list[int], killed_at: float) -> float:
-    """The longest pause between forwards in the 30 s after a kill: how long the relay stood still."""
-    start, end = int(killed_at * 1000), int((killed_at + 30) * 1000)
+def recovery_s(times: list[int], killed_at: float, next_kill: float | None = None) -> float:
+    """The longest pause between forwards in the 30 s after a kill (and before the next one): how long the relay
+    stood still."""
+    start, end = int(killed_at * 1000), int(min(killed_at + 30, next_kill or killed_at + 30) * 1000)
     inside = [t for t in times if start <= t <= end]
     stamps = [start, *inside]
     return round(max(b - a for a, b in itertools.pairwise(stamps)) / 1000, 2) if inside else 30.0
@@ -142,8 +143,8 @@ async def run_with_faults(cluster: LocalCluster, tmp_path: Path, messages: int, 
         alerts = await overdue_once(deploy)
         assert alerts > 0, "deadlines fell due during the faults"
         times = await forward_times(deploy)
-        for node, at in kills:
-            pause = recovery_s(times, at)
+        for i, (node, at) in enumerate(kills):
+            pause = recovery_s(times, at, kills[i + 1][1] if i + 1 < len(kills) else None)
             record_property(f"recovery_s_node_{node}", pause)
             print(f"node {node} killed: forwards paused at most {pause} s")
     finally:

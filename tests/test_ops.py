@@ -228,11 +228,44 @@ def test_the_sdk_holds_the_kafka_clients_repeats_without_touching_the_root_logge
         quiet_library_logs()  # twice is once
         for i in range(200):
             conn.warning("Unable connect to %r: %r", f"node-{i % 3}", "refused")
-        assert len(seen) == 1 and len(conn.filters) == 1
+        assert len(seen) == 1 and len(conn.filters) == 2  # a repeat filter and a transient one
         assert logging.getLogger().filters == root_filters
     finally:
         conn.removeHandler(keep)
         conn.filters.clear()
+
+
+def test_the_kafka_clients_retry_warnings_stay_out_of_sight_unless_they_persist() -> None:
+    """aiokafka's "…, retrying" warnings (NotEnoughReplicas for a moment after a single broker restarts) are held
+    while the condition is younger than 15 s; one that persists passes once per 15 s with its age and the count
+    held; another error, or a condition seen again after a quiet spell, starts afresh; other records pass."""
+    import logging
+
+    from launchrelay.runtime.logging import TransientFilter
+
+    now = [0.0]
+    f = TransientFilter(persist_s=15, quiet_s=5, clock=lambda: now[0])
+
+    def rec(error: str, msg: str = "Got error produce response on topic-partition %s, retrying. Error: %s",
+            level: int = logging.WARNING) -> logging.LogRecord:  # fmt: skip
+        return logging.LogRecord("aiokafka.producer.sender", level, __file__, 1, msg, ("t-0", error), None)
+
+    passed = []
+    for _ in range(10):  # 9 s of a routine retry: nothing shown
+        passed.append(f.filter(rec("NotEnoughReplicasError")))
+        now[0] += 1
+    assert not any(passed)
+    now[0] += 10  # quiet for 10 s: seen again, it starts afresh
+    assert not f.filter(rec("NotEnoughReplicasError"))
+    for _ in range(20):  # persists: shown once it has lasted 15 s
+        now[0] += 1
+        if f.filter(shown := rec("NotEnoughReplicasError")):
+            break
+    assert shown.persisted_s == 15 and shown.repeated == 15  # type: ignore[attr-defined]
+    assert not f.filter(rec("NotEnoughReplicasError"))  # the next window starts now
+    assert not f.filter(rec("NotLeaderForPartitionError"))  # another kind
+    assert f.filter(rec("x", msg="Unable connect to node %s: %s"))  # not a retry warning: the repeat filter's job
+    assert f.filter(rec("x", level=logging.ERROR))
 
 
 @pytest.mark.parametrize("problem", ["no key", "unregistered key"])

@@ -42,7 +42,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto") -> None:
                 structlog.stdlib.add_log_level,
                 structlog.stdlib.add_logger_name,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.stdlib.ExtraAdder(allow=("repeated",)),
+                structlog.stdlib.ExtraAdder(allow=("repeated", "persisted_s")),
             ],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -51,6 +51,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto") -> None:
             ],
         )
     )
+    handler.addFilter(TransientFilter())
     handler.addFilter(RepeatFilter())
     _library_loggers(remove=_library_filter())  # the root's filter summarises repeats here, with counts
     root = logging.getLogger()
@@ -63,15 +64,21 @@ def _library_filter() -> RepeatFilter:
     return RepeatFilter()
 
 
+@functools.cache
+def _transient_filter() -> TransientFilter:
+    return TransientFilter()
+
+
 def quiet_library_logs(prefix: str = "aiokafka") -> None:
     """Hold the Kafka client's own log records to one per kind per window, in a program that uses the SDK
     without this package's logging set-up (a filter on each of the library's loggers; the root is left alone).
 
     A logger's filter sees only records logged to it, not its children's, so each is given the filter."""
-    shared = _library_filter()
+    shared, transient = _library_filter(), _transient_filter()
     for logger in _library_loggers(prefix):
-        if shared not in logger.filters:
-            logger.addFilter(shared)
+        for f in (transient, shared):  # in this order: a held record is not counted as a repeat
+            if f not in logger.filters:
+                logger.addFilter(f)
 
 
 def _library_loggers(prefix: str = "aiokafka", remove: logging.Filter | None = None) -> list[logging.Logger]:
@@ -83,6 +90,7 @@ def _library_loggers(prefix: str = "aiokafka", remove: logging.Filter | None = N
     if remove is not None:
         for logger in found:
             logger.removeFilter(remove)
+            logger.removeFilter(_transient_filter())
     return found
 
 
@@ -113,4 +121,53 @@ class RepeatFilter(logging.Filter):
         self._seen[key] = (now, 0)
         if held:
             record.repeated = held
+        return True
+
+
+class TransientFilter(logging.Filter):
+    """Keep the Kafka client's "…, retrying" warnings out of sight unless the condition persists.
+
+    aiokafka warns of every retriable answer it retries. Some are routine: right after a broker restarts, a
+    single-node cluster answers a produce ``NotEnoughReplicas`` for a moment (Kafka 4's eligible leader replicas,
+    KIP-966: a broker that shut down cleanly left each partition's ISR empty, and the leader it is elected
+    again serves writes only once it has put itself back in the ISR); during a leader change, ``NotLeader``.
+    The client retries and succeeds, nothing is wrong, yet the operator sees warnings. Such a record is held
+    while its kind (logger, message template and error) has been seen for less than ``persist_s``; one that
+    goes on longer passes, once per ``persist_s``, with ``persisted_s`` and ``repeated`` (the held count).
+    A kind not seen for ``quiet_s`` starts afresh.
+    """
+
+    def __init__(self, persist_s: float = 15.0, quiet_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.persist_s, self.quiet_s = persist_s, quiet_s
+        self._clock = clock
+        #: kind -> (first seen in this run, last seen, held since the last one let through)
+        self._seen: dict[tuple[str, str, str], tuple[float, float, int]] = {}
+
+    @staticmethod
+    def transient(record: logging.LogRecord) -> bool:
+        text = str(record.msg).lower()
+        return (
+            record.name.startswith("aiokafka")
+            and record.levelno == logging.WARNING
+            and ("retrying" in text or "will retry" in text)
+        )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.transient(record):
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        kind = (record.name, str(record.msg), str(args[-1]) if args else "")
+        now = self._clock()
+        first, last, held = self._seen.get(kind, (now, now, 0))
+        if now - last > self.quiet_s:
+            first, held = now, 0
+        if now - first < self.persist_s:
+            if len(self._seen) > 1000:
+                self._seen.clear()
+            self._seen[kind] = (first, now, held + 1)
+            return False
+        record.persisted_s = round(now - first, 1)
+        record.repeated = held
+        self._seen[kind] = (now, now, 0)
         return True
