@@ -18,7 +18,7 @@ from launchrelay.agreements.config import Deployment
 from launchrelay.topics import Topics
 
 Resource = Literal["topic", "group", "transactionalId"]
-Role = Literal["party", "relay", "tracker", "operator"]
+Role = Literal["party", "relay", "tracker", "operator", "mirror", "link"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def user_prefix(topic_prefix: str) -> str:
     return k8s_name(topic_prefix) + "-"
 
 
-_ROLES = r"(?:party-[a-z]{2}|relay|tracker|operator)"
+_ROLES = r"(?:party-[a-z]{2}|relay|tracker|operator|mirror|link-[a-z]{2})"
 
 
 def managed_user(topic_prefix: str) -> re.Pattern[str]:
@@ -76,10 +76,11 @@ def access_plan(deployment: Deployment) -> list[Principal]:
     topic forges nothing: the relay still checks each record's signature and
     sender, and a replay of anything forwarded is a duplicate.
     """
-    topics = Topics(deployment.relay.topic_prefix)
+    topics = deployment.topics
     prefix = topics.prefix
     users = user_prefix(prefix)
-    parties = sorted(deployment.parties)
+    parties = deployment.local_parties  # in two-centre mode, only this centre's party has topics here
+    linked = sorted(deployment.links)
     plan = [
         Principal(
             users + k8s_name(f"party-{code}"),
@@ -112,6 +113,14 @@ def access_plan(deployment: Deployment) -> list[Principal]:
                 *(
                     Grant("topic", topics.inbound(p), ("Write", "Describe"), why="forwards and signed receipts")
                     for p in parties
+                ),
+                *(
+                    Grant("topic", topics.link_in(p), ("Read", "Describe"), why="what a linked centre sends (mirrored)")
+                    for p in linked
+                ),
+                *(
+                    Grant("topic", topics.link_out(p), ("Write", "Describe"), why="what it sends a linked centre")
+                    for p in linked
                 ),
                 Grant("topic", topics.status, ("Write", "Describe"), why="a lifecycle event per decision"),
                 Grant("topic", topics.deadletter, ("Write", "Describe"), why="the original bytes of each rejection"),
@@ -190,7 +199,67 @@ def access_plan(deployment: Deployment) -> list[Principal]:
             ),
         )
     )
+    if linked:
+        plan += _link_principals(topics, users, linked)
     return plan
+
+
+def _link_principals(topics: Topics, users: str, linked: list[str]) -> list[Principal]:
+    """Two-centre mode: the mirror this centre runs (it writes here what it copies from a counterpart), and, for
+    each counterpart, the read-only user this centre issues to that counterpart's mirror.
+
+    The counterpart's mirror may read its one link topic here and nothing else: no write anywhere in this
+    cluster, so no credential either centre holds writes to the other's cluster. Its offsets, status and
+    heartbeats live in its own cluster (``offset-syncs.topic.location = target``, checkpoints off)."""
+    mirror = Principal(
+        users + "mirror",
+        "mirror",
+        (
+            *(
+                Grant(
+                    "topic",
+                    topics.link_in(p),
+                    ("Write", "Describe", "DescribeConfigs"),
+                    why="what it copies from that centre's link topic",
+                )
+                for p in linked
+            ),
+            Grant(
+                "topic",
+                "mm2-",
+                ("Read", "Write", "Create", "Describe", "DescribeConfigs"),
+                "prefix",
+                why="MirrorMaker 2's own offsets, status, configuration and offset syncs",
+            ),
+            Grant(
+                "topic",
+                "heartbeats",
+                ("Read", "Write", "Create", "Describe", "DescribeConfigs"),
+                why="MirrorMaker 2's heartbeats",
+            ),
+            *(
+                Grant("group", f"{p}-mm2", ("Read", "Describe"), why="the mirror's Connect worker group")
+                for p in linked
+            ),
+        ),
+    )
+    issued = [
+        Principal(
+            users + k8s_name(f"link-{p}"),
+            "link",
+            (
+                Grant(
+                    "topic",
+                    topics.link_out(p),
+                    ("Read", "Describe", "DescribeConfigs"),
+                    why=f"issued to {p}'s mirror: read what this centre sends {p}, nothing else",
+                ),
+            ),
+            party=p,
+        )
+        for p in linked
+    ]
+    return [mirror, *issued]
 
 
 def access_markdown(deployment: Deployment) -> str:

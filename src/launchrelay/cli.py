@@ -307,13 +307,10 @@ def _cmd_health(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     from launchrelay.broker.admin import ensure_topics, topic_specs
-    from launchrelay.topics import Topics
 
     d = _deployment(args, settings)
     r = d.relay
-    specs = topic_specs(
-        Topics(r.topic_prefix), list(d.parties), r.partitions, r.replication_factor, r.max_message_bytes
-    )
+    specs = topic_specs(d.topics, list(d.parties), r.partitions, r.replication_factor, r.max_message_bytes)
     created = asyncio.run(ensure_topics(settings.bootstrap(), specs, client_options=settings.kafka_options()))
     print(f"{len(created)} created, {len(specs) - len(created)} already there")
     return 0

@@ -45,6 +45,7 @@ class ReasonCode(StrEnum):
     SIGNATURE_INVALID = "SIGNATURE_INVALID"
     KEY_UNKNOWN = "KEY_UNKNOWN"
     SENDER_SPOOFED = "SENDER_SPOOFED"
+    LINK_UNVERIFIED = "LINK_UNVERIFIED"
     # agreement rules
     AGREEMENT_UNKNOWN = "AGREEMENT_UNKNOWN"
     AGREEMENT_NOT_IN_FORCE = "AGREEMENT_NOT_IN_FORCE"
@@ -52,6 +53,7 @@ class ReasonCode(StrEnum):
     CREATED_AT_TOO_OLD = "CREATED_AT_TOO_OLD"
     SENDER_NOT_PARTY = "SENDER_NOT_PARTY"
     RECIPIENT_NOT_PARTY = "RECIPIENT_NOT_PARTY"
+    RECIPIENT_UNREACHABLE = "RECIPIENT_UNREACHABLE"
     OUT_OF_SCOPE_CATEGORY = "OUT_OF_SCOPE_CATEGORY"
     OUT_OF_SCOPE_RANGE = "OUT_OF_SCOPE_RANGE"
     OUT_OF_SCOPE_DIRECTION = "OUT_OF_SCOPE_DIRECTION"
@@ -146,6 +148,11 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
     ReasonCode.SENDER_SPOOFED: ReasonInfo(
         Stage.SIGNATURE, "The message's sender is not the party that owns the topic it was written to."
     ),
+    ReasonCode.LINK_UNVERIFIED: ReasonInfo(
+        Stage.SIGNATURE,
+        "Two-centre mode: a receipt or beacon on an incoming link does not verify with the linked centre's relay "
+        "keys (`[links.XX] relay_keys`); set aside, never passed on.",
+    ),
     ReasonCode.AGREEMENT_UNKNOWN: ReasonInfo(Stage.RULES, "The agreement id is not configured on this relay."),
     ReasonCode.AGREEMENT_NOT_IN_FORCE: ReasonInfo(
         Stage.RULES,
@@ -166,6 +173,11 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
     ReasonCode.RECIPIENT_NOT_PARTY: ReasonInfo(
         Stage.RULES,
         "A recipient is not a party to the agreement, or a bilateral message is not addressed to the other party.",
+    ),
+    ReasonCode.RECIPIENT_UNREACHABLE: ReasonInfo(
+        Stage.RULES,
+        "Two-centre mode: a recipient is neither the party this centre serves nor one whose centre it is linked to "
+        "(`[links.XX]`).",
     ),
     ReasonCode.OUT_OF_SCOPE_CATEGORY: ReasonInfo(
         Stage.RULES,

@@ -8,7 +8,13 @@ For a prefix ``P`` (default ``launchrelay``) and a party code ``XX``:
 ``P.status``           lifecycle events written by the relay, read by the tracker
 ``P.deadletter``       original bytes of every rejected record, with reasons in headers
 ``P.relay-state``      compacted: what the relay has forwarded, for checks after restarts
+``P.link.YY``          two-centre mode: what this centre sends to YY's centre (MirrorMaker 2 copies it)
+``YY.P.link.XX``       two-centre mode, in XX's cluster: YY's ``P.link.XX`` as the mirror copied it
 =====================  ==================================================================
+
+In two-centre mode (``here`` set) only ``here``'s out and in topics are in this cluster; a record for a
+party of a linked centre goes to that centre's link topic (:meth:`Topics.to`). The mirrored topic's name is
+MirrorMaker 2's default replication policy: the source cluster's alias (the party code), a dot, the topic.
 """
 
 from __future__ import annotations
@@ -22,11 +28,18 @@ _PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 DEFAULT_PREFIX = "launchrelay"
 
 
+_LINK_IN = re.compile(r"^([A-Z]{2})\.(.+)\.link\.([A-Z]{2})$")
+
+
 @dataclass(frozen=True)
 class Topics:
-    """Topic names for one deployment (one prefix)."""
+    """Topic names for one deployment (one prefix; in two-centre mode, one centre)."""
 
     prefix: str = DEFAULT_PREFIX
+    #: two-centre mode: the party this centre serves (None: every party's topics are in this cluster)
+    here: str | None = None
+    #: the parties of the centres this one is linked to
+    linked: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not _PREFIX.match(self.prefix):
@@ -52,8 +65,40 @@ class Topics:
     def relay_state(self) -> str:
         return f"{self.prefix}.relay-state"
 
+    def is_local(self, party: str) -> bool:
+        """Whether ``party``'s systems read and write this cluster (always, outside two-centre mode)."""
+        return self.here is None or party == self.here
+
+    def link_out(self, party: str) -> str:
+        """Two-centre mode: the topic this centre writes for ``party``'s centre (its mirror reads it)."""
+        return f"{self.prefix}.link.{party}"
+
+    def link_in(self, party: str) -> str:
+        """Two-centre mode: ``party``'s centre's link topic for this one, as the mirror copies it here."""
+        assert self.here is not None, "a link topic needs the centre's own party"
+        return f"{party}.{self.prefix}.link.{self.here}"
+
+    def to(self, party: str) -> str:
+        """Where a record for ``party`` is written: its in topic when local, else the link to its centre."""
+        return self.inbound(party) if self.is_local(party) else self.link_out(party)
+
+    def inputs(self, parties: list[str]) -> list[str]:
+        """What the relay reads: the out topics of the local parties, and every incoming link."""
+        local = [self.outbound(p) for p in sorted(parties) if self.is_local(p)]
+        return local + [self.link_in(p) for p in sorted(self.linked)]
+
+    def link_of(self, topic: str) -> str | None:
+        """The linked party whose centre's records arrive on ``topic``, or None when it is not an incoming link."""
+        m = _LINK_IN.match(topic)
+        if m is None or m.group(2) != self.prefix or m.group(3) != self.here or m.group(1) not in self.linked:
+            return None
+        return m.group(1)
+
     def owner_of(self, topic: str) -> str | None:
-        """The party that owns an out topic, or None when ``topic`` is not one."""
+        """The party that owns an out topic (or whose centre sends on an incoming link), or None."""
+        linked = self.link_of(topic)
+        if linked is not None:
+            return linked
         head, sep, rest = topic.partition(self.prefix + ".")
         if head or not sep or not rest.endswith(".out"):
             return None

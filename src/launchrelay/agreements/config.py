@@ -34,7 +34,7 @@ from pydantic import (
 
 from launchrelay.contract.messages import AgreementId, CompassSector, GroupKind, Identifier, PartyCode, VehicleCategory
 from launchrelay.errors import ConfigError
-from launchrelay.topics import DEFAULT_PREFIX
+from launchrelay.topics import DEFAULT_PREFIX, Topics
 
 AreaKind = Literal["polygon", "circle", "ocean_quadrant", "water_body"]
 
@@ -233,10 +233,40 @@ class RelayConfig(_Config):
     operator_keys: PublicKeys = Field(default_factory=dict)
 
 
+class Centre(_Config):
+    """Two-centre mode: this deployment is one party's national centre (its own cluster, relay and tracker)."""
+
+    #: the party this centre serves; every other party is reached over a link (``[links.XX]``)
+    party: PartyCode
+
+
+class Link(_Config):
+    """A link to a counterpart's centre: what this centre's mirror needs to read the counterpart's outgoing link
+    topic (the address and the read-only credential the counterpart issued), and the keys its relay signs with."""
+
+    #: the counterpart centre's Kafka, as its mirror reaches it
+    bootstrap: str = Field(min_length=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    #: a file holding the password the counterpart issued (read when the mirror starts; never in this file)
+    sasl_password_file: Path | None = None
+    #: the PEM CA that the counterpart's brokers' certificates are checked against
+    ssl_cafile: Path | None = None
+    #: the counterpart relay's public keys: its receipts and link beacons are verified with these
+    relay_keys: PublicKeys = Field(default_factory=dict)
+    #: a link not heard from (its relay's beacons) for this long is reported silent (readiness, log, metric)
+    silent_after: Duration = timedelta(minutes=2)
+
+
 class Deployment(_Config):
     """Everything loaded from one config file."""
 
     relay: RelayConfig = RelayConfig()
+    #: set: two-centre mode, this deployment serves ``centre.party``; unset: one shared cluster for every party
+    centre: Centre | None = None
+    #: the counterpart centres this one is linked to, by the party each serves
+    links: dict[PartyCode, Link] = Field(default_factory=dict)
     #: process settings (see launchrelay.settings); read there, not here
     settings: dict[str, Any] = Field(default_factory=dict)
     parties: dict[PartyCode, Party]
@@ -275,8 +305,35 @@ class Deployment(_Config):
                 raise ValueError(f"agreement {agreement_id} names parties {missing} that have no [parties.XX] entry")
         return self
 
+    @model_validator(mode="after")
+    def _centre_and_links(self) -> Deployment:
+        if self.centre is None:
+            if self.links:
+                raise ValueError("[links] need a [centre] party: the party this centre serves")
+            return self
+        here = self.centre.party
+        if here not in self.parties:
+            raise ValueError(f"[centre] party {here!r} has no [parties.{here}] entry")
+        for code in self.links:
+            if code == here:
+                raise ValueError(f"[links.{code}] links the centre to itself")
+            if code not in self.parties:
+                raise ValueError(f"[links.{code}] has no [parties.{code}] entry (its public keys)")
+        return self
+
     def agreement(self, agreement_id: str) -> Agreement | None:
         return self.agreements.get(agreement_id)
+
+    @property
+    def topics(self) -> Topics:
+        """The topic names of this deployment (of this centre, in two-centre mode)."""
+        here = self.centre.party if self.centre else None
+        return Topics(self.relay.topic_prefix, here, frozenset(self.links))
+
+    @property
+    def local_parties(self) -> list[str]:
+        """The parties whose systems connect to this deployment's own cluster (every party in hub mode)."""
+        return [self.centre.party] if self.centre else sorted(self.parties)
 
 
 def _preset_files() -> dict[str, Any]:

@@ -67,7 +67,13 @@ def topic_specs(
             topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", **isr},
         ),
     ]
-    for party in sorted(parties):
+    stamped = {"message.timestamp.type": "LogAppendTime", "max.message.bytes": str(limits.copies), **isr}
+    for party in sorted(topics.linked):
+        # what this centre sends that party's centre, and what that centre sends here as the mirror copies it:
+        # stamped with the broker's time, so each side judges a notice by when it reached its own cluster
+        specs.append(NewTopic(topics.link_out(party), partitions, replication, topic_configs=dict(stamped)))
+        specs.append(NewTopic(topics.link_in(party), partitions, replication, topic_configs=dict(stamped)))
+    for party in sorted(p for p in parties if topics.is_local(p)):
         specs.append(
             NewTopic(
                 topics.outbound(party),

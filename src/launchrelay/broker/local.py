@@ -170,9 +170,11 @@ def ensure_class_archive(cache_dir: Path | None = None) -> Path:
 
     archive = class_archive(ensure_jars(cache_dir))
     if not archive.exists():
-        with tempfile.TemporaryDirectory(prefix="launchrelay-cds-") as tmp:
-            with LocalBroker(Path(tmp), port=free_port(), controller_port=free_port(), cache_dir=cache_dir):
-                pass  # the JVM dumps the classes it loaded as it stops
+        with (
+            tempfile.TemporaryDirectory(prefix="launchrelay-cds-") as tmp,
+            LocalBroker(Path(tmp), port=free_port(), controller_port=free_port(), cache_dir=cache_dir),
+        ):
+            pass  # the JVM dumps the classes it loaded as it stops
     return archive
 
 

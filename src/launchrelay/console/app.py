@@ -44,7 +44,7 @@ from launchrelay.tracker.ledger import SqliteLedger
 log = structlog.get_logger("launchrelay.console")
 HERE = Path(__file__).parent
 #: the states a notification can still change from: the board shows these unless asked for all
-OPEN_STATES = ("overdue", "pending")
+OPEN_STATES = ("overdue", "refused_there", "pending")
 #: rows the board shows at most (a filter narrows it; the page says when more matched)
 BOARD_ROWS = 500
 

@@ -25,6 +25,8 @@ class EventKind(StrEnum):
     RETRANSMITTED = "retransmitted"
     ACKNOWLEDGEMENT_OVERDUE = "acknowledgement_overdue"
     REPORT_OVERDUE = "report_overdue"
+    #: two-centre mode: a linked centre's receipt for a message this centre sent it (``outcome``: its verdict)
+    REMOTE_RECEIPT = "remote_receipt"
 
 
 class StatusEvent(StrictModel):

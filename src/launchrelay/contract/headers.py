@@ -35,6 +35,10 @@ REDRIVE_KEY_ID = "lr-redrive-key-id"
 REDRIVE_SIGNATURE = "lr-redrive-signature"
 #: every header of a redrive mark: none of them is forwarded to a recipient
 REDRIVE_HEADERS = frozenset({REDRIVE_HEADER, REDRIVE_BY, REDRIVE_KEY_ID, REDRIVE_SIGNATURE})
+# Two-centre mode: a relay's beacon on its outgoing link topics (the counterpart knows the link is alive).
+LINK_BEACON = "lr-link-beacon"
+#: what a relay adds to a forward: a centre that forwards a record again replaces these with its own
+RELAY_HEADERS = frozenset({SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, RELAY_ID, WARNINGS})
 
 DESCRIPTIONS: dict[str, str] = {
     SIGNATURE_HEADER: "base64 of the 64-byte Ed25519 signature over the exact bytes of the record's value",
@@ -56,6 +60,8 @@ DESCRIPTIONS: dict[str, str] = {
     "`[relay] operator_keys`",
     REDRIVE_SIGNATURE: "on a redrive: base64 Ed25519 signature by that key over the mark (dead letter, operator, "
     "SHA-256 of the value); a mark without a valid one is ignored",
+    LINK_BEACON: "two-centre mode, on a link topic: marks a relay's beacon (JSON: centre, relay, time), signed with "
+    "the relay's key, so the counterpart centre knows the link is alive; never forwarded to a party",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from launchrelay.agreements.config import Agreement, Deployment
 from launchrelay.agreements.rules import check as check_rules
 from launchrelay.contract.codec import read
-from launchrelay.contract.headers import KEY_ID_HEADER, SIGNATURE_HEADER, Headers
+from launchrelay.contract.headers import KEY_ID_HEADER, LINK_BEACON, SIGNATURE_HEADER, Headers, header
 from launchrelay.contract.messages import (
     Acknowledgement,
     Amendment,
@@ -82,6 +83,8 @@ class RelayContext:
     verify_signatures: bool = True
     #: the watch's operator keys: only a redrive signed by one of them reopens a rejected message
     operator_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+    #: two-centre mode: each linked centre's relay keys (its receipts and beacons are verified with these)
+    link_keys: dict[str, dict[str, Ed25519PublicKey]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, deployment: Deployment) -> RelayContext:
@@ -90,11 +93,17 @@ class RelayContext:
             for code, party in deployment.parties.items()
         }
         operators = {kid: public_key_from_b64(b64) for kid, b64 in deployment.relay.operator_keys.items()}
-        return cls(deployment, Topics(deployment.relay.topic_prefix), keys, deployment.relay.max_message_bytes,
-                   operator_keys=operators)  # fmt: skip
+        links = {
+            code: {kid: public_key_from_b64(b64) for kid, b64 in link.relay_keys.items()}
+            for code, link in deployment.links.items()
+        }
+        return cls(deployment, deployment.topics, keys, deployment.relay.max_message_bytes,
+                   operator_keys=operators, link_keys=links)  # fmt: skip
 
 
-Kind = Literal["forward", "reject", "duplicate"]
+#: ``remote_receipt``: a linked centre's signed receipt for a message this centre sent it (passed to the local
+#: sender); ``beacon``: a linked centre's relay saying the link is alive (nothing written)
+Kind = Literal["forward", "reject", "duplicate", "remote_receipt", "beacon"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,11 @@ class Decision:
     agreement: Agreement | None = None
     #: set aside rather than decided: the error's class and a short message (header ``lr-error``)
     error: str | None = None
+    #: two-centre mode: the linked party whose centre sent this record over the link (None: a local out topic)
+    link: str | None = None
+    #: for a ``remote_receipt``: the linked centre's receipt; for a ``beacon``: when its relay wrote it
+    remote: Receipt | None = None
+    beacon_at: datetime | None = None
     #: what the agreement flags on a forward without refusing it
     warnings: list[Reason] = field(default_factory=list)
     #: a planned launch or an amendment forwarded: the notice as it now stands, and what the amendment changed
@@ -262,10 +276,15 @@ def forget_time(
 
 
 def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decision:
-    """Decide what happens to one record read from a party's out topic."""
+    """Decide what happens to one record read from a party's out topic (or, two-centre mode, an incoming link)."""
     owner = ctx.topics.owner_of(record.topic)
     value = record.value or b""
     digest = hashlib.sha256(value).hexdigest()
+    link = ctx.topics.link_of(record.topic)
+    if link is not None:
+        relayed = from_linked_relay(record, ctx, state, link, digest)
+        if relayed is not None:
+            return relayed
 
     def reject(reasons: list[Reason], **kw: object) -> Decision:
         return Decision("reject", record, owner, digest, reasons=reasons, **kw)  # type: ignore[arg-type]
@@ -316,7 +335,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         seen = None
     if seen is not None and seen.digest == digest:
         repeat = _r(R.DUPLICATE, "already handled; not forwarded again")
-        return Decision("duplicate", record, owner, digest, message=message, reasons=[repeat], redrive=mark)
+        return Decision("duplicate", record, owner, digest, message=message, reasons=[repeat], redrive=mark, link=link)
     if seen is not None:
         reasons.append(_r(R.DUPLICATE_CONFLICT, f"message id {message.message_id!r} was used before with other bytes"))
 
@@ -351,6 +370,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         warnings = found.warnings
         after, changed = found.notice, found.changed
     reasons += ref_reasons
+    reasons += _reachable(message, ctx.topics, link)
 
     kind: Kind = "reject" if reasons else "forward"
     if kind == "reject":  # a refused message changes no notice
@@ -387,7 +407,10 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         digest,
         message=message,
         reasons=reasons,
-        recipients=list(message.recipients) if kind == "forward" else [],
+        # over a link, only this centre's own party gets a copy: a centre never passes a record on to a third
+        recipients=[p for p in message.recipients if link is None or ctx.topics.is_local(p)]
+        if kind == "forward"
+        else [],
         state_writes=writes,
         reference_missing=missing,
         agreement=agreement,
@@ -396,4 +419,62 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         notice_text=notice_text,
         changed=changed,
         redrive=mark,
+        link=link,
     )
+
+
+def _reachable(message: PartyMessage, topics: Topics, link: str | None) -> list[Reason]:
+    """Two-centre mode: every recipient is this centre's party or served by a linked centre."""
+    if topics.here is None or link is not None:
+        return []
+    lost = [p for p in message.recipients if not topics.is_local(p) and p not in topics.linked]
+    if not lost:
+        return []
+    return [_r(R.RECIPIENT_UNREACHABLE, f"no link to the centre of {', '.join(lost)}", "recipients")]
+
+
+def from_linked_relay(
+    record: InboundRecord, ctx: RelayContext, state: StateView, link: str, digest: str
+) -> Decision | None:
+    """What a linked centre's relay itself wrote on the link: a beacon, or its receipt for a message this centre
+    sent it. None for anything else (a party's message, decided as usual). Both must verify with that relay's keys;
+    a receipt seen before (the mirror copies at least once) is absorbed; neither ever gets a receipt back."""
+    value = record.value or b""
+    beacon = header(record.headers, LINK_BEACON) is not None
+    if not beacon:
+        parsed = read(value)
+        if not isinstance(parsed.message, Receipt):
+            return None
+        receipt: Receipt | None = parsed.message
+    checked = verify_headers(value, record.headers, ctx.link_keys.get(link, {}))
+    if checked.verdict is not Verdict.VALID:
+        what = "beacon" if beacon else "receipt"
+        text = f"a {what} on the link from {link} that does not verify with {link}'s relay keys ({checked.verdict})"
+        return Decision("reject", record, None, digest, reasons=[_r(R.LINK_UNVERIFIED, text)], link=link)
+    if beacon:
+        return Decision("beacon", record, None, digest, link=link, beacon_at=_beacon_time(value))
+    assert receipt is not None
+    seen = state.get(_relay_of(link), receipt.message_id)
+    if seen is not None:
+        return Decision("remote_receipt", record, None, digest, remote=receipt, link=link)  # a repeat: nothing new
+    remember = ctx.deployment.relay.remember_for
+    write = SeenMessage(
+        sender=_relay_of(link), message_id=receipt.message_id, digest=digest, message_type="receipt",
+        agreement=receipt.agreement or "", launch_key=receipt.launch_key or "", recipients=(receipt.recipient,),
+        outcome="forwarded", src=Src.of(record.ref),
+        forget_at=int((max(receipt.created_at, record.received_at or receipt.created_at) + remember).timestamp()) + 1,
+    )  # fmt: skip
+    to = [receipt.recipient] if ctx.topics.is_local(receipt.recipient) else []
+    return Decision("remote_receipt", record, None, digest, remote=receipt, link=link, recipients=to,
+                    state_writes=[write])  # fmt: skip
+
+
+def _relay_of(link: str) -> str:
+    """The name under which a linked centre's relay's receipts are remembered (not a party code: no clash)."""
+    return f"{link}:relay"
+
+
+def _beacon_time(value: bytes) -> datetime | None:
+    with contextlib.suppress(Exception):
+        return datetime.fromisoformat(json.loads(value)["at"])
+    return None

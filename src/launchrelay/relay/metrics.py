@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from launchrelay.runtime.health import WatchedMetrics
 
@@ -35,6 +35,30 @@ class RelayMetrics(WatchedMetrics):
             "launchrelay_rejected", "Rejections, per reason code", ["agreement", "sender", "reason"], registry=r
         )
         self.duplicates = Counter("launchrelay_duplicates", "Exact repeats not forwarded again", ["sender"], registry=r)
+        # two-centre mode: the links to counterpart centres
+        self.link_last_heard = Gauge(
+            "launchrelay_link_last_heard_timestamp_seconds",
+            "When a record last arrived over the link from a linked centre (its broker time here; beacons every 5 s)",
+            ["link"], registry=r,
+        )  # fmt: skip
+        self.link_delay = Gauge(
+            "launchrelay_link_delay_seconds",
+            "How long the linked centre's latest beacon took to arrive here (its relay's clock to this broker's)",
+            ["link"], registry=r,
+        )  # fmt: skip
+        self.link_silent = Gauge(
+            "launchrelay_link_silent", "1 while a link has been silent past [links.XX] silent_after", ["link"],
+            registry=r,
+        )  # fmt: skip
+        self.link_disagreements = Counter(
+            "launchrelay_link_disagreements",
+            "Messages this centre accepted and a linked centre refused (its receipt said rejected)",
+            ["link"], registry=r,
+        )  # fmt: skip
+        self.link_repeats = Counter(
+            "launchrelay_link_repeats", "Records the mirror copied again, absorbed without effect", ["link"],
+            registry=r,
+        )  # fmt: skip
         self.commit_seconds = Histogram(
             "launchrelay_transaction_commit_seconds", "Time to write and commit one partition's batch", registry=r
         )
@@ -42,6 +66,9 @@ class RelayMetrics(WatchedMetrics):
     def prime(self, deployment: Deployment) -> None:
         """Create every series the configured agreements can produce (but rejections, whose reasons are many),
         at zero: a rate or increase() then sees the first event after a start."""
+        for code in deployment.links:
+            for series in (self.link_disagreements, self.link_repeats, self.link_silent):
+                series.labels(code)
         for a in deployment.agreements.values():
             for sender in a.parties:
                 self.messages_in.labels(sender)

@@ -50,6 +50,10 @@ def observe(decisions: list[Decision], relay_id: str, metrics: RelayMetrics) -> 
     forwarded: Counter[tuple[str, str, str]] = Counter()
     debug = log.is_enabled_for(logging.DEBUG)  # the fields cost more than the no-op call
     for d in decisions:
+        if d.link is not None:
+            _linked(d, metrics)
+            if d.kind in ("beacon", "remote_receipt"):
+                continue
         msg = d.message
         sender = (msg.sender if msg else d.owner) or "-"
         agreement = (msg.agreement if msg else None) or "-"
@@ -59,6 +63,9 @@ def observe(decisions: list[Decision], relay_id: str, metrics: RelayMetrics) -> 
                 forwarded[agreement, sender, r] += 1
             if debug:
                 log.debug("relay.forwarded", recipients=d.recipients, **_fields(d, relay_id))
+        elif d.kind == "duplicate" and d.link is not None:
+            metrics.link_repeats.labels(d.link).inc()
+            log.debug("relay.link_repeat", link=d.link, **_fields(d, relay_id))
         elif d.kind == "duplicate":
             metrics.duplicates.labels(sender).inc()
             log.info("relay.duplicate", **_fields(d, relay_id))
@@ -75,9 +82,30 @@ def observe(decisions: list[Decision], relay_id: str, metrics: RelayMetrics) -> 
         metrics.forwarded.labels(*labels).inc(n)
 
 
+def _linked(d: Decision, metrics: RelayMetrics) -> None:
+    """Two-centre mode: the link is alive (any record over it), how late its beacon was, and the other side's
+    verdicts (a refusal of what this centre accepted is a disagreement both sides must see)."""
+    assert d.link is not None
+    arrived = d.record.received_at
+    if arrived is not None:
+        metrics.link_last_heard.labels(d.link).set(arrived.timestamp())
+        if d.beacon_at is not None:
+            metrics.link_delay.labels(d.link).set(max(0.0, (arrived - d.beacon_at).total_seconds()))
+    receipt = d.remote
+    if receipt is None or not d.state_writes:
+        return
+    if receipt.outcome == "rejected":
+        metrics.link_disagreements.labels(d.link).inc()
+        log.warning("relay.refused_there", link=d.link, message_id=receipt.refers_to, sender=receipt.recipient,
+                    reasons=[r.code for r in receipt.reasons], receipt=receipt.message_id)  # fmt: skip
+    else:
+        log.info("relay.remote_receipt", link=d.link, message_id=receipt.refers_to, outcome=receipt.outcome.value,
+                 receipt=receipt.message_id)  # fmt: skip
+
+
 def committed(tp: TopicPartition, decisions: list[Decision], relay_id: str) -> None:
     """One INFO line per committed transaction: where, how many of each outcome, and every message id."""
-    counts = {"forward": 0, "reject": 0, "duplicate": 0}
+    counts = {"forward": 0, "reject": 0, "duplicate": 0, "remote_receipt": 0, "beacon": 0}
     ids = []
     redriven = []
     for d in decisions:
@@ -90,5 +118,6 @@ def committed(tp: TopicPartition, decisions: list[Decision], relay_id: str) -> N
         "relay.committed", partition=f"{tp.topic}:{tp.partition}", first_offset=decisions[0].record.offset,
         last_offset=decisions[-1].record.offset, forwarded=counts["forward"], rejected=counts["reject"],
         duplicates=counts["duplicate"], message_ids=ids, relay_id=relay_id,
+        **({"remote_receipts": counts["remote_receipt"]} if counts["remote_receipt"] else {}),
         **({"redrive_of": [r for r, _ in redriven], "redriven_by": [b for _, b in redriven]} if redriven else {}),
     )  # fmt: skip

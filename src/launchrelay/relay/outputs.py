@@ -23,6 +23,7 @@ from launchrelay.contract.headers import (
     REASONS,
     REASONS_JSON,
     REDRIVE_HEADERS,
+    RELAY_HEADERS,
     RELAY_ID,
     WARNINGS,
     source_headers,
@@ -78,15 +79,20 @@ def plan(
     source = r.ref
     ids = record_hash(decision, origin)
     out: list[OutRecord] = []
+    if decision.kind == "beacon":
+        return out  # the link is alive: metrics only
+    if decision.kind == "remote_receipt":
+        return _remote_receipt(decision, topics, now, ids)
 
     if decision.kind == "forward":
         assert msg is not None
-        # the sender's headers (signature, key id) unchanged; a redrive mark stays on this side
-        sender = [h for h in r.headers if h[0] not in REDRIVE_HEADERS]
+        # the sender's headers (signature, key id) unchanged; a redrive mark stays on this side, and what another
+        # centre's relay added (over a link) gives way to this relay's own
+        sender = [h for h in r.headers if h[0] not in REDRIVE_HEADERS and h[0] not in RELAY_HEADERS]
         headers = [*sender, *source_headers(r.ref), (RELAY_ID, relay_id.encode())]
         if decision.warnings:  # flagged, not refused: the recipient sees why
             headers.append((WARNINGS, ",".join(dict.fromkeys(w.code for w in decision.warnings)).encode()))
-        out += [OutRecord(topics.inbound(p), key, r.value or b"", headers) for p in decision.recipients]
+        out += [OutRecord(topics.to(p), key, r.value or b"", headers) for p in decision.recipients]
         outcome, event_kind = ReceiptOutcome.FORWARDED, EventKind.FORWARDED
         reasons: list[Reason] = []
     elif decision.kind == "duplicate":
@@ -104,7 +110,10 @@ def plan(
     elif ignored is not None:
         reasons = [*reasons, ignored]
 
-    if decision.kind != "forward":
+    # a repeat that arrived over a link is the mirror's (it copies at least once), not the sender's: absorbed,
+    # with only its status event
+    absorbed = decision.kind == "duplicate" and decision.link is not None
+    if decision.kind != "forward" and not absorbed:
         codes = ",".join(dict.fromkeys(x.code for x in reasons))
         reasons_json = json.dumps([x.model_dump(exclude_none=True) for x in reasons], separators=(",", ":"))
         out.append(
@@ -123,7 +132,7 @@ def plan(
             )
         )
 
-    if decision.owner is not None:
+    if decision.owner is not None and not absorbed:
         receipt = Receipt(
             message_id=f"rcpt-{ids}",
             issued_by=relay_id,
@@ -139,10 +148,12 @@ def plan(
             source=source,
         )
         body = encode_fast(receipt)
-        out.append(OutRecord(topics.inbound(decision.owner), key, body, signer.headers(body)))
+        out.append(OutRecord(topics.to(decision.owner), key, body, signer.headers(body)))
 
     agreement = decision.agreement
-    expects_ack = decision.kind == "forward" and msg is not None and not isinstance(msg, Acknowledgement)
+    # the sending centre keeps the deadlines of its own party's notices (two-centre mode)
+    expects_ack = (decision.kind == "forward" and msg is not None and not isinstance(msg, Acknowledgement)
+                   and topics.is_local(msg.sender))  # fmt: skip
     retransmit = agreement.retransmit if expects_ack and agreement else None
     # Every value below is the relay's own or was validated on the way in, so the event is encoded from plain
     # values without building the model (a third of the cost), except with a redrive mark, whose operator name
@@ -177,5 +188,34 @@ def plan(
         body = with_member(body, "notice", decision.notice_text)
     out.append(OutRecord(topics.status, key, body, []))
 
+    out += [OutRecord(topics.relay_state, w.key.encode(), w.to_bytes(), []) for w in decision.state_writes]
+    return out
+
+
+def _remote_receipt(decision: Decision, topics: Topics, now: datetime, ids: str) -> list[OutRecord]:
+    """A linked centre's verdict on a message this centre sent it: its signed receipt passed to the local sender
+    unchanged, and a status event for the tracker (which shows "accepted here, refused there")."""
+    receipt, r = decision.remote, decision.record
+    assert receipt is not None
+    if not decision.state_writes:
+        return []  # seen before: the mirror copied it again
+    key = (receipt.launch_key or "").encode() or r.key
+    out = [OutRecord(topics.inbound(p), key, r.value or b"", list(r.headers)) for p in decision.recipients]
+    event: dict[str, Any] = {
+        "event_id": f"evt-{ids}",
+        "kind": EventKind.REMOTE_RECEIPT,
+        "at": now,
+        "source": r.ref,
+        "received_at": r.received_at,
+        "message_id": receipt.refers_to,
+        "agreement": receipt.agreement,
+        "sender": receipt.recipient,
+        "recipients": [decision.link],
+        "launch_key": receipt.launch_key,
+        "reasons": receipt.reasons,
+        "outcome": receipt.outcome.value,
+    }
+    body = encode_fast(StatusEvent.model_validate(event))
+    out.append(OutRecord(topics.status, key, body, []))
     out += [OutRecord(topics.relay_state, w.key.encode(), w.to_bytes(), []) for w in decision.state_writes]
     return out

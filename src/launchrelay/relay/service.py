@@ -46,6 +46,7 @@ from launchrelay.broker.produce import BATCH_BYTES, send_all, set_concurrent_tra
 from launchrelay.contract.headers import from_record
 from launchrelay.reasons import ReasonCode
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
+from launchrelay.relay.links import Links
 from launchrelay.relay.metrics import RelayMetrics
 from launchrelay.relay.observe import committed, observe
 from launchrelay.relay.outputs import plan
@@ -179,6 +180,12 @@ class RelayService:
         self._work = asyncio.Lock()
         self._stopping = asyncio.Event()
         self.counts: dict[str, int] = {"forward": 0, "reject": 0, "duplicate": 0}
+        #: two-centre mode: beacons out, silence watched in (None: one shared cluster)
+        self.links = (
+            Links(deployment, options.signer, options.relay_id, self.metrics, self._beacon_producer)
+            if deployment.centre is not None and deployment.links
+            else None
+        )
         #: the cluster's id, folded into every id the relay mints (see :mod:`launchrelay.relay.outputs`)
         self.origin = ""
 
@@ -193,7 +200,7 @@ class RelayService:
         await self._tombstones.start()
         await self._forget_expired()
         await self._consumer.start()
-        out_topics = [self.topics.outbound(p) for p in sorted(self.ctx.deployment.parties)]
+        out_topics = self.topics.inputs(list(self.ctx.deployment.parties))
         self._consumer.subscribe(out_topics, listener=_Listener(self))
         self._started = True
         self.watcher.last_contact = time.monotonic()  # the broker just answered
@@ -201,14 +208,20 @@ class RelayService:
                  cluster_id=self.origin)  # fmt: skip
 
     def ready(self) -> tuple[bool, str]:
-        """Ready: started, the broker answered lately, partitions assigned, and none of them stalled."""
+        """Ready: started, the broker answered lately, partitions assigned, and none of them stalled. A silent link
+        is named but does not make the relay unready: it still serves its own party."""
         if not self._started:
             return False, "starting"
         problem = self.watcher.problem()
         if problem is not None:
             return False, problem
         assigned = len(self._consumer.assignment())
-        return (assigned > 0, f"{assigned} partitions assigned")
+        silent = self.links.problem() if self.links is not None else None
+        return (assigned > 0, f"{assigned} partitions assigned" + (f"; {silent}" if silent else ""))
+
+    def _beacon_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(bootstrap_servers=self.options.bootstrap, acks="all", enable_idempotence=True,
+                                **self.options.client_options)  # fmt: skip
 
     def request_stop(self) -> None:
         """Stop fetching; the batch in hand finishes and commits first."""
@@ -229,7 +242,13 @@ class RelayService:
 
     async def run(self) -> None:
         """Process until ``request_stop``; transient Kafka errors are retried with backoff."""
-        await self.watcher.beside(self._run(), self._stopping)
+        links = asyncio.create_task(self.links.run(self._stopping)) if self.links is not None else None
+        try:
+            await self.watcher.beside(self._run(), self._stopping)
+        finally:
+            if links is not None:
+                self._stopping.set()
+                await links
 
     async def _run(self) -> None:
         backoff = 0.5
@@ -686,7 +705,10 @@ class RelayService:
         for write in overlay.pending.values():
             self.state.apply(write)
         for decision in decisions:
-            self.counts[decision.kind] += 1
+            self.counts[decision.kind] = self.counts.get(decision.kind, 0) + 1
         observe(decisions, self.options.relay_id, self.metrics)
-        committed(tp, decisions, self.options.relay_id)
+        if self.links is not None:
+            self.links.heard(decisions)
+        if any(d.kind != "beacon" for d in decisions):
+            committed(tp, decisions, self.options.relay_id)
         return True

@@ -19,7 +19,6 @@ from launchrelay.errors import ConfigError
 from launchrelay.runtime.health import OpsServer
 from launchrelay.settings import Settings
 from launchrelay.signing import Signer
-from launchrelay.topics import Topics
 
 log = structlog.get_logger("launchrelay.runtime")
 
@@ -40,7 +39,7 @@ async def prepare(settings: Settings, who: Role) -> Prepared:
     check_relay_key(deployment, signer)
     bootstrap = settings.bootstrap()
     r = deployment.relay
-    specs = topic_specs(Topics(r.topic_prefix), list(deployment.parties), r.partitions, r.replication_factor,
+    specs = topic_specs(deployment.topics, list(deployment.parties), r.partitions, r.replication_factor,
                         r.max_message_bytes)  # fmt: skip
     # Only the topics this service is granted: under ACLs it cannot see (or create) the others.
     uses = {g.name for p in access_plan(deployment) if p.role == who for g in p.grants if g.resource == "topic"}

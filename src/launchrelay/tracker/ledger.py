@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS notifications (
     key TEXT PRIMARY KEY, message_id TEXT, message_type TEXT, sender TEXT, agreement TEXT, launch_key TEXT,
     recipients TEXT NOT NULL, refers_to TEXT, window_start TEXT, received_at TEXT, outcome TEXT NOT NULL,
     reasons TEXT NOT NULL, closed_by TEXT, amended INTEGER NOT NULL DEFAULT 0, source TEXT,
-    window_end TEXT, expires_at TEXT, notice TEXT, report_outcome TEXT
+    window_end TEXT, expires_at TEXT, notice TEXT, report_outcome TEXT, refused_there TEXT
 );
 CREATE INDEX IF NOT EXISTS notifications_by_id ON notifications (message_id);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -74,7 +74,7 @@ COUNTS_SCHEMA = (
 #: Columns added since the first ledgers were written: a ledger of an earlier version gets them on opening
 #: (SQLite appends them, in this order, as in the CREATE statements above).
 ADDED_COLUMNS = {
-    "notifications": ["window_end TEXT", "expires_at TEXT", "notice TEXT", "report_outcome TEXT"],
+    "notifications": ["window_end TEXT", "expires_at TEXT", "notice TEXT", "report_outcome TEXT", "refused_there TEXT"],
     "deliveries": ["kind TEXT NOT NULL DEFAULT 'ack'"],
 }
 
@@ -241,6 +241,7 @@ class SqliteLedger:
             expires_at=_dt(row[16]),
             notice=json.loads(row[17]) if row[17] else None,
             report_outcome=row[18],
+            refused_there=row[19],
         )
 
     @staticmethod
@@ -399,12 +400,12 @@ def _write(db: sqlite3.Connection, changes: lifecycle.Changes) -> None:
     """Write the rows as they are (insert or replace) and add the timeline entries."""
     for n in changes.notifications:
         db.execute(
-            "INSERT OR REPLACE INTO notifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO notifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 n.key, n.message_id, n.message_type, n.sender, n.agreement, n.launch_key, json.dumps(n.recipients),
                 n.refers_to, _ts(n.window_start), _ts(n.received_at), n.outcome, json.dumps(n.reasons),
                 n.closed_by, n.amended, n.source, _ts(n.window_end), _ts(n.expires_at),
-                json.dumps(n.notice) if n.notice is not None else None, n.report_outcome,
+                json.dumps(n.notice) if n.notice is not None else None, n.report_outcome, n.refused_there,
             ),
         )  # fmt: skip
     for d in changes.deliveries:

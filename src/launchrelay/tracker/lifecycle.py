@@ -51,6 +51,8 @@ class Notification:
     notice: dict[str, Any] | None = None
     #: for a completed-launch report: launched or not_launched
     report_outcome: str | None = None
+    #: two-centre mode: accepted here but refused by a linked centre: who, and its reason codes ("RU: LEAD_…")
+    refused_there: str | None = None
 
 
 class DeliveryKind(StrEnum):
@@ -182,6 +184,8 @@ def overall_state(n: Notification, deliveries: list[Delivery], now: datetime | N
     """One word for the operator's table (with ``now``: a notice past its window and validity is expired)."""
     if n.outcome != "forwarded":
         return n.outcome
+    if n.refused_there:
+        return "refused_there"  # accepted here, refused by the counterpart's centre: both sides must see it
     if n.closed_by == "cancellation":
         return "cancelled"
     if n.closed_by == "completed_launch":
@@ -243,6 +247,7 @@ def apply(event: StatusEvent, view: LedgerView) -> Changes:
         EventKind.RETRANSMITTED: _retransmitted,
         EventKind.ACKNOWLEDGEMENT_OVERDUE: _overdue,
         EventKind.REPORT_OVERDUE: _report_overdue,
+        EventKind.REMOTE_RECEIPT: _remote_receipt,
     }[event.kind](event, view, changes)
     return changes
 
@@ -359,3 +364,23 @@ def _overdue(e: StatusEvent, view: LedgerView, out: Changes) -> None:
 
 def _report_overdue(e: StatusEvent, view: LedgerView, out: Changes) -> None:
     _each_recipient(e, view, out, "report_overdue", lambda d: timed_out(d, e.at), kind=DeliveryKind.REPORT)
+
+
+def _remote_receipt(e: StatusEvent, view: LedgerView, out: Changes) -> None:
+    """Two-centre mode: a linked centre's verdict on a message this centre forwarded to it. A refusal of what was
+    accepted here is a disagreement: the notification says so, and the acknowledgement it can no longer get is
+    no longer awaited (the sender is told by the counterpart's receipt, passed on to it)."""
+    key = notification_key(e.sender, e.message_id, e)
+    there = e.recipients[0] if e.recipients else "?"
+    codes = [r.code for r in e.reasons]
+    if e.outcome != "rejected":
+        out.note(key, e.at, "received_there" if e.outcome == "forwarded" else f"{e.outcome}_there", by=there)
+        return
+    out.note(key, e.at, "refused_there", by=there, reasons=codes)
+    n = view.notification(key)
+    if n is not None:
+        out.notifications.append(replace(n, refused_there=f"{there}: {', '.join(codes) or '?'}"))
+    out.deliveries += [
+        stop(d) for d in view.deliveries(key)
+        if d.recipient == there and d.kind is DeliveryKind.ACK and d.state is DeliveryState.PENDING
+    ]  # fmt: skip

@@ -33,7 +33,7 @@ from launchrelay.contract.headers import Headers, from_record
 from launchrelay.contract.messages import RecordRef
 from launchrelay.runtime.watcher import Watcher, key
 from launchrelay.signing import Signer
-from launchrelay.topics import OutRecord, Topics
+from launchrelay.topics import OutRecord
 from launchrelay.tracker import outputs
 from launchrelay.tracker.deadlines import Action, Clock, Retransmit, Timeout, action_id, due, in_flight_id
 from launchrelay.tracker.ledger import Ledger
@@ -114,7 +114,7 @@ class TrackerService:
         self.deployment = deployment
         self.options = options
         self.ledger = ledger
-        self.topics = Topics(deployment.relay.topic_prefix)
+        self.topics = deployment.topics
         self._producer = AIOKafkaProducer(
             bootstrap_servers=options.bootstrap,
             **options.client_options,
