@@ -20,7 +20,7 @@ FLOORS: dict[int, set[str]] = {
     3: {"broker"},
     4: {"runtime"},
     5: {"relay", "tracker", "clients", "ops", "asyncapi", "deploy", "configcheck"},
-    6: {"cli", "demo", "docsgen", "console", "__main__", "__init__"},
+    6: {"cli", "demo", "centres", "docsgen", "console", "__main__", "__init__"},
 }
 #: floors whose rooms stand side by side: no room imports another on the same floor
 SIDE_BY_SIDE = {5}

@@ -231,6 +231,10 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if "log_level" not in settings.model_fields_set:
         # the demo narrates; the services' own event logs are in files it names at the end
         configure_logging("WARNING", settings.log_format)
+    if args.two_centres:
+        from launchrelay.centres import run_two_centres_demo
+
+        return asyncio.run(run_two_centres_demo(settings.data_dir.resolve(), settings.cache_dir))
     return asyncio.run(run_demo(settings, console=args.console))
 
 
@@ -303,6 +307,35 @@ def _cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     except (urllib.error.URLError, OSError) as exc:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return 1
+
+
+def _cmd_link(args: argparse.Namespace, settings: Settings) -> int:
+    """Two-centre mode: the MirrorMaker 2 that brings what a linked centre sends into this centre's cluster."""
+    from launchrelay.broker.admin import ensure_topics, topic_specs
+    from launchrelay.broker.mirror import ensure_mirror_jars, mirror_for, stop_mirror_by_pidfile
+
+    if args.action == "fetch":
+        print(ensure_mirror_jars(settings.cache_dir))
+        return 0
+    data_dir = settings.data_dir / f"mirror-{args.counterpart}"
+    if args.action == "stop":
+        print("mirror stopped" if stop_mirror_by_pidfile(data_dir) else "no mirror was running")
+        return 0
+    d = _deployment(args, settings)
+    mirror = mirror_for(d, args.counterpart, settings, data_dir)
+    r = d.relay
+    wanted = d.topics.link_in(args.counterpart)  # made here first: stamped with this broker's time of arrival
+    specs = [s for s in topic_specs(d.topics, list(d.parties), r.partitions, r.replication_factor,
+                                    r.max_message_bytes) if s.name == wanted]  # fmt: skip
+    asyncio.run(ensure_topics(settings.bootstrap(), specs, client_options=settings.kafka_options()))
+    mirror.start()
+    print(f"mirror {args.counterpart} -> {mirror.target.alias} running: {mirror.topic} into {wanted} "
+          f"(log: {mirror.log_path})")  # fmt: skip
+    if args.action == "start":
+        mirror.detach()  # `launchrelay link stop XX` ends it through the pid file
+        return 0
+    mirror.run_until_signal()
+    return 0
 
 
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
@@ -388,6 +421,7 @@ _SERVICE = (*_KAFKA, "relay_key", "relay_key_id", "metrics_port", "metrics_host"
 #: the settings each command reads, listed in its --help
 READS: dict[str, tuple[str, ...]] = {
     "broker": _BROKER,
+    "link": (*_KAFKA, "data_dir", "cache_dir"),
     "config": tuple(Settings.model_fields),  # prints them all
     "check": ("config",),
     "docs": (),
@@ -471,6 +505,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a cluster of N nodes (ports BROKER_PORT+2i, CONTROLLER_PORT+2i; topics get "
                         "min(3, N) copies, min.insync.replicas 2 from 3)")  # fmt: skip
     broker.set_defaults(func=_cmd_broker)
+
+    link = sub.add_parser("link", help="two-centre mode: MirrorMaker 2 bringing a linked centre's records here")
+    link.add_argument(
+        "action",
+        choices=["run", "start", "stop", "fetch"],
+        help="run in the foreground, start in the background, stop, or fetch MirrorMaker 2's jars",
+    )
+    link.add_argument("counterpart", nargs="?", default="", help="the party whose centre sends (its [links.XX])")
+    link.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
+    link.set_defaults(func=_cmd_link)
 
     config = sub.add_parser("config", help="configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True)
@@ -583,6 +627,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the main job: broker, topics and an exchange between two parties")
     demo.add_argument("--console", action="store_true",
                       help="then serve the operators' console over it until Ctrl-C (an account is made)")  # fmt: skip
+    demo.add_argument(
+        "--two-centres",
+        action="store_true",
+        help="two centres instead: two clusters, MirrorMaker 2 both ways, a relay and tracker each",
+    )
     demo.set_defaults(func=_cmd_demo)
     return parser
 

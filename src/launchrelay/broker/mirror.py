@@ -27,9 +27,10 @@ from pathlib import Path
 
 import structlog
 
+from launchrelay.agreements.config import Deployment
 from launchrelay.broker.local import KAFKA_VERSION, _require_tool, resolve_classpath
-from launchrelay.errors import BrokerError
-from launchrelay.settings import default_cache_dir
+from launchrelay.errors import BrokerError, ConfigError
+from launchrelay.settings import Settings, default_cache_dir
 
 log = structlog.get_logger(__name__)
 
@@ -271,3 +272,39 @@ def stop_mirror_by_pidfile(data_dir: Path, timeout_s: float = 30.0) -> bool:
             os.kill(pid, signal.SIGKILL)
     pid_path.unlink(missing_ok=True)
     return True
+
+
+def link_source(deployment: Deployment, code: str) -> ClusterAccess:
+    """How this centre's mirror reaches ``code``'s cluster: ``[links.XX]``, the password read from its file."""
+    link = deployment.links.get(code)
+    if link is None:
+        raise ConfigError(f"no [links.{code}] in the config: links: {sorted(deployment.links) or 'none'}")
+    password = None
+    if link.sasl_password_file is not None:
+        try:
+            password = link.sasl_password_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"[links.{code}] sasl_password_file cannot be read: {exc.strerror}") from exc
+    return ClusterAccess(code, link.bootstrap, link.security_protocol, link.sasl_mechanism, link.sasl_username,
+                         password, link.ssl_cafile)  # fmt: skip
+
+
+def own_cluster(alias: str, settings: Settings) -> ClusterAccess:
+    """How the mirror reaches this centre's own cluster: as every process of it does (the settings)."""
+    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
+    return ClusterAccess(alias, settings.bootstrap(), settings.kafka_security_protocol, settings.kafka_sasl_mechanism,
+                         settings.kafka_sasl_username, password, settings.kafka_ssl_cafile)  # fmt: skip
+
+
+def mirror_for(deployment: Deployment, code: str, settings: Settings, data_dir: Path | None = None) -> LocalMirror:
+    """The mirror this centre runs to receive what ``code``'s centre sends it (``code``'s ``P.link.<here>``)."""
+    if deployment.centre is None:
+        raise ConfigError("a link needs [centre] party = the party this centre serves (two-centre mode)")
+    here = deployment.centre.party
+    return LocalMirror(
+        data_dir=data_dir or settings.data_dir / f"mirror-{code}",
+        source=link_source(deployment, code),
+        target=own_cluster(here, settings),
+        topic=deployment.topics.link_out(here),  # the counterpart's name for its link to this centre
+        cache_dir=settings.cache_dir,
+    )

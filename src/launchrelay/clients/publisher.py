@@ -85,6 +85,8 @@ class Publisher:
         self._task: asyncio.Task[None] | None = None
         self._waiters: dict[str, asyncio.Future[Receipt]] = {}
         self._early: dict[str, Receipt] = {}
+        #: every receipt seen per message (two-centre mode: the own centre's, then the counterpart centre's)
+        self._seen: dict[str, list[Receipt]] = {}
 
     async def start(self, timeout_s: float = 60.0) -> None:
         """Connect (and start watching receipts); :class:`PublishError` if Kafka does not answer in time."""
@@ -148,11 +150,14 @@ class Publisher:
         if self._relay_keys is not None and not self._relay_signed(value or b"", headers):
             log.warning("publisher.receipt_unverified", refers_to=message.refers_to)
             return
+        self._seen.setdefault(message.refers_to, []).append(message)
+        if len(self._seen) > 10_000:
+            self._seen.pop(next(iter(self._seen)))
         waiter = self._waiters.pop(message.refers_to, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(message)
         else:
-            self._early[message.refers_to] = message
+            self._early.setdefault(message.refers_to, message)  # the first receipt counts (its own centre's)
             if len(self._early) > 10_000:
                 self._early.pop(next(iter(self._early)))
 
@@ -227,6 +232,11 @@ class Publisher:
             offset=result.offset,
         )
         return PublishResult(message.message_id, result.topic, result.partition, result.offset)
+
+    def receipts_for(self, message_id: str) -> list[Receipt]:
+        """Every receipt seen so far for ``message_id``, in arrival order (in two-centre mode this centre's relay's,
+        then the counterpart centre's, passed back over the link; tell them apart by ``issued_by``)."""
+        return list(self._seen.get(message_id, ()))
 
     async def wait_receipt(self, message_id: str, timeout_s: float = 30.0) -> Receipt:
         """The relay's receipt for ``message_id`` (forwarded, rejected or duplicate)."""
