@@ -1,0 +1,240 @@
+"""Two centres: `python -m bench.two_centres [--seconds 20] [--cut 60]`.
+
+Two single-node clusters on this machine, joined by MirrorMaker 2 both ways, a relay and a tracker each
+(launchrelay.centres). Measured in the same run, alternating:
+
+- **relay path**: CN publishes a signed notice to CN's out topic; the time until RU's read_committed reader sees it
+  on RU's in topic (CN's relay, the mirror, RU's relay);
+- **bare hop**: the same bytes published to a plain topic of CN's cluster, copied by a MirrorMaker 2 of the same
+  settings into RU's cluster; the time until a read_committed reader there sees it (no relays at all);
+
+each at 10 and 100 notices a second; p50 and p99. Then the link is cut for ``--cut`` seconds (RU's mirror frozen
+with SIGSTOP, so its start-up is not counted) while CN publishes at 10 a second; the figure is the time from the
+end of the cut to the last backlogged notice delivered. Writes bench/results/two_centres.{json,md} with the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bench.measure import notice, percentiles, write_results
+from launchrelay.broker.consume import partitions_of
+from launchrelay.broker.mirror import ClusterAccess, LocalMirror
+from launchrelay.centres import TwoCentres, centre_keys
+
+ROOT = Path(__file__).resolve().parent.parent
+BARE = "bare.hop"
+
+
+class Arrivals:
+    """A read_committed reader of one topic from its end: when each id arrived (time.time())."""
+
+    def __init__(self, bootstrap: str, topic: str, id_of: Any) -> None:
+        self.bootstrap, self.topic, self.id_of = bootstrap, topic, id_of
+        self.seen: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, isolation_level="read_committed",
+                                    enable_auto_commit=False, fetch_max_wait_ms=10)  # fmt: skip
+        await consumer.start()
+        tps = await partitions_of(consumer, self.topic)
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+
+        async def read() -> None:
+            try:
+                while True:
+                    batch = await consumer.getmany(timeout_ms=200)
+                    now = time.time()
+                    for rs in batch.values():
+                        for r in rs:
+                            key = self.id_of(r)
+                            if key is not None:
+                                self.seen.setdefault(key, now)
+            finally:
+                await consumer.stop()
+
+        self._task = asyncio.create_task(read())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def _message_id(r: Any) -> str | None:
+    try:
+        body = json.loads(r.value)
+    except ValueError:
+        return None
+    return body.get("message_id") if body.get("message_type") == "planned_launch" else None
+
+
+async def paced(producer: AIOKafkaProducer, topic: str, rate: int, seconds: float, signer: Any,
+                sent: dict[str, float]) -> None:  # fmt: skip
+    """Publish CN's notices to ``topic`` at ``rate`` a second for ``seconds``; their send times into ``sent``."""
+    began, n = time.monotonic(), 0
+    while (elapsed := time.monotonic() - began) < seconds:
+        for _ in range(int(elapsed * rate) + 1 - n):
+            key, value, headers = notice(signer, n)
+            mid = json.loads(value)["message_id"]
+            sent[mid] = time.time()
+            await producer.send(topic, value, key=key, headers=headers)
+            n += 1
+        await asyncio.sleep(0.005)
+    await producer.flush()
+
+
+async def latencies(sent: dict[str, float], arrivals: Arrivals, timeout_s: float = 120) -> list[float]:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and not set(sent) <= set(arrivals.seen):
+        await asyncio.sleep(0.2)
+    return [(arrivals.seen[m] - t) * 1000 for m, t in sent.items() if m in arrivals.seen]
+
+
+async def run(seconds: float, cut_s: float) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="lr-two-centres-"))
+    tc = TwoCentres(work, centre_keys(work / "keys"))
+    bare: LocalMirror | None = None
+    results: dict[str, Any] = {"rounds": []}
+    try:
+        tc.start_brokers()
+        await tc.make_topics()
+        cn, ru = tc["CN"], tc["RU"]
+        admin = AIOKafkaAdminClient(bootstrap_servers=cn.bootstrap)
+        await admin.start()
+        await admin.create_topics([NewTopic(BARE, 3, 1, topic_configs={"message.timestamp.type": "LogAppendTime"})])
+        await admin.close()
+        admin = AIOKafkaAdminClient(bootstrap_servers=ru.bootstrap)
+        await admin.start()
+        await admin.create_topics([NewTopic(f"CN.{BARE}", 3, 1,
+                                            topic_configs={"message.timestamp.type": "LogAppendTime"})])  # fmt: skip
+        await admin.close()
+        tc.start_mirrors()
+        bare = LocalMirror(work / "bare-mirror", ClusterAccess("CN", cn.bootstrap), ClusterAccess("RU", ru.bootstrap),
+                           BARE)  # fmt: skip
+        bare.start()
+        tc.start_services()
+        relay_in = Arrivals(ru.bootstrap, f"{tc.prefix}.RU.in", _message_id)
+        bare_in = Arrivals(ru.bootstrap, f"CN.{BARE}", _message_id)
+        await relay_in.start()
+        await bare_in.start()
+        producer = AIOKafkaProducer(bootstrap_servers=cn.bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
+        await producer.start()
+        signer = tc.keys["CN"]
+        # warm-up: both paths carry a few seconds of traffic first (JIT, connections, metadata)
+        for topic in (f"{tc.prefix}.CN.out", BARE):
+            await paced(producer, topic, 10, 3, signer, {})
+        await asyncio.sleep(5)
+        for rate in (10, 100):
+            for i, (name, topic, arrivals) in enumerate([("relay path", f"{tc.prefix}.CN.out", relay_in),
+                                                          ("bare hop", BARE, bare_in)] * 2):  # fmt: skip
+                sent: dict[str, float] = {}
+                load = round(os.getloadavg()[0], 2)
+                await paced(producer, topic, rate, seconds, signer, sent)
+                lat = await latencies(sent, arrivals)
+                results["rounds"].append({"variant": name, "rate": rate, "round": i // 2 + 1, "load_1m": load,
+                                          "sent": len(sent), "arrived": len(lat), **percentiles(lat)})  # fmt: skip
+                print(f"  {name} at {rate}/s: {results['rounds'][-1]}", flush=True)
+        # the link is cut: RU's mirror frozen while CN goes on publishing
+        mirror = ru.mirror
+        assert mirror is not None and mirror.pid is not None
+        backlog: dict[str, float] = {}
+        os.kill(mirror.pid, signal.SIGSTOP)
+        try:
+            await paced(producer, f"{tc.prefix}.CN.out", 10, cut_s, signer, backlog)
+        finally:
+            os.kill(mirror.pid, signal.SIGCONT)
+        cut_ended = time.time()
+        await latencies(backlog, relay_in, timeout_s=300)
+        last = max(relay_in.seen[m] for m in backlog if m in relay_in.seen)
+        results["backlog"] = {"cut_s": cut_s, "notices": len(backlog),
+                              "delivered": sum(1 for m in backlog if m in relay_in.seen),
+                              "drained_s": round(last - cut_ended, 2), "load_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
+        print(f"  backlog: {results['backlog']}", flush=True)
+        await producer.stop()
+        await relay_in.stop()
+        await bare_in.stop()
+    finally:
+        if bare is not None:
+            bare.stop()
+        tc.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    results["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results["summary"] = summarise(results["rounds"])
+    return results
+
+
+def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for rate in (10, 100):
+        by = {v: [r for r in rounds if r["rate"] == rate and r["variant"] == v] for v in ("relay path", "bare hop")}
+        p99 = {v: max(r["p99"] for r in rs) for v, rs in by.items()}
+        p50 = {v: sorted(r["p50"] for r in rs)[len(rs) // 2] for v, rs in by.items()}
+        out[str(rate)] = {"relay_p50_ms": round(p50["relay path"], 1), "relay_p99_ms": round(p99["relay path"], 1),
+                          "bare_p50_ms": round(p50["bare hop"], 1), "bare_p99_ms": round(p99["bare hop"], 1),
+                          "p99_ratio": round(p99["relay path"] / p99["bare hop"], 2)}  # fmt: skip
+    return out
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    b = doc["backlog"]
+    lines = [
+        "# Two centres: publish -> visible to the counterpart's reader, across MirrorMaker 2",
+        "",
+        f"{doc['date']}. Two single-node clusters on one 2-core machine; the relay path (CN's relay, the mirror, "
+        "RU's relay) beside a bare MirrorMaker 2 hop of the same bytes, alternating, two rounds each. Worst p99 of "
+        "the rounds. Target: relay path p99 at most 1.5 x the bare hop's; a 60 s backlog drained within 10 s.",
+        "",
+        "| rate /s | relay p50 ms | relay p99 ms | bare hop p50 ms | bare hop p99 ms | p99 ratio |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[
+            f"| {rate} | {s['relay_p50_ms']} | {s['relay_p99_ms']} | {s['bare_p50_ms']} | {s['bare_p99_ms']} "
+            f"| {s['p99_ratio']} |"
+            for rate, s in doc["summary"].items()
+        ],
+        "",
+        f"Link cut {b['cut_s']:g} s (RU's mirror frozen) while CN published {b['notices']} notices: all "
+        f"{b['delivered']} delivered, the last {b['drained_s']} s after the cut ended (load {b['load_1m']}).",
+        "",
+        "| variant | rate | round | sent | arrived | p50 ms | p95 ms | p99 ms | max ms | load (1 min) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[
+            f"| {r['variant']} | {r['rate']} | {r['round']} | {r['sent']} | {r['arrived']} | {r['p50']:.1f} "
+            f"| {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['load_1m']} |"
+            for r in doc["rounds"]
+        ],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--cut", type=float, default=60)
+    args = parser.parse_args()
+    doc = asyncio.run(run(args.seconds, args.cut))
+    write_results(ROOT / "bench" / "results", "two_centres", doc, markdown(doc))
+
+
+if __name__ == "__main__":
+    main()
