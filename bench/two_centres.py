@@ -125,16 +125,17 @@ async def run(seconds: float, cut_s: float) -> dict[str, Any]:
         await admin.close()
         admin = AIOKafkaAdminClient(bootstrap_servers=ru.bootstrap)
         await admin.start()
-        await admin.create_topics([NewTopic(f"CN.{BARE}", 3, 1,
+        await admin.create_topics([NewTopic(f"CNB.{BARE}", 3, 1,
                                             topic_configs={"message.timestamp.type": "LogAppendTime"})])  # fmt: skip
         await admin.close()
         tc.start_mirrors()
-        bare = LocalMirror(work / "bare-mirror", ClusterAccess("CN", cn.bootstrap), ClusterAccess("RU", ru.bootstrap),
-                           BARE)  # fmt: skip
+        # aliases of its own: mirrors with the same target alias share one Connect cluster and its configuration
+        bare = LocalMirror(work / "bare-mirror", ClusterAccess("CNB", cn.bootstrap),
+                           ClusterAccess("RUB", ru.bootstrap), BARE)  # fmt: skip
         bare.start()
         tc.start_services()
         relay_in = Arrivals(ru.bootstrap, f"{tc.prefix}.RU.in", _message_id)
-        bare_in = Arrivals(ru.bootstrap, f"CN.{BARE}", _message_id)
+        bare_in = Arrivals(ru.bootstrap, f"CNB.{BARE}", _message_id)
         await relay_in.start()
         await bare_in.start()
         producer = AIOKafkaProducer(bootstrap_servers=cn.bootstrap, acks="all", enable_idempotence=True, linger_ms=0)

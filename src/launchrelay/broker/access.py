@@ -107,7 +107,7 @@ def _bindings(plan: list[Principal]) -> list[AclBinding]:
             patterns[g.pattern],
             f"User:{p.user}",
             "*",
-            AclOperation[op.upper()],
+            AclOperation[re.sub(r"(?<!^)(?=[A-Z])", "_", op).upper()],  # DescribeConfigs: DESCRIBE_CONFIGS
             AclPermissionType.ALLOW,
         )
         for p in plan
