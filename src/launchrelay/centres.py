@@ -13,6 +13,7 @@ the public keys: neither centre holds a credential of the other's cluster beyond
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -273,17 +274,20 @@ async def run_two_centres_demo(data_dir: Path, cache_dir: Path | None = None) ->
 
         now = datetime.now(UTC)
 
+        def iso(at: datetime) -> str:
+            return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
         def planned(n: int, lead: timedelta) -> PlannedLaunch:
-            start, end = now + lead, now + lead + timedelta(hours=12)
-            return PlannedLaunch.model_validate({
+            start, end = iso(now + lead), iso(now + lead + timedelta(hours=12))
+            return PlannedLaunch.model_validate_json(json.dumps({
                 "message_type": "planned_launch", "message_id": f"cn-2c-{run_id}-{n}", "agreement": "CN-RU-2009",
-                "sender": "CN", "recipients": ["RU"], "launch_key": f"CN-2C-{n}", "created_at": now,
+                "sender": "CN", "recipients": ["RU"], "launch_key": f"CN-2C-{n}", "created_at": iso(now),
                 "vehicle": {"category": "icbm", "generic_class": "DF-41", "range_km": 12000.0},
                 "window": {"start": start, "end": end},
                 "launch_area": {"kind": "circle", "centre": {"lat": 40.96, "lon": 100.29}, "radius": 20, "unit": "km"},
                 "impact_areas": [{"kind": "circle", "centre": {"lat": 45.1, "lon": 110.4}, "radius": 50, "unit": "km"}],
                 "direction": {"azimuth_deg": 60.0},
-            })  # fmt: skip
+            }))  # fmt: skip
 
         notices = [planned(1, timedelta(days=5)), planned(2, timedelta(days=6)), planned(3, timedelta(days=7))]
         short = planned(4, timedelta(hours=48))  # CN's 24 h minimum passes it; RU's 72 h refuses it
