@@ -26,6 +26,7 @@ from launchrelay.broker.local import LocalBroker, free_port
 from launchrelay.broker.mirror import ClusterAccess, LocalMirror
 from launchrelay.clients import Publisher
 from launchrelay.contract.messages import Receipt
+from launchrelay.demo import keys_in
 from launchrelay.settings import child_environment
 from launchrelay.signing import Signer
 
@@ -53,18 +54,7 @@ def centre_config(party: str, keys: dict[str, Signer], prefix: str, other_bootst
 
 def centre_keys(keys_dir: Path) -> dict[str, Signer]:
     """The parties' and both relays' signing keys, made on first use and kept."""
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for name in ("CN", "RU", "relay-CN", "relay-RU"):
-        path = keys_dir / f"{name.lower()}.pem"
-        key_id = f"{name.lower()}-k1"
-        if path.exists():
-            out[name] = Signer.from_file(key_id, path)
-        else:
-            out[name] = Signer.generate(key_id)
-            path.write_bytes(out[name].to_pem())
-            path.chmod(0o600)
-    return out
+    return keys_in(keys_dir, ["CN", "RU", "relay-CN", "relay-RU"])
 
 
 @dataclass

@@ -41,9 +41,14 @@ DEMO_DEADLINE_S = 8
 def demo_keys(keys_dir: Path) -> dict[str, Signer]:
     """One signing key per demo party, one for the relay and one for the watch's operator (redrives), made on
     first use and kept under the data dir."""
+    return keys_in(keys_dir, [*DEMO_PARTIES, "relay", "operator"])
+
+
+def keys_in(keys_dir: Path, names: list[str]) -> dict[str, Signer]:
+    """A signing key per name (key id ``<name>-demo``, lower case), made on first use and kept in ``keys_dir``."""
     keys_dir.mkdir(parents=True, exist_ok=True)
     signers = {}
-    for code in [*DEMO_PARTIES, "relay", "operator"]:
+    for code in names:
         path = keys_dir / f"{code.lower()}.pem"
         key_id = f"{code.lower()}-demo"
         if path.exists():

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 import structlog
 
+from launchrelay.broker._process import run_until_signal, stop_pid_file
 from launchrelay.broker.tls import make_broker_tls
 from launchrelay.errors import BrokerError, BrokerPortBusy, BrokerToolMissing
 from launchrelay.settings import default_cache_dir
@@ -574,19 +575,7 @@ class LocalBroker:
 
     def run_until_signal(self) -> None:
         """Keep the broker in the foreground until SIGTERM or SIGINT, or until it exits by itself; then stop it."""
-        stopping = False
-
-        def _stop(*_: object) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
-        try:
-            while not stopping and self._proc is not None and self._proc.poll() is None:
-                signal.sigtimedwait([signal.SIGTERM, signal.SIGINT], 0.5)
-        finally:
-            self.stop()
+        run_until_signal(lambda: self._proc, self.stop)
 
     def __enter__(self) -> LocalBroker:
         self.start()
@@ -598,27 +587,8 @@ class LocalBroker:
 
 def stop_by_pidfile(data_dir: Path, timeout_s: float = 30.0) -> bool:
     """Stop a broker started by another process of ours; False when none was running."""
-    pid_path = data_dir / "broker.pid"
-    try:
-        pid = int(pid_path.read_text().strip())
-    except (FileNotFoundError, ValueError):
+    if not stop_pid_file(data_dir / "broker.pid", timeout_s):
         return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pid_path.unlink(missing_ok=True)
-        return False
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    pid_path.unlink(missing_ok=True)
     note = data_dir / "class-archive.dumping"
     with contextlib.suppress(FileNotFoundError):
         _keep_archive(Path(note.read_text().strip()))

@@ -17,7 +17,6 @@ the broker's, once; the process is Kafka's own ``org.apache.kafka.connect.mirror
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import signal
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 import structlog
 
 from launchrelay.agreements.config import Deployment
+from launchrelay.broker._process import run_until_signal, stop_pid_file
 from launchrelay.broker.local import KAFKA_VERSION, _require_tool, resolve_classpath
 from launchrelay.errors import BrokerError, ConfigError
 from launchrelay.settings import Settings, default_cache_dir
@@ -226,19 +226,7 @@ class LocalMirror:
         self._proc = None
 
     def run_until_signal(self) -> None:
-        stopping = False
-
-        def _stop(*_: object) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
-        try:
-            while not stopping and self._proc is not None and self._proc.poll() is None:
-                signal.sigtimedwait([signal.SIGTERM, signal.SIGINT], 0.5)
-        finally:
-            self.stop()
+        run_until_signal(lambda: self._proc, self.stop)
 
     def __enter__(self) -> LocalMirror:
         self.start()
@@ -250,28 +238,7 @@ class LocalMirror:
 
 def stop_mirror_by_pidfile(data_dir: Path, timeout_s: float = 30.0) -> bool:
     """Stop a mirror started in the background by another process of ours; False when none was running."""
-    pid_path = data_dir / "mirror.pid"
-    try:
-        pid = int(pid_path.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pid_path.unlink(missing_ok=True)
-        return False
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    pid_path.unlink(missing_ok=True)
-    return True
+    return stop_pid_file(data_dir / "mirror.pid", timeout_s)
 
 
 def link_source(deployment: Deployment, code: str) -> ClusterAccess:
