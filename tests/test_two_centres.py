@@ -208,13 +208,14 @@ async def test_when_the_two_sides_disagree_both_see_it(centres: TwoCentres) -> N
 
 
 async def test_nothing_lost_or_doubled_across_the_link_through_faults(centres: TwoCentres) -> None:
-    """CN keeps publishing (10 a second, 30 s) while RU's mirror is SIGKILLed and restarted, RU's relay is
-    SIGKILLed and restarted, and the link is cut (RU's mirror stopped) for 20 s: every notice reaches RU's system
-    exactly once and in order per launch; the mirror's repeats are absorbed by RU's relay."""
+    """CN keeps publishing (10 a second for a minute, one Publisher throughout) while RU's mirror is SIGKILLed and
+    restarted, RU's relay is SIGKILLed and restarted, the link is cut (RU's mirror stopped) for 20 s, and CN's
+    cluster is stopped and started: every notice reaches RU's system exactly once and in order per launch; the
+    mirror's repeats are absorbed by RU's relay."""
     tc = centres
     ru = tc["RU"]
     assert ru.mirror is not None
-    notices = [message("CN", ["RU"], lead=timedelta(days=5), launch_key=f"CN-F{n % 20}") for n in range(300)]
+    notices = [message("CN", ["RU"], lead=timedelta(days=5), launch_key=f"CN-F{n % 20}") for n in range(600)]
     ids = {m.message_id for m in notices}
 
     async def faults() -> None:
@@ -232,6 +233,10 @@ async def test_nothing_lost_or_doubled_across_the_link_through_faults(centres: T
         await asyncio.sleep(20)
         ru.mirror.launch()
         await asyncio.to_thread(ru.mirror.wait_ready, 180)
+        cn = tc["CN"]  # the sender's whole cluster goes away and comes back under everything reading it
+        await asyncio.to_thread(cn.broker.stop)
+        await asyncio.sleep(5)
+        await asyncio.to_thread(cn.broker.start)
 
     async with publisher(tc) as cn:
         broken = asyncio.create_task(faults())
@@ -246,3 +251,26 @@ async def test_nothing_lost_or_doubled_across_the_link_through_faults(centres: T
         if body["message_id"] in ids:
             per_launch[r.key].append(sent_order[body["message_id"]])
     assert all(v == sorted(v) for v in per_launch.values()), "order per launch kept across the link"
+
+
+@pytest.mark.slow
+async def test_a_link_cut_for_minutes_loses_nothing(centres: TwoCentres) -> None:
+    """The long version (make test-slow): the link is cut for three minutes while CN publishes two a second; when
+    it returns, every notice reaches RU once, in order per launch, and RU's relay logs the link as silent and heard
+    again."""
+    tc = centres
+    ru = tc["RU"]
+    assert ru.mirror is not None
+    notices = [message("CN", ["RU"], lead=timedelta(days=5), launch_key=f"CN-S{n % 10}") for n in range(420)]
+    ids = {m.message_id for m in notices}
+    await asyncio.to_thread(ru.mirror.stop)
+    try:
+        async with publisher(tc) as cn:
+            await publish_all(cn, notices, rate_per_s=2)
+    finally:
+        ru.mirror.launch()
+        await asyncio.to_thread(ru.mirror.wait_ready, 180)
+    records = await forwards_in(tc, ids, timeout_s=300)
+    exactly_once_in_order(records, ids)
+    log = ru.log("relay").read_text()
+    assert '"relay.link_silent"' in log and '"relay.link_heard"' in log

@@ -31,8 +31,16 @@ def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     data_dir = settings.data_dir / "broker"
-    if args.action == "fetch":  # the broker's jars and Kafka's own tools (which the tests use)
-        for libs in (ensure_jars(settings.cache_dir), ensure_tools(settings.cache_dir)):
+    if args.action == "fetch":
+        from launchrelay.broker.mirror import ensure_mirror_jars
+
+        # the broker's jars, Kafka's own tools (the tests use them) and MirrorMaker 2's (two-centre mode)
+        jars = (
+            ensure_jars(settings.cache_dir),
+            ensure_tools(settings.cache_dir),
+            ensure_mirror_jars(settings.cache_dir),
+        )
+        for libs in jars:
             print(f"{libs} ({directory_bytes(libs) / 1e6:.1f} MB)")
         archive = ensure_class_archive(settings.cache_dir)  # every later broker starts faster from it
         print(f"{archive} ({archive.stat().st_size / 1e6:.1f} MB)")

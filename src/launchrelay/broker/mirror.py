@@ -122,8 +122,9 @@ def mirror_properties(source: ClusterAccess, target: ClusterAccess, topic: str) 
         "sync.group.offsets.enabled": "false",
         "refresh.topics.interval.seconds": "10",
         "refresh.groups.enabled": "false",
-        # a record is handed to the target as soon as it is read (the source task polls every second otherwise)
-        f"{source.alias}.consumer.fetch.max.wait.ms": "100",
+        # a fetch returns as soon as a committed record is there: a read_committed fetch that finds the relay's
+        # transaction still open waits out this limit before it sees the commit (as the relay's own fetches, 10 ms)
+        f"{source.alias}.consumer.fetch.max.wait.ms": "10",
         f"{target.alias}.producer.linger.ms": "0",
         "offset.flush.interval.ms": "1000",
     }
