@@ -176,3 +176,38 @@ def test_the_centres_topics(tmp_path: Path) -> None:
     assert t.inputs(["CN", "RU"]) == ["lr.CN.out", "RU.lr.link.CN"]
     assert (t.to("CN"), t.to("RU"), t.link_in("RU")) == ("lr.CN.in", "lr.link.RU", "RU.lr.link.CN")
     assert t.owner_of("RU.lr.link.CN") == "RU" and t.link_of("US.lr.link.CN") is None
+
+
+def test_a_retransmission_over_the_link_is_forwarded_once_per_attempt() -> None:
+    """CN's tracker re-sends a notice not yet acknowledged over the link (the original bytes, lr-retransmission: N);
+    RU's centre forwards each attempt once to RU, with the header, and absorbs the mirror's repeat of it."""
+    state = MemoryState()
+    first = decide(record("CN.lr.link.RU", RAW, SIGNERS["CN"].headers(RAW)), RU, state)
+    for w in first.state_writes:
+        state.apply(w)
+    resent = [*SIGNERS["CN"].headers(RAW), ("lr-retransmission", b"1")]
+    again = decide(record("CN.lr.link.RU", RAW, resent, offset=20), RU, state)
+    assert again.kind == "forward" and again.recipients == ["RU"]
+    out = planned(again, RU, "relay-RU")
+    assert header(out["lr.RU.in"][0].headers, "lr-retransmission") == b"1"
+    for w in again.state_writes:
+        state.apply(w)
+    repeat = decide(record("CN.lr.link.RU", RAW, resent, offset=21), RU, state)
+    assert repeat.kind == "duplicate" and sorted(planned(repeat, RU, "relay-RU")) == ["lr.status"]
+    second = decide(record("CN.lr.link.RU", RAW, [*SIGNERS["CN"].headers(RAW), ("lr-retransmission", b"2")],
+                           offset=22), RU, state)  # fmt: skip
+    assert second.kind == "forward"
+
+
+def test_the_sending_centres_tracker_resends_over_the_link() -> None:
+    """CN's tracker writes a re-send for RU to the link topic (RU's in topic is in RU's cluster)."""
+    from launchrelay.tracker import outputs as tracker_outputs
+    from launchrelay.tracker.deadlines import Retransmit
+    from launchrelay.tracker.lifecycle import deliveries_for, from_event
+    from test_tracker_lifecycle import _forwarded
+
+    forwarded = _forwarded(["RU"])
+    n, (d,) = from_event(forwarded), deliveries_for(forwarded)
+    out = tracker_outputs.plan(Retransmit(d, 1), n, (RAW, SIGNERS["CN"].headers(RAW)), CN.topics,
+                               SIGNERS["relay-CN"], "t1", NOW)  # fmt: skip
+    assert [o.topic for o in out] == ["lr.link.RU", "lr.status"]

@@ -172,6 +172,10 @@ def access_plan(deployment: Deployment) -> list[Principal]:
                     )
                     for p in parties
                 ),
+                *(
+                    Grant("topic", topics.link_out(p), ("Write", "Describe"), why="re-sends to a linked centre")
+                    for p in linked
+                ),
                 Grant(
                     "transactionalId",
                     f"{prefix}.tracker",

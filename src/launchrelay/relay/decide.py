@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Literal
@@ -20,7 +20,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from launchrelay.agreements.config import Agreement, Deployment
 from launchrelay.agreements.rules import check as check_rules
 from launchrelay.contract.codec import read
-from launchrelay.contract.headers import KEY_ID_HEADER, LINK_BEACON, SIGNATURE_HEADER, Headers, header
+from launchrelay.contract.headers import (
+    KEY_ID_HEADER,
+    LINK_BEACON,
+    RETRANSMISSION_HEADER,
+    SIGNATURE_HEADER,
+    Headers,
+    header,
+)
 from launchrelay.contract.messages import (
     Acknowledgement,
     Amendment,
@@ -333,6 +340,10 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
     if seen is not None and seen.digest == digest and seen.outcome == "rejected" and mark and mark.authentic:
         # Redriven by an operator: the same bytes, rejected before and so never forwarded, are decided again.
         seen = None
+    if seen is not None and seen.digest == digest and link is not None and seen.outcome == "forwarded":
+        resent = _retransmission(record, ctx, state, message, seen, link)
+        if resent is not None:
+            return resent
     if seen is not None and seen.digest == digest:
         repeat = _r(R.DUPLICATE, "already handled; not forwarded again")
         return Decision("duplicate", record, owner, digest, message=message, reasons=[repeat], redrive=mark, link=link)
@@ -421,6 +432,28 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         redrive=mark,
         link=link,
     )
+
+
+def _retransmission(
+    record: InboundRecord, ctx: RelayContext, state: StateView, message: PartyMessage, seen: SeenMessage, link: str
+) -> Decision | None:
+    """Two-centre mode: the sending centre's tracker re-sent a notice not yet acknowledged (header
+    ``lr-retransmission: N``, the original bytes). It is forwarded again to the local recipients, once per attempt
+    number: the mirror's repeat of the same attempt is absorbed like any repeat."""
+    attempt = header(record.headers, RETRANSMISSION_HEADER)
+    if attempt is None or not attempt.isdigit():
+        return None
+    ident = f"{message.message_id}|retransmission {int(attempt)}"
+    digest = seen.digest
+    if state.get(message.sender, ident) is not None:
+        repeat = _r(R.DUPLICATE, "this retransmission was forwarded already")
+        return Decision("duplicate", record, link, digest, message=message, reasons=[repeat], link=link)
+    write = replace(seen, message_id=ident, src=Src.of(record.ref), notice=None)
+    return Decision(
+        "forward", record, link, digest, message=message, recipients=[p for p in message.recipients if
+        ctx.topics.is_local(p)], state_writes=[write], agreement=ctx.deployment.agreement(message.agreement),
+        link=link,
+    )  # fmt: skip
 
 
 def _reachable(message: PartyMessage, topics: Topics, link: str | None) -> list[Reason]:

@@ -52,11 +52,10 @@ def plan(
     overdue = EventKind.REPORT_OVERDUE if report else EventKind.ACKNOWLEDGEMENT_OVERDUE
     out: list[OutRecord] = []
     if attempt is not None:
-        # gone with retention, or (two-centre mode) the recipient's copy went over a link, where the counterpart's
-        # relay would absorb a repeat: only the event says it was due
-        if original is not None and topics.is_local(d.recipient):
+        if original is not None:  # gone with retention: only the event says it was due
+            # two-centre mode: over the link, where the counterpart's relay forwards each attempt once
             value, headers = original
-            out.append(OutRecord(topics.inbound(d.recipient), key, value,
+            out.append(OutRecord(topics.to(d.recipient), key, value,
                                  [*headers, (RETRANSMISSION_HEADER, str(attempt).encode())]))  # fmt: skip
     else:
         receipt = Receipt(
