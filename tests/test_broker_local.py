@@ -71,7 +71,7 @@ def test_fetch_progress_counts_files_and_megabytes(capsys: pytest.CaptureFixture
 
 
 def test_broker_fetch_prints_where_and_how_big(tmp_path: Path) -> None:
-    """With the jars cached: both classpaths, each with its size."""
+    """With the jars cached: each classpath and the class archive, each with its size."""
     import subprocess
     import sys
 
@@ -79,8 +79,10 @@ def test_broker_fetch_prints_where_and_how_big(tmp_path: Path) -> None:
                           timeout=900, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert len(lines) == 2 and all(line.endswith(" MB)") for line in lines)
-    assert "kafka-4" in lines[0] and "kafka-tools-4" in lines[1]
+    # the broker's jars, Kafka's tools, MirrorMaker 2's, and the broker's class archive
+    assert len(lines) == 4 and all(line.endswith(" MB)") for line in lines)
+    assert "kafka-4" in lines[0] and "kafka-tools-4" in lines[1] and "connect-mirror-4" in lines[2]
+    assert lines[3].split(" (")[0].endswith("broker-classes.jsa")
 
 
 def test_a_cluster_id_never_starts_with_a_dash() -> None:

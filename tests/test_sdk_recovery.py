@@ -162,16 +162,23 @@ async def test_a_spent_producer_is_discarded_while_the_broker_is_frozen(broker: 
     """discard() gives up a batch the frozen broker will not confirm (aiokafka's stop() alone would wait for it
     without end) and returns within its grace; it relies on a private name of aiokafka's, pinned here."""
     deploy = await make_deploy(broker.bootstrap, tmp_path)
+    topic = deploy.topics.outbound("CN")
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
-    assert callable(getattr(producer._message_accumulator, "fail_all", None))
-    assert broker.pid is not None
-    os.kill(broker.pid, signal.SIGSTOP)
     try:
-        pending = await producer.send(deploy.topics.outbound("CN"), b"x", key=b"k")
-        started = asyncio.get_running_loop().time()
-        await discard(producer, grace_s=0.5)
-        assert asyncio.get_running_loop().time() - started < 4
-        assert pending.done()
+        await producer.send_and_wait(topic, b"x", key=b"k")  # the producer knows the topic's leader now
+        assert callable(getattr(producer._message_accumulator, "fail_all", None))
+        assert isinstance(producer.client._conns, dict)
+        assert broker.pid is not None
+        os.kill(broker.pid, signal.SIGSTOP)
+        try:
+            pending = await producer.send(topic, b"y", key=b"k")
+            started = asyncio.get_running_loop().time()
+            await discard(producer, grace_s=0.5)
+            assert asyncio.get_running_loop().time() - started < 4
+            assert pending.done()
+            assert not any(c.connected() for c in producer.client._conns.values()), "a connection left open"
+        finally:
+            os.kill(broker.pid, signal.SIGCONT)
     finally:
-        os.kill(broker.pid, signal.SIGCONT)
+        await discard(producer, grace_s=5)  # a no-op when the test got that far

@@ -66,9 +66,14 @@ async def discard(producer: AIOKafkaProducer, grace_s: float = DISCARD_GRACE_S) 
     done, _ = await asyncio.wait({stopping}, timeout=grace_s)
     if not done:
         producer._message_accumulator.fail_all(ProducerClosed())  # private: no public way to give up
-        done, _ = await asyncio.wait({stopping}, timeout=5.0)
+        done, _ = await asyncio.wait({stopping}, timeout=1.0)
     if not done:
+        # closing its connections waits for a peer that does not answer: close them at once instead, so none
+        # is left open (and none warns when collected)
         stopping.cancel()
+        for conn in list(producer.client._conns.values()):  # private, pinned with the name above
+            with contextlib.suppress(Exception):
+                conn.close()
     with contextlib.suppress(BaseException):
         await stopping
 
