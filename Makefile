@@ -30,7 +30,7 @@ provision:  ## the tests' tools from Debian when missing (java, maven, openssl, 
 test: provision $(STAMP)  ## the whole suite against a real broker (provisioned from Maven Central when needed)
 	$(BIN)/launchrelay broker fetch >/dev/null
 	$(BIN)/python tests/schemas.py
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 test-core: $(STAMP)  ## the tests that need no broker: the pure core, the contract, the docs (about a minute)
 	$(BIN)/pytest -m "not kafka"
