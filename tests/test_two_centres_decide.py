@@ -211,3 +211,12 @@ def test_the_sending_centres_tracker_resends_over_the_link() -> None:
     out = tracker_outputs.plan(Retransmit(d, 1), n, (RAW, SIGNERS["CN"].headers(RAW)), CN.topics,
                                SIGNERS["relay-CN"], "t1", NOW)  # fmt: skip
     assert [o.topic for o in out] == ["lr.link.RU", "lr.status"]
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"at": 5}', b'{"at": "2026-11-28T11:59:58"}', b'{"at": "soon"}'])
+def test_a_signed_beacon_with_a_broken_time_is_still_a_beacon_without_a_time(body: bytes) -> None:
+    """The linked relay signed it, so the link is alive; a time that cannot be compared with this broker's (no zone,
+    not a time) is left out rather than breaking the link's delay figure."""
+    decision = decide(record("RU.lr.link.CN", body, [(LINK_BEACON, b"1"), *SIGNERS["relay-RU"].headers(body)],
+                             key=b"beacon"), CN, MemoryState())  # fmt: skip
+    assert decision.kind == "beacon" and decision.beacon_at is None

@@ -508,6 +508,9 @@ def _relay_of(link: str) -> str:
 
 
 def _beacon_time(value: bytes) -> datetime | None:
+    """When the beacon says it left; None for anything else, a time without a zone included (it could not be
+    compared with this broker's time of arrival)."""
     with contextlib.suppress(Exception):
-        return datetime.fromisoformat(json.loads(value)["at"])
+        at = datetime.fromisoformat(json.loads(value)["at"])
+        return at if at.tzinfo is not None else None
     return None
