@@ -299,6 +299,33 @@ def test_the_health_page_shows_readiness_lag_and_the_last_broker_contact(console
     assert "unreachable" in tracker and "no answer" in tracker
 
 
+def test_the_health_page_has_a_links_panel_from_the_relays_link_metrics(console: TestClient) -> None:
+    """Two-centre mode: per link, silent or heard, when last heard, the beacon's delay, what waits on the mirrored
+    topic, what the other side refused and the repeats absorbed; a link never heard from says so."""
+    from launchrelay.relay.metrics import RelayMetrics
+    from launchrelay.runtime.health import ops_app
+
+    metrics = RelayMetrics()
+    metrics.on_partition("RU.lr.link.CN", 0, 12, 3.0)
+    metrics.on_partition("lr.CN.out", 0, 5, 1.0)  # not the link's: not counted as waiting on it
+    metrics.link_last_heard.labels("RU").set(time.time() - 7)
+    metrics.link_delay.labels("RU").set(0.25)
+    metrics.link_silent.labels("RU").set(0)
+    metrics.link_disagreements.labels("RU").inc(2)
+    metrics.link_repeats.labels("RU").inc(3)
+    metrics.link_silent.labels("IN").set(1)
+    app = ops_app(metrics.registry, lambda: (True, "ready; link from IN silent for 300s"))
+    with served_in_thread(app) as base:
+        console.app.state.console.config.services = {"relay": base}
+        sign_in(console)
+        page = console.get("/health").text
+    ru = page.split('data-link="RU"')[1].split("</tr>")[0]
+    assert "heard" in ru and "silent" not in ru
+    assert re.search(r"<td>[78] s ago</td><td>0.25 s</td><td>12</td><td>2</td><td>3</td>", ru), ru
+    ind = page.split('data-link="IN"')[1].split("</tr>")[0]
+    assert "silent" in ind and "never" in ind
+
+
 @pytest.mark.kafka
 async def test_a_notifications_page_shows_the_original_bytes_and_whether_they_verify(
     kafka_bootstrap: str, tmp_path: Path

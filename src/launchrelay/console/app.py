@@ -99,7 +99,9 @@ class Console:
 def probe(name: str, base: str, timeout_s: float = 2.0) -> dict[str, Any]:
     """One service's readiness, its partitions' lag and oldest waiting record, and its last broker contact,
     from its own /readyz and /metrics."""
-    out: dict[str, Any] = {"name": name, "url": base, "ready": None, "why": "", "partitions": [], "contact_s": None}
+    out: dict[str, Any] = {
+        "name": name, "url": base, "ready": None, "why": "", "partitions": [], "contact_s": None, "links": [],
+    }  # fmt: skip
     try:
         try:
             with urllib.request.urlopen(f"{base}/readyz", timeout=timeout_s) as resp:  # noqa: S310 - configured
@@ -112,6 +114,7 @@ def probe(name: str, base: str, timeout_s: float = 2.0) -> dict[str, Any]:
         out["why"] = f"no answer: {exc}"
         return out
     parts: dict[tuple[str, str], dict[str, float]] = {}
+    links: dict[str, dict[str, Any]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name in ("launchrelay_consumer_lag", "launchrelay_oldest_pending_seconds"):
@@ -119,8 +122,32 @@ def probe(name: str, base: str, timeout_s: float = 2.0) -> dict[str, Any]:
                 parts.setdefault(key, {})[sample.name.removeprefix("launchrelay_")] = sample.value
             elif sample.name == "launchrelay_broker_contact_timestamp_seconds" and sample.value > 0:
                 out["contact_s"] = max(0.0, time.time() - sample.value)
+            elif sample.name in LINK_SAMPLES:
+                link = links.setdefault(sample.labels["link"], {"link": sample.labels["link"], "lag": 0.0})
+                link[LINK_SAMPLES[sample.name]] = sample.value
     out["partitions"] = [{"partition": f"{t}:{p}", **v} for (t, p), v in sorted(parts.items())]
+    for code, link in sorted(links.items()):
+        # what waits on the incoming link topic: MirrorMaker 2 names the copy "<source alias>.<topic>"
+        link["lag"] = sum(v.get("consumer_lag", 0.0) for (t, _), v in parts.items() if is_link_copy(t, code))
+        heard = link.pop("last_heard", 0.0)
+        link["heard_s"] = max(0.0, time.time() - heard) if heard > 0 else None
+        out["links"].append(link)
     return out
+
+
+#: the relay's link metrics the health page shows, by the name each is shown under
+LINK_SAMPLES = {
+    "launchrelay_link_last_heard_timestamp_seconds": "last_heard",
+    "launchrelay_link_delay_seconds": "delay_s",
+    "launchrelay_link_silent": "silent",
+    "launchrelay_link_disagreements_total": "disagreements",
+    "launchrelay_link_repeats_total": "repeats",
+}
+
+
+def is_link_copy(topic: str, code: str) -> bool:
+    """Whether ``topic`` is MirrorMaker 2's copy, here, of the link topic ``code``'s centre writes for us."""
+    return topic.startswith(f"{code}.") and ".link." in topic
 
 
 def build_app(config: ConsoleConfig) -> Starlette:
