@@ -94,6 +94,62 @@ def test_compose_keeps_kafka_data_and_the_ledger_in_volumes() -> None:
     assert f"chown 10001:10001 {Path(ledger).parent}" in (ROOT / "Dockerfile").read_text()
 
 
+def test_compose_two_centre_profile_gives_each_centre_its_own_cluster_relay_tracker_and_mirror(
+    tmp_path: Path,
+) -> None:
+    """Profile "two-centres": per centre a Kafka (its own data, cluster id and host port), topics, relay and
+    tracker pointed at that Kafka with that centre's config and key, and Kafka's own MirrorMaker 2 (from the
+    Kafka image) running the properties `launchrelay init-centres` writes for what that centre receives, into
+    that centre's cluster. The files it names are the ones init-centres writes, and they load; nothing of the
+    one-cluster project depends on the profile."""
+    from launchrelay.broker.mirror import ClusterAccess, mirror_properties, render
+    from launchrelay.centres import write_centres
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    two = {name for name, svc in services.items() if svc.get("profiles") == ["two-centres"]}
+    per_centre = ("kafka", "topics", "relay", "tracker", "mirror")
+    assert two == {"centres-init"} | {f"{k}-{p}" for k in per_centre for p in ("cn", "ru")}
+    for name, svc in services.items():
+        if name not in two and not svc.get("profiles"):
+            assert not set(svc.get("depends_on", {})) & two, name
+    init = services["centres-init"]["command"]
+    assert init[:2] == ["init-centres", "/etc/launchrelay"]
+    bootstraps = dict(init[i + 1].split("=") for i, a in enumerate(init) if a == "--bootstrap")
+    written = write_centres(tmp_path, bootstraps)
+    assert {p.relative_to(tmp_path).as_posix() for p in written} == {
+        f"{P}/{f}" for P in ("CN", "RU") for f in ("launchrelay.toml", "relay.pem", "mm2.properties")
+    }
+    assert (tmp_path / "CN" / "relay.pem").stat().st_mode & 0o077 == 0, "a private key readable by its owner only"
+    ports, ids = set(), set()
+    for party, other in (("CN", "RU"), ("RU", "CN")):
+        p, o = party.lower(), other.lower()
+        kafka = services[f"kafka-{p}"]
+        assert f"PLAINTEXT://{bootstraps[party]}" in kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+        ports.add(kafka["ports"][0].split(":")[0])
+        ids.add(kafka["environment"]["CLUSTER_ID"])
+        assert kafka["volumes"] == [f"kafka-{p}-data:/var/lib/kafka/data"]
+        config = load_config(tmp_path / party / "launchrelay.toml")
+        assert config.centre is not None and config.centre.party == party
+        assert config.links[other].bootstrap == bootstraps[other]
+        for name in (f"topics-{p}", f"relay-{p}", f"tracker-{p}"):
+            env = services[name]["environment"]
+            assert env["LAUNCHRELAY_BOOTSTRAP_SERVERS"] == bootstraps[party], name
+            assert env["LAUNCHRELAY_CONFIG"] == f"/etc/launchrelay/{party}/launchrelay.toml", name
+            assert env["LAUNCHRELAY_RELAY_KEY"] == f"/etc/launchrelay/{party}/relay.pem", name
+            assert env["LAUNCHRELAY_RELAY_KEY_ID"] in config.relay.keys, name
+            assert services[name]["depends_on"][f"kafka-{p}"]["condition"] == "service_healthy"
+        assert f"ledger-{p}:/var/lib/launchrelay/ledger" in services[f"tracker-{p}"]["volumes"]
+        mirror = services[f"mirror-{p}"]
+        assert mirror["image"] == kafka["image"] and mirror["entrypoint"] == ["/opt/kafka/bin/connect-mirror-maker.sh"]
+        assert mirror["command"] == [f"/etc/launchrelay/{party}/mm2.properties", "--clusters", party]
+        assert set(mirror["depends_on"]) == {f"topics-{p}", f"kafka-{o}"}
+        expected = mirror_properties(ClusterAccess(other, bootstraps[other]), ClusterAccess(party, bootstraps[party]),
+                                     f"lr.link.{party}")  # fmt: skip
+        assert (tmp_path / party / "mm2.properties").read_text() == render(expected)
+    assert len(ports) == 2 and len(ids) == 2, "two clusters, two host ports"
+    assert write_centres(tmp_path, bootstraps) == [], "kept when they exist"
+
+
 def test_compose_demo_environment_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo service's environment is one the settings accept (an empty METRICS_PORT crashed it once)."""
     env = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["demo"]["environment"]

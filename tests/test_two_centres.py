@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from harness import iso, message, read_topic, source_of
-from launchrelay.centres import TwoCentres, centre_keys
+from launchrelay.centres import LocalCentre, TwoCentres, centre_keys
 from launchrelay.clients import Inbox, InboxItem, Publisher
 from launchrelay.contract.messages import Acknowledgement, PartyMessage, Receipt
 from launchrelay.errors import PublishError
@@ -87,10 +87,13 @@ async def forwards_in(tc: TwoCentres, ids: set[str], timeout_s: float = 240) -> 
 
 
 def exactly_once_in_order(records: list[Any], ids: set[str]) -> None:
-    copies = Counter(json.loads(r.value)["message_id"] for r in records if source_of(r))
+    # each forward once: a notice, and each re-send of it the sending centre's tracker made (marked with its number)
+    copies = Counter((json.loads(r.value)["message_id"], dict(r.headers).get("lr-retransmission"))
+                     for r in records if source_of(r))  # fmt: skip
     doubled = {k: v for k, v in copies.items() if v > 1}
     assert not doubled, f"{len(doubled)} forwarded twice to RU, e.g. {next(iter(doubled.items()))}"
-    assert ids <= set(copies), f"{len(ids - set(copies))} never reached RU"
+    arrived = {message_id for message_id, _ in copies}
+    assert ids <= arrived, f"{len(ids - arrived)} never reached RU"
 
 
 def ledger_state(path: Path, message_id: str) -> dict[str, Any] | None:
@@ -103,6 +106,13 @@ def ledger_state(path: Path, message_id: str) -> dict[str, Any] | None:
         return status.timeline(ledger, message_id, datetime.now(UTC))
     finally:
         ledger.close()
+
+
+def restart_relay(centre: LocalCentre) -> None:
+    """After a change to its config: the relay reads it when it starts."""
+    centre.stop("relay")
+    centre.start("relay")
+    centre.wait_for("relay", "relay.partitions_assigned")
 
 
 async def until(check: Any, timeout_s: float) -> bool:
@@ -178,6 +188,38 @@ async def test_notices_cross_both_centres_and_acknowledgements_come_back(centres
     assert view is not None and "received_there" in [e["event"] for e in view["timeline"]]
 
 
+async def test_a_notice_not_acknowledged_is_sent_again_across_the_link(centres: TwoCentres) -> None:
+    """CN's tracker re-sends a notice RU does not acknowledge (here every 6 s, twice): each attempt, the original
+    bytes marked with its number, crosses the link, is verified again by RU's relay and reaches RU's system once;
+    CN's ledger counts both re-sends and, past the deadline, says overdue."""
+    tc = centres
+    cn, ru = tc["CN"], tc["RU"]
+    resend = CN_DEADLINE + 'retransmit = { every = "PT6S", max_attempts = 2 }\n'
+    cn.write(ru.bootstrap, resend)
+    await asyncio.to_thread(restart_relay, cn)  # the relay's forward carries the agreement's re-send schedule
+    try:
+        notice = message("CN", ["RU"], lead=timedelta(days=5))
+        async with publisher(tc) as pub:
+            await pub.publish(notice)
+
+        def copies(rs: list[Any]) -> list[Any]:
+            return [r for r in rs if source_of(r) and json.loads(r.value)["message_id"] == notice.message_id]
+
+        ru_in = await read_topic(ru.bootstrap, f"{tc.prefix}.RU.in", lambda rs: len(copies(rs)) >= 3, timeout_s=120)
+        await asyncio.sleep(5)  # a fourth copy (a repeat forwarded again) would show by now
+        ru_in = await read_topic(ru.bootstrap, f"{tc.prefix}.RU.in", lambda rs: True, timeout_s=30)
+        got = copies(ru_in)
+        attempts = [dict(r.headers).get("lr-retransmission") for r in got]
+        assert attempts == [None, b"1", b"2"], attempts
+        assert {r.value for r in got} == {got[0].value}, "the original bytes each time"
+        assert await until(lambda: (ledger_state(cn.ledger, notice.message_id) or {}).get("state") == "overdue", 90)
+        view = ledger_state(cn.ledger, notice.message_id)
+        assert view is not None and [e["event"] for e in view["timeline"]].count("retransmitted") == 2
+    finally:
+        cn.write(ru.bootstrap, CN_DEADLINE)
+        await asyncio.to_thread(restart_relay, cn)
+
+
 async def test_when_the_two_sides_disagree_both_see_it(centres: TwoCentres) -> None:
     """A notice 48 hours ahead: CN's centre (24 h minimum) forwards it, RU's (72 h) refuses it. RU's centre records
     the refusal and keeps the dead letter; CN gets RU's centre's signed refusal with its reasons, CN's ledger says
@@ -208,14 +250,14 @@ async def test_when_the_two_sides_disagree_both_see_it(centres: TwoCentres) -> N
 
 
 async def test_nothing_lost_or_doubled_across_the_link_through_faults(centres: TwoCentres) -> None:
-    """CN keeps publishing (10 a second for a minute, one Publisher throughout) while RU's mirror is SIGKILLed and
-    restarted, RU's relay is SIGKILLed and restarted, the link is cut (RU's mirror stopped) for 20 s, and CN's
-    cluster is stopped and started: every notice reaches RU's system exactly once and in order per launch; the
-    mirror's repeats are absorbed by RU's relay."""
+    """CN keeps publishing (10 a second for 80 s, one Publisher throughout) while RU's mirror is SIGKILLed and
+    restarted, RU's relay is SIGKILLed and restarted, the link is cut (RU's mirror stopped) for 20 s, CN's
+    cluster is stopped and started, then RU's: every notice reaches RU's system exactly once and in order per
+    launch; the mirror's repeats are absorbed by RU's relay."""
     tc = centres
     ru = tc["RU"]
     assert ru.mirror is not None
-    notices = [message("CN", ["RU"], lead=timedelta(days=5), launch_key=f"CN-F{n % 20}") for n in range(600)]
+    notices = [message("CN", ["RU"], lead=timedelta(days=5), launch_key=f"CN-F{n % 20}") for n in range(800)]
     ids = {m.message_id for m in notices}
 
     async def faults() -> None:
@@ -237,6 +279,10 @@ async def test_nothing_lost_or_doubled_across_the_link_through_faults(centres: T
         await asyncio.to_thread(cn.broker.stop)
         await asyncio.sleep(5)
         await asyncio.to_thread(cn.broker.start)
+        await asyncio.sleep(3)  # and then the receiver's: under RU's relay, the mirror writing into it, RU's reader
+        await asyncio.to_thread(ru.broker.stop)
+        await asyncio.sleep(5)
+        await asyncio.to_thread(ru.broker.start)
 
     async with publisher(tc) as cn:
         broken = asyncio.create_task(faults())

@@ -101,7 +101,9 @@ class LocalCentre:
 
     def write(self, other_bootstrap: str, extra: str = "") -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "relay.pem").write_bytes(self.keys[f"relay-{self.party}"].to_pem())
+        pem = self.dir / "relay.pem"
+        pem.write_bytes(self.keys[f"relay-{self.party}"].to_pem())
+        pem.chmod(0o600)
         self.config.write_text(centre_config(self.party, self.keys, self.prefix, other_bootstrap, extra))
 
     async def make_topics(self) -> None:
@@ -220,6 +222,36 @@ class TwoCentres:
             c.stop_all()
         for c in self.centres.values():
             c.broker.stop()
+
+
+# --- `launchrelay init-centres` (compose's two-centre profile) -----------------------------------------------
+
+
+def write_centres(root: Path, bootstraps: dict[str, str], prefix: str = "lr") -> list[Path]:
+    """Both centres' files for a trial of two-centre mode where the two share one host's volumes (compose's
+    ``two-centres`` profile): ``keys/`` (the parties' and both relays' keys), and per party ``P/launchrelay.toml``,
+    ``P/relay.pem`` and ``P/mm2.properties`` (the mirror ``P``'s centre runs, as ``launchrelay link run`` would
+    configure it: the other's ``prefix.link.P`` into ``P``'s cluster). Kept when they exist (keys stay keys)."""
+    from launchrelay.broker.mirror import mirror_properties, render
+
+    missing = {"CN", "RU"} - set(bootstraps)
+    if missing:
+        raise ValueError(f"an address for each centre's cluster: missing {', '.join(sorted(missing))}")
+    keys = centre_keys(root / "keys")
+    written = []
+    for party in ("CN", "RU"):
+        other = _other(party)
+        centre = LocalCentre(party, root / party, LocalBroker(root / party / "unused"), keys, prefix)
+        if not centre.config.exists():
+            centre.write(bootstraps[other])
+            written += [centre.config, centre.dir / "relay.pem"]
+        mm2 = centre.dir / "mm2.properties"
+        if not mm2.exists():
+            props = mirror_properties(ClusterAccess(other, bootstraps[other]), ClusterAccess(party, bootstraps[party]),
+                                      f"{prefix}.link.{party}")  # fmt: skip
+            mm2.write_text(render(props))
+            written.append(mm2)
+    return written
 
 
 # --- `launchrelay demo --two-centres` ---------------------------------------------------------------------------

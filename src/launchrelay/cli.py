@@ -175,6 +175,26 @@ def _cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_init_centres(args: argparse.Namespace, settings: Settings) -> int:
+    from launchrelay.centres import write_centres
+
+    bootstraps = {}
+    for item in args.bootstrap:
+        code, sep, address = item.partition("=")
+        if not sep or not address.strip():
+            raise ConfigError(f"{item!r} is not CODE=HOST:PORT")
+        bootstraps[code.strip().upper()] = address.strip()
+    try:
+        written = write_centres(Path(args.dir), bootstraps, args.topic_prefix)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    for path in written:
+        print(f"wrote {path}")
+    if not written:
+        print(f"{args.dir}: both centres' files exist; nothing changed")
+    return 0
+
+
 def _services(text: str | None) -> dict[str, str]:
     """``relay=http://relay:9400,tracker=http://tracker:9400`` -> {name: url}."""
     out = {}
@@ -436,6 +456,7 @@ READS: dict[str, tuple[str, ...]] = {
     "asyncapi": ("config",),
     "keygen": (),
     "init": (),
+    "init-centres": (),
     "console": (
         *_KAFKA,
         "data_dir",
@@ -564,6 +585,16 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--topic-prefix", default="launchrelay")
     init.add_argument("--partitions", type=int, default=3)
     init.set_defaults(func=_cmd_init)
+
+    centres = sub.add_parser("init-centres", help="two-centre mode on one host (compose's two-centres profile): "
+                             "both centres' configs, keys and MirrorMaker 2 properties in DIR")  # fmt: skip
+    centres.add_argument("dir", help="CN/ and RU/ (launchrelay.toml, relay.pem, mm2.properties) and keys/ go here")
+    centres.add_argument(
+        "--bootstrap", action="append", default=[], metavar="CODE=HOST:PORT", required=True,
+        help="each centre's cluster as the other's mirror reaches it, e.g. CN=kafka-cn:9092",
+    )  # fmt: skip
+    centres.add_argument("--topic-prefix", default="lr")
+    centres.set_defaults(func=_cmd_init_centres)
 
     console = sub.add_parser("console", help="the operators' web console: the live board, each notification's story")
     console.set_defaults(func=_cmd_console)
