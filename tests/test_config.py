@@ -133,3 +133,17 @@ def test_config_check_warns_of_a_party_without_keys_and_a_schedule_that_cannot_f
     assert found[0].startswith("party CN has no keys: every message it sends will be rejected")
     assert "retransmit every PT15M, at most 3 times, does not fit before ack_deadline PT30M: only 1" in found[1]
     assert len(found) == 2
+
+
+def test_each_party_declares_the_contract_versions_it_reads(tmp_path: Path) -> None:
+    """`reads` lists what a party's systems read: launchrelay/1 unless it says more; an unknown version, or a list
+    without launchrelay/1 (the relay's receipts are written in it), is refused with the reason."""
+    base = '[relay]\npresets = ["CN-RU-2009"]\n' + PARTIES
+    d = load_config(_write(tmp_path, base))
+    assert d.parties["CN"].reads == ["launchrelay/1"]
+    both = base.replace('name = "Russia"', 'name = "Russia"\nreads = ["launchrelay/1", "launchrelay/2"]')
+    assert load_config(_write(tmp_path, both)).parties["RU"].reads == ["launchrelay/1", "launchrelay/2"]
+    with pytest.raises(ConfigError, match=r"unknown contract version.*launchrelay/9"):
+        load_config(_write(tmp_path, base.replace('name = "Russia"', 'name = "Russia"\nreads = ["launchrelay/9"]')))
+    with pytest.raises(ConfigError, match=r"must include launchrelay/1"):
+        load_config(_write(tmp_path, base.replace('name = "Russia"', 'name = "Russia"\nreads = ["launchrelay/2"]')))

@@ -278,6 +278,8 @@ ROWS: dict[ReasonCode, Callable[[], Row]] = {
     ReasonCode.AMENDMENT_INVALID: lambda: Row(
         follow_up("amendment", impact_areas=[]), state=[seen(notice=notice_text(notice()))]
     ),
+    # RU's systems read launchrelay/1 only (the default of [parties.XX] reads)
+    ReasonCode.CONTRACT_VERSION_NOT_READ: lambda: Row(notice(contract="launchrelay/2")),
     ReasonCode.LAUNCH_OUTSIDE_WINDOW: lambda: Row(
         follow_up(
             "completed_launch",
@@ -313,6 +315,24 @@ def test_every_code_has_a_row() -> None:
                   ReasonCode.REDRIVE_UNAUTHENTICATED}  # fmt: skip
     two_centres = {ReasonCode.LINK_UNVERIFIED, ReasonCode.RECIPIENT_UNREACHABLE}  # test_two_centres_decide.py
     assert set(ROWS) | by_service | two_centres == set(ReasonCode)
+
+
+def test_a_recipient_is_sent_only_the_contract_versions_it_reads(deploy: Deploy, ctx: RelayContext) -> None:
+    """launchrelay/2 reaches RU once RU's config says its systems read it; until then the sender's receipt says
+    which versions RU reads (the signed bytes cannot be rewritten into another version)."""
+    from launchrelay.contract.codec import decode
+
+    refused = decided(Row(notice(contract="launchrelay/2")), deploy, ctx)
+    (why,) = [r for r in refused.reasons if r.code == "CONTRACT_VERSION_NOT_READ"]
+    assert (why.field, why.message) == ("contract", "RU reads launchrelay/1 only; this message is launchrelay/2")
+    out = plan(refused, ctx.topics, deploy.relay_signer, "r1", NOW)
+    receipt = decode(next(o.value for o in out if o.topic == ctx.topics.inbound("CN")))
+    assert "RU reads launchrelay/1 only" in receipt.reasons[0].message  # type: ignore[union-attr]
+    d = ctx.deployment
+    ru = d.parties["RU"].model_copy(update={"reads": ["launchrelay/1", "launchrelay/2"]})
+    reads_both = RelayContext.build(d.model_copy(update={"parties": {**d.parties, "RU": ru}}))
+    assert decided(Row(notice(contract="launchrelay/2")), deploy, reads_both).kind == "forward"
+    assert decided(Row(notice()), deploy, ctx).kind == "forward", "launchrelay/1, as every party reads"
 
 
 def test_valid_notice_is_forwarded(deploy: Deploy, ctx: RelayContext) -> None:

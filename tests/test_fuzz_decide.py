@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 from harness import Deploy, deploy_config
 from launchrelay.agreements.config import load_config
 from launchrelay.contract import strict
+from launchrelay.contract.versions import version_of
 from launchrelay.reasons import ReasonCode
 from launchrelay.relay.decide import InboundRecord, RelayContext, decide
 from launchrelay.relay.outputs import plan
 from launchrelay.relay.state import MemoryState
-from test_contract_properties import VALIDATOR
+from test_contract_properties import BY_VERSION, VALIDATOR
 from test_decide import NOW, NOW_MS, follow_up, notice, seen
 
 #: examples per generator; together the 10,000 the default run must make (JSON shapes are slowest to draw)
@@ -67,7 +68,8 @@ def check(record: InboundRecord) -> None:
         assert record.key == decision.message.launch_key.encode()
         document = strict.parse(record.value or b"")
         assert not isinstance(document, strict.JsonProblem)
-        assert VALIDATOR.is_valid(document), list(VALIDATOR.iter_errors(document))[:2]  # one contract
+        validator = BY_VERSION.get(version_of(document) or "", VALIDATOR)  # its version's schema
+        assert validator.is_valid(document), list(validator.iter_errors(document))[:2]  # one contract
     else:
         assert decision.reasons and set(decision.reason_codes) <= CODES
     out = plan(decision, CTX.topics, DEPLOY.relay_signer, "fuzz", NOW)

@@ -11,7 +11,8 @@ import yaml
 from launchrelay.access import access_markdown
 from launchrelay.agreements.config import Deployment, load_config
 from launchrelay.asyncapi import document
-from launchrelay.contract.codec import json_schema
+from launchrelay.contract.codec import json_schema, version_schema
+from launchrelay.contract.versions import VERSIONS
 from launchrelay.reasons import render_markdown
 from launchrelay.relay.metrics import RelayMetrics
 from launchrelay.tracker.metrics import TrackerMetrics
@@ -72,6 +73,13 @@ def generated_files(root: Path = Path()) -> dict[str, str]:
     """Relative path under docs/ -> the exact text that should be committed there (``root``: the repository)."""
     return {
         "schema/message.schema.json": json.dumps(json_schema(), indent=2, sort_keys=True) + "\n",
+        **{
+            f"schema/launchrelay-{v.rsplit('/', 1)[-1]}.schema.json": json.dumps(
+                version_schema(v), indent=2, sort_keys=True
+            )
+            + "\n"
+            for v in VERSIONS
+        },
         "reasons.md": render_markdown(),
         "asyncapi.yaml": asyncapi_yaml(load_config(root / SAMPLE_CONFIG)),
         "metrics.md": metrics_markdown(),

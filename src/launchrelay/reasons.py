@@ -54,6 +54,7 @@ class ReasonCode(StrEnum):
     SENDER_NOT_PARTY = "SENDER_NOT_PARTY"
     RECIPIENT_NOT_PARTY = "RECIPIENT_NOT_PARTY"
     RECIPIENT_UNREACHABLE = "RECIPIENT_UNREACHABLE"
+    CONTRACT_VERSION_NOT_READ = "CONTRACT_VERSION_NOT_READ"
     OUT_OF_SCOPE_CATEGORY = "OUT_OF_SCOPE_CATEGORY"
     OUT_OF_SCOPE_RANGE = "OUT_OF_SCOPE_RANGE"
     OUT_OF_SCOPE_DIRECTION = "OUT_OF_SCOPE_DIRECTION"
@@ -178,6 +179,11 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
         Stage.RULES,
         "Two-centre mode: a recipient is neither the party this centre serves nor one whose centre it is linked to "
         "(`[links.XX]`).",
+    ),
+    ReasonCode.CONTRACT_VERSION_NOT_READ: ReasonInfo(
+        Stage.RULES,
+        "A recipient's systems do not read the contract version the message is written in (`[parties.XX] reads`). "
+        "Signed bytes are never rewritten: send it again in a version every recipient reads (the reason names them).",
     ),
     ReasonCode.OUT_OF_SCOPE_CATEGORY: ReasonInfo(
         Stage.RULES,

@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from launchrelay.contract.messages import AgreementId, CompassSector, GroupKind, Identifier, PartyCode, VehicleCategory
+from launchrelay.contract.versions import DEFAULT_READS, V1, VERSIONS
 from launchrelay.errors import ConfigError
 from launchrelay.topics import DEFAULT_PREFIX, Topics
 
@@ -207,6 +208,21 @@ class Party(_Config):
     keys: PublicKeys = Field(default_factory=dict, description="key id -> raw 32-byte Ed25519 public key, base64")
     #: this party's quotas; unset: ``[relay] party_quota``
     quota: Quota | None = None
+    reads: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_READS),
+        description="the contract versions this party's systems read; the relay forwards it nothing else",
+    )
+
+    @field_validator("reads")
+    @classmethod
+    def _known_versions(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in VERSIONS]
+        if unknown:
+            raise ValueError(f"unknown contract version(s) {unknown}: this release reads {list(VERSIONS)}")
+        if V1 not in value:  # receipts and the relay's own messages are written in launchrelay/1
+            raise ValueError(f"must include {V1}: the relay's receipts are written in it (see the README's "
+                             "compatibility policy)")  # fmt: skip
+        return value
 
 
 class RelayConfig(_Config):

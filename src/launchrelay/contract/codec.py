@@ -12,6 +12,7 @@ a double) and the document must satisfy the models, which coerce nothing.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -20,8 +21,8 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import DEFAULT_REF_TEMPLATE
 
-from launchrelay.contract import strict
-from launchrelay.contract.messages import BEYOND_SCHEMA, ISO_ALPHA2, UTC_TIME_PATTERN, Message, Reason
+from launchrelay.contract import strict, versions
+from launchrelay.contract.messages import BEYOND_SCHEMA, ISO_ALPHA2, UTC_TIME_PATTERN, Message, MessageType, Reason
 from launchrelay.errors import ContractError
 from launchrelay.reasons import ReasonCode
 
@@ -50,14 +51,50 @@ def schema_reasons(exc: ValidationError) -> list[Reason]:
 
 
 def read(raw: bytes) -> Parsed:
-    """Read one document: strict JSON first, then the models. Never raises for any input."""
+    """Read one document: strict JSON first, then the models. Never raises for any input.
+
+    A ``launchrelay/1`` document in one of that version's earlier shapes is read through
+    :func:`~launchrelay.contract.versions.upgrade_v1` (the message is built from the rewritten copy; ``data``
+    stays what was sent)."""
     value = strict.parse(raw)
     if isinstance(value, strict.JsonProblem):
         return Parsed(None, None, [Reason(code=value.code.value, message=value.message, field=None)])
     try:
         return Parsed(MESSAGE_ADAPTER.validate_json(raw), value)
     except ValidationError as exc:
-        return Parsed(None, value, schema_reasons(exc))
+        if versions.version_of(value) != versions.V1:
+            return Parsed(None, value, schema_reasons(exc))
+        return _read_earlier_v1(value, exc)
+
+
+def _read_earlier_v1(value: dict[str, Any], first: ValidationError) -> Parsed:
+    """``value`` as an earlier shape of launchrelay/1; the first failure's reasons when it is none either."""
+    upgraded = versions.upgrade_v1(value)
+    if "message_type" in upgraded:
+        candidates = [upgraded]
+    else:  # the first shapes left it out: the one type the document fits, as the schema's oneOf said
+        candidates = [{**upgraded, "message_type": t.value} for t in MessageType]
+    if candidates == [value]:
+        return Parsed(None, value, schema_reasons(first))
+    fits, failures = [], []
+    for doc in candidates:
+        try:
+            fits.append(MESSAGE_ADAPTER.validate_json(canonical_json(doc)))
+        except ValidationError as exc:
+            failures.append(exc)
+    if len(fits) == 1:
+        return Parsed(fits[0], value)
+    if len(fits) > 1:
+        kinds = ", ".join(sorted(m.message_type for m in fits))
+        why = f"without message_type the document fits several types ({kinds}): say which"
+        return Parsed(None, value, [Reason(code=ReasonCode.SCHEMA_INVALID.value, message=why, field="message_type")])
+
+    # what is wrong with it as the type whose members it has (fewest missing or unknown), then the fewest errors
+    def distance(exc: ValidationError) -> tuple[int, int]:
+        shape = sum(e["type"] in ("missing", "extra_forbidden") for e in exc.errors(include_url=False))
+        return shape, exc.error_count()
+
+    return Parsed(None, value, schema_reasons(min(failures, key=distance)))
 
 
 def stable_id(prefix: str, seed: str) -> str:
@@ -166,3 +203,44 @@ def json_schema() -> dict[str, Any]:
         + ".",
         **model_schemas(MESSAGE_ADAPTER),
     }
+
+
+def version_schema(version: str) -> dict[str, Any]:
+    """The JSON Schema of everything contract ``version`` accepts (docs/schema/launchrelay-N.schema.json).
+
+    ``launchrelay/2`` is today's shape with ``contract`` required. ``launchrelay/1`` is today's shape loosened
+    by what the version's earlier schemas allowed (docs/schema/launchrelay-1/ keeps each as released): free
+    text as a plain string, ``message_type`` and an area's ``kind`` left out, a time at any offset."""
+    schema = copy.deepcopy(json_schema())
+    number = version.rsplit("/", 1)[-1]
+    schema["$id"] = f"https://launchrelay.example/schema/launchrelay-{number}.json"
+    schema["title"] = f"launchrelay message, contract {version}"
+    defs = schema["$defs"]
+    for d in defs.values():
+        props, required = d.get("properties", {}), d.get("required")
+        if "contract" in props:
+            props["contract"] = {"const": version, "title": "Contract"}
+            if version == versions.V1:
+                props["contract"]["default"] = version  # a document that names no version is launchrelay/1
+            elif required is not None:
+                required.insert(0, "contract")
+        if version == versions.V1 and required is not None:
+            d["required"] = [r for r in required if r not in ("message_type", "kind")]
+    if version == versions.V1:
+        defs["UtcTime"] = {k: v for k, v in defs["UtcTime"].items() if k != "pattern"}
+        defs["UtcTime"]["description"] = "RFC 3339 date-time, any offset (read as the same instant in UTC)"
+        _free_text_as_string(schema)
+    return schema
+
+
+def _free_text_as_string(schema: Any) -> None:
+    """Where free text is keyed by language, also a plain string (read as text of unstated language)."""
+    if isinstance(schema, list):
+        for v in schema:
+            _free_text_as_string(v)
+    elif isinstance(schema, dict):
+        options = schema.get("anyOf")
+        if isinstance(options, list) and any(isinstance(o, dict) and "patternProperties" in o for o in options):
+            options.insert(0, {"type": "string", "maxLength": 2000})
+        for v in schema.values():
+            _free_text_as_string(v)

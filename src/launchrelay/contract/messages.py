@@ -28,6 +28,8 @@ from launchrelay.contract.areas import Area, require_discriminator
 from launchrelay.contract.areas import StrictModel as _Strict
 
 CONTRACT_VERSION: Literal["launchrelay/1"] = "launchrelay/1"
+#: the ``contract`` a document may name (contract/versions.py says what each promises)
+ContractVersion = Literal["launchrelay/1", "launchrelay/2"]
 
 ISO_ALPHA2 = frozenset(c.alpha_2 for c in pycountry.countries)
 
@@ -236,7 +238,7 @@ class Orbit(_Strict):
 class Envelope(_Strict):
     """Fields every party-originated message carries."""
 
-    contract: Literal["launchrelay/1"] = CONTRACT_VERSION
+    contract: ContractVersion = CONTRACT_VERSION
     message_id: Identifier
     agreement: AgreementId
     sender: PartyCode
@@ -389,7 +391,7 @@ class Receipt(_Strict):
 
     model_config = ConfigDict(json_schema_extra=require_discriminator("message_type"))
 
-    contract: Literal["launchrelay/1"] = CONTRACT_VERSION
+    contract: ContractVersion = CONTRACT_VERSION
     message_type: Literal["receipt"] = "receipt"
     message_id: Identifier
     issued_by: Identifier
@@ -417,6 +419,7 @@ __all__ = [
     "Cancellation",
     "CompassSector",
     "CompletedLaunch",
+    "ContractVersion",
     "Direction",
     "Envelope",
     "GroupKind",

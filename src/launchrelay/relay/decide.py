@@ -382,6 +382,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         after, changed = found.notice, found.changed
     reasons += ref_reasons
     reasons += _reachable(message, ctx.topics, link)
+    reasons += _readable(message, ctx.deployment)
 
     kind: Kind = "reject" if reasons else "forward"
     if kind == "reject":  # a refused message changes no notice
@@ -454,6 +455,17 @@ def _retransmission(
         ctx.topics.is_local(p)], state_writes=[write], agreement=ctx.deployment.agreement(message.agreement),
         link=link,
     )  # fmt: skip
+
+
+def _readable(message: PartyMessage, deployment: Deployment) -> list[Reason]:
+    """Every recipient reads the contract version the message is written in (``[parties.XX] reads``)."""
+    out = []
+    for p in message.recipients:
+        party = deployment.parties.get(p)
+        if party is not None and message.contract not in party.reads:
+            text = f"{p} reads {', '.join(party.reads)} only; this message is {message.contract}"
+            out.append(_r(R.CONTRACT_VERSION_NOT_READ, text, "contract"))
+    return out
 
 
 def _reachable(message: PartyMessage, topics: Topics, link: str | None) -> list[Reason]:
