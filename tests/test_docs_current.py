@@ -28,7 +28,21 @@ def test_generated_doc_is_current(rel: str) -> None:
 def test_readme_access_table_is_the_plan() -> None:
     """The README's table of grants is what launchrelay.access gives each user (`launchrelay docs` rewrites it)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert readme == readme_text(readme, ROOT), "README.md's access table is stale: run `launchrelay docs`"
+    assert readme == readme_text(readme, ROOT), "README.md's generated tables are stale: run `launchrelay docs`"
+
+
+def test_readme_says_what_the_wire_carries() -> None:
+    """The README's table of fields is the models' (above); and where the prose names fields a receipt or a status
+    event carries, the model has them."""
+    from launchrelay.contract.events import StatusEvent
+    from launchrelay.contract.messages import Receipt
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`changed` (the fields the amendment changed) and `notice`" in readme
+    assert {"changed", "notice"} <= set(StatusEvent.model_fields)
+    assert not {"changed", "notice"} & set(Receipt.model_fields), "receipts carry neither: the README says so"
+    for row in readme.split("<!-- message fields")[1].split("<!-- end of message fields")[0].splitlines()[3:]:
+        assert row.startswith("| "), row
 
 
 def test_schema_is_valid_json_schema() -> None:

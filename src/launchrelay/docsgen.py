@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel
 
 from launchrelay.access import access_markdown
 from launchrelay.agreements.config import Deployment, load_config
 from launchrelay.asyncapi import document
 from launchrelay.contract.codec import json_schema, version_schema
-from launchrelay.contract.versions import VERSIONS
+from launchrelay.contract.versions import V2, VERSIONS
 from launchrelay.reasons import render_markdown
 from launchrelay.relay.metrics import RelayMetrics
 from launchrelay.tracker.metrics import TrackerMetrics
@@ -91,14 +92,50 @@ ACCESS_BEGIN = "<!-- access plan: generated from launchrelay.access by `launchre
 ACCESS_END = "<!-- end of access plan -->"
 
 
-def readme_text(current: str, root: Path = Path()) -> str:
-    """The README with its access table as the plan for the sample deployment makes it."""
-    head, found, rest = current.partition(ACCESS_BEGIN)
-    _, ended, tail = rest.partition(ACCESS_END)
+#: The README's table of the fields each message carries lies between these lines.
+FIELDS_BEGIN = "<!-- message fields: generated from the models by `launchrelay docs`; do not edit -->"
+FIELDS_END = "<!-- end of message fields -->"
+
+
+def _between(text: str, begin: str, end: str, inner: str) -> str:
+    head, found, rest = text.partition(begin)
+    _, ended, tail = rest.partition(end)
     if not (found and ended):
-        raise ValueError(f"README.md lacks the access-plan markers {ACCESS_BEGIN!r} ... {ACCESS_END!r}")
-    table = access_markdown(load_config(root / SAMPLE_CONFIG))
-    return f"{head}{ACCESS_BEGIN}\n{table}{ACCESS_END}{tail}"
+        raise ValueError(f"README.md lacks the markers {begin!r} ... {end!r}")
+    return f"{head}{begin}\n{inner}{end}{tail}"
+
+
+def fields_markdown() -> str:
+    """What each message and the status event carries, from the models: required fields in bold."""
+    from launchrelay.contract.events import StatusEvent
+    from launchrelay.contract.messages import (
+        Acknowledgement,
+        Amendment,
+        Cancellation,
+        CompletedLaunch,
+        PlannedLaunch,
+        Receipt,
+    )  # fmt: skip
+
+    lines = ["| message | fields (**required** in `launchrelay/2`; `launchrelay/1` may leave out `message_type`) |",
+             "| --- | --- |"]  # fmt: skip
+    strict = version_schema(V2)["$defs"]
+    models = (PlannedLaunch, Amendment, Cancellation, CompletedLaunch, Acknowledgement, Receipt)
+    rows: list[tuple[str, type[BaseModel], set[str]]] = [
+        (m.model_fields["message_type"].default, m, set(strict[m.__name__]["required"])) for m in models
+    ]
+    rows.append(("status event", StatusEvent, {n for n, f in StatusEvent.model_fields.items() if f.is_required()}))
+    for kind, model, required in rows:
+        names = [f"**`{n}`**" if n in required else f"`{n}`" for n in model.model_fields]
+        lines.append(f"| {kind} | {', '.join(names)} |")
+    return "\n".join(lines) + "\n"
+
+
+def readme_text(current: str, root: Path = Path()) -> str:
+    """The README with its access table as the plan for the sample deployment makes it, and its table of the
+    fields each message carries as the models have them."""
+    text = _between(current, ACCESS_BEGIN, ACCESS_END, access_markdown(load_config(root / SAMPLE_CONFIG)))
+    return _between(text, FIELDS_BEGIN, FIELDS_END, fields_markdown())
 
 
 def write_docs(docs_dir: Path, root: Path = Path()) -> list[Path]:
