@@ -183,3 +183,41 @@ def test_a_view_holds_a_page_and_says_when_more_matched(tmp_path: Path) -> None:
     narrowed = status.recent(ledger, status.Filters(overdue=True), now, limit=5)
     assert [r["id"] for r in narrowed.rows] == ["cn-7"] and not narrowed.more
     ledger.close()
+
+
+def test_the_ledger_carries_its_format_and_a_later_one_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A new ledger and one of release 0.1.0 (user_version 0, no refused_there column) are brought to today's
+    format on opening; a ledger a later release wrote is refused, left where it is, and `launchrelay status`
+    says so in one line with exit 2 (no traceback)."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from launchrelay.errors import FormatTooNew
+    from launchrelay.tracker.ledger import LEDGER_FORMAT
+
+    path = tmp_path / "l.sqlite"
+    ledger = SqliteLedger(path)
+    ledger.apply([_forwarded(["RU"])], {TP: 1})
+    ledger._db.execute("ALTER TABLE notifications DROP COLUMN refused_there")
+    ledger._db.execute("PRAGMA user_version = 0")  # as 0.1.0 left it
+    ledger.close()
+    ledger = SqliteLedger(path)
+    assert ledger._db.execute("PRAGMA user_version").fetchone()[0] == LEDGER_FORMAT
+    assert ledger.has_notifications()
+    ledger._db.execute(f"PRAGMA user_version = {LEDGER_FORMAT + 1}")
+    ledger.close()
+    with pytest.raises(FormatTooNew, match=rf"format {LEDGER_FORMAT + 1}.*reads format {LEDGER_FORMAT}"):
+        SqliteLedger(path)
+    with pytest.raises(FormatTooNew):
+        SqliteLedger.recovered(path)  # not corrupt: not moved aside
+    assert path.exists() and not list(tmp_path.glob("*.corrupt-*"))
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == LEDGER_FORMAT + 1, "left as the later release wrote it"
+    db.close()
+    env = {**os.environ, "LAUNCHRELAY_LEDGER": str(path), "LAUNCHRELAY_LOG_FORMAT": "console"}
+    done = subprocess.run([sys.executable, "-m", "launchrelay", "status"], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 2, done
+    assert done.stderr.strip().count("\n") == 0 and "written by a later launchrelay" in done.stderr, done.stderr

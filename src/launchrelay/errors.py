@@ -60,6 +60,18 @@ class LedgerCorrupt(LaunchRelayError):
         )
 
 
+class FormatTooNew(LaunchRelayError):
+    """Something stored was written by a later release, in a format this one does not read: it stops rather
+    than misread it."""
+
+    def __init__(self, what: object, found: int, reads: int) -> None:
+        self.what, self.found, self.reads = what, found, reads
+        super().__init__(
+            f"{what} is in format {found}, written by a later launchrelay; this release reads format {reads} and "
+            "older: upgrade launchrelay (see CHANGELOG.md) or point it at data of its own release"
+        )
+
+
 class BrokerError(LaunchRelayError):
     """The local Kafka broker could not be provisioned, started or stopped."""
 

@@ -34,7 +34,7 @@ from starlette.templating import Jinja2Templates
 
 from launchrelay.console.accounts import Account, LoginBrake, Role, load_users, verify
 from launchrelay.contract.messages import RecordRef
-from launchrelay.errors import ConfigError, LaunchRelayError, LedgerCorrupt
+from launchrelay.errors import ConfigError, FormatTooNew, LaunchRelayError, LedgerCorrupt
 from launchrelay.ops import deadletters, records
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
@@ -84,7 +84,7 @@ class Console:
         problem = None
         try:
             self._ledger = SqliteLedger.open_existing(self.config.ledger)
-        except LedgerCorrupt as exc:  # the tracker moves it aside and rebuilds it when it next starts
+        except (LedgerCorrupt, FormatTooNew) as exc:  # corrupt: the tracker rebuilds it; too new: an upgrade
             problem = str(exc)
         if problem is not None and self.ledger_problem is None:  # said once, not on every page
             log.error("console.ledger_corrupt", ledger=str(self.config.ledger), problem=problem)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import structlog
 
 from launchrelay.contract.events import StatusEvent
-from launchrelay.errors import LedgerCorrupt
+from launchrelay.errors import FormatTooNew, LedgerCorrupt
 from launchrelay.tracker import lifecycle
 from launchrelay.tracker.lifecycle import Delivery, DeliveryKind, DeliveryState, Notification
 
@@ -77,6 +77,14 @@ ADDED_COLUMNS = {
     "notifications": ["window_end TEXT", "expires_at TEXT", "notice TEXT", "report_outcome TEXT", "refused_there TEXT"],
     "deliveries": ["kind TEXT NOT NULL DEFAULT 'ack'"],
 }
+
+
+#: The ledger's format, kept in SQLite's ``user_version``: 0 is every ledger written before formats were numbered
+#: (release 0.1.0), brought up to date in place on opening (the columns above); each later format says here
+#: what it changed. A ledger of a format above this one was written by a later release and is refused
+#: (:class:`~launchrelay.errors.FormatTooNew`), never misread and never moved aside.
+#: 1 (0.2.0): numbered; notifications.refused_there.
+LEDGER_FORMAT = 1
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -138,6 +146,9 @@ class SqliteLedger:
             with suppress(Exception):
                 self._db.close()
             raise LedgerCorrupt(path, str(exc)) from exc
+        except FormatTooNew:
+            self._db.close()
+            raise
 
     @classmethod
     def recovered(cls, path: Path) -> SqliteLedger:
@@ -158,6 +169,9 @@ class SqliteLedger:
         return cls(path)
 
     def _open(self) -> None:
+        found = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if found > LEDGER_FORMAT:
+            raise FormatTooNew(f"the ledger {self.path}", found, LEDGER_FORMAT)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA recursive_triggers=ON")
@@ -173,6 +187,8 @@ class SqliteLedger:
                 db.execute(statement)
             if not counted:  # a ledger from before the counts: count once, in the transaction that adds them
                 db.execute("INSERT INTO delivery_counts SELECT kind, state, count(*) FROM deliveries GROUP BY 1, 2")
+            if found < LEDGER_FORMAT:
+                db.execute(f"PRAGMA user_version = {LEDGER_FORMAT}")
         # damage past the schema pages shows only when read: look at every page once, at open
         found = self._db.execute("PRAGMA quick_check").fetchone()[0]
         if found != "ok":
