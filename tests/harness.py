@@ -152,8 +152,15 @@ class RelayProcess:
     """``python -m launchrelay relay`` (or ``tracker``) as a real process, logging JSON to a file."""
 
     def __init__(
-        self, deploy: Deploy, relay_id: str = "relay-a", command: str = "relay", extra_env: dict[str, str] | None = None
+        self,
+        deploy: Deploy,
+        relay_id: str = "relay-a",
+        command: str = "relay",
+        extra_env: dict[str, str] | None = None,
+        python: str = sys.executable,
     ) -> None:
+        #: the interpreter (so the environment, so the release) the process runs
+        self.python = python
         self.command = command
         self.extra_env = extra_env or {}
         self.deploy = deploy
@@ -168,7 +175,7 @@ class RelayProcess:
         log.write(f'{{"event":"test.spawn","n":{self.starts}}}\n'.encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "launchrelay", self.command],
+            [self.python, "-m", "launchrelay", self.command],
             env=self.deploy.env(self.relay_id) | self.extra_env,
             stdout=log,
             stderr=subprocess.STDOUT,
