@@ -128,3 +128,21 @@ def kafka_errors(doing: str, wrap: type[LaunchRelayError] = KafkaRequestFailed) 
         yield
     except (KafkaError, TimeoutError) as exc:
         raise wrap(f"{doing}: {exc!r}") from exc
+
+
+class LaunchRelayDeprecationWarning(DeprecationWarning):
+    """A public name of the SDK that a later release removes: announced in the CHANGELOG a release ahead."""
+
+
+def deprecated(what: str, *, since: str, removed_in: str, instead: str) -> None:
+    """Say, at run time, that ``what`` is deprecated: call it where the deprecated thing is used.
+
+    Python shows a DeprecationWarning raised in the caller's code (``stacklevel`` 3: the caller of the
+    deprecated function); ``python -W error::launchrelay.errors.LaunchRelayDeprecationWarning`` makes it fail."""
+    import warnings
+
+    warnings.warn(
+        f"{what} is deprecated since launchrelay {since} and goes in {removed_in}: use {instead}",
+        LaunchRelayDeprecationWarning,
+        stacklevel=3,
+    )
