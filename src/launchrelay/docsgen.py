@@ -182,7 +182,7 @@ def sdk_api_markdown() -> str:
                         lines.append(f"  - `{attr}{inspect.signature(member)}`")
                     elif isinstance(member, property):
                         lines.append(f"  - property `{attr}`")
-            elif inspect.isclass(obj):
+            elif inspect.isclass(obj) and issubclass(obj, BaseModel):
                 lines.append(f"- model `{name}`: fields {', '.join(obj.model_fields)}")
             elif inspect.isfunction(obj):
                 lines.append(f"- `{name}{inspect.signature(obj)}`")
