@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -29,9 +30,27 @@ class EventKind(StrEnum):
     REMOTE_RECEIPT = "remote_receipt"
 
 
+#: The status events' format this release writes and reads. An event names its format in ``format`` only above
+#: 1 (an event without one is format 1, as every event before formats were numbered); a tracker meeting a later
+#: format stops at that event (FormatTooNew) rather than misread it or set it aside.
+STATUS_EVENT_FORMAT = 1
+
+
+def event_format(raw: bytes) -> int:
+    """The format a status event's bytes name (1 when they name none or are not an object)."""
+    if b'"format"' not in raw:  # the common case, without parsing twice
+        return 1
+    try:
+        value = json.loads(raw).get("format", 1)
+    except (ValueError, AttributeError):
+        return 1  # not an event at all: the model says why
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+
+
 class StatusEvent(StrictModel):
     """One state change of one message, keyed on the status topic by its launch key."""
 
+    format: int | None = Field(default=None, ge=1, description="the event's format; absent: 1")
     event_id: Identifier
     kind: EventKind
     at: UtcDatetime

@@ -20,6 +20,7 @@ import pydantic_core
 
 from launchrelay.contract.codec import message_key
 from launchrelay.contract.messages import RecordRef
+from launchrelay.errors import FormatTooNew
 
 Outcome = Literal["forwarded", "rejected"]
 
@@ -99,6 +100,9 @@ class SeenMessage:
         """Read a state record (ValueError, KeyError or TypeError when it is not one: the reader names and skips it)."""
         # a third of json.loads' time (a restart reads every id back); only keys cached (values are new each time)
         data = pydantic_core.from_json(raw, cache_strings="keys")
+        found = data.get("format", 1)
+        if type(found) is int and found > STATE_FORMAT:  # a later release's: stop, never misread or skip it
+            raise FormatTooNew("a record of the relay's state topic", found, STATE_FORMAT)
         topic, partition, offset = data["src"]
         texts = [data[name] for name in _TEXT_FIELDS]
         recipients = tuple(data["recipients"])
@@ -116,6 +120,11 @@ class SeenMessage:
             forget_at=int(data.get("forget_at", 0)),  # compared with the clock in every sweep: a number
         )  # fmt: skip
 
+
+#: The state records' format: named in ``format`` only above 1 (absent: 1, as every record before formats were
+#: numbered). A relay meeting a later one stops with FormatTooNew: a release that changes it says in the CHANGELOG
+#: that its relays replace the older ones all at once (stop, then start), not one by one.
+STATE_FORMAT = 1
 
 _TEXT_FIELDS = ("sender", "message_id", "digest", "message_type", "agreement", "launch_key", "outcome")
 

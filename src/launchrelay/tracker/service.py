@@ -28,9 +28,10 @@ from launchrelay.agreements.config import Deployment
 from launchrelay.broker.admin import cluster_id, size_limits
 from launchrelay.broker.consume import behind, partitions_of
 from launchrelay.contract.codec import message_key
-from launchrelay.contract.events import EventKind, StatusEvent
+from launchrelay.contract.events import STATUS_EVENT_FORMAT, EventKind, StatusEvent, event_format
 from launchrelay.contract.headers import Headers, from_record
 from launchrelay.contract.messages import RecordRef
+from launchrelay.errors import FormatTooNew
 from launchrelay.runtime.watcher import Watcher, key
 from launchrelay.signing import Signer
 from launchrelay.topics import OutRecord
@@ -200,6 +201,12 @@ class TrackerService:
                 first = records[0].timestamp
                 self.watch.fetched(key(tp), first / 1000.0 if first >= 0 else None, now)
             for record in records:
+                found = event_format(record.value or b"")
+                if found > STATUS_EVENT_FORMAT:  # stop here: a later release wrote it, in a format not read here
+                    where = f"the status event at {tp.topic}:{tp.partition}:{record.offset}"
+                    log.error("tracker.format_too_new", partition=tp.partition, offset=record.offset, format=found,
+                              reads=STATUS_EVENT_FORMAT)  # fmt: skip
+                    raise FormatTooNew(where, found, STATUS_EVENT_FORMAT)
                 try:
                     event: StatusEvent | None = StatusEvent.model_validate_json(record.value or b"")
                 except ValidationError as exc:
