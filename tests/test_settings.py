@@ -48,6 +48,7 @@ def test_config_check_prints_what_it_resolved_and_masks_secrets(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert "s3cret" not in done.stdout and "kafka_sasl_password = ***" in done.stdout
     assert "key ids cn-2026" in done.stdout and "missiles over 2000 km" in done.stdout
+    assert "its systems read contract launchrelay/1" in done.stdout  # [parties.XX] reads, as resolved
     assert done.stdout.rstrip().endswith("config OK")
 
 

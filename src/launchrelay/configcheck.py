@@ -51,7 +51,8 @@ def describe(deployment: Deployment, settings: Settings) -> str:
     for code, party in sorted(deployment.parties.items()):
         keys = ", ".join(party.keys) or "NO KEYS (its messages will be rejected as KEY_UNKNOWN)"
         lines.append(
-            f"  {code} {party.name}: key ids {keys}; writes {topics.outbound(code)}, reads {topics.inbound(code)}"
+            f"  {code} {party.name}: key ids {keys}; writes {topics.outbound(code)}, reads {topics.inbound(code)}; "
+            f"its systems read contract {', '.join(party.reads)}"
         )
     lines.append("agreements:")
     for a in deployment.agreements.values():
