@@ -6,7 +6,8 @@
 - Strimzi: the API model ``io.strimzi:api`` from Maven Central, which ``tests/java/ValidateStrimzi.java``
   binds the resources to.
 - Code generation: ``@asyncapi/parser``, ``@asyncapi/modelina`` and ``typescript`` from the npm registry,
-  installed (with the machine's Node.js and npm) into the cache for ``tests/codegen.mjs``.
+  installed (with the machine's Node.js and npm) into the cache for ``tests/codegen.mjs``; Jackson
+  (``jackson-databind``, ``jackson-datatype-jsr310``) from Maven Central, to parse with the Java models.
 
 ``python tests/schemas.py`` fetches them into the cache (``make test`` does it first).
 """
@@ -42,6 +43,38 @@ STRIMZI_POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
   </dependencies>
 </project>
 """
+
+
+#: Jackson, as a Java counterpart would parse messages with the models Modelina generates (its Jackson preset)
+JACKSON = "2.17.1"
+JACKSON_POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>launchrelay</groupId><artifactId>jackson-parse</artifactId><version>1</version><packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>com.fasterxml.jackson.core</groupId><artifactId>jackson-databind</artifactId><version>{JACKSON}</version>
+    </dependency>
+    <dependency>
+      <groupId>com.fasterxml.jackson.datatype</groupId><artifactId>jackson-datatype-jsr310</artifactId>
+      <version>{JACKSON}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+def jackson_libs() -> Path:
+    return cache() / f"jackson-{JACKSON}" / "libs"
+
+
+def _maven_libs(libs: Path, pom_text: str, marker: str) -> None:
+    if any(libs.glob(marker)):
+        return
+    pom = libs.parent / "pom.xml"
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    pom.write_text(pom_text)
+    subprocess.run(["mvn", "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
+                    f"-DoutputDirectory={libs}"], check=True, timeout=600)  # fmt: skip
 
 
 def strimzi_libs() -> Path:
@@ -92,13 +125,8 @@ def fetch() -> None:
             wheel = next(Path(tmp).glob("docker_compose-*.whl"))
             with zipfile.ZipFile(io.BytesIO(wheel.read_bytes())) as zf:
                 (cache() / "compose-spec.json").write_bytes(zf.read("compose/config/compose_spec.json"))
-    libs = strimzi_libs()
-    if not any(libs.glob("api-*.jar")):
-        pom = libs.parent / "pom.xml"
-        libs.parent.mkdir(parents=True, exist_ok=True)
-        pom.write_text(STRIMZI_POM)
-        subprocess.run(["mvn", "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", "-DincludeScope=runtime",
-                        f"-DoutputDirectory={libs}"], check=True, timeout=600)  # fmt: skip
+    _maven_libs(strimzi_libs(), STRIMZI_POM, "api-*.jar")
+    _maven_libs(jackson_libs(), JACKSON_POM, "jackson-databind-*.jar")
     fetch_codegen()
     print(f"schemas in {cache()}: {', '.join(sorted(p.name for p in cache().iterdir()))}")
 

@@ -61,7 +61,13 @@ def test_channels_per_party_follow_the_topic_convention(tmp_path: Path) -> None:
     for code in deployment.parties:
         out, inn = doc["channels"][f"{code}Out"], doc["channels"][f"{code}In"]
         assert (out["address"], inn["address"]) == (t.outbound(code), t.inbound(code))
-        assert set(out["messages"]) == set(PARTY_MESSAGES) and set(inn["messages"]) == {*PARTY_MESSAGES, "Receipt"}
+        # one message per channel, its payload a union that names each type by message_type (the discriminator
+        # code generators need to parse a document into its type)
+        assert set(out["messages"]) == {"PartyMessage"} and set(inn["messages"]) == {"InboundMessage"}
+        for union, members in (("PartyMessage", PARTY_MESSAGES), ("InboundMessage", [*PARTY_MESSAGES, "Receipt"])):
+            schema = doc["components"]["schemas"][union]
+            assert schema["discriminator"] == "message_type"
+            assert [r["$ref"].rsplit("/", 1)[-1] for r in schema["oneOf"]] == members
         assert users[code] in out["description"] and users[code] in inn["description"]
         assert doc["operations"][f"{code}Publish"]["channel"] == {"$ref": f"#/channels/{code}Out"}
         assert doc["operations"][f"{code}Receive"]["channel"] == {"$ref": f"#/channels/{code}In"}

@@ -41,15 +41,31 @@ _RECEIVE = "Verify each record's signature (sender's key, or the relay's for rec
 
 
 def _asyncapi_schema(schema: Any) -> Any:
-    """Adapt pydantic's JSON Schema to AsyncAPI's Schema Object (a draft-07 superset).
+    """Adapt pydantic's JSON Schema to AsyncAPI's Schema Object (a draft-07 superset), as code generators read it.
 
     AsyncAPI's ``discriminator`` is the property name alone; pydantic writes the
-    OpenAPI form with a mapping.
+    OpenAPI form with a mapping. An optional field is given its plain type (pydantic
+    writes ``anyOf [X, null]``, which generators turn into wrapper types Go cannot
+    decode): optional means left out, and this project's writers leave out what they
+    do not set (the JSON Schemas in docs/schema/ accept an explicit null too).
     """
     if isinstance(schema, dict):
         out = {k: _asyncapi_schema(v) for k, v in schema.items()}
         if isinstance(out.get("discriminator"), dict):
             out["discriminator"] = out["discriminator"]["propertyName"]
+        one_of = out.get("oneOf")
+        if "properties" in out and isinstance(one_of, list) and all(set(o) <= {"required", "properties"}
+                                                                     for o in one_of):  # fmt: skip
+            # "exactly one of these members" (a direction: azimuth or sector) is a rule, not a shape: as a oneOf
+            # generators make two types no parser can tell apart; the rule goes into the description
+            names = " or ".join(r for o in one_of for r in o.get("required", []))
+            del out["oneOf"]
+            out["description"] = f"{out.get('description', '')} Exactly one of {names}.".strip()
+        options = out.get("anyOf")
+        if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+            (plain,) = [o for o in options if o != {"type": "null"}]
+            rest = {k: v for k, v in out.items() if k not in ("anyOf", "default")}
+            return plain if "$ref" in plain else {**plain, **rest}
         return out
     if isinstance(schema, list):
         return [_asyncapi_schema(v) for v in schema]
@@ -119,9 +135,25 @@ def _headers(signed_by: str) -> dict[str, Any]:
                 "description": f"Ed25519 signature by {signed_by} over the exact bytes of the record value",
             },
             KEY_ID_HEADER: {"type": "string", "description": "id of the signing key, as registered in the config"},
-            **(_RELAY_ADDS if signed_by == "the sending party" else {}),
+            **(_RELAY_ADDS if signed_by.startswith("the sending party") else {}),
         },
     }
+
+
+#: What each channel carries, as one message whose payload names its type in ``message_type`` (the
+#: discriminator): generators then make one union type that parses each document by its ``message_type``.
+UNIONS = {
+    "PartyMessage": ("A party's message", "What a party publishes: a notice, an amendment, a cancellation, a "
+                     "completed-launch report or an acknowledgement, by message_type", PARTY_MESSAGES),
+    "InboundMessage": ("A message for a party", "What a party receives: another party's message, forwarded with "
+                       "its bytes and signature unchanged, or the relay's signed receipt, by message_type",
+                       IN_MESSAGES),
+}  # fmt: skip
+
+
+def _union_schema(name: str, summary: str, members: list[str]) -> dict[str, Any]:
+    return {"title": name, "description": summary, "discriminator": "message_type",
+            "oneOf": [{"$ref": f"#/components/schemas/{m}"} for m in members]}  # fmt: skip
 
 
 def _message(name: str, title: str, summary: str, signed_by: str) -> dict[str, Any]:
@@ -167,7 +199,7 @@ def _channels(deployment: Deployment) -> tuple[dict[str, Any], dict[str, Any]]:
             f"{users[code]}, the only user allowed to; the relay reads them. Records are stamped with the broker's "
             f"append time, the time of receipt for the agreement's rules. "
             f"Agreements: {_agreements_of(deployment, code)}.",
-            "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in PARTY_MESSAGES},
+            "messages": {"PartyMessage": {"$ref": "#/components/messages/PartyMessage"}},
         }
         channels[in_id] = {
             "address": topics.inbound(code),
@@ -175,18 +207,18 @@ def _channels(deployment: Deployment) -> tuple[dict[str, Any], dict[str, Any]]:
             "description": f"The relay writes forwards to {code} (the sender's bytes and signature unchanged), "
             f"acknowledgements of {code}'s notices and signed receipts here; only {users[code]} may read it. "
             "Read with isolation.level=read_committed.",
-            "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in IN_MESSAGES},
+            "messages": {"InboundMessage": {"$ref": "#/components/messages/InboundMessage"}},
         }
-        for op_id, action, title, summary, channel, names in (
-            (f"{code}Publish", "send", f"{code} publishes", _PUBLISH, out_id, PARTY_MESSAGES),
-            (f"{code}Receive", "receive", f"{code} receives", _RECEIVE, in_id, IN_MESSAGES),
+        for op_id, action, title, summary, channel, union in (
+            (f"{code}Publish", "send", f"{code} publishes", _PUBLISH, out_id, "PartyMessage"),
+            (f"{code}Receive", "receive", f"{code} receives", _RECEIVE, in_id, "InboundMessage"),
         ):
             operations[op_id] = {
                 "action": action,
                 "title": title,
                 "summary": summary,
                 "channel": {"$ref": f"#/channels/{channel}"},
-                "messages": [{"$ref": f"#/channels/{channel}/messages/{n}"} for n in names],
+                "messages": [{"$ref": f"#/channels/{channel}/messages/{union}"}],
             }
     channels["status"] = {
         "address": topics.status,
@@ -232,6 +264,10 @@ def document(deployment: Deployment) -> dict[str, Any]:
         "The relay's verdict: forwarded, rejected with reasons, duplicate, or overdue",
         "the relay",
     )
+    for union, (title, summary, members) in UNIONS.items():
+        schemas[union] = _union_schema(union, summary, members)
+        messages[union] = {**_message(union, title, summary, signed_by="the sending party, or the relay"),
+                           "payload": {"$ref": f"#/components/schemas/{union}"}}  # fmt: skip
     messages["StatusEvent"] = {
         "name": "StatusEvent",
         "title": "Lifecycle event",
