@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { Parser } from '@asyncapi/parser';
 import {
-  JavaFileGenerator, TypeScriptFileGenerator, JAVA_JACKSON_PRESET, TS_COMMON_PRESET,
+  GoFileGenerator, JavaFileGenerator, TypeScriptFileGenerator, GO_COMMON_PRESET, JAVA_JACKSON_PRESET, TS_COMMON_PRESET,
 } from '@asyncapi/modelina';
 
 const [, , documentPath, outDir] = process.argv;
@@ -21,4 +21,9 @@ const java = await new JavaFileGenerator({ presets: [JAVA_JACKSON_PRESET] }).gen
 const typescript = await new TypeScriptFileGenerator({
   modelType: 'class', enumType: 'enum', presets: [{ preset: TS_COMMON_PRESET, options: { marshalling: true } }],
 }).generateToFiles(document, `${outDir}/ts`, { exportType: 'named' }, true);
-console.log(JSON.stringify({ java: java.map((m) => m.modelName), typescript: typescript.map((m) => m.modelName) }));
+// Go structs with JSON tags (encoding/json)
+const go = await new GoFileGenerator({ presets: [{ preset: GO_COMMON_PRESET, options: { addJsonTag: true } }] })
+  .generateToFiles(document, `${outDir}/go`, { packageName: 'model' }, true);
+console.log(JSON.stringify({
+  java: java.map((m) => m.modelName), typescript: typescript.map((m) => m.modelName), go: go.map((m) => m.modelName),
+}));

@@ -61,6 +61,11 @@ def _asyncapi_schema(schema: Any) -> Any:
             names = " or ".join(r for o in one_of for r in o.get("required", []))
             del out["oneOf"]
             out["description"] = f"{out.get('description', '')} Exactly one of {names}.".strip()
+        patterns = out.get("patternProperties")
+        if isinstance(patterns, dict) and len(patterns) == 1 and "propertyNames" in out:
+            # free text by language: the keys are held by propertyNames already; the values as the map's values
+            # (a generator reads additionalProperties as a map; patternProperties as a struct of unknown fields)
+            out["additionalProperties"] = out.pop("patternProperties").popitem()[1]
         options = out.get("anyOf")
         if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
             (plain,) = [o for o in options if o != {"type": "null"}]
@@ -70,6 +75,49 @@ def _asyncapi_schema(schema: Any) -> Any:
     if isinstance(schema, list):
         return [_asyncapi_schema(v) for v in schema]
     return schema
+
+
+AREAS = ("PolygonArea", "CircleArea", "OceanQuadrantArea", "WaterBodyArea")
+
+
+def _flat_areas(schemas: dict[str, Any]) -> dict[str, Any]:
+    """Every use of the area union becomes ``Area``: one object whose ``kind`` says which members it has.
+
+    A union by ``kind`` is exact, and Jackson and TypeScript parse it, but Go's generated models make it an
+    interface that encoding/json cannot fill; one object with the members of every kind parses everywhere. The
+    JSON Schemas in docs/schema/ keep the exact union; the four kinds stay in the components for reference."""
+    kinds = {name: schemas[name] for name in AREAS}
+    properties: dict[str, Any] = {"kind": {"type": "string", "enum": [k["properties"]["kind"]["const"]
+                                                                      for k in kinds.values()]}}  # fmt: skip
+    uses = []
+    for area in kinds.values():
+        members = [m for m in area["properties"] if m != "kind"]
+        uses.append(f"{area['properties']['kind']['const']}: {', '.join(members)}")
+        for m in members:
+            properties.setdefault(m, _untitled(area["properties"][m]))
+    area_refs = [{"$ref": f"#/components/schemas/{n}"} for n in AREAS]
+
+    def swap(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("discriminator") == "kind" and node.get("oneOf") == area_refs:
+                return {"$ref": "#/components/schemas/Area"}
+            return {k: swap(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [swap(v) for v in node]
+        return node
+
+    out = {name: swap(schema) for name, schema in schemas.items()}
+    out["Area"] = {"type": "object", "required": ["kind"], "properties": properties, "additionalProperties": False,
+                   "description": "An area; its kind names the members it has: " + "; ".join(uses)}  # fmt: skip
+    return out
+
+
+def _untitled(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _untitled(v) for k, v in node.items() if k != "title"}
+    if isinstance(node, list):
+        return [_untitled(v) for v in node]
+    return node
 
 
 def _pascal(name: str) -> str:
@@ -322,7 +370,7 @@ def document(deployment: Deployment) -> dict[str, Any]:
         "operations": operations,
         "components": {
             "messages": messages,
-            "schemas": _titled(_asyncapi_schema(schemas)),
+            "schemas": _titled(_flat_areas(_asyncapi_schema(schemas))),
             "securitySchemes": {
                 "scram": {
                     "type": "scramSha512",
