@@ -13,7 +13,7 @@ COPY src ./src
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}
-ARG VERSION=0.1.0
+ARG VERSION=0.2.0
 LABEL org.opencontainers.image.title="launchrelay" \
       org.opencontainers.image.description="Government-to-government launch notifications relayed over Kafka" \
       org.opencontainers.image.version="${VERSION}" \
