@@ -273,6 +273,7 @@ async def test_oversize(deploy: Deploy, relay: RelayProcess) -> None:
 async def test_schema_violations_are_all_listed(deploy: Deploy, relay: RelayProcess) -> None:
     """A message breaking the schema twice gets SCHEMA_INVALID reasons naming each field."""
     data = json.loads(encode(message("CN", ["RU"])))
+    data["contract"] = "launchrelay/2"  # UTC only (launchrelay/1 reads another offset as the same instant)
     data["window"]["start"] = "2026-12-05T08:00:00+08:00"
     data["launch_area"]["centre"]["lat"] = 95
     raw = json.dumps(data).encode()
