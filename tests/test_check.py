@@ -63,6 +63,17 @@ def test_amendment_shows_the_notice_as_it_stands() -> None:
     assert verdict["notice"]["vehicle"]["generic_class"] == "DF-41"
 
 
+def test_the_message_and_after_go_in_any_order() -> None:
+    """`check --after NOTICE MESSAGE` as `check MESSAGE --after NOTICE`: the last file named is the message."""
+    common = ("--config", str(CONFIG), "--received-at", "2026-11-29T09:01:00Z", "--json")
+    first = run("valid/amendment_postponement.json", *common, "--after", NOTICE)
+    second = run(*common, "--after", NOTICE, "valid/amendment_postponement.json")
+    assert first.returncode == second.returncode == 0, second.stderr
+    assert json.loads(first.stdout) == json.loads(second.stdout)
+    neither = run(*common)
+    assert neither.returncode == 2 and "needs the message file" in neither.stderr
+
+
 def test_text_output_names_each_reason(tmp_path: Path) -> None:
     """Without --json: the verdict, then one line per reason with its code and field."""
     late = json.loads((EXAMPLES / NOTICE).read_text())

@@ -140,3 +140,10 @@ def test_quick_reading_agrees_with_the_careful_one(
 def test_quick_reading_agrees_on_any_bytes(raw: bytes) -> None:
     """Arbitrary bytes: the quick path never accepts what the careful reading refuses, nor reads it differently."""
     _agree(raw)
+
+
+@pytest.mark.parametrize(("raw", "says"), [(b"", "the document is empty"), (b" \n\t", "only whitespace")])
+def test_an_empty_document_is_said_to_be_empty(raw: bytes, says: str) -> None:
+    """Not "Expecting value: line 1 column 1": what an operator reads must say the file or record was empty."""
+    found = parse(raw)
+    assert isinstance(found, JsonProblem) and found.code is R.NOT_JSON and says in found.message

@@ -113,6 +113,10 @@ def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         except OSError as exc:
             raise ConfigError(f"cannot read {name}: {exc.strerror}") from exc
 
+    if args.message is None:  # `check --after NOTICE MESSAGE`: --after took every file; the last is the message
+        if not args.after:
+            raise ConfigError("check needs the message file: launchrelay check MESSAGE [--after EARLIER ...]")
+        args.message = args.after.pop()
     if (args.signature is None) != (args.key_id is None):
         raise ConfigError("give --signature and --key-id together (or neither, to skip the signature)")
     received = datetime.now(UTC)
@@ -552,7 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_config_check)
 
     chk = sub.add_parser("check", help="the relay's decision for one message, offline: forward (exit 0) or not (1)")
-    chk.add_argument("message", help="the message, a JSON file as it would be published")
+    chk.add_argument("message", nargs="?", help="the message, a JSON file as it would be published (before or "
+                     "after --after: the last file named is the message)")  # fmt: skip
     chk.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
     chk.add_argument("--received-at", help="judge as received at this UTC time (ISO 8601; default: now)")
     chk.add_argument("--signature", help="base64 Ed25519 signature of the file's bytes (checked with --key-id)")

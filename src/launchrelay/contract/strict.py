@@ -154,6 +154,10 @@ def parse(raw: bytes) -> Any | JsonProblem:
 
 def _careful(raw: bytes, text: str) -> Any | JsonProblem:
     """The reading that names every problem: both parsers, the second with a hook per object and number."""
+    if not text.strip():  # only reached when the quick reading failed: no cost to documents with content
+        return JsonProblem(
+            ReasonCode.NOT_JSON, "the document is empty" if not raw else "the document is only whitespace"
+        )
     # First pydantic-core's parser: linear, in Rust, refuses NaN and Infinity and stops at MAX_DEPTH
     # levels without deep recursion. Only a document within that depth reaches Python's json below.
     try:
