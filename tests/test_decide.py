@@ -278,6 +278,8 @@ ROWS: dict[ReasonCode, Callable[[], Row]] = {
     ReasonCode.AMENDMENT_INVALID: lambda: Row(
         follow_up("amendment", impact_areas=[]), state=[seen(notice=notice_text(notice()))]
     ),
+    # CN-RU 2009: notifications are confidential by the agreement (DOMAIN.md, China–Russia: "confidential [S]")
+    ReasonCode.NOT_CONFIDENTIAL: lambda: Row(notice(confidential=False)),
     # RU's systems read launchrelay/1 only (the default of [parties.XX] reads)
     ReasonCode.CONTRACT_VERSION_NOT_READ: lambda: Row(notice(contract="launchrelay/2")),
     ReasonCode.LAUNCH_OUTSIDE_WINDOW: lambda: Row(

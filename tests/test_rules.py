@@ -484,3 +484,16 @@ def test_presets_cite_their_sources() -> None:
     for agreement in PRESETS.values():
         assert agreement.sources, agreement.id
     assert any("[I]" in s for s in CNRU.sources) and any("[I]" in s for s in INPK.sources)
+
+
+@pytest.mark.parametrize(("agreement", "required"), [("CN-RU-2009", True), ("US-RU-1988", True),
+                                                      ("IN-PK-2005", True), ("HCOC", False)])  # fmt: skip
+def test_confidential_by_the_agreement(agreement: str, required: bool) -> None:
+    """CN-RU 2009 ("Notifications are confidential"), US-RU 1988 (NRRC communications confidential) and IN-PK
+    2005 ("Confidential"), DOMAIN.md: a message saying confidential: false is refused NOT_CONFIDENTIAL. The Hague
+    Code says nothing of it: the flag is the sender's to set."""
+    a = PRESETS[agreement]
+    assert a.confidential is required
+    open_msg = _msg(confidential=False)
+    assert ("NOT_CONFIDENTIAL" in codes(open_msg, a)) is required
+    assert "NOT_CONFIDENTIAL" not in codes(_msg(), a)

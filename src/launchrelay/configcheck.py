@@ -65,6 +65,7 @@ def describe(deployment: Deployment, settings: Settings) -> str:
             + (f"; missiles over {a.min_ballistic_range_km:g} km" if a.min_ballistic_range_km else ""),
             f"    lead time {_d(a.min_lead)} .. {_d(a.max_lead)}; window at most {_d(a.max_window)}",
             f"    acknowledgement within {iso_duration(a.ack_deadline)}; retransmission {retx}",
+            f"    confidential by the agreement: {'yes (confidential: false is refused)' if a.confidential else 'no'}",
         ]
         if a.geometry:
             g = a.geometry

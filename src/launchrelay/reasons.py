@@ -55,6 +55,7 @@ class ReasonCode(StrEnum):
     RECIPIENT_NOT_PARTY = "RECIPIENT_NOT_PARTY"
     RECIPIENT_UNREACHABLE = "RECIPIENT_UNREACHABLE"
     CONTRACT_VERSION_NOT_READ = "CONTRACT_VERSION_NOT_READ"
+    NOT_CONFIDENTIAL = "NOT_CONFIDENTIAL"
     OUT_OF_SCOPE_CATEGORY = "OUT_OF_SCOPE_CATEGORY"
     OUT_OF_SCOPE_RANGE = "OUT_OF_SCOPE_RANGE"
     OUT_OF_SCOPE_DIRECTION = "OUT_OF_SCOPE_DIRECTION"
@@ -179,6 +180,11 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
         Stage.RULES,
         "Two-centre mode: a recipient is neither the party this centre serves nor one whose centre it is linked to "
         "(`[links.XX]`).",
+    ),
+    ReasonCode.NOT_CONFIDENTIAL: ReasonInfo(
+        Stage.RULES,
+        "The message says `confidential: false` under an agreement whose notifications are confidential "
+        "(`confidential = true`: CN-RU 2009, US-RU 1988, IN-PK 2005).",
     ),
     ReasonCode.CONTRACT_VERSION_NOT_READ: ReasonInfo(
         Stage.RULES,

@@ -128,6 +128,8 @@ class Agreement(_Config):
     #: categories whose launch area may be an ocean quadrant or a named sea (None: any category)
     sea_launch_categories: list[VehicleCategory] | None = None
     requires_direction: bool = False
+    #: the agreement makes its notifications confidential: a message saying ``confidential: false`` is refused
+    confidential: bool = False
     #: group launches: the longest interval between consecutive launches each kind allows
     group_limits: dict[GroupKind, Duration] = Field(default_factory=dict)
     #: a report of the completed (or not) launch is due this long after the window closes

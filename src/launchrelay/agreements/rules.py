@@ -89,6 +89,14 @@ def check_created_at(
     return [_reason(R.CREATED_AT_SKEW, text, "created_at")]
 
 
+def check_confidential(message: PartyMessage, agreement: Agreement) -> list[Reason]:
+    """Under an agreement whose notifications are confidential, no message may say it is not."""
+    if agreement.confidential and not message.confidential:
+        text = f"{agreement.id}'s notifications are confidential by the agreement: confidential cannot be false"
+        return [_reason(R.NOT_CONFIDENTIAL, text, "confidential")]
+    return []
+
+
 def check_parties(message: PartyMessage, agreement: Agreement) -> list[Reason]:
     """Sender and recipients must be parties; a bilateral message goes to the other party."""
     out: list[Reason] = []
@@ -434,6 +442,7 @@ def check(
         *check_in_force(agreement, received_at),
         *check_created_at(message, received_at, skew, remember_for),
         *check_parties(message, agreement),
+        *check_confidential(message, agreement),
     ])  # fmt: skip
     if isinstance(message, PlannedLaunch):
         more = _check_planned(message, agreement, received_at)
