@@ -282,17 +282,39 @@ ROWS: dict[ReasonCode, Callable[[], Row]] = {
     ReasonCode.NOT_CONFIDENTIAL: lambda: Row(notice(confidential=False)),
     # RU's systems read launchrelay/1 only (the default of [parties.XX] reads)
     ReasonCode.CONTRACT_VERSION_NOT_READ: lambda: Row(notice(contract="launchrelay/2")),
-    ReasonCode.LAUNCH_OUTSIDE_WINDOW: lambda: Row(
+    ReasonCode.LAUNCHED_IN_FUTURE: lambda: Row(
         follow_up(
             "completed_launch",
-            launched_at=_t(timedelta(days=10)),
+            launched_at=_t(timedelta(hours=2)),  # received at NOW: a launch that has not happened
             vehicle=notice()["vehicle"],
             launch_area=notice()["launch_area"],
         ),
         state=[seen(notice=notice_text(notice()))],
-        timestamp_ms=NOW_MS + 11 * 86400 * 1000,
     ),
 }
+
+
+def outside_window_report() -> Row:
+    """CN's report of a launch on day 10 of a notice whose window closed on day 4, received on day 11."""
+    return Row(
+        follow_up("completed_launch", launched_at=_t(timedelta(days=10)), vehicle=notice()["vehicle"],
+                  launch_area=notice()["launch_area"]),
+        state=[seen(notice=notice_text(notice()))],
+        timestamp_ms=NOW_MS + 11 * 86400 * 1000,
+    )  # fmt: skip
+
+
+def test_a_report_outside_the_window_reaches_the_counterpart_flagged(deploy: Deploy, ctx: RelayContext) -> None:
+    """CN-RU 2009 requires reports of completed launches: one outside the notified window is forwarded with
+    LAUNCH_OUTSIDE_WINDOW as a warning on the sender's receipt (the default); an agreement set to
+    report_outside_window = "reject" refuses it."""
+    flagged = decided(outside_window_report(), deploy, ctx)
+    assert flagged.kind == "forward" and [w.code for w in flagged.warnings] == ["LAUNCH_OUTSIDE_WINDOW"]
+    d = ctx.deployment
+    strict = d.agreements["CN-RU-2009"].model_copy(update={"report_outside_window": "reject"})
+    refusing = RelayContext.build(d.model_copy(update={"agreements": {**d.agreements, "CN-RU-2009": strict}}))
+    refused = decided(outside_window_report(), deploy, refusing)
+    assert refused.kind == "reject" and "LAUNCH_OUTSIDE_WINDOW" in refused.reason_codes
 
 
 def decided(row: Row, deploy: Deploy, ctx: RelayContext) -> Decision:
@@ -315,6 +337,7 @@ def test_every_code_has_a_row() -> None:
     """The table covers the catalogue: codes the relay cannot reach from bytes alone are tested below."""
     by_service = {ReasonCode.RECORD_UNREADABLE, ReasonCode.INTERNAL_ERROR, ReasonCode.DUPLICATE,
                   ReasonCode.REDRIVE_UNAUTHENTICATED}  # fmt: skip
+    by_service.add(ReasonCode.LAUNCH_OUTSIDE_WINDOW)  # a warning by default: test_a_report_outside_the_window_…
     two_centres = {ReasonCode.LINK_UNVERIFIED, ReasonCode.RECIPIENT_UNREACHABLE}  # test_two_centres_decide.py
     assert set(ROWS) | by_service | two_centres == set(ReasonCode)
 

@@ -88,17 +88,26 @@ def test_cn_ru_art1_space_launch_needs_no_range() -> None:
 
 
 @pytest.mark.parametrize(
-    ("lead", "expected"),
+    ("lead", "length", "expected"),
     [
-        (timedelta(hours=24), []),
-        (timedelta(hours=24) - SECOND, ["LEAD_TIME_TOO_SHORT"]),
-        (timedelta(days=30), []),
-        (timedelta(days=30) + SECOND, ["LEAD_TIME_TOO_LONG"]),
+        (timedelta(hours=24), timedelta(days=1), []),
+        (timedelta(hours=24) - SECOND, timedelta(days=1), ["LEAD_TIME_TOO_SHORT"]),
+        (timedelta(days=29), timedelta(days=1), []),  # the window ends exactly 30 days ahead
+        (timedelta(days=29), timedelta(days=1) + SECOND, ["LEAD_TIME_TOO_LONG"]),
+        (timedelta(days=30) + SECOND, timedelta(hours=1), ["LEAD_TIME_TOO_LONG"]),
+        # the audit's case: 48 hours before a window that runs to day 40 (a launch on day 39 would be notified 39
+        # days ahead)
+        (timedelta(hours=48), timedelta(days=38), ["LEAD_TIME_TOO_LONG"]),
     ],
 )
-def test_cn_ru_notice_between_24_hours_and_30_days_ahead(lead: timedelta, expected: list[str]) -> None:
-    """CN-RU 2009: no later than 24 hours and no earlier than 30 days before the launch date."""
-    assert codes(_msg(window=_window(lead)), CNRU) == expected
+def test_cn_ru_notice_between_24_hours_and_30_days_ahead(
+    lead: timedelta, length: timedelta, expected: list[str]
+) -> None:
+    """CN-RU 2009: no later than 24 hours and no earlier than 30 days before the launch date (DOMAIN.md, timing).
+    Any moment of the window may be the launch date, so the 30 days hold to its end (``max_lead_to = "end"``),
+    the 24 hours to its start."""
+    assert codes(_msg(window=_window(lead, length)), CNRU) == expected
+    assert CNRU.max_lead_to == "end"
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,7 @@ class ReasonCode(StrEnum):
     RECIPIENT_UNREACHABLE = "RECIPIENT_UNREACHABLE"
     CONTRACT_VERSION_NOT_READ = "CONTRACT_VERSION_NOT_READ"
     NOT_CONFIDENTIAL = "NOT_CONFIDENTIAL"
+    LAUNCHED_IN_FUTURE = "LAUNCHED_IN_FUTURE"
     OUT_OF_SCOPE_CATEGORY = "OUT_OF_SCOPE_CATEGORY"
     OUT_OF_SCOPE_RANGE = "OUT_OF_SCOPE_RANGE"
     OUT_OF_SCOPE_DIRECTION = "OUT_OF_SCOPE_DIRECTION"
@@ -180,6 +181,11 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
         Stage.RULES,
         "Two-centre mode: a recipient is neither the party this centre serves nor one whose centre it is linked to "
         "(`[links.XX]`).",
+    ),
+    ReasonCode.LAUNCHED_IN_FUTURE: ReasonInfo(
+        Stage.RULES,
+        "A completed-launch report's `launched_at` is after the report was received (beyond the allowed clock "
+        "skew): a report of a launch that has not happened.",
     ),
     ReasonCode.NOT_CONFIDENTIAL: ReasonInfo(
         Stage.RULES,

@@ -134,8 +134,11 @@ class Agreement(_Config):
     group_limits: dict[GroupKind, Duration] = Field(default_factory=dict)
     #: a report of the completed (or not) launch is due this long after the window closes
     report_due: Duration | None = None
-    #: a completed-launch report outside the notified window: rejected, or forwarded with a warning
-    report_outside_window: Literal["reject", "warn"] = "reject"
+    #: a completed-launch report outside the notified window: forwarded with a warning on the sender's receipt
+    #: (the report of what happened reaches the counterpart), or rejected
+    report_outside_window: Literal["reject", "warn"] = "warn"
+    #: what ``max_lead`` is measured to: the window's start, or its end (no launch date it names is further)
+    max_lead_to: Literal["start", "end"] = "start"
     ack_deadline: Duration = timedelta(hours=1)
     retransmit: RetransmitPolicy | None = None
     geometry: GeometryRules | None = None

@@ -207,15 +207,21 @@ def check_timing(
                     "window.start",
                 )
             )
-        if agreement.max_lead is not None and ahead > agreement.max_lead:
-            out.append(
-                _reason(
-                    R.LEAD_TIME_TOO_LONG,
-                    f"window opens {_span(ahead)} after receipt; {agreement.id} allows at most "
-                    f"{_span(agreement.max_lead)}",
-                    "window.start",
+        if agreement.max_lead is not None:
+            # the earliest notice: to the window's start, or (CN-RU 2009: "no earlier than 30 days before the
+            # launch date", and any moment of the window may be the launch date) to its end
+            edge = window.end if agreement.max_lead_to == "end" else window.start
+            far = edge - received_at
+            if far > agreement.max_lead:
+                said = "closes" if agreement.max_lead_to == "end" else "opens"
+                out.append(
+                    _reason(
+                        R.LEAD_TIME_TOO_LONG,
+                        f"window {said} {_span(far)} after receipt; {agreement.id} allows at most "
+                        f"{_span(agreement.max_lead)} before any launch date it names",
+                        f"window.{agreement.max_lead_to}",
+                    )
                 )
-            )
     if agreement.max_window is not None and window.length > agreement.max_window:
         out.append(
             _reason(
@@ -411,13 +417,22 @@ def _check_amendment(
 
 
 def _check_completed(
-    message: CompletedLaunch, agreement: Agreement, received_at: datetime, notice: Notice | None
+    message: CompletedLaunch,
+    agreement: Agreement,
+    received_at: datetime,
+    notice: Notice | None,
+    skew: timedelta = timedelta(minutes=5),
 ) -> Findings:
-    """A report of a launch that took place: its vehicle in scope, and (where it refers to a notice) launched
-    within the notified window or the notice's validity; outside it, refused or flagged as the preset says."""
+    """A report of a launch that took place: not of one still to come, its vehicle in scope, and (where it refers
+    to a notice) launched within the notified window or the notice's validity; outside it, flagged (the default:
+    the report of what happened reaches the counterpart) or refused, as the agreement says."""
     if message.outcome is not LaunchOutcome.LAUNCHED or message.vehicle is None:
         return Findings()
     found = Findings(check_scope(message.vehicle, agreement, message.sender, message.direction))
+    if message.launched_at is not None and message.launched_at > received_at + skew:
+        text = (f"launched_at {message.launched_at.isoformat()} is after the report was received "
+                f"({received_at.isoformat()}): a report of a launch that has not happened")  # fmt: skip
+        found.reasons.append(_reason(R.LAUNCHED_IN_FUTURE, text, "launched_at"))
     if notice is not None and message.launched_at is not None:
         opens, closes = notice.window.start, agreement.expires(notice.window.start, notice.window.end)
         if not opens <= message.launched_at <= closes:
@@ -449,7 +464,7 @@ def check(
     elif isinstance(message, Amendment):
         more = _check_amendment(message, agreement, received_at, notice)
     elif isinstance(message, CompletedLaunch):
-        more = _check_completed(message, agreement, received_at, notice)
+        more = _check_completed(message, agreement, received_at, notice, skew)
     else:
         more = Findings()
     found.reasons += more.reasons
