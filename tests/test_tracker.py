@@ -25,7 +25,7 @@ import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from structlog.testing import capture_logs
 
-from harness import Deploy, RelayProcess, hdr, ledger_view, make_deploy, message, read_topic
+from harness import Deploy, RelayProcess, hdr, iso, ledger_view, make_deploy, message, read_topic
 from launchrelay.agreements.config import load_config
 from launchrelay.broker.local import free_port
 from launchrelay.clients.inbox import Inbox
@@ -161,7 +161,9 @@ async def script(ex: Exchange) -> None:
     ex.ids["completed"] = message("CN", ["RU"])
     ex.ids["report"] = message(
         "CN", ["RU"], message_type="completed_launch", refers_to=ex.ids["completed"].message_id,
-        launch_key=ex.ids["completed"].launch_key, launched_at=ex.ids["completed"].window.start.isoformat(),
+        # launched a minute ago, before the notified window: a report of what happened is forwarded (flagged
+        # LAUNCH_OUTSIDE_WINDOW on CN's receipt); one dated in the future would be refused LAUNCHED_IN_FUTURE
+        launch_key=ex.ids["completed"].launch_key, launched_at=iso(-timedelta(minutes=1)),
         vehicle=ex.ids["completed"].vehicle.model_dump(mode="json"),
         launch_area=ex.ids["completed"].launch_area.model_dump(mode="json"),
     )  # fmt: skip
