@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -147,3 +148,75 @@ def test_each_party_declares_the_contract_versions_it_reads(tmp_path: Path) -> N
         load_config(_write(tmp_path, base.replace('name = "Russia"', 'name = "Russia"\nreads = ["launchrelay/9"]')))
     with pytest.raises(ConfigError, match=r"must include launchrelay/1"):
         load_config(_write(tmp_path, base.replace('name = "Russia"', 'name = "Russia"\nreads = ["launchrelay/2"]')))
+
+
+def test_a_table_in_the_config_replaces_the_presets_and_an_empty_one_removes_the_rule(tmp_path: Path) -> None:
+    """The CN-RU preset says "remove the table to notify launches in any direction" of its [I] reading of the
+    missile scope (DOMAIN.md, "Direction of CN-RU scope"): `ballistic_directions = {}` does that, and a table given
+    replaces the preset's whole (`group_limits` names every limit there is, art. 1's near-simultaneous one gone);
+    an empty `retransmit` is no re-sending. A missile of RU's heading west is then in scope."""
+    from conftest import NOW, planned_data
+    from launchrelay.agreements.rules import check
+    from launchrelay.contract import decode
+
+    text = ('[relay]\npresets = ["CN-RU-2009"]\n' + PARTIES + "[agreements.CN-RU-2009]\nballistic_directions = {}\n"
+            'group_limits = { simultaneous = "PT5M" }\nretransmit = {}\n')  # fmt: skip
+    deployment = load_config(_write(tmp_path, text))
+    agreement = deployment.agreements["CN-RU-2009"]
+    assert agreement.ballistic_directions == {}
+    assert set(agreement.group_limits) == {"simultaneous"}
+    assert agreement.retransmit is None
+    assert agreement.max_lead is not None  # what the config leaves alone stays the preset's
+    window = {"start": "2026-12-05T00:00:00Z", "end": "2026-12-06T00:00:00Z"}
+    west = decode(json.dumps(planned_data(sender="RU", recipients=["CN"], direction={"sector": "W"}, window=window)))
+    assert [r.code for r in check(west, agreement, NOW).reasons] == []
+    preset = load_config(_write(tmp_path, '[relay]\npresets = ["CN-RU-2009"]\n' + PARTIES)).agreements["CN-RU-2009"]
+    assert [r.code for r in check(west, preset, NOW).reasons] == ["OUT_OF_SCOPE_DIRECTION"]
+    origin = deployment.origin
+    assert [origin("CN-RU-2009", k) for k in ("ballistic_directions", "max_lead", "validity")] == [
+        "override", "preset", "default"]  # fmt: skip
+
+
+def test_the_geometry_section_is_set_key_by_key_and_an_empty_one_measures_nothing(tmp_path: Path) -> None:
+    """IN-PK 2005 art. 5-6: the preset's distances (40 / 70 / 40 km) stay when a deployment gives only the boundary
+    and sides, and one distance may be changed alone (one summary says 75 km: DOMAIN.md); its `party_sides`
+    table is the config's whole. `geometry = {}` removes the distance rules (and the need for a boundary)."""
+    (tmp_path / "loc.geojson").write_text(json.dumps({"type": "LineString", "coordinates": [[75, 20], [75, 36]]}))
+    parties = PARTIES.replace("CN", "IN").replace("RU", "PK")
+    head = '[relay]\npresets = ["IN-PK-2005"]\n' + parties
+    text = head + ('[agreements.IN-PK-2005.geometry]\nboundary_file = "loc.geojson"\nimpact_area_min_km = 75\n'
+                   'party_sides = { IN = "right", PK = "left" }\n')  # fmt: skip
+    deployment = load_config(_write(tmp_path, text))
+    geometry = deployment.agreements["IN-PK-2005"].geometry
+    assert geometry is not None
+    assert (geometry.launch_site_min_km, geometry.impact_area_min_km, geometry.trajectory_min_km) == (40, 75, 40)
+    assert deployment.origin("IN-PK-2005", "geometry.impact_area_min_km") == "override"
+    assert deployment.origin("IN-PK-2005", "geometry.launch_site_min_km") == "preset"
+    bare = load_config(_write(tmp_path, head + "[agreements.IN-PK-2005]\ngeometry = {}\n"))
+    assert bare.agreements["IN-PK-2005"].geometry is None
+
+
+def test_config_check_prints_every_rule_with_its_value_and_source(tmp_path: Path) -> None:
+    """`config check` shows exactly what the relay will enforce: every rule of every enabled agreement (in-force
+    dates, directions, group limits, report settings too), each with its value and where it comes from."""
+    from launchrelay.agreements.config import Agreement
+    from launchrelay.configcheck import describe, rules
+    from launchrelay.settings import Settings
+
+    own = '[agreements.X-1]\ntitle = "its own"\nparties = ["CN", "RU"]\ncategories = ["icbm"]\n'
+    text = '[relay]\npresets = ["CN-RU-2009"]\n' + PARTIES + '[agreements.CN-RU-2009]\nack_deadline = "PT5M"\n' + own
+    deployment = load_config(_write(tmp_path, text))
+    table = {k: (v, o) for k, v, o in rules(deployment, deployment.agreements["CN-RU-2009"])}
+    assert set(table) == set(Agreement.model_fields) - {"id", "title", "sources"}
+    assert table["in_force_until"] == ("2030-12-16", "preset")
+    assert table["ballistic_directions"] == ("{ RU = [E, NE, S, SE], CN = [W, NW, N, NE] }", "preset")
+    assert table["group_limits"] == ("{ simultaneous = PT5M, near_simultaneous = PT1H }", "preset")
+    assert table["report_outside_window"] == ("warn", "preset")
+    assert table["max_lead_to"] == ("end", "preset")
+    assert table["ack_deadline"] == ("PT5M", "override")
+    assert table["validity"] == ("none (the window)", "default")
+    mine = {k: (v, o) for k, v, o in rules(deployment, deployment.agreements["X-1"])}
+    assert mine["categories"] == ("[icbm]", "config") and mine["ack_deadline"] == ("PT1H", "default")
+    printed = describe(deployment, Settings())
+    for key, (value, origin) in table.items():
+        assert re.search(rf"^    {re.escape(key)} +{re.escape(value)} +{origin}$", printed, re.M), key

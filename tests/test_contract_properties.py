@@ -38,7 +38,6 @@ BEYOND_ERRORS = {
     "a sender among its own recipients": "cannot be one of its own recipients",
     "a group launch with launch_count below 2, or several launches not flagged as a group": "launch",
     "an orbit whose apogee_km is below its perigee_km": "apogee_km must not be below perigee_km",
-    "a ballistic-missile notification without an impact area": "needs at least one impact area",
     "an amendment that changes nothing": "must change at least one of",
     "a launched report without launched_at, vehicle or launch_area, or a not_launched one with launched_at or "
     "without refers_to": "report",

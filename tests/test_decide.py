@@ -19,7 +19,7 @@ import pytest
 from harness import Deploy
 from launchrelay.contract.headers import REDRIVE_HEADER, Headers
 from launchrelay.contract.notice import Notice
-from launchrelay.reasons import ReasonCode
+from launchrelay.reasons import RETIRED, ReasonCode
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
 from launchrelay.relay.outputs import plan
 from launchrelay.relay.state import MemoryState, SeenMessage
@@ -275,7 +275,8 @@ ROWS: dict[ReasonCode, Callable[[], Row]] = {
         ),
         owner="IN",
     ),
-    ReasonCode.AMENDMENT_INVALID: lambda: Row(
+    # US-USSR 1988 art. II ("the area of impact"), DOMAIN.md; the rule of CN-RU [I] (modelled as 1988) and IN-PK
+    ReasonCode.IMPACT_AREA_REQUIRED: lambda: Row(
         follow_up("amendment", impact_areas=[]), state=[seen(notice=notice_text(notice()))]
     ),
     # CN-RU 2009: notifications are confidential by the agreement (DOMAIN.md, China–Russia: "confidential [S]")
@@ -339,7 +340,7 @@ def test_every_code_has_a_row() -> None:
                   ReasonCode.REDRIVE_UNAUTHENTICATED}  # fmt: skip
     by_service.add(ReasonCode.LAUNCH_OUTSIDE_WINDOW)  # a warning by default: test_a_report_outside_the_window_…
     two_centres = {ReasonCode.LINK_UNVERIFIED, ReasonCode.RECIPIENT_UNREACHABLE}  # test_two_centres_decide.py
-    assert set(ROWS) | by_service | two_centres == set(ReasonCode)
+    assert set(ROWS) | by_service | two_centres | set(RETIRED) == set(ReasonCode)
 
 
 def test_a_recipient_is_sent_only_the_contract_versions_it_reads(deploy: Deploy, ctx: RelayContext) -> None:

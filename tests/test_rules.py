@@ -17,7 +17,7 @@ from launchrelay.agreements.config import Agreement, GeometryRules, load_presets
 from launchrelay.agreements.geometry import Boundary, Shape
 from launchrelay.agreements.rules import check
 from launchrelay.contract import decode
-from launchrelay.contract.messages import Amendment, CompletedLaunch, PartyMessage, PlannedLaunch
+from launchrelay.contract.messages import Amendment, CompletedLaunch, PartyMessage, PlannedLaunch, VehicleCategory
 from launchrelay.contract.notice import Notice
 
 PRESETS = load_presets()
@@ -428,6 +428,23 @@ def test_in_pk_polygon_impact_area_is_measured_from_its_edge() -> None:
     assert codes(_in(impact_areas=[near_edge]), INPK) == ["IMPACT_AREA_TOO_CLOSE"]
 
 
+def test_in_pk_amendment_meets_the_lead_time_again_when_it_moves_the_window() -> None:
+    """IN-PK 2005 art. 2 (72 h before the start of the window) says nothing of changes; DOMAIN.md ("Amendments
+    change a notice", [I]): the lead time applies to a changed window. 48 h before the window, moving the impact
+    area is forwarded (the counterpart had its three days' notice of when), moving the window is refused;
+    `amendment_lead = "any_change"` holds every amendment to the lead time."""
+    notice = _in(window=_window(timedelta(days=4)))
+    later = NOW + timedelta(days=2)  # 48 h before the window opens
+    area = _follow("amendment", notice, impact_areas=[_circle(73.0, 24.5, 10.0)])
+    window = _follow("amendment", notice, window=_window(timedelta(days=2, hours=1)))
+    assert INPK.amendment_lead == "always"
+    assert codes(area, INPK, later, notice=Notice.of(notice)) == []
+    assert codes(window, INPK, later, notice=Notice.of(notice)) == ["LEAD_TIME_TOO_SHORT"]
+    strict = INPK.model_copy(update={"amendment_lead": "any_change"})
+    assert codes(area, strict, later, notice=Notice.of(notice)) == ["LEAD_TIME_TOO_SHORT"]
+    assert codes(area, strict, NOW, notice=Notice.of(notice)) == []  # four days ahead: in time
+
+
 def test_in_pk_amendment_across_the_boundary_is_judged_as_the_notice_stands() -> None:
     """IN-PK 2005 art. 5-6: an amendment that moves the impact area 200 km across the boundary carries no launch
     area, but the notice as amended does: its trajectory crosses and its impact area is on the other side."""
@@ -436,10 +453,30 @@ def test_in_pk_amendment_across_the_boundary_is_judged_as_the_notice_stands() ->
     assert codes(moved, INPK, notice=Notice.of(notice)) == ["WRONG_SIDE_OF_BOUNDARY", "TRAJECTORY_CROSSES_BOUNDARY"]
 
 
-def test_amendment_that_leaves_no_notice_is_refused() -> None:
-    """A ballistic-missile notice amended to have no impact area is not a notice any more."""
+def test_amendment_that_leaves_no_impact_area_is_refused() -> None:
+    """IN-PK 2005 art. 5 ("the planned impact area"): a notice amended to name none is refused as a notice
+    without one would be."""
     notice = _in()
-    assert codes(_follow("amendment", notice, impact_areas=[]), INPK, notice=Notice.of(notice)) == ["AMENDMENT_INVALID"]
+    refused = _follow("amendment", notice, impact_areas=[])
+    assert codes(refused, INPK, notice=Notice.of(notice)) == ["IMPACT_AREA_REQUIRED"]
+
+
+@pytest.mark.parametrize("agreement", ["CN-RU-2009", "US-RU-1988", "IN-PK-2005"])
+def test_a_ballistic_notice_names_its_impact_area(agreement: str) -> None:
+    """US-USSR 1988 art. II ("the area of impact"), IN-PK 2005 art. 5 ("the planned impact area"), CN-RU 2009
+    modelled on 1988 ([I], DOMAIN.md "Content, channel and acknowledgement rules are not public"): a
+    ballistic-missile notice without one is refused IMPACT_AREA_REQUIRED, by the agreement, not the schema."""
+    a = PRESETS[agreement]
+    assert a.requires_impact_area
+    sender, counterpart = a.parties
+    base = _in() if agreement == "IN-PK-2005" else _msg(agreement=agreement, sender=sender, recipients=[counterpart],
+                                                        window=_window(timedelta(days=7)))  # fmt: skip
+    bare = base.model_copy(update={"impact_areas": []})
+    assert "IMPACT_AREA_REQUIRED" in codes(bare, a)
+    assert "IMPACT_AREA_REQUIRED" not in codes(base, a)
+    slv = VehicleCategory.SPACE_LAUNCH_VEHICLE
+    space = bare.model_copy(update={"vehicle": bare.vehicle.model_copy(update={"category": slv})})
+    assert "IMPACT_AREA_REQUIRED" not in codes(space, a)  # a space launch's areas are the agreement's other rules
 
 
 # --- Hague Code of Conduct ----------------------------------------------------------------------
@@ -463,6 +500,16 @@ def test_hcoc_has_no_fixed_lead_time_but_comes_before_the_window() -> None:
     """Hague Code para 4(a)(iii): no fixed lead time (an hour ahead is in order), but sent before the window."""
     assert codes(_fr(window=_window(timedelta(hours=1))), HCOC) == []
     assert codes(_fr(window=_window(-timedelta(minutes=5))), HCOC) == ["WINDOW_IN_PAST"]
+
+
+def test_hcoc_ballistic_notice_needs_no_impact_area() -> None:
+    """Hague Code para 4(a)(iii) (DOMAIN.md): a pre-launch notification carries the generic class, the window, the
+    launch area and the planned direction; no impact area. A ballistic-missile notice without one is forwarded."""
+    assert not HCOC.requires_impact_area
+    missile = _fr(vehicle={"category": "other_ballistic_missile", "generic_class": "M51"}, impact_areas=[])
+    assert codes(missile, HCOC) == []
+    strict = HCOC.model_copy(update={"requires_impact_area": True})
+    assert codes(missile, strict) == ["IMPACT_AREA_REQUIRED"]
 
 
 def test_hcoc_notice_gives_the_planned_direction() -> None:

@@ -67,6 +67,7 @@ class ReasonCode(StrEnum):
     WINDOW_TOO_LONG = "WINDOW_TOO_LONG"
     AREA_KIND_NOT_ALLOWED = "AREA_KIND_NOT_ALLOWED"
     DIRECTION_REQUIRED = "DIRECTION_REQUIRED"
+    IMPACT_AREA_REQUIRED = "IMPACT_AREA_REQUIRED"
     GROUP_INTERVAL_REQUIRED = "GROUP_INTERVAL_REQUIRED"
     GROUP_INTERVAL_TOO_LONG = "GROUP_INTERVAL_TOO_LONG"
     AREA_NOT_MEASURABLE = "AREA_NOT_MEASURABLE"
@@ -95,6 +96,9 @@ class ReasonInfo:
     summary: str
     source: str = ""
 
+
+#: Codes no longer issued, with the release that retired them (kept: earlier receipts name them).
+RETIRED: dict[ReasonCode, str] = {ReasonCode.AMENDMENT_INVALID: "0.3.0"}
 
 CATALOGUE: dict[ReasonCode, ReasonInfo] = {
     ReasonCode.OVERSIZE: ReasonInfo(Stage.BYTES, "The record's value is larger than the relay's size limit."),
@@ -240,6 +244,12 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
     ReasonCode.DIRECTION_REQUIRED: ReasonInfo(
         Stage.RULES, "The agreement asks for the planned direction of flight.", "Hague Code para 4(a)(iii)"
     ),
+    ReasonCode.IMPACT_AREA_REQUIRED: ReasonInfo(
+        Stage.RULES,
+        "A ballistic-missile notice names at least one planned impact area (`requires_impact_area`; not the Hague "
+        "Code's, whose content has none).",
+        "US-USSR 1988 art. II; IN-PK 2005 art. 5",
+    ),
     ReasonCode.GROUP_INTERVAL_REQUIRED: ReasonInfo(
         Stage.RULES,
         "A group launch under an agreement with group limits gives `launch_interval_minutes`.",
@@ -276,7 +286,9 @@ CATALOGUE: dict[ReasonCode, ReasonInfo] = {
     ),
     ReasonCode.AMENDMENT_INVALID: ReasonInfo(
         Stage.RULES,
-        "The notice as amended is no longer a valid notice (e.g. a ballistic missile left with no impact area).",
+        "Retired in 0.3.0, no longer issued: a notice as amended was refused with it when it left a ballistic "
+        "missile without an impact area, which is now the agreement's rule (`IMPACT_AREA_REQUIRED`). Kept so that "
+        "receipts of earlier releases still name a known code.",
     ),
     ReasonCode.LAUNCH_OUTSIDE_WINDOW: ReasonInfo(
         Stage.RULES,

@@ -27,11 +27,13 @@ from pydantic import (
     Field,
     NonNegativeInt,
     PositiveFloat,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from launchrelay.contract.explain import explain
 from launchrelay.contract.messages import AgreementId, CompassSector, GroupKind, Identifier, PartyCode, VehicleCategory
 from launchrelay.contract.versions import DEFAULT_READS, V1, VERSIONS
 from launchrelay.errors import ConfigError
@@ -118,11 +120,18 @@ class Agreement(_Config):
     ballistic_directions: dict[PartyCode, list[CompassSector]] = Field(default_factory=dict)
     min_lead: Duration | None = None
     max_lead: Duration | None = None
+    #: what ``max_lead`` is measured to: the window's start, or its end (no launch date it names is further)
+    max_lead_to: Literal["start", "end"] = "start"
     max_window: Duration | None = None
     #: how long a notice stays valid from its stated launch date (US-USSR 1988: four days)
     validity: Duration | None = None
-    #: when a changed window needs the lead time again: always, or only when it leaves the notice's validity
-    amendment_lead: Literal["always", "outside_validity"] = "always"
+    #: which amendments must meet the lead time again: ``always`` (the default) one that changes the window;
+    #: ``outside_validity`` one that moves the window out of the notice's validity (US-USSR 1988);
+    #: ``any_change`` every amendment, whatever it changes (the window then holds to the lead time as received)
+    amendment_lead: Literal["always", "outside_validity", "any_change"] = "always"
+    #: a ballistic-missile notice names at least one impact area (US-USSR 1988 art. II, IN-PK 2005 art. 5;
+    #: the Hague Code's content has none)
+    requires_impact_area: bool = True
     #: area kinds an impact area may be (empty: any)
     impact_area_kinds: list[AreaKind] = Field(default_factory=list)
     #: categories whose launch area may be an ocean quadrant or a named sea (None: any category)
@@ -137,8 +146,6 @@ class Agreement(_Config):
     #: a completed-launch report outside the notified window: forwarded with a warning on the sender's receipt
     #: (the report of what happened reaches the counterpart), or rejected
     report_outside_window: Literal["reject", "warn"] = "warn"
-    #: what ``max_lead`` is measured to: the window's start, or its end (no launch date it names is further)
-    max_lead_to: Literal["start", "end"] = "start"
     ack_deadline: Duration = timedelta(hours=1)
     retransmit: RetransmitPolicy | None = None
     geometry: GeometryRules | None = None
@@ -280,6 +287,10 @@ class Link(_Config):
     silent_after: Duration = timedelta(minutes=2)
 
 
+#: Where an agreement's value comes from, as `launchrelay config check` prints it.
+Origin = Literal["preset", "override", "config", "default"]
+
+
 class Deployment(_Config):
     """Everything loaded from one config file."""
 
@@ -292,6 +303,8 @@ class Deployment(_Config):
     settings: dict[str, Any] = Field(default_factory=dict)
     parties: dict[PartyCode, Party]
     agreements: dict[AgreementId, Agreement]
+    #: per agreement, per key (``geometry.`` keys under their section): preset or config (see :meth:`origin`)
+    _origins: dict[str, dict[str, Origin]] = PrivateAttr(default_factory=dict)
 
     @field_validator("parties", mode="before")
     @classmethod
@@ -345,6 +358,11 @@ class Deployment(_Config):
     def agreement(self, agreement_id: str) -> Agreement | None:
         return self.agreements.get(agreement_id)
 
+    def origin(self, agreement_id: str, key: str) -> Origin:
+        """Where ``key`` of an agreement (``geometry.x`` for a key of its geometry) comes from: its preset, the
+        config overriding its preset, the config defining an agreement of its own, or the model's default."""
+        return self._origins.get(agreement_id, {}).get(key, "default")
+
     @property
     def topics(self) -> Topics:
         """The topic names of this deployment (of this centre, in two-centre mode)."""
@@ -397,14 +415,33 @@ def _resolve_boundary(table: dict[str, Any], base: Path | None) -> dict[str, Any
     return {**table, "geometry": geometry}
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
+def _override(preset: dict[str, Any], table: dict[str, Any]) -> dict[str, Any]:
+    """A preset agreement with the config's table laid over it. Each value the config gives replaces the preset's
+    whole, a table too (``ballistic_directions = {}`` is no direction rule; a ``group_limits`` table names every
+    limit there is). ``geometry`` is a section, not a value: its keys replace the preset's one by one (a deployment
+    adds the boundary and sides to the preset's distances); an empty one removes the distance rules. An empty
+    ``retransmit`` is no re-sending."""
+    merged = {**preset, **table}
+    geometry = table.get("geometry")
+    if isinstance(geometry, dict) and geometry and isinstance(preset.get("geometry"), dict):
+        merged["geometry"] = {**preset["geometry"], **geometry}
+    for key in ("geometry", "retransmit"):
+        if merged.get(key) == {}:
+            merged[key] = None
     return merged
+
+
+def _origins(preset: dict[str, Any] | None, table: dict[str, Any]) -> dict[str, Origin]:
+    """Where each key of an agreement comes from (``geometry.`` keys under their section too)."""
+    given: Origin = "config" if preset is None else "override"
+    out: dict[str, Origin] = {}
+    for source, data in (("preset", preset or {}), (given, table)):
+        for key, value in data.items():
+            out[key] = source  # type: ignore[assignment]
+            if key == "geometry" and isinstance(value, dict):
+                out.update({f"geometry.{k}": source for k in value})  # type: ignore[misc]
+    out.pop("id", None)
+    return out
 
 
 def parse_config(data: dict[str, Any], *, base: Path | None = None, origin: str = "<config>") -> Deployment:
@@ -413,6 +450,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None, origin: str 
     relay = data.get("relay", {})
     wanted = relay.get("presets", []) if isinstance(relay, dict) else []
     agreements: dict[str, Any] = {}
+    origins: dict[str, dict[str, Origin]] = {}
     for preset_id in wanted:
         if preset_id not in presets:
             raise ConfigError(f"{origin}: relay.presets names {preset_id!r}; shipped presets: {sorted(presets)}")
@@ -421,12 +459,18 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None, origin: str 
         if not isinstance(table, dict):
             raise ConfigError(f"{origin}: [agreements.{agreement_id}] must be a table")
         table = _resolve_boundary(table, base)
-        agreements[agreement_id] = _deep_merge(agreements.get(agreement_id, {"id": agreement_id}), table)
+        agreements[agreement_id] = _override(agreements.get(agreement_id, {"id": agreement_id}), table)
+        origins[agreement_id] = _origins(presets[agreement_id] if agreement_id in wanted else None, table)
+    for preset_id in wanted:
+        origins.setdefault(preset_id, _origins(presets[preset_id], {}))
     try:
-        return Deployment.model_validate({**data, "agreements": agreements})
+        deployment = Deployment.model_validate({**data, "agreements": agreements})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
+        said = [explain(err, "the config") for err in exc.errors(include_url=False, include_input=False)]
+        problems = "; ".join(f"{where}: {words}" if where else words for where, words in said)
         raise ConfigError(f"{origin}: {problems}") from exc
+    deployment._origins = origins
+    return deployment
 
 
 def load_config(path: Path) -> Deployment:

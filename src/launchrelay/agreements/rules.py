@@ -245,9 +245,10 @@ def within_validity(original: LaunchWindow, changed: LaunchWindow, agreement: Ag
 
 
 def check_content(notice: Notice, agreement: Agreement, prefix: str = "") -> list[Reason]:
-    """What a notice must say under its agreement: US-USSR 1988 art. II (impact areas by coordinates; an ocean
-    quadrant or a named sea as the launch area of a submarine-launched missile only), Hague Code para 4(a)(iii)
-    (the planned direction), CN-RU 2009 art. 1 (group launches within their limit)."""
+    """What a notice must say under its agreement: US-USSR 1988 art. II (the area of impact, by coordinates; an
+    ocean quadrant or a named sea as the launch area of a submarine-launched missile only), IN-PK 2005 art. 5 (the
+    planned impact area), Hague Code para 4(a)(iii) (the planned direction, and no impact area), CN-RU 2009 art. 1
+    (group launches within their limit)."""
     out: list[Reason] = []
     kinds = agreement.impact_area_kinds
     for i, area in enumerate(notice.impact_areas):
@@ -270,6 +271,9 @@ def check_content(notice: Notice, agreement: Agreement, prefix: str = "") -> lis
                 f"{prefix}launch_area",
             )
         )
+    if agreement.requires_impact_area and notice.vehicle.category.is_ballistic and not notice.impact_areas:
+        text = f"{agreement.id}: a ballistic-missile notice names at least one planned impact area"
+        out.append(_reason(R.IMPACT_AREA_REQUIRED, text, f"{prefix}impact_areas"))
     if agreement.requires_direction and notice.direction is None:
         out.append(_reason(R.DIRECTION_REQUIRED, f"{agreement.id} notices give the planned direction", "direction"))
     limit = agreement.group_limits.get(notice.vehicle.group)
@@ -394,8 +398,10 @@ def _check_amendment(
     message: Amendment, agreement: Agreement, received_at: datetime, notice: Notice | None
 ) -> Findings:
     """The notice as amended must still satisfy the agreement; a changed window needs the lead time again
-    (CN-RU, IN-PK: [I] the texts say nothing of changes), except inside the notice's validity where the
-    agreement says so (US-USSR 1988: a postponement within the four days needs no new notice)."""
+    (CN-RU, IN-PK: [I] the texts say nothing of changes, and the lead time is about when the launch may happen:
+    DOMAIN.md, "Amendments change a notice"), except inside the notice's validity where the agreement says so
+    (US-USSR 1988: a postponement within the four days needs no new notice); ``amendment_lead = "any_change"``
+    holds every amendment, whatever it changes, to the lead time."""
     if notice is None:  # the reference check refuses it; judge what the amendment itself says
         out: list[Reason] = []
         if message.vehicle is not None:
@@ -403,12 +409,11 @@ def _check_amendment(
         if message.window is not None:
             out += check_timing(message.window, agreement, received_at)
         return Findings(out)
-    try:
-        amended, changed = notice.amended(message)
-    except ValueError as exc:
-        return Findings([_reason(R.AMENDMENT_INVALID, f"the notice as amended is not a notice: {exc}"[:2000])])
+    amended, changed = notice.amended(message)
     out = []
-    if "window" in changed:
+    if agreement.amendment_lead == "any_change":
+        out += check_timing(amended.window, agreement, received_at)
+    elif "window" in changed:
         no_new_lead = agreement.amendment_lead == "outside_validity" and within_validity(
             notice.window, amended.window, agreement
         )

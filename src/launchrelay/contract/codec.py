@@ -22,6 +22,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import DEFAULT_REF_TEMPLATE
 
 from launchrelay.contract import strict, versions
+from launchrelay.contract.explain import explain
 from launchrelay.contract.messages import BEYOND_SCHEMA, ISO_ALPHA2, UTC_TIME_PATTERN, Message, MessageType, Reason
 from launchrelay.errors import ContractError
 from launchrelay.reasons import ReasonCode
@@ -42,11 +43,14 @@ class Parsed:
 
 
 def schema_reasons(exc: ValidationError) -> list[Reason]:
-    """One ``SCHEMA_INVALID`` reason per error (at most :data:`MAX_SCHEMA_REASONS`), naming the field."""
+    """One ``SCHEMA_INVALID`` reason per error (at most :data:`MAX_SCHEMA_REASONS`), naming the field as the
+    document does and the rule in words (:mod:`~launchrelay.contract.explain`)."""
     out = []
     for err in exc.errors(include_url=False, include_input=False)[:MAX_SCHEMA_REASONS]:
-        loc = ".".join(str(p) for p in err["loc"])
-        out.append(Reason(code=ReasonCode.SCHEMA_INVALID.value, message=err["msg"][:2000], field=loc[:200] or None))
+        where, words = explain(err)
+        out.append(
+            Reason(code=ReasonCode.SCHEMA_INVALID.value, message=words[:2000], field=where[:200] if where else None)
+        )
     return out
 
 

@@ -41,7 +41,6 @@ BEYOND_SCHEMA = (
     "a sender among its own recipients",
     "a group launch with launch_count below 2, or several launches not flagged as a group",
     "an orbit whose apogee_km is below its perigee_km",
-    "a ballistic-missile notification without an impact area",
     "an amendment that changes nothing",
     "a launched report without launched_at, vehicle or launch_area, or a not_launched one with launched_at or "
     "without refers_to",
@@ -269,12 +268,6 @@ class PlannedLaunch(Envelope):
     direction: Direction | None = None
     orbit: Orbit | None = None
     notes: FreeText | None = None
-
-    @model_validator(mode="after")
-    def _ballistic_needs_impact(self) -> PlannedLaunch:
-        if self.vehicle.category.is_ballistic and not self.impact_areas:
-            raise ValueError("a ballistic-missile notification needs at least one impact area")
-        return self
 
 
 class Amendment(Envelope):

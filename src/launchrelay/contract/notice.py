@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from launchrelay.contract.areas import Area, StrictModel
 from launchrelay.contract.messages import Amendment, Direction, LaunchWindow, Orbit, PlannedLaunch, Vehicle
@@ -30,21 +30,15 @@ class Notice(StrictModel):
     direction: Direction | None = None
     orbit: Orbit | None = None
 
-    @model_validator(mode="after")
-    def _ballistic_needs_impact(self) -> Notice:
-        if self.vehicle.category.is_ballistic and not self.impact_areas:
-            raise ValueError("a ballistic-missile notification needs at least one impact area")
-        return self
-
     @classmethod
     def of(cls, planned: PlannedLaunch) -> Notice:
-        # Not validated again: a planned launch's fields are a notice's, under the same constraints and the same
-        # rule (a ballistic missile needs an impact area); tests/test_notice.py holds the two models to that.
+        # Not validated again: a planned launch's fields are a notice's, under the same constraints;
+        # tests/test_notice.py holds the two models to that.
         return cls.model_construct(**{f: getattr(planned, f) for f in AMENDABLE})
 
     def amended(self, amendment: Amendment) -> tuple[Notice, list[str]]:
-        """The notice with ``amendment`` applied, and the fields it changed (raises ValueError if it no longer
-        makes a notice, e.g. a ballistic missile left without an impact area)."""
+        """The notice with ``amendment`` applied, and the fields it changed (each field a valid one, so the result is
+        a notice; what the agreement asks of it is the rules' to judge)."""
         changes = {f: getattr(amendment, f) for f in AMENDABLE if getattr(amendment, f) is not None}
         changed = [f for f in AMENDABLE if f in changes and changes[f] != getattr(self, f)]
         merged = {f: changes.get(f, getattr(self, f)) for f in AMENDABLE}
