@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -67,3 +68,16 @@ def test_invalid_example(path: Path) -> None:
     """An invalid example is refused by the models."""
     with pytest.raises(ContractError):
         decode(path.read_bytes())
+
+
+def test_readme_rule_table_names_every_rule_of_an_agreement() -> None:
+    """Issue 27: the README's rule table shows every rule as enforced: each setting of an agreement (all but its
+    id, title and sources) has a row, as `config check` prints it."""
+    from launchrelay.agreements.config import Agreement
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| field                         | rule (reason code)") :]
+    table = table[: table.index("\n\n")]
+    named = set(re.findall(r"`([a-z_]+)`", "\n".join(row.split("|")[1] for row in table.splitlines())))
+    named |= {"in_force_until"} if "`_until`" in table else set()
+    assert set(Agreement.model_fields) - {"id", "title", "sources"} <= named
