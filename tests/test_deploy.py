@@ -399,7 +399,8 @@ def test_topics_follow_the_naming_convention() -> None:
     topics = Topics(deployment.relay.topic_prefix)
     resources = strimzi_resources(deployment)
     names = {r["spec"]["topicName"] for r in resources if r["kind"] == "KafkaTopic"}
-    assert names == set(topics.all_for(list(deployment.parties)))
+    parties = [*(topics.outbound(p) for p in deployment.parties), *(topics.inbound(p) for p in deployment.parties)]
+    assert names == {topics.status, topics.deadletter, topics.relay_state, *parties}
     configs = {r["spec"]["topicName"]: r["spec"].get("config", {}) for r in resources if r["kind"] == "KafkaTopic"}
     assert configs[topics.outbound("CN")]["message.timestamp.type"] == "LogAppendTime"
     assert configs[topics.relay_state]["cleanup.policy"] == "compact"

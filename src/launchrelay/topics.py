@@ -105,13 +105,6 @@ class Topics:
         party = rest[: -len(".out")]
         return party if re.fullmatch(r"[A-Z]{2}", party) else None
 
-    def all_for(self, parties: list[str]) -> list[str]:
-        """Every topic a deployment with these parties needs."""
-        names = [self.status, self.deadletter, self.relay_state]
-        for p in sorted(parties):
-            names += [self.outbound(p), self.inbound(p)]
-        return names
-
 
 @dataclass(frozen=True)
 class OutRecord:
@@ -121,3 +114,55 @@ class OutRecord:
     key: bytes | None
     value: bytes
     headers: Headers
+
+
+#: The relay's default limit on a message's bytes (``[relay] max_message_bytes``), and so the SDK's.
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
+#: Room for a record's headers and a request's framing above the value's bytes.
+HEADROOM = 64 << 10
+#: Kafka's own default of a consumer's ``fetch.max.bytes`` (50 MiB), kept where the chain asks for less.
+KAFKA_FETCH_MAX_BYTES = 50 << 20
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """Bytes allowed at each link of the chain, for a relay limit of ``relay`` bytes per value: the one place
+    they are computed (:func:`size_limits`); topics, the relay, the tracker and the SDK's clients take them from
+    here. Publisher (its request) < out topic (2x) < copies (in and dead-letter topics: 2x + headers)."""
+
+    relay: int  # a value over this is rejected OVERSIZE
+
+    @property
+    def out_topic(self) -> int:
+        """The broker refuses a bigger record batch on an out topic (the producer sees the error)."""
+        return 2 * self.relay
+
+    @property
+    def copies(self) -> int:
+        """In and dead-letter topics: an out topic's record and the relay's headers beside it."""
+        return self.out_topic + HEADROOM
+
+    @property
+    def publish_request(self) -> int:
+        """A party's producer request: one value the relay accepts, with its headers."""
+        return self.relay + HEADROOM
+
+    @property
+    def copy_request(self) -> int:
+        """The relay's and the tracker's producer requests: one copy and its headers."""
+        return self.copies + HEADROOM
+
+    @property
+    def fetch(self) -> int:
+        """What a consumer must accept per partition, so any record of the chain fits."""
+        return self.copies + HEADROOM
+
+    @property
+    def fetch_total(self) -> int:
+        """What a consumer accepts per fetch: Kafka's default, or one partition's limit if more."""
+        return max(KAFKA_FETCH_MAX_BYTES, self.fetch)
+
+
+def size_limits(relay_max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> SizeLimits:
+    """The chain for a relay limit of ``relay_max_bytes``."""
+    return SizeLimits(relay_max_bytes)

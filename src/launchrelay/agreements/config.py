@@ -37,7 +37,7 @@ from launchrelay.contract.explain import explain
 from launchrelay.contract.messages import AgreementId, CompassSector, GroupKind, Identifier, PartyCode, VehicleCategory
 from launchrelay.contract.versions import DEFAULT_READS, V1, VERSIONS
 from launchrelay.errors import ConfigError
-from launchrelay.topics import DEFAULT_PREFIX, Topics
+from launchrelay.topics import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PREFIX, SizeLimits, Topics, size_limits
 
 AreaKind = Literal["polygon", "circle", "ocean_quadrant", "water_body"]
 
@@ -240,7 +240,7 @@ class Party(_Config):
 class RelayConfig(_Config):
     topic_prefix: str = DEFAULT_PREFIX
     presets: list[AgreementId] = Field(default_factory=list)
-    max_message_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_message_bytes: int = Field(default=DEFAULT_MAX_MESSAGE_BYTES, gt=0)
     partitions: int = Field(default=3, ge=1)
     #: copies of each topic; unset: three where the cluster has three brokers or more (min.insync.replicas 2),
     #: else one per broker
@@ -368,6 +368,11 @@ class Deployment(_Config):
         """The topic names of this deployment (of this centre, in two-centre mode)."""
         here = self.centre.party if self.centre else None
         return Topics(self.relay.topic_prefix, here, frozenset(self.links))
+
+    @property
+    def limits(self) -> SizeLimits:
+        """The size limits of every link of the chain, from ``[relay] max_message_bytes``."""
+        return size_limits(self.relay.max_message_bytes)
 
     @property
     def local_parties(self) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -15,7 +14,7 @@ from aiokafka.errors import (
 )
 
 from launchrelay.errors import KafkaRequestFailed, kafka_errors
-from launchrelay.topics import Topics
+from launchrelay.topics import Topics, size_limits
 
 log = structlog.get_logger(__name__)
 
@@ -99,25 +98,6 @@ def _resolved(spec: NewTopic, brokers: int) -> NewTopic:
     if replication >= 3:
         configs["min.insync.replicas"] = str(min_insync_for(replication))
     return NewTopic(spec.name, spec.num_partitions, replication, topic_configs=configs)
-
-
-@dataclass(frozen=True)
-class SizeLimits:
-    """Bytes allowed at each link of the chain, for a relay limit of ``relay`` bytes per value."""
-
-    relay: int  # a value over this is rejected OVERSIZE
-    out_topic: int  # the broker refuses a bigger record batch on an out topic (the producer sees the error)
-    copies: int  # in and dead-letter topics, and the relay's own producer requests
-
-    @property
-    def fetch(self) -> int:
-        """What the relay's consumer must accept per partition and fetch, so any out-topic batch fits."""
-        return self.out_topic + 65536
-
-
-def size_limits(relay_max_bytes: int) -> SizeLimits:
-    """The chain: producer (its own max.request.size) < out topic (2x) < copies (2x + 64 KiB of headers)."""
-    return SizeLimits(relay_max_bytes, 2 * relay_max_bytes, 2 * relay_max_bytes + 65536)
 
 
 async def ensure_topics(

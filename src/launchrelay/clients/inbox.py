@@ -49,7 +49,7 @@ from launchrelay.contract.messages import Acknowledgement, Message, PartyMessage
 from launchrelay.errors import ContractError, PublishError
 from launchrelay.runtime.logging import quiet_library_logs
 from launchrelay.signing import Signer, verify_headers
-from launchrelay.topics import Topics
+from launchrelay.topics import DEFAULT_MAX_MESSAGE_BYTES, Topics, size_limits
 
 log = structlog.get_logger("launchrelay.inbox")
 
@@ -82,6 +82,7 @@ class Inbox:
         topic_prefix: str = "launchrelay",
         group_id: str | None = None,
         client_options: dict[str, Any] | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self.party = party
         self.topics = Topics(topic_prefix)
@@ -96,9 +97,16 @@ class Inbox:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=FETCH_WAIT_MS,  # a forward is not held up behind another partition's fetch
+            max_partition_fetch_bytes=size_limits(max_message_bytes).fetch,  # copies of up to twice the limit
         )
         self._publisher = Publisher(
-            bootstrap, party, signer, topic_prefix=topic_prefix, watch_receipts=False, client_options=client_options
+            bootstrap,
+            party,
+            signer,
+            topic_prefix=topic_prefix,
+            watch_receipts=False,
+            client_options=client_options,
+            max_message_bytes=max_message_bytes,
         )
         self.skipped = 0
         #: how long a commit is tried while the broker is away before it is given up (the record may come again)

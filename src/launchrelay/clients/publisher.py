@@ -18,6 +18,10 @@ that fails or times out retires the Kafka producer, and the next try (within the
 same call while its deadline allows, or the caller's next call) starts a fresh one
 (see :mod:`launchrelay.clients._producer`). A record may then be written twice;
 the relay answers the repeat ``duplicate`` and forwards nothing.
+
+Give it the relay's size limit (``max_message_bytes``, the deployment's ``[relay] max_message_bytes``; default
+1 MiB, the relay's default): a message over it is refused at once (``PublishRefused``, ``OVERSIZE``), and the
+producer's requests are sized to carry one the relay accepts (:class:`~launchrelay.topics.SizeLimits`).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from launchrelay.contract.messages import PartyMessage, Receipt
 from launchrelay.errors import KafkaRequestFailed, PublishError, PublishRefused, PublishTimeout, ReceiptTimeout
 from launchrelay.runtime.logging import quiet_library_logs
 from launchrelay.signing import Signer, verify_headers
-from launchrelay.topics import Topics
+from launchrelay.topics import DEFAULT_MAX_MESSAGE_BYTES, Topics, size_limits
 
 log = structlog.get_logger("launchrelay.publisher")
 
@@ -67,8 +71,12 @@ class Publisher:
         relay_keys: dict[str, Ed25519PublicKey] | None = None,
         watch_receipts: bool = True,
         client_options: dict[str, Any] | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self._client_options = client_options or {}
+        #: the relay's limit (its ``[relay] max_message_bytes``): a message over it is refused here, before Kafka
+        self.limits = size_limits(max_message_bytes)
+        producer_options = {"max_request_size": self.limits.publish_request, **self._client_options}
         self.party = party
         self.topics = Topics(topic_prefix)
         self._signer = signer
@@ -76,7 +84,7 @@ class Publisher:
         self._relay_keys = relay_keys
         self._producer = RenewingProducer(
             lambda: AIOKafkaProducer(
-                bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **self._client_options
+                bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **producer_options
             ),
             name=f"publisher.{party}",
         )
@@ -112,6 +120,7 @@ class Publisher:
             isolation_level="read_committed",
             enable_auto_commit=False,
             fetch_max_wait_ms=FETCH_WAIT_MS,  # a receipt is not held up behind another partition's fetch
+            max_partition_fetch_bytes=self.limits.fetch,  # the in topic holds copies of up to twice the limit
         )
         await consumer.start()
         self._receipts = consumer
@@ -222,6 +231,11 @@ class Publisher:
         if message.sender != self.party:
             raise PublishRefused(f"this publisher speaks for {self.party}, not {message.sender}")
         value = encode(message)
+        if len(value) > self.limits.relay:
+            raise PublishRefused(
+                f"OVERSIZE: {message.message_id} is {len(value)} bytes; the relay refuses more than "
+                f"{self.limits.relay} (its [relay] max_message_bytes, given to this publisher as max_message_bytes)"
+            )
         result = await self.publish_raw(value, message.launch_key.encode(), self._signer.headers(value), timeout_s)
         log.info(
             "publisher.published",

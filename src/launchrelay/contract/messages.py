@@ -375,9 +375,6 @@ class RecordRef(_Strict):
         topic, partition, offset = text.rsplit(":", 2)
         return cls(topic=topic, partition=int(partition), offset=int(offset))
 
-    def same_partition(self, other: RecordRef) -> bool:
-        return self.topic == other.topic and self.partition == other.partition
-
 
 class Receipt(_Strict):
     """The relay's own signed statement about a message: forwarded, rejected, or overdue."""

@@ -40,7 +40,7 @@ from aiokafka.errors import (
 )
 
 from launchrelay.agreements.config import Deployment
-from launchrelay.broker.admin import cluster_id, size_limits
+from launchrelay.broker.admin import cluster_id
 from launchrelay.broker.consume import FETCH_WAIT_MS, first_unreadable, is_record_fault, read_below
 from launchrelay.broker.produce import BATCH_BYTES, send_all, set_concurrent_transactions_backoff
 from launchrelay.contract.headers import from_record
@@ -54,7 +54,7 @@ from launchrelay.relay.state import MemoryState, Overlay, StateView
 from launchrelay.relay.state_reader import StateReader
 from launchrelay.runtime.watcher import Watcher, key
 from launchrelay.signing import Signer
-from launchrelay.topics import OutRecord
+from launchrelay.topics import OutRecord, size_limits
 
 log = structlog.get_logger("launchrelay.relay")
 
@@ -148,7 +148,7 @@ class RelayService:
             max_poll_records=options.batch_size,
             # Any record an out topic accepts fits in one fetch (aiokafka skips a record that does not).
             max_partition_fetch_bytes=size_limits(self.ctx.max_bytes).fetch,
-            fetch_max_bytes=max(52428800, size_limits(self.ctx.max_bytes).fetch),
+            fetch_max_bytes=size_limits(self.ctx.max_bytes).fetch_total,
             # Notice a dead instance within seconds (the broker's minimum is 6 s).
             session_timeout_ms=6000,
             heartbeat_interval_ms=1500,
@@ -367,7 +367,6 @@ class RelayService:
             if highwater is not None:
                 self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - expected))
 
-    # watching for stalls and outages ---------------------------------------------------------------
     # rebalancing ---------------------------------------------------------------------------------
     async def _producer_for(self, tp: TopicPartition) -> AIOKafkaProducer:
         producer = self._producers.get(tp)
@@ -378,7 +377,7 @@ class RelayService:
                 transactional_id=f"{self.group_id}.{tp.topic}.{tp.partition}",
                 enable_idempotence=True,
                 acks="all",
-                max_request_size=size_limits(self.ctx.max_bytes).copies + 65536,
+                max_request_size=size_limits(self.ctx.max_bytes).copy_request,
                 max_batch_size=BATCH_BYTES,
                 retry_backoff_ms=self.options.retry_backoff_ms,
             )

@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from launchrelay.agreements.config import Deployment
-from launchrelay.broker.admin import cluster_id, size_limits
+from launchrelay.broker.admin import cluster_id
 from launchrelay.broker.consume import behind, partitions_of
 from launchrelay.contract.codec import message_key
 from launchrelay.contract.events import STATUS_EVENT_FORMAT, EventKind, StatusEvent, event_format
@@ -122,7 +122,7 @@ class TrackerService:
             transactional_id=f"{self.topics.prefix}.tracker",
             enable_idempotence=True,
             acks="all",
-            max_request_size=size_limits(deployment.relay.max_message_bytes).copies + 65536,
+            max_request_size=deployment.limits.copy_request,
         )
         self._status = AIOKafkaConsumer(
             bootstrap_servers=options.bootstrap, group_id=None, isolation_level="read_committed",
