@@ -94,3 +94,17 @@ def test_no_import_circles() -> None:
     for m in graph:
         if m not in seen:
             visit(m, [])
+
+
+def test_the_architecture_page_names_every_room_on_its_floor_and_only_files_that_exist() -> None:
+    """docs/architecture.md is kept true: its floors table has each room of FLOORS on its floor, and each source
+    file it names exists."""
+    import re
+
+    page = (SRC.parent / "docs" / "architecture.md").read_text()
+    rows = dict((room, int(floor)) for floor, room in re.findall(r"^\| (\d) \| `([\w_]+)` \|", page, re.M))
+    assert rows == {room: floor for floor, rooms in FLOORS.items() for room in rooms}
+    named = set(re.findall(r"`(src/launchrelay/[\w/.]+)`", page))
+    assert named and all((SRC.parent / p).exists() for p in named), sorted(
+        p for p in named if not (SRC.parent / p).exists()
+    )

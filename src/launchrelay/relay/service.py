@@ -50,6 +50,25 @@ from launchrelay.relay.links import Links
 from launchrelay.relay.metrics import RelayMetrics
 from launchrelay.relay.observe import committed, observe
 from launchrelay.relay.outputs import plan
+from launchrelay.relay.partitions import (
+    Assigned,
+    Claimed,
+    ClaimFailed,
+    Command,
+    Committed,
+    Do,
+    Event,
+    Partition,
+    Phase,
+    ReadAfterAll,
+    RecordFailed,
+    Revoked,
+    Rules,
+    Tick,
+    TransactionFailed,
+    Unreadable,
+    step,
+)
 from launchrelay.relay.state import MemoryState, Overlay, StateView
 from launchrelay.relay.state_reader import StateReader
 from launchrelay.runtime.watcher import Watcher, key
@@ -95,15 +114,6 @@ def inbound(r: ConsumerRecord) -> InboundRecord:
         headers=from_record(r.headers),
         timestamp_ms=r.timestamp,
     )
-
-
-@dataclass
-class _Failure:
-    """The record a partition is stuck on: its offset, how often it failed, and the last error."""
-
-    offset: int
-    attempts: int
-    error: BaseException
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -154,22 +164,18 @@ class RelayService:
             heartbeat_interval_ms=1500,
             fetch_max_wait_ms=options.fetch_max_wait_ms,
         )
+        #: each assigned partition's life (claimed, where deciding stands, a failed or unreadable record, paused):
+        #: pure state, changed only by :meth:`_on` (see :mod:`launchrelay.relay.partitions`)
+        self._parts: dict[TopicPartition, Partition] = {}
+        self._rules = Rules(options.record_attempts, options.max_backoff_s)
+        #: what the shell holds per partition: its transactional producer (while claimed or claiming) ...
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
-        #: the next offset this instance may process per partition: records below it were
-        #: committed already (a batch fetched before a rebalance's seek must not run twice)
-        self._next: dict[TopicPartition, int] = {}
-        #: per partition, the record that failed and is being tried again
-        self._failures: dict[TopicPartition, _Failure] = {}
-        #: per partition, the offset of a record the Kafka client cannot read (found by _locate)
-        self._unreadable: dict[TopicPartition, int] = {}
-        #: records fetched beyond a partition's batch for this round, handed out in later rounds
+        #: ... records fetched beyond its batch for this round, handed out in later rounds ...
         self._held: dict[TopicPartition, list[ConsumerRecord]] = {}
         #: writes the tombstones of forgotten ids (not in a transaction: a lost one is written again next time)
         self._tombstones: AIOKafkaProducer | None = None
         self._next_forget = 0.0
-        #: partitions paused until a monotonic time, to try a failed record again later
-        self._paused: dict[TopicPartition, float] = {}
-        #: partitions being claimed in the background (paused meanwhile; see _claim_in_background)
+        #: ... and the task claiming it in the background (paused meanwhile; see _claim_in_background)
         self._claims: dict[TopicPartition, asyncio.Task[None]] = {}
         self.watcher = Watcher(
             "relay", self._consumer, lambda: list(self._consumer.assignment()), self.metrics,
@@ -253,7 +259,8 @@ class RelayService:
     async def _run(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
-            self._resume_due()
+            for tp in list(self._parts):
+                await self._on(tp, Tick(time.monotonic()))
             if time.monotonic() >= self._next_forget:
                 async with self._work:
                     await self._forget_expired()
@@ -284,7 +291,8 @@ class RelayService:
                 outcomes = await asyncio.gather(
                     *(self._process(tp, records) for tp, records in batch.items() if tp in assigned)
                 )  # a partition revoked while we waited for the lock is the new owner's
-                for tp in [tp for tp in self._unreadable if tp in assigned]:  # one at a time: they read as they go
+                unreadable = [tp for tp, p in self._parts.items() if p.unreadable is not None and tp in assigned]
+                for tp in unreadable:  # one at a time: they read as they go
                     outcomes.append(await self._approach_unreadable(tp))
             self._record_lag()
             if all(outcomes):
@@ -304,7 +312,7 @@ class RelayService:
         self._drop_stale_held()
         assigned = self._consumer.assignment()
         full = {tp for tp, rs in self._held.items() if len(rs) >= batch}
-        wanted = [tp for tp in assigned if tp not in self._unreadable and tp not in full]
+        wanted = [tp for tp in assigned if not self._unreadable(tp) and tp not in full]
         most = batch * max(1, len(assigned))
         timeout = 0 if self._held else 500  # work in hand: only take what has arrived meanwhile
         if not wanted:
@@ -336,8 +344,9 @@ class RelayService:
         from there again, and held records past that point would be decided twice."""
         assigned = self._consumer.assignment()
         for tp, records in list(self._held.items()):
-            if (tp not in assigned or tp in self._paused or tp in self._unreadable
-                    or self._next.get(tp) != records[0].offset):  # fmt: skip
+            p = self._parts.get(tp)
+            going = p is not None and p.phase is Phase.READY and p.unreadable is None and p.next == records[0].offset
+            if tp not in assigned or not going:
                 del self._held[tp]
 
     async def _forget_expired(self) -> None:
@@ -362,10 +371,42 @@ class RelayService:
         log.info("relay.forgotten", ids=len(keys), known=len(self.state), relay_id=self.options.relay_id)
 
     def _record_lag(self) -> None:
-        for tp, expected in self._next.items():
+        for tp, p in self._parts.items():
             highwater = self._consumer.highwater(tp)
-            if highwater is not None:
-                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - expected))
+            if highwater is not None and p.next is not None:
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - p.next))
+
+    # a partition's life: the pure state machine's events in, its commands carried out ------------------
+    async def _on(self, tp: TopicPartition, event: Event) -> list[Command]:
+        """Tell the partition's state what happened; do what it answers (the consumer's part only while ``tp`` is
+        still assigned); return the commands, for the caller to act on the ones about its batch."""
+        part, commands = step(self._parts.get(tp), event, self._rules)
+        if part is None:
+            self._parts.pop(tp, None)
+        else:
+            self._parts[tp] = part
+        ours = tp in self._consumer.assignment()
+        for command in commands:
+            if command.do is Do.DROP_PRODUCER:
+                producer = self._producers.pop(tp, None)
+                if producer is not None:
+                    with contextlib.suppress(Exception):
+                        await producer.stop()
+            elif not ours:
+                continue
+            elif command.do is Do.CLAIM:
+                self._claim_in_background(tp)
+            elif command.do is Do.SEEK and command.offset is not None:
+                self._consumer.seek(tp, command.offset)
+            elif command.do is Do.PAUSE:
+                self._consumer.pause(tp)
+            elif command.do is Do.RESUME:
+                self._consumer.resume(tp)
+        return commands
+
+    def _unreadable(self, tp: TopicPartition) -> bool:
+        p = self._parts.get(tp)
+        return p is not None and p.unreadable is not None
 
     # rebalancing ---------------------------------------------------------------------------------
     async def _producer_for(self, tp: TopicPartition) -> AIOKafkaProducer:
@@ -390,25 +431,16 @@ class RelayService:
             self._producers[tp] = producer
         return producer
 
-    def _forget(self, tp: TopicPartition) -> None:
-        self._next.pop(tp, None)
-        self._failures.pop(tp, None)
-        self._unreadable.pop(tp, None)
-        self._paused.pop(tp, None)
-        self._held.pop(tp, None)
-
     async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
         await self._cancel_claims(revoked)
         async with self._work:  # let the transaction in hand commit before giving partitions up
             for tp in revoked:
-                self._forget(tp)
+                await self._on(tp, Revoked())
+                self._held.pop(tp, None)
                 self.watch.revoked(key(tp))
                 for gauge in (self.metrics.consumer_lag, self.metrics.oldest_pending):
                     with contextlib.suppress(KeyError):
                         gauge.remove(tp.topic, str(tp.partition))
-                producer = self._producers.pop(tp, None)
-                if producer is not None:
-                    await producer.stop()
         if revoked:
             log.info("relay.partitions_revoked", partitions=[key(t) for t in revoked])
 
@@ -418,7 +450,7 @@ class RelayService:
         for tp in assigned:  # series exist from assignment on, so increase() and alerts see the first change
             self.watch.assigned(key(tp))
             self.metrics.on_partition(tp.topic, tp.partition, 0, 0.0)
-            self._claim_in_background(tp)
+            await self._on(tp, Assigned())
         if assigned:
             log.info("relay.partitions_assigned", partitions=[key(t) for t in assigned])
 
@@ -444,15 +476,10 @@ class RelayService:
                 log.warning("relay.claim_failed", partition=key(tp), error=repr(exc), retry_in_s=backoff,
                             relay_id=self.options.relay_id)  # fmt: skip
                 self.watch.failed(key(tp), f"claim failed: {exc!r}")
-                broken = self._producers.pop(tp, None)
-                if broken is not None:
-                    with contextlib.suppress(Exception):
-                        await broken.stop()
+                await self._on(tp, ClaimFailed())
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.options.max_backoff_s)
                 continue
-            if tp in self._consumer.assignment() and tp not in self._paused:
-                self._consumer.resume(tp)
             return
 
     async def _cancel_claims(self, partitions: list[TopicPartition]) -> None:
@@ -463,7 +490,7 @@ class RelayService:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def _claim(self, tp: TopicPartition) -> AIOKafkaProducer:
+    async def _claim(self, tp: TopicPartition) -> None:
         """Take over ``tp``: fence its previous owner, then read what that owner committed.
 
         Starting our producer with the partition's transactional id aborts or completes
@@ -471,7 +498,7 @@ class RelayService:
         offset and state records final, so both are read afterwards.
         """
         started = time.monotonic()
-        producer = await self._producer_for(tp)
+        await self._producer_for(tp)
         committed = await self._consumer.committed(tp)
         await self._reader.catch_up()
         # Always from the committed offset: records fetched before the claim were dropped.
@@ -479,16 +506,16 @@ class RelayService:
             await self._consumer.seek_to_beginning(tp)
         else:
             self._consumer.seek(tp, committed)
-        self._next[tp] = committed or 0
-        self.watch.positioned(key(tp), self._next[tp])
+        self.watch.positioned(key(tp), committed or 0)
         log.info("relay.partition_claimed", partition=key(tp), committed=committed,
                  took_ms=round((time.monotonic() - started) * 1000), relay_id=self.options.relay_id)  # fmt: skip
-        return producer
+        await self._on(tp, Claimed(committed, time.monotonic()))  # decided from here on; fetching resumes
 
     async def _start_of(self, tp: TopicPartition) -> None:
         """Put ``tp`` back where deciding stands (records fetched past it are fetched again)."""
-        if tp in self._next:
-            self._consumer.seek(tp, self._next[tp])
+        p = self._parts.get(tp)
+        if p is not None and p.next is not None:
+            self._consumer.seek(tp, p.next)
             return
         committed = await self._consumer.committed(tp)
         if committed is None:
@@ -497,32 +524,21 @@ class RelayService:
             self._consumer.seek(tp, committed)
 
     # records that fail ---------------------------------------------------------------------------
-    def _failed(self, tp: TopicPartition, offset: int, exc: BaseException) -> _Failure:
-        """Count one more failure of the record at ``offset``; a different record starts a new count."""
-        current = self._failures.get(tp)
-        failure = _Failure(offset, current.attempts + 1 if current and current.offset == offset else 1, exc)
-        self._failures[tp] = failure
-        self.watch.failed(key(tp), f"offset {offset}: {type(exc).__name__}: {exc}")
-        return failure
-
-    def _pause(self, tp: TopicPartition, failure: _Failure) -> None:
-        """Try the failed record again after a backoff; the other partitions go on meanwhile."""
-        delay = min(0.5 * 2 ** (failure.attempts - 1), self.options.max_backoff_s)
-        log.warning(
-            "relay.record_failed", partition=key(tp), offset=failure.offset, attempt=failure.attempts,
-            of=self.options.record_attempts, error=repr(failure.error)[:300], retry_in_s=delay,
-            relay_id=self.options.relay_id,
-        )  # fmt: skip
-        self._consumer.pause(tp)
-        self._paused[tp] = time.monotonic() + delay
-
-    def _resume_due(self) -> None:
-        now = time.monotonic()
-        for tp, until in list(self._paused.items()):
-            if until <= now:
-                del self._paused[tp]
-                if tp in self._consumer.assignment():
-                    self._consumer.resume(tp)
+    async def _record_failed(self, tp: TopicPartition, offset: int, exc: BaseException) -> Command:
+        """Count one more failure of the record at ``offset`` (a different record starts a new count): it is tried
+        again after a backoff (the partition sought back to it and paused; the others go on) or, past its attempts,
+        set aside. Returns which."""
+        error = f"{type(exc).__name__}: {exc}"
+        commands = await self._on(tp, RecordFailed(offset, error, time.monotonic()))
+        self.watch.failed(key(tp), f"offset {offset}: {error}")
+        (verdict,) = [c for c in commands if c.do in (Do.RETRY_LATER, Do.SET_ASIDE)]
+        if verdict.do is Do.RETRY_LATER:
+            log.warning(
+                "relay.record_failed", partition=key(tp), offset=offset, attempt=verdict.attempts,
+                of=self.options.record_attempts, error=repr(exc)[:300], retry_in_s=verdict.delay_s,
+                relay_id=self.options.relay_id,
+            )  # fmt: skip
+        return verdict
 
     async def _locate(self, exc: BaseException) -> None:
         """The client failed on a record it cannot read: find which partition and offset, by reading one at a time.
@@ -536,13 +552,13 @@ class RelayService:
                 await self._start_of(tp)
             found = False
             for tp in assigned:
-                if tp in self._unreadable:
+                if self._unreadable(tp):
                     continue
                 at = await first_unreadable(self._consumer, tp)
                 await self._start_of(tp)
                 if at is not None:
                     found = True
-                    self._unreadable[tp] = at
+                    await self._on(tp, Unreadable(at))
                     log.warning(
                         "relay.record_unreadable", partition=key(tp), offset=at, error=repr(exc)[:300],
                         relay_id=self.options.relay_id,
@@ -553,12 +569,13 @@ class RelayService:
 
     async def _approach_unreadable(self, tp: TopicPartition) -> bool:
         """Decide the records before the unreadable one (never letting the client reach it), then set it aside."""
-        if tp in self._paused:
+        p = self._parts.get(tp)
+        if p is None or p.unreadable is None or p.phase is Phase.PAUSED:
             return True
-        if tp not in self._producers or tp not in self._next:
+        if not p.claimed:
             self._claim_in_background(tp)
             return True
-        at = self._unreadable[tp]
+        at = p.unreadable
         records = await read_below(self._consumer, tp, at, self.options.batch_size)
         if records:
             return await self._process(tp, records)
@@ -569,19 +586,16 @@ class RelayService:
         except Exception as exc:
             if not is_record_fault(exc):
                 raise
-            failure = self._failed(tp, at, exc)
-            self._consumer.seek(tp, at)
-            if failure.attempts < self.options.record_attempts:
-                self._pause(tp, failure)
+            verdict = await self._record_failed(tp, at, exc)
+            if verdict.do is Do.RETRY_LATER:
                 return True
             unread = InboundRecord(tp.topic, tp.partition, at, None, None, [], -1)
-            decision = set_aside(unread, self.ctx, ReasonCode.RECORD_UNREADABLE, exc, failure.attempts)
+            decision = set_aside(unread, self.ctx, ReasonCode.RECORD_UNREADABLE, exc, verdict.attempts)
             ok = await self._commit(tp, [decision], [self._plan(decision)], Overlay(self.state))
-            if ok:
-                del self._unreadable[tp]
+            if ok:  # the commit passed it (no longer unreadable): fetch from the record after
                 self._consumer.seek(tp, at + 1)
             return ok
-        del self._unreadable[tp]  # read after all: back to the normal path
+        await self._on(tp, ReadAfterAll())  # back to the normal path
         return await self._process(tp, got.get(tp, []))
 
     # one partition's batch = one transaction -----------------------------------------------------
@@ -590,7 +604,7 @@ class RelayService:
 
     async def _decide_all(
         self, tp: TopicPartition, records: list[InboundRecord]
-    ) -> tuple[list[Decision], list[list[OutRecord]], Overlay, _Failure | None]:
+    ) -> tuple[list[Decision], list[list[OutRecord]], Overlay]:
         """Decide and plan each record in order; stop at the first that fails and may still be tried again."""
         overlay = Overlay(self.state)
         decisions: list[Decision] = []
@@ -606,49 +620,47 @@ class RelayService:
             except (KafkaError, TimeoutError):
                 raise  # the broker's fault, not the record's: the whole batch is tried again
             except Exception as exc:  # noqa: BLE001 - any other failure is this record's: bounded retries
-                failure = self._failed(tp, record.offset, exc)
-                if failure.attempts < self.options.record_attempts:
-                    return decisions, plans, overlay, failure
-                decision = set_aside(record, self.ctx, ReasonCode.INTERNAL_ERROR, exc, failure.attempts)
+                verdict = await self._record_failed(tp, record.offset, exc)
+                if verdict.do is Do.RETRY_LATER:
+                    return decisions, plans, overlay
+                decision = set_aside(record, self.ctx, ReasonCode.INTERNAL_ERROR, exc, verdict.attempts)
                 try:
                     out = self._plan(decision)
                 except Exception:  # noqa: BLE001 - its headers may be what fails: keep only where it came from
                     bare = InboundRecord(record.topic, record.partition, record.offset, None, None, [], -1)
-                    decision = set_aside(bare, self.ctx, ReasonCode.INTERNAL_ERROR, exc, failure.attempts)
+                    decision = set_aside(bare, self.ctx, ReasonCode.INTERNAL_ERROR, exc, verdict.attempts)
                     out = self._plan(decision)
             for write in decision.state_writes:
                 overlay.put(write)
             decisions.append(decision)
             plans.append(out)
-        return decisions, plans, overlay, None
+        return decisions, plans, overlay
 
     async def _process(self, tp: TopicPartition, raw: list[Any]) -> bool:
         """Decide one partition's batch and commit it; False when the broker failed us (retry with backoff)."""
-        if tp not in self._producers or tp not in self._next:
+        p = self._parts.get(tp)
+        if p is None or p.next is None:
             # Not claimed (yet, or again after a failed transaction): the claim seeks back to the committed
             # offset, so these records are fetched again once it is done.
-            self._claim_in_background(tp)
+            if p is None:
+                await self._on(tp, Assigned())
+            else:
+                self._claim_in_background(tp)
             return True
-        expected = self._next[tp]
+        expected = p.next
         records = [inbound(r) for r in raw if r.offset >= expected]
         if not records:
             return True
         self.watch.fetched(key(tp), records[0].timestamp_ms / 1000.0 if records[0].timestamp_ms >= 0 else None,
                            time.time())  # fmt: skip
         try:
-            decisions, plans, overlay, failure = await self._decide_all(tp, records)
+            decisions, plans, overlay = await self._decide_all(tp, records)
         except (KafkaError, TimeoutError) as exc:
             log.warning("relay.state_unavailable", partition=key(tp), error=repr(exc), relay_id=self.options.relay_id)
             self.watch.failed(key(tp), repr(exc))
             self._consumer.seek(tp, expected)
             return False
-        ok = True
-        if decisions:
-            ok = await self._commit(tp, decisions, plans, overlay)
-        if failure is not None and ok:
-            self._consumer.seek(tp, failure.offset)
-            self._pause(tp, failure)
-        return ok
+        return await self._commit(tp, decisions, plans, overlay) if decisions else True
 
     async def _commit(
         self, tp: TopicPartition, decisions: list[Decision], plans: list[list[OutRecord]], overlay: Overlay
@@ -684,21 +696,10 @@ class RelayService:
                 relay_id=self.options.relay_id,
             )
             self.watch.failed(key(tp), f"transaction failed: {exc!r}")
-            broken = self._producers.pop(tp, None)
-            if broken is not None:
-                with contextlib.suppress(Exception):
-                    await broken.stop()
-            if tp in self._consumer.assignment() and tp in self._next:
-                self._consumer.seek(tp, self._next[tp])
-            self._next.pop(tp, None)  # re-claim before the next attempt
-            if tp in self._consumer.assignment():
-                self._claim_in_background(tp)
+            await self._on(tp, TransactionFailed())  # back to where deciding stood, and claimed again
             return False
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
-        self._next[tp] = last + 1
-        failure = self._failures.get(tp)
-        if failure is not None and failure.offset <= last:
-            del self._failures[tp]
+        await self._on(tp, Committed(last))
         if self.watch.committed(key(tp), last + 1):
             log.info("relay.partition_moving", partition=key(tp), next_offset=last + 1, relay_id=self.options.relay_id)
         for write in overlay.pending.values():
