@@ -13,7 +13,7 @@ import signal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from launchrelay.broker.produce import send_all, set_concurrent_transactions_backoff
+from launchrelay.kafka.produce import send_all, set_concurrent_transactions_backoff
 from launchrelay.topics import OutRecord
 
 

@@ -1,7 +1,7 @@
 """Failover: `python -m bench.failover [--kills 3] [--rate 100]`.
 
 A three-node local cluster (the project's failover settings: broker.session.timeout.ms 2000, heartbeats every
-250 ms, controller quorum fetch timeout 1000 ms; see launchrelay.broker.local.FAILOVER) with a relay and a
+250 ms, controller quorum fetch timeout 1000 ms; see launchrelay.provision.local.FAILOVER) with a relay and a
 steady publisher. Alternately, the node leading most of the relay's partitions (out, in, status, state and the
 internal topics) and the controller quorum's leader are SIGKILLed, each brought back once the relay moves again.
 The pause after a kill is the longest gap between forwards (their broker append times) from the kill to the
@@ -30,9 +30,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.measure import Measured, notice, python, write_results
 from bench.run import FULL, Bench
-from launchrelay.broker.cluster import LocalCluster
-from launchrelay.broker.consume import partitions_of
-from launchrelay.broker.local import free_port
+from launchrelay.kafka.consume import partitions_of
+from launchrelay.provision.cluster import LocalCluster
+from launchrelay.provision.local import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,10 +24,10 @@ from typing import Any
 
 from bench.measure import Measured, notice, preload, python
 from bench.run import FULL, Bench
-from launchrelay.broker.local import free_port
-from launchrelay.broker.provide import provide_broker
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import PlannedLaunch
+from launchrelay.provision.local import free_port
+from launchrelay.provision.provide import provide_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from launchrelay.broker.consume import partitions_of
 from launchrelay.contract import encode
 from launchrelay.contract.messages import PlannedLaunch
+from launchrelay.kafka.consume import partitions_of
 from launchrelay.signing import Signer
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from bench.measure import Measured, notice, output_timestamps, preload, python
 from bench.run import FULL, Bench
-from launchrelay.broker.local import free_port
-from launchrelay.broker.provide import provide_broker
+from launchrelay.provision.local import free_port
+from launchrelay.provision.provide import provide_broker
 
 
 async def main(n: int, out: Path) -> None:

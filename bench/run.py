@@ -41,11 +41,11 @@ from aiokafka.admin import NewTopic
 
 from bench.measure import Measured, notice, output_timestamps, overdue_lateness, percentiles, preload, python
 from bench.workloads import PARTY_SIDES, boundary, in_pk_notice
-from launchrelay.broker.admin import ensure_topics, topic_specs
-from launchrelay.broker.consume import FETCH_WAIT_MS, partitions_of
-from launchrelay.broker.local import KAFKA_VERSION, ensure_tools, free_port
-from launchrelay.broker.produce import partition_for
-from launchrelay.broker.provide import provide_broker
+from launchrelay.kafka.admin import ensure_topics, topic_specs
+from launchrelay.kafka.consume import FETCH_WAIT_MS, partitions_of
+from launchrelay.kafka.produce import partition_for
+from launchrelay.provision.local import KAFKA_VERSION, ensure_tools, free_port
+from launchrelay.provision.provide import provide_broker
 from launchrelay.relay.state import SeenMessage, Src
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics

@@ -23,10 +23,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from launchrelay.agreements.config import load_config
-from launchrelay.broker.produce import send_all, set_concurrent_transactions_backoff
 from launchrelay.contract.codec import read
 from launchrelay.contract.messages import PlannedLaunch
 from launchrelay.contract.notice import Notice
+from launchrelay.kafka.produce import send_all, set_concurrent_transactions_backoff
 from launchrelay.relay.decide import Decision, RelayContext, forget_time
 from launchrelay.relay.outputs import plan
 from launchrelay.relay.service import inbound

@@ -26,8 +26,8 @@ from aiokafka import AIOKafkaProducer
 
 from bench.measure import Measured, notice, python, write_results
 from bench.run import FULL, Bench
-from launchrelay.broker.local import free_port
-from launchrelay.broker.provide import provide_broker
+from launchrelay.provision.local import free_port
+from launchrelay.provision.provide import provide_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -33,10 +33,10 @@ from aiokafka import AIOKafkaProducer
 
 from bench.measure import Measured, overdue_lateness, percentiles, python, write_results
 from bench.run import FULL, Bench
-from launchrelay.broker.local import free_port
-from launchrelay.broker.provide import provide_broker
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.contract.messages import RecordRef
+from launchrelay.provision.local import free_port
+from launchrelay.provision.provide import provide_broker
 from launchrelay.tracker.ledger import SqliteLedger
 
 ROOT = Path(__file__).resolve().parent.parent

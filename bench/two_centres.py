@@ -32,9 +32,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.measure import notice, percentiles, write_results
-from launchrelay.broker.consume import partitions_of
-from launchrelay.broker.mirror import ClusterAccess, LocalMirror
 from launchrelay.centres import TwoCentres, centre_keys
+from launchrelay.kafka.consume import partitions_of
+from launchrelay.provision.mirror import ClusterAccess, LocalMirror
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE = "bare.hop"

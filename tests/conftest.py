@@ -14,8 +14,8 @@ from hypothesis import settings
 
 from harness import Deploy, deploy_config
 from launchrelay.agreements.config import load_config
-from launchrelay.broker.local import free_port
-from launchrelay.broker.provide import provide_broker
+from launchrelay.provision.local import free_port
+from launchrelay.provision.provide import provide_broker
 from launchrelay.relay.decide import RelayContext
 from launchrelay.settings import Settings
 

@@ -22,11 +22,11 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
 from launchrelay.agreements.config import load_config
-from launchrelay.broker.admin import ensure_topics, topic_specs
-from launchrelay.broker.consume import partitions_of
-from launchrelay.broker.local import free_port
 from launchrelay.contract import decode, encode
 from launchrelay.contract.messages import PartyMessage
+from launchrelay.kafka.admin import ensure_topics, topic_specs
+from launchrelay.kafka.consume import partitions_of
+from launchrelay.provision.local import free_port
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
 from launchrelay.tracker import status

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from launchrelay.broker.local import LocalBroker, ensure_jars, free_port
 from launchrelay.errors import BrokerError, BrokerPortBusy, BrokerToolMissing
+from launchrelay.provision.local import LocalBroker, ensure_jars, free_port
 from launchrelay.settings import default_cache_dir
 
 pytestmark = pytest.mark.kafka  # starts (and fails to start) real brokers
@@ -55,7 +55,7 @@ def test_failed_start_names_the_log(tmp_path: Path) -> None:
 
 def test_fetch_progress_counts_files_and_megabytes(capsys: pytest.CaptureFixture[str]) -> None:
     """`broker fetch` is not silent for minutes: Maven's download lines are summed into a progress line."""
-    from launchrelay.broker.local import _Progress
+    from launchrelay.provision.local import _Progress
 
     progress = _Progress("kafka_2.13", every_s=0)
     for line in (
@@ -87,7 +87,7 @@ def test_broker_fetch_prints_where_and_how_big(tmp_path: Path) -> None:
 
 def test_a_cluster_id_never_starts_with_a_dash() -> None:
     """The storage tool reads `-t -abc...` as an option: ids are drawn again until they do not start with '-'."""
-    from launchrelay.broker.local import new_cluster_id
+    from launchrelay.provision.local import new_cluster_id
 
     ids = [new_cluster_id() for _ in range(5000)]  # about 78 would start with '-' if drawn once
     assert not [i for i in ids if i.startswith("-")]

@@ -8,8 +8,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import NewTopic
 
-from launchrelay.broker.admin import ensure_topics, topic_specs
-from launchrelay.broker.consume import partitions_of
+from launchrelay.kafka.admin import ensure_topics, topic_specs
+from launchrelay.kafka.consume import partitions_of
 from launchrelay.topics import Topics
 
 pytestmark = pytest.mark.kafka

@@ -20,8 +20,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from exactly_once import Source, assert_exactly_once, mixed_inputs, outcomes, publish
 from harness import Deploy, RelayProcess, make_deploy, read_topic, source_of
-from launchrelay.broker.cluster import LocalCluster
-from launchrelay.broker.local import free_port
+from launchrelay.provision.cluster import LocalCluster
+from launchrelay.provision.local import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.timeout(900)]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from launchrelay.broker.provide import docker_answers
+from launchrelay.provision.provide import docker_answers
 from launchrelay.settings import docker_host
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,14 +25,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from harness import Deploy, RelayProcess, make_deploy, message, publish_refused, read_topic, served_in_thread
-from launchrelay.broker.local import free_port
-from launchrelay.broker.tls import make_broker_tls
 from launchrelay.clients.publisher import Publisher
 from launchrelay.console.accounts import LoginBrake, Role, load_users, set_user, verify
 from launchrelay.console.app import ConsoleConfig, build_app
 from launchrelay.contract import encode
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.errors import ConfigError
+from launchrelay.provision.local import free_port
+from launchrelay.provision.tls import make_broker_tls
 from launchrelay.signing import read_redrive
 from launchrelay.tracker.ledger import SqliteLedger
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from launchrelay.broker.local import free_port
+from launchrelay.provision.local import free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 

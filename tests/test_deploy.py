@@ -102,8 +102,8 @@ def test_compose_two_centre_profile_gives_each_centre_its_own_cluster_relay_trac
     Kafka image) running the properties `launchrelay init-centres` writes for what that centre receives, into
     that centre's cluster. The files it names are the ones init-centres writes, and they load; nothing of the
     one-cluster project depends on the profile."""
-    from launchrelay.broker.mirror import ClusterAccess, mirror_properties, render
     from launchrelay.centres import write_centres
+    from launchrelay.provision.mirror import ClusterAccess, mirror_properties, render
 
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     two = {name for name, svc in services.items() if svc.get("profiles") == ["two-centres"]}

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from harness import RelayProcess, cli, make_deploy, read_topic
-from launchrelay.broker.local import ensure_tools, kafka_tool
+from launchrelay.provision.local import ensure_tools, kafka_tool
 
 pytestmark = pytest.mark.kafka
 

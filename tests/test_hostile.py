@@ -27,8 +27,8 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from harness import Deploy, RelayProcess, hdr, make_deploy, message, read_topic, source_of
-from launchrelay.broker.local import ensure_jars, free_port
 from launchrelay.contract import encode
+from launchrelay.provision.local import ensure_jars, free_port
 from rawrecord import send_with_invalid_header_name
 
 pytestmark = pytest.mark.kafka

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness import Deploy
-from launchrelay.broker.local import new_cluster_id
+from launchrelay.provision.local import new_cluster_id
 from launchrelay.reasons import ReasonCode
 from launchrelay.relay.decide import InboundRecord, RelayContext, set_aside
 from launchrelay.relay.outputs import plan

@@ -34,12 +34,12 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from harness import Deploy, RelayProcess, cli, ledger_state, ledger_view, make_deploy, message
 from launchrelay.access import Grant, Principal, access_plan, managed_user, user_prefix
 from launchrelay.agreements.config import load_config
-from launchrelay.broker.access import apply_access, librdkafka_config
-from launchrelay.broker.local import LocalBroker, free_port
-from launchrelay.broker.quotas import user_quotas
 from launchrelay.clients.inbox import Inbox
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
+from launchrelay.kafka.access import apply_access, librdkafka_config
+from launchrelay.kafka.quotas import user_quotas
+from launchrelay.provision.local import LocalBroker, free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio(loop_scope="module")]
 

@@ -1,9 +1,10 @@
 """The house has floors: an import only ever points down, or sideways where the floor allows it.
 
 From the bottom: the contract and the names every module shares; the agreements and signing; Kafka at the
-edges (broker/); the processes' plumbing (runtime/); the services and tools side by side, none importing
-another; on top, what a person runs (cli, demo, the generated docs) and the package's face. Read from the
-source with ``ast``, so a test fails the moment an arrow runs back up or a service reaches into another.
+edges (kafka/: talking to it; provision/: starting it); the processes' plumbing (runtime/); the services and
+tools side by side, none importing another; on top, what a person runs (cli, demo, the generated docs) and the
+package's face. Read from the source with ``ast``, so a test fails the moment an arrow runs back up or a service
+reaches into another.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 FLOORS: dict[int, set[str]] = {
     1: {"contract", "topics", "reasons", "errors", "settings"},
     2: {"agreements", "signing", "access"},
-    3: {"broker"},
+    3: {"kafka", "provision"},
     4: {"runtime"},
     5: {"relay", "tracker", "clients", "ops", "asyncapi", "deploy", "configcheck"},
     6: {"cli", "demo", "centres", "docsgen", "console", "__main__", "__init__"},

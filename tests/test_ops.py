@@ -18,9 +18,9 @@ from aiokafka import TopicPartition
 from structlog.testing import capture_logs
 
 from harness import RelayProcess, cli, deploy_config, make_deploy, message
-from launchrelay.broker.local import free_port
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
+from launchrelay.provision.local import free_port
 from launchrelay.relay.decide import InboundRecord, RelayContext, decide
 from launchrelay.relay.metrics import RelayMetrics
 from launchrelay.relay.observe import committed, observe

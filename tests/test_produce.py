@@ -10,8 +10,8 @@ from pathlib import Path
 import aiokafka.producer.sender as aiokafka_sender
 import pytest
 
-from launchrelay.broker.local import ensure_jars
-from launchrelay.broker.produce import partition_for, set_concurrent_transactions_backoff
+from launchrelay.kafka.produce import partition_for, set_concurrent_transactions_backoff
+from launchrelay.provision.local import ensure_jars
 
 ROOT = Path(__file__).resolve().parent.parent
 

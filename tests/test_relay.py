@@ -19,11 +19,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from harness import Deploy, RelayProcess, hdr, make_deploy, message, read_topic, source_of
-from launchrelay.broker.produce import partition_for
 from launchrelay.clients.publisher import Publisher, PublishResult
 from launchrelay.contract import Receipt, decode, encode
 from launchrelay.contract.events import StatusEvent
 from launchrelay.contract.messages import PartyMessage
+from launchrelay.kafka.produce import partition_for
 from launchrelay.signing import Signer, public_key_from_b64, verify
 from test_decide import seen
 

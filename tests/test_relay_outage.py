@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness import RelayProcess, make_deploy, message, read_topic, source_of
-from launchrelay.broker.local import LocalBroker, free_port
 from launchrelay.clients.publisher import Publisher
 from launchrelay.errors import PublishTimeout
+from launchrelay.provision.local import LocalBroker, free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(400)]
 

@@ -16,11 +16,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from harness import Deploy, RelayProcess, make_deploy, message, read_topic, source_of
-from launchrelay.broker.local import LocalBroker, free_port
 from launchrelay.clients import Inbox, InboxItem, Publisher
 from launchrelay.clients._producer import discard
 from launchrelay.contract.messages import PartyMessage, PlannedLaunch
 from launchrelay.errors import PublishError, PublishRefused
+from launchrelay.provision.local import LocalBroker, free_port
 from launchrelay.signing import public_key_from_b64
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(420)]

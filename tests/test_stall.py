@@ -26,9 +26,9 @@ from structlog.testing import capture_logs
 
 from harness import Deploy, hdr, make_deploy, message, read_topic, source_of
 from launchrelay.agreements.config import load_config
-from launchrelay.broker.local import free_port
-from launchrelay.broker.produce import partition_for
 from launchrelay.clients.publisher import Publisher
+from launchrelay.kafka.produce import partition_for
+from launchrelay.provision.local import free_port
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide
 from launchrelay.relay.metrics import RelayMetrics
 from launchrelay.relay.service import RelayOptions, RelayService

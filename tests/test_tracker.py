@@ -27,11 +27,11 @@ from structlog.testing import capture_logs
 
 from harness import Deploy, RelayProcess, hdr, iso, ledger_view, make_deploy, message, read_topic
 from launchrelay.agreements.config import load_config
-from launchrelay.broker.local import free_port
 from launchrelay.clients.inbox import Inbox
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
 from launchrelay.contract.messages import PartyMessage
+from launchrelay.provision.local import free_port
 from launchrelay.runtime.health import OpsServer
 from launchrelay.signing import verify
 from launchrelay.tracker.ledger import SqliteLedger

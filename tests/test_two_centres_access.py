@@ -19,10 +19,10 @@ import pytest
 from harness import cli
 from launchrelay.access import access_plan
 from launchrelay.agreements.config import load_config
-from launchrelay.broker.admin import ensure_topics, topic_specs
-from launchrelay.broker.local import LocalBroker, free_port
-from launchrelay.broker.mirror import ClusterAccess, LocalMirror
 from launchrelay.centres import centre_config, centre_keys
+from launchrelay.kafka.admin import ensure_topics, topic_specs
+from launchrelay.provision.local import LocalBroker, free_port
+from launchrelay.provision.mirror import ClusterAccess, LocalMirror
 from test_isolation import sasl_env, scram, write
 
 pytestmark = [pytest.mark.kafka, pytest.mark.two_centres, pytest.mark.timeout(600)]
@@ -135,7 +135,7 @@ async def read(bootstrap: str, creds: dict[str, Any], topic: str) -> str:
 async def first_value(bootstrap: str, creds: dict[str, Any], topic: str, timeout_s: float = 120) -> bytes | None:
     from aiokafka import AIOKafkaConsumer
 
-    from launchrelay.broker.consume import partitions_of
+    from launchrelay.kafka.consume import partitions_of
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 isolation_level="read_committed", **creds)  # fmt: skip

@@ -5,7 +5,7 @@ use consumer groups named for it); the relay and the tracker get exactly what
 they use. :func:`access_plan` is the single source of these rules:
 ``launchrelay deploy strimzi`` renders it as KafkaUser resources, and
 ``launchrelay access apply`` writes it to a cluster that has no operator, as
-SCRAM-SHA-512 users and ACLs (:mod:`launchrelay.broker.access`).
+SCRAM-SHA-512 users and ACLs (:mod:`launchrelay.kafka.access`).
 """
 
 from __future__ import annotations

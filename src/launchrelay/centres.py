@@ -21,12 +21,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from launchrelay.broker.admin import ensure_topics, topic_specs
-from launchrelay.broker.local import LocalBroker, free_port
-from launchrelay.broker.mirror import ClusterAccess, LocalMirror
 from launchrelay.clients import Publisher
 from launchrelay.contract.messages import Receipt
 from launchrelay.demo import keys_in
+from launchrelay.kafka.admin import ensure_topics, topic_specs
+from launchrelay.provision.local import LocalBroker, free_port
+from launchrelay.provision.mirror import ClusterAccess, LocalMirror
 from launchrelay.settings import child_environment
 from launchrelay.signing import Signer
 
@@ -232,7 +232,7 @@ def write_centres(root: Path, bootstraps: dict[str, str], prefix: str = "lr") ->
     ``two-centres`` profile): ``keys/`` (the parties' and both relays' keys), and per party ``P/launchrelay.toml``,
     ``P/relay.pem`` and ``P/mm2.properties`` (the mirror ``P``'s centre runs, as ``launchrelay link run`` would
     configure it: the other's ``prefix.link.P`` into ``P``'s cluster). Kept when they exist (keys stay keys)."""
-    from launchrelay.broker.mirror import mirror_properties, render
+    from launchrelay.provision.mirror import mirror_properties, render
 
     missing = {"CN", "RU"} - set(bootstraps)
     if missing:

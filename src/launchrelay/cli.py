@@ -21,7 +21,7 @@ log = structlog.get_logger("launchrelay.cli")
 
 
 def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
-    from launchrelay.broker.local import (
+    from launchrelay.provision.local import (
         LocalBroker,
         directory_bytes,
         ensure_class_archive,
@@ -32,7 +32,7 @@ def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
 
     data_dir = settings.data_dir / "broker"
     if args.action == "fetch":
-        from launchrelay.broker.mirror import ensure_mirror_jars
+        from launchrelay.provision.mirror import ensure_mirror_jars
 
         # the broker's jars, Kafka's own tools (the tests use them) and MirrorMaker 2's (two-centre mode)
         jars = (
@@ -50,7 +50,7 @@ def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         print("broker stopped" if any(stopped) else "no broker was running")
         return 0
     if args.nodes > 1:
-        from launchrelay.broker.cluster import LocalCluster
+        from launchrelay.provision.cluster import LocalCluster
 
         heap_mb = min(settings.broker_heap_mb, 512)  # three JVMs share the machine
         cluster = LocalCluster.on_ports(data_dir, args.nodes, settings.broker_port, settings.controller_port,
@@ -343,8 +343,8 @@ def _cmd_health(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_link(args: argparse.Namespace, settings: Settings) -> int:
     """Two-centre mode: the MirrorMaker 2 that brings what a linked centre sends into this centre's cluster."""
-    from launchrelay.broker.admin import ensure_topics, topic_specs
-    from launchrelay.broker.mirror import ensure_mirror_jars, mirror_for, stop_mirror_by_pidfile
+    from launchrelay.kafka.admin import ensure_topics, topic_specs
+    from launchrelay.provision.mirror import ensure_mirror_jars, mirror_for, stop_mirror_by_pidfile
 
     if args.action == "fetch":
         print(ensure_mirror_jars(settings.cache_dir))
@@ -371,7 +371,7 @@ def _cmd_link(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
-    from launchrelay.broker.admin import ensure_topics, topic_specs
+    from launchrelay.kafka.admin import ensure_topics, topic_specs
 
     d = _deployment(args, settings)
     r = d.relay
@@ -394,7 +394,7 @@ def _cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_access(args: argparse.Namespace, settings: Settings) -> int:
     from launchrelay.access import access_plan, managed_user, render_plan
-    from launchrelay.broker.access import apply_access, read_passwords
+    from launchrelay.kafka.access import apply_access, read_passwords
 
     deployment = _deployment(args, settings)
     plan = access_plan(deployment)
@@ -503,7 +503,7 @@ def _environment(command: str) -> str:
 
 def _version() -> str:
     from launchrelay import __version__
-    from launchrelay.broker.local import KAFKA_VERSION
+    from launchrelay.provision.local import KAFKA_VERSION
 
     return f"launchrelay {__version__} (local broker: Apache Kafka {KAFKA_VERSION})"
 

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from launchrelay.agreements.config import Deployment, parse_config
-from launchrelay.broker.admin import ensure_topics, topic_specs
-from launchrelay.broker.provide import provide_broker
 from launchrelay.clients.inbox import Inbox, InboxItem
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract.messages import Amendment, Cancellation, PartyMessage, PlannedLaunch
+from launchrelay.kafka.admin import ensure_topics, topic_specs
 from launchrelay.ops import deadletters
 from launchrelay.ops.deadletters import read_dead_letters
+from launchrelay.provision.provide import provide_broker
 from launchrelay.settings import Settings, child_environment
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics

@@ -10,7 +10,7 @@ from typing import Any
 
 from launchrelay.access import Principal, access_plan, k8s_name
 from launchrelay.agreements.config import Deployment
-from launchrelay.broker.admin import topic_specs
+from launchrelay.kafka.admin import topic_specs
 from launchrelay.topics import Topics
 
 API = "kafka.strimzi.io/v1beta2"

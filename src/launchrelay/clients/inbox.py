@@ -36,7 +36,6 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from launchrelay.broker.consume import FETCH_WAIT_MS
 from launchrelay.clients.publisher import Publisher, PublishResult
 from launchrelay.contract.codec import decode
 from launchrelay.contract.headers import (
@@ -47,6 +46,7 @@ from launchrelay.contract.headers import (
 )
 from launchrelay.contract.messages import Acknowledgement, Message, PartyMessage, Receipt
 from launchrelay.errors import ContractError, PublishError
+from launchrelay.kafka.consume import FETCH_WAIT_MS
 from launchrelay.runtime.logging import quiet_library_logs
 from launchrelay.signing import Signer, verify_headers
 from launchrelay.topics import DEFAULT_MAX_MESSAGE_BYTES, Topics, size_limits

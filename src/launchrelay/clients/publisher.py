@@ -37,12 +37,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from launchrelay.broker.consume import FETCH_WAIT_MS, partitions_of
 from launchrelay.clients._producer import FINAL_ERRORS, RenewingProducer
 from launchrelay.contract.codec import decode, encode
 from launchrelay.contract.headers import Headers
 from launchrelay.contract.messages import PartyMessage, Receipt
 from launchrelay.errors import KafkaRequestFailed, PublishError, PublishRefused, PublishTimeout, ReceiptTimeout
+from launchrelay.kafka.consume import FETCH_WAIT_MS, partitions_of
 from launchrelay.runtime.logging import quiet_library_logs
 from launchrelay.signing import Signer, verify_headers
 from launchrelay.topics import DEFAULT_MAX_MESSAGE_BYTES, Topics, size_limits

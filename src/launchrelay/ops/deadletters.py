@@ -23,7 +23,6 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from launchrelay.broker.consume import behind, partitions_of
 from launchrelay.contract.headers import (
     ERROR,
     REASONS,
@@ -41,6 +40,7 @@ from launchrelay.contract.headers import (
 )
 from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import RedriveError, kafka_errors
+from launchrelay.kafka.consume import behind, partitions_of
 from launchrelay.signing import Signer, redrive_headers
 from launchrelay.topics import Topics
 

@@ -40,10 +40,10 @@ from aiokafka.errors import (
 )
 
 from launchrelay.agreements.config import Deployment
-from launchrelay.broker.admin import cluster_id
-from launchrelay.broker.consume import FETCH_WAIT_MS, first_unreadable, is_record_fault, read_below
-from launchrelay.broker.produce import BATCH_BYTES, send_all, set_concurrent_transactions_backoff
 from launchrelay.contract.headers import from_record
+from launchrelay.kafka.admin import cluster_id
+from launchrelay.kafka.consume import FETCH_WAIT_MS, first_unreadable, is_record_fault, read_below
+from launchrelay.kafka.produce import BATCH_BYTES, send_all, set_concurrent_transactions_backoff
 from launchrelay.reasons import ReasonCode
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
 from launchrelay.relay.links import Links

@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from launchrelay.broker.consume import FETCH_WAIT_MS, behind, partitions_of
+from launchrelay.kafka.consume import FETCH_WAIT_MS, behind, partitions_of
 from launchrelay.relay.state import MemoryState, SeenMessage
 
 log = structlog.get_logger("launchrelay.relay")

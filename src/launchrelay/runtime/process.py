@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from launchrelay.access import Role, access_plan
 from launchrelay.agreements.config import Deployment, load_config
-from launchrelay.broker.admin import ensure_topics, topic_specs
 from launchrelay.errors import ConfigError
+from launchrelay.kafka.admin import ensure_topics, topic_specs
 from launchrelay.runtime.health import OpsServer
 from launchrelay.settings import Settings
 from launchrelay.signing import Signer

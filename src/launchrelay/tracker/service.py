@@ -25,13 +25,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from launchrelay.agreements.config import Deployment
-from launchrelay.broker.admin import cluster_id
-from launchrelay.broker.consume import behind, partitions_of
 from launchrelay.contract.codec import message_key
 from launchrelay.contract.events import STATUS_EVENT_FORMAT, EventKind, StatusEvent, event_format
 from launchrelay.contract.headers import Headers, from_record
 from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import FormatTooNew
+from launchrelay.kafka.admin import cluster_id
+from launchrelay.kafka.consume import behind, partitions_of
 from launchrelay.runtime.watcher import Watcher, key
 from launchrelay.signing import Signer
 from launchrelay.topics import OutRecord

@@ -5,7 +5,7 @@ with its own data directory (``data_dir/node-N``). Internal topics (consumer
 offsets, transaction state) keep three copies with ``min.insync.replicas=2``
 on three nodes, so one node may die without losing a write or stopping one;
 topics the relay creates follow the cluster's size (see
-:func:`launchrelay.broker.admin.replication_for`).
+:func:`launchrelay.kafka.admin.replication_for`).
 
 Nodes can be killed (SIGKILL, as in a power cut) and started again, which is
 what the fault tests do; the controller quorum's leader is found with Kafka's
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import structlog
 
-from launchrelay.broker.local import LocalBroker, ensure_tools, kafka_tool, new_cluster_id
 from launchrelay.errors import BrokerError
+from launchrelay.provision.local import LocalBroker, ensure_tools, kafka_tool, new_cluster_id
 
 log = structlog.get_logger(__name__)
 

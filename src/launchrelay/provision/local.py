@@ -29,9 +29,9 @@ from typing import Any, ClassVar
 
 import structlog
 
-from launchrelay.broker._process import run_until_signal, stop_pid_file
-from launchrelay.broker.tls import make_broker_tls
 from launchrelay.errors import BrokerError, BrokerPortBusy, BrokerToolMissing
+from launchrelay.provision._process import run_until_signal, stop_pid_file
+from launchrelay.provision.tls import make_broker_tls
 from launchrelay.settings import default_cache_dir
 
 log = structlog.get_logger(__name__)
@@ -294,7 +294,7 @@ class LocalBroker:
     #: With ``admin_password``: the client listener speaks TLS (SASL_SSL) with a
     #: certificate from a CA of its own (:attr:`ca_file`), as production clusters do.
     tls: bool = False
-    #: In a cluster (see :class:`launchrelay.broker.cluster.LocalCluster`): this node's id, the static
+    #: In a cluster (see :class:`launchrelay.provision.cluster.LocalCluster`): this node's id, the static
     #: controller quorum (``id@host:port,...``), the cluster's id, and copies of the internal topics.
     node_id: int = 1
     voters: str | None = None

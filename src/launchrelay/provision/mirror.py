@@ -27,9 +27,9 @@ from pathlib import Path
 import structlog
 
 from launchrelay.agreements.config import Deployment
-from launchrelay.broker._process import run_until_signal, stop_pid_file
-from launchrelay.broker.local import KAFKA_VERSION, _require_tool, resolve_classpath
 from launchrelay.errors import BrokerError, ConfigError
+from launchrelay.provision._process import run_until_signal, stop_pid_file
+from launchrelay.provision.local import KAFKA_VERSION, _require_tool, resolve_classpath
 from launchrelay.settings import Settings, default_cache_dir
 
 log = structlog.get_logger(__name__)

@@ -35,8 +35,8 @@ from confluent_kafka.admin import (
 )
 
 from launchrelay.access import Principal
-from launchrelay.broker.quotas import alter_user_quotas, user_quotas
 from launchrelay.errors import ConfigError, KafkaRequestFailed
+from launchrelay.kafka.quotas import alter_user_quotas, user_quotas
 
 log = structlog.get_logger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import structlog
 
-from launchrelay.broker.local import LocalBroker
+from launchrelay.provision.local import LocalBroker
 from launchrelay.settings import docker_host
 
 log = structlog.get_logger(__name__)

@@ -1,1 +1,0 @@
-"""Kafka at the edges: a local broker built from Maven Central jars, and topic admin."""
