@@ -441,7 +441,7 @@ def _cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
     signer = operator_signer(deployment, settings)
     marks = (signer, args.by or settings.operator_name)
     for r in asyncio.run(redrive(settings.bootstrap(), topics, args.refs, settings.kafka_options(), marks)):
-        print(f"{topics.deadletter}:{r.dead_letter} -> {r.topic}:{r.partition}:{r.offset}")
+        print(f"{topics.deadletter}:{r.dead_letter} -> {r.to}")
     return 0
 
 

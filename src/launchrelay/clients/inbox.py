@@ -48,6 +48,7 @@ from launchrelay.contract.messages import Acknowledgement, Message, PartyMessage
 from launchrelay.errors import ContractError, PublishError
 from launchrelay.kafka.consume import FETCH_WAIT_MS
 from launchrelay.runtime.logging import quiet_library_logs
+from launchrelay.runtime.watcher import key
 from launchrelay.signing import Signer, verify_headers
 from launchrelay.topics import DEFAULT_MAX_MESSAGE_BYTES, Topics, size_limits
 
@@ -197,12 +198,12 @@ class Inbox:
             try:
                 await self._consumer.commit({tp: OffsetAndMetadata(offset, "")})
             except CommitFailedError as exc:
-                log.warning("inbox.commit_failed", party=self.party, partition=f"{tp.topic}:{tp.partition}",
+                log.warning("inbox.commit_failed", party=self.party, partition=key(tp),
                             offset=offset, error=repr(exc)[:200])  # fmt: skip
                 return
             except KafkaError as exc:
                 if loop.time() + backoff > deadline:
-                    log.warning("inbox.commit_failed", party=self.party, partition=f"{tp.topic}:{tp.partition}",
+                    log.warning("inbox.commit_failed", party=self.party, partition=key(tp),
                                 offset=offset, error=repr(exc)[:200])  # fmt: skip
                     return
                 await asyncio.sleep(backoff)

@@ -340,7 +340,7 @@ def build_app(config: ConsoleConfig) -> Starlette:
             (done,) = await deadletters.redrive(config.bootstrap, topics, [ref], config.client_options, mark)
         except LaunchRelayError as exc:
             return page(request, "redrive.html", ref=ref, deadletter_topic=topics.deadletter, error=str(exc))
-        target = f"{done.topic}:{done.partition}:{done.offset}"
+        target = str(done.to)
         ledger = console.ledger()
         if ledger is not None:
             ledger.record_redrive(datetime.now(UTC), who.name, f"{topics.deadletter}:{ref}", target)

@@ -178,6 +178,11 @@ class Redriven:
     partition: int
     offset: int
 
+    @property
+    def to(self) -> RecordRef:
+        """Where the redriven copy was written (its text form ``topic:partition:offset``)."""
+        return RecordRef(topic=self.topic, partition=self.partition, offset=self.offset)
+
 
 async def redrive(
     bootstrap: str,
@@ -212,10 +217,10 @@ async def redrive(
                 headers = [(k, v) for k, v in letter.headers if k not in _RELAY_HEADERS]
                 headers += redrive_headers(signer, f"{topics.deadletter}:{letter.ref}", by, letter.value or b"")
                 meta = await producer.send_and_wait(letter.source.topic, letter.value, key=letter.key, headers=headers)
-                done.append(Redriven(letter.ref, meta.topic, meta.partition, meta.offset))
+                done.append(redriven := Redriven(letter.ref, meta.topic, meta.partition, meta.offset))
                 log.info("deadletter.redriven", dead_letter=f"{topics.deadletter}:{letter.ref}", by=by,
                          operator_key_id=signer.key_id,
-                         to=f"{meta.topic}:{meta.partition}:{meta.offset}", reasons=letter.reasons,
+                         to=str(redriven.to), reasons=letter.reasons,
                          message_id=letter.field("message_id"), sender=letter.field("sender"))  # fmt: skip
     finally:
         await producer.stop()

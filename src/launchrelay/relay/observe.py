@@ -18,6 +18,7 @@ from aiokafka import TopicPartition
 
 from launchrelay.relay.decide import Decision
 from launchrelay.relay.metrics import RelayMetrics
+from launchrelay.runtime.watcher import key
 
 log = structlog.get_logger("launchrelay.relay")
 
@@ -115,7 +116,7 @@ def committed(tp: TopicPartition, decisions: list[Decision], relay_id: str) -> N
         if d.redrive_of is not None and d.redrive is not None:
             redriven.append((d.redrive_of, d.redrive.operator))
     log.info(
-        "relay.committed", partition=f"{tp.topic}:{tp.partition}", first_offset=decisions[0].record.offset,
+        "relay.committed", partition=key(tp), first_offset=decisions[0].record.offset,
         last_offset=decisions[-1].record.offset, forwarded=counts["forward"], rejected=counts["reject"],
         duplicates=counts["duplicate"], message_ids=ids, relay_id=relay_id,
         **({"remote_receipts": counts["remote_receipt"]} if counts["remote_receipt"] else {}),

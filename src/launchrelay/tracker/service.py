@@ -203,7 +203,9 @@ class TrackerService:
             for record in records:
                 found = event_format(record.value or b"")
                 if found > STATUS_EVENT_FORMAT:  # stop here: a later release wrote it, in a format not read here
-                    where = f"the status event at {tp.topic}:{tp.partition}:{record.offset}"
+                    where = (
+                        f"the status event at {RecordRef(topic=tp.topic, partition=tp.partition, offset=record.offset)}"
+                    )
                     log.error("tracker.format_too_new", partition=tp.partition, offset=record.offset, format=found,
                               reads=STATUS_EVENT_FORMAT)  # fmt: skip
                     raise FormatTooNew(where, found, STATUS_EVENT_FORMAT)
@@ -229,7 +231,7 @@ class TrackerService:
         for event in applied:
             self._after_apply(event)
         for (topic, partition), next_offset in offsets.items():
-            self.watch.committed(f"{topic}:{partition}", next_offset)
+            self.watch.committed(key(TopicPartition(topic, partition)), next_offset)
         return len(applied)
 
     def _rewind(self) -> None:
