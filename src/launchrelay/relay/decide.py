@@ -18,6 +18,7 @@ from typing import Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from launchrelay.agreements.config import Agreement, Deployment
+from launchrelay.agreements.rules import Findings
 from launchrelay.agreements.rules import check as check_rules
 from launchrelay.contract.codec import read
 from launchrelay.contract.headers import (
@@ -282,27 +283,24 @@ def forget_time(
     return int((matters_until + remember_for).timestamp()) + 1
 
 
-def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decision:
-    """Decide what happens to one record read from a party's out topic (or, two-centre mode, an incoming link)."""
-    owner = ctx.topics.owner_of(record.topic)
-    value = record.value or b""
-    digest = hashlib.sha256(value).hexdigest()
-    link = ctx.topics.link_of(record.topic)
-    if link is not None:
-        relayed = from_linked_relay(record, ctx, state, link, digest)
-        if relayed is not None:
-            return relayed
+@dataclass(frozen=True)
+class _Read:
+    """Step 1's result: what the bytes hold, and whose they say they are."""
 
-    def reject(reasons: list[Reason], **kw: object) -> Decision:
-        return Decision("reject", record, owner, digest, reasons=reasons, **kw)  # type: ignore[arg-type]
+    message: PartyMessage | None
+    claimed: str | None  # the sender the document names, even when it is no valid message
+    reasons: list[Reason]
+    strict: bool  # strict JSON at all (if not, nothing in it can be trusted, not even a sender)
 
-    # 1. bytes: size, then strict JSON (UTF-8, depth, numbers, keys) and the schema
+
+def _read_bytes(value: bytes, ctx: RelayContext) -> _Read:
+    """1. The bytes: size, then strict JSON (UTF-8, depth, numbers, keys) and the contract."""
     if len(value) > ctx.max_bytes:
-        return reject([_r(R.OVERSIZE, f"{len(value)} bytes exceeds the limit of {ctx.max_bytes}")])
+        return _Read(None, None, [_r(R.OVERSIZE, f"{len(value)} bytes exceeds the limit of {ctx.max_bytes}")], False)
     parsed = read(value)
     if parsed.data is None and parsed.message is None:
-        return reject(parsed.reasons)  # not strict JSON: nothing in it can be trusted, not even a sender
-    reasons: list[Reason] = list(parsed.reasons)
+        return _Read(None, None, parsed.reasons, False)
+    reasons = list(parsed.reasons)
     message: PartyMessage | None = None
     if isinstance(parsed.message, Receipt):
         reasons.append(_r(R.NOT_A_PARTY_MESSAGE, "receipts are issued by the relay only", "message_type"))
@@ -310,108 +308,167 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         message = parsed.message
     data = parsed.data
     claimed = message.sender if message else (data.get("sender") if isinstance(data, dict) else None)
-    claimed = claimed if isinstance(claimed, str) else None
+    return _Read(message, claimed if isinstance(claimed, str) else None, reasons, True)
 
-    # 1b. the record key is the launch key: it decides the partition, and so the order per launch
-    if message is not None and record.key != message.launch_key.encode():
-        got = "no key" if record.key is None else f"key {record.key[:80].decode(errors='replace')!r}"
-        reasons.append(
-            _r(R.KEY_MISMATCH, f"the record has {got}; it must be keyed by launch_key {message.launch_key!r}")
-        )
 
-    # 2. origin: signature by the claimed sender's key, and the sender owns the topic
-    origin = _check_signature(record, claimed or owner, ctx) if ctx.verify_signatures else []
+def _record_key(record: InboundRecord, message: PartyMessage) -> list[Reason]:
+    """2. The record key is the launch key: it decides the partition, and so the order per launch."""
+    if record.key == message.launch_key.encode():
+        return []
+    got = "no key" if record.key is None else f"key {record.key[:80].decode(errors='replace')!r}"
+    return [_r(R.KEY_MISMATCH, f"the record has {got}; it must be keyed by launch_key {message.launch_key!r}")]
+
+
+def _origin(record: InboundRecord, claimed: str | None, owner: str | None, ctx: RelayContext) -> list[Reason]:
+    """3. Origin: signed by the claimed sender's registered key, and the sender owns the topic it wrote to."""
+    out = _check_signature(record, claimed or owner, ctx) if ctx.verify_signatures else []
     if claimed is not None and owner is not None and claimed != owner:
-        origin.append(
-            _r(
-                R.SENDER_SPOOFED,
-                f"message claims sender {claimed} but was written to {owner}'s topic",
-                "sender",
-            )
+        out.append(
+            _r(R.SENDER_SPOOFED, f"message claims sender {claimed} but was written to {owner}'s topic", "sender")
         )
-    reasons += origin
-    if message is None:
-        return reject(reasons)
-    authentic = not origin
+    return out
 
-    # 4a. duplicates (authentic messages only: a forger cannot claim someone else's ids)
-    seen = state.get(message.sender, message.message_id) if authentic else None
-    mark = read_redrive(value, record.headers, ctx.operator_keys)
+
+def _earlier(
+    record: InboundRecord, ctx: RelayContext, state: StateView, message: PartyMessage, digest: str,
+    mark: RedriveMark | None, link: str | None,
+) -> tuple[SeenMessage | None, Decision | None, list[Reason]]:  # fmt: skip
+    """4. The same id seen before (of an authentic message only: a forger cannot claim someone else's ids): the
+    same bytes are a duplicate (or, over a link, a re-send); other bytes under the id are refused. An operator's
+    signed redrive of a message rejected before decides it again."""
+    seen = state.get(message.sender, message.message_id)
     if seen is not None and seen.digest == digest and seen.outcome == "rejected" and mark and mark.authentic:
-        # Redriven by an operator: the same bytes, rejected before and so never forwarded, are decided again.
         seen = None
     if seen is not None and seen.digest == digest and link is not None and seen.outcome == "forwarded":
         resent = _retransmission(record, ctx, state, message, seen, link)
         if resent is not None:
-            return resent
+            return seen, resent, []
     if seen is not None and seen.digest == digest:
         repeat = _r(R.DUPLICATE, "already handled; not forwarded again")
-        return Decision("duplicate", record, owner, digest, message=message, reasons=[repeat], redrive=mark, link=link)
+        owner = ctx.topics.owner_of(record.topic)
+        return seen, Decision("duplicate", record, owner, digest, message=message, reasons=[repeat], redrive=mark,
+                              link=link), []  # fmt: skip
     if seen is not None:
-        reasons.append(_r(R.DUPLICATE_CONFLICT, f"message id {message.message_id!r} was used before with other bytes"))
+        return (
+            seen,
+            None,
+            [_r(R.DUPLICATE_CONFLICT, f"message id {message.message_id!r} was used before with other bytes")],
+        )
+    return None, None, []
 
-    # 3. references to earlier messages: an amendment or a report is judged with the notice it refers to
-    missing = False
+
+@dataclass(frozen=True)
+class _Referred:
+    """Step 5's result: the notice an amendment, cancellation, report or acknowledgement refers to."""
+
+    reasons: list[Reason]
+    missing: bool  # not known here (yet): the relay catches its state up and decides again
     ref: SeenMessage | None = None
-    ref_reasons: list[Reason] = []
+    notice: Notice | None = None  # the notice as it stands before this message
+
+
+def _references(message: PartyMessage, state: StateView) -> _Referred:
+    """5. References to earlier messages: an amendment or a report is judged with the notice it refers to."""
     if isinstance(message, Amendment | Cancellation) or (
         isinstance(message, CompletedLaunch) and message.refers_to is not None
     ):
-        ref_reasons, missing, ref = _check_reference(message, state)
-    elif isinstance(message, Acknowledgement):
-        ref_reasons, missing = _check_ack(message, state)
-    before = Notice.from_text(ref.notice) if ref is not None and ref.notice else None
+        reasons, missing, ref = _check_reference(message, state)
+        notice = Notice.from_text(ref.notice) if ref is not None and ref.notice else None
+        return _Referred(reasons, missing, ref, notice)
+    if isinstance(message, Acknowledgement):
+        reasons, missing = _check_ack(message, state)
+        return _Referred(reasons, missing)
+    return _Referred([], False)
 
-    # 4. the agreement's rules at the time of receipt
+
+def _agreement(message: PartyMessage, record: InboundRecord, ctx: RelayContext, before: Notice | None) -> Findings:
+    """6. The agreement's rules at the time of receipt (the broker's append time), with the notice as it stood."""
     agreement = ctx.deployment.agreement(message.agreement)
-    received_at = record.received_at
-    warnings: list[Reason] = []
-    # the notice as it stands after this message, when it is one (kept, and shown by the tracker)
-    after: Notice | None = None
-    changed: list[str] = []
     if agreement is None:
-        reasons.append(_r(R.AGREEMENT_UNKNOWN, f"agreement {message.agreement!r} is not configured", "agreement"))
-    elif received_at is None:
+        return Findings([_r(R.AGREEMENT_UNKNOWN, f"agreement {message.agreement!r} is not configured", "agreement")])
+    if record.received_at is None:
         text = f"the record's timestamp {record.timestamp_ms} is not a time; out topics must use LogAppendTime"
-        reasons.append(_r(R.TIMESTAMP_INVALID, text))
-    else:
-        relay = ctx.deployment.relay
-        found = check_rules(message, agreement, received_at, before, relay.created_at_skew, relay.remember_for)
-        reasons += found.reasons
-        warnings = found.warnings
-        after, changed = found.notice, found.changed
-    reasons += ref_reasons
-    reasons += _reachable(message, ctx.topics, link)
-    reasons += _readable(message, ctx.deployment)
+        return Findings([_r(R.TIMESTAMP_INVALID, text)])
+    relay = ctx.deployment.relay
+    return check_rules(message, agreement, record.received_at, before, relay.created_at_skew, relay.remember_for)
 
-    kind: Kind = "reject" if reasons else "forward"
-    if kind == "reject":  # a refused message changes no notice
-        after, changed = None, []
-    notice_text = after.to_text() if after is not None else None
-    writes: list[SeenMessage] = []
+
+def _state_writes(
+    message: PartyMessage, record: InboundRecord, ctx: RelayContext, digest: str, forwarded: bool,
+    referred: _Referred, after: Notice | None, notice_text: str | None,
+) -> list[SeenMessage]:  # fmt: skip
+    """8. What the relay remembers of a message decided for the first time: its id and outcome, the notice as it
+    now stands, and (forwarded) what it did to the notice it refers to (amended it, or closed it)."""
+    agreement = ctx.deployment.agreement(message.agreement)
     src = Src.of(record.ref)
-    if authentic and seen is None:
-        forget_at = forget_time(message, received_at, after, agreement, ctx.deployment.relay.remember_for)
-        writes.append(
-            SeenMessage(
-                sender=message.sender,
-                message_id=message.message_id,
-                digest=digest,
-                message_type=message.message_type,
-                agreement=message.agreement,
-                launch_key=message.launch_key,
-                recipients=tuple(message.recipients),
-                outcome="forwarded" if kind == "forward" else "rejected",
-                src=src,
-                notice=notice_text if isinstance(message, PlannedLaunch) else None,
-                forget_at=forget_at,
-            )
+    forget_at = forget_time(message, record.received_at, after, agreement, ctx.deployment.relay.remember_for)
+    writes = [
+        SeenMessage(
+            sender=message.sender,
+            message_id=message.message_id,
+            digest=digest,
+            message_type=message.message_type,
+            agreement=message.agreement,
+            launch_key=message.launch_key,
+            recipients=tuple(message.recipients),
+            outcome="forwarded" if forwarded else "rejected",
+            src=src,
+            notice=notice_text if isinstance(message, PlannedLaunch) else None,
+            forget_at=forget_at,
         )
-        if kind == "forward" and ref is not None:
-            if isinstance(message, Cancellation | CompletedLaunch):
-                writes.append(ref.closed_by(src))
-            elif isinstance(message, Amendment) and notice_text is not None:
-                writes.append(ref.amended(notice_text, src, forget_at))
+    ]
+    ref = referred.ref
+    if forwarded and ref is not None:
+        if isinstance(message, Cancellation | CompletedLaunch):
+            writes.append(ref.closed_by(src))
+        elif isinstance(message, Amendment) and notice_text is not None:
+            writes.append(ref.amended(notice_text, src, forget_at))
+    return writes
+
+
+def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decision:
+    """Decide what happens to one record read from a party's out topic (or, two-centre mode, an incoming link):
+    every step below adds the reasons it finds; any reason rejects the message, and all of them are given."""
+    owner = ctx.topics.owner_of(record.topic)
+    value = record.value or b""
+    digest = hashlib.sha256(value).hexdigest()
+    link = ctx.topics.link_of(record.topic)
+    if link is not None:  # 0. the linked centre's own records (its receipts, beacons) are not party messages
+        relayed = from_linked_relay(record, ctx, state, link, digest)
+        if relayed is not None:
+            return relayed
+
+    def reject(reasons: list[Reason]) -> Decision:
+        return Decision("reject", record, owner, digest, reasons=reasons)
+
+    got = _read_bytes(value, ctx)  # 1
+    if not got.strict:
+        return reject(got.reasons)
+    message = got.message
+    reasons = [*got.reasons, *(_record_key(record, message) if message is not None else [])]  # 2
+    origin = _origin(record, got.claimed, owner, ctx)  # 3
+    reasons += origin
+    if message is None:
+        return reject(reasons)
+    authentic = not origin
+    mark = read_redrive(value, record.headers, ctx.operator_keys)
+    seen: SeenMessage | None = None
+    if authentic:  # 4
+        seen, settled, repeat = _earlier(record, ctx, state, message, digest, mark, link)
+        if settled is not None:
+            return settled
+        reasons += repeat
+    referred = _references(message, state)  # 5
+    found = _agreement(message, record, ctx, referred.notice)  # 6
+    reasons += [*found.reasons, *referred.reasons]
+    reasons += [*_reachable(message, ctx.topics, link), *_readable(message, ctx.deployment)]  # 7: who can take it
+    kind: Kind = "reject" if reasons else "forward"
+    after, changed = (found.notice, found.changed) if kind == "forward" else (None, [])  # a refusal changes nothing
+    notice_text = after.to_text() if after is not None else None
+    fresh = authentic and seen is None
+    writes = (
+        _state_writes(message, record, ctx, digest, kind == "forward", referred, after, notice_text) if fresh else []
+    )
     return Decision(
         kind,
         record,
@@ -424,9 +481,9 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         if kind == "forward"
         else [],
         state_writes=writes,
-        reference_missing=missing,
-        agreement=agreement,
-        warnings=warnings if kind == "forward" else [],
+        reference_missing=referred.missing,
+        agreement=ctx.deployment.agreement(message.agreement),
+        warnings=found.warnings if kind == "forward" else [],
         notice=after,
         notice_text=notice_text,
         changed=changed,
