@@ -11,6 +11,7 @@ whose topics were deleted and created again, never give the same id to different
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -68,101 +69,109 @@ def _notice_fields(decision: Decision) -> dict[str, Any]:
     return fields
 
 
-def plan(
-    decision: Decision, topics: Topics, signer: Signer, relay_id: str, now: datetime, origin: str = ""
-) -> list[OutRecord]:
-    """Every record to write for ``decision``: forwards, receipt, dead letter, status event, state (``origin``:
-    the deployment's identity that ids are minted with, see the module's docstring)."""
-    r = decision.record
-    msg = decision.message
-    key = msg.launch_key.encode() if msg else r.key
-    source = r.ref
-    ids = record_hash(decision, origin)
-    out: list[OutRecord] = []
-    if decision.kind == "beacon":
-        return out  # the link is alive: metrics only
-    if decision.kind == "remote_receipt":
-        return _remote_receipt(decision, topics, now, ids)
+@dataclass(frozen=True)
+class _Told:
+    """What the sender is told of a decision: its outcome, the reasons and warnings (with a party's own redrive
+    mark that counted for nothing among them), and the status event's kind."""
 
-    if decision.kind == "forward":
-        assert msg is not None
-        # the sender's headers (signature, key id) unchanged; a redrive mark stays on this side, and what another
-        # centre's relay added (over a link) gives way to this relay's own
-        sender = [h for h in r.headers if h[0] not in REDRIVE_HEADERS and h[0] not in RELAY_HEADERS]
-        headers = [*sender, *source_headers(r.ref), (RELAY_ID, relay_id.encode())]
-        if decision.warnings:  # flagged, not refused: the recipient sees why
-            headers.append((WARNINGS, ",".join(dict.fromkeys(w.code for w in decision.warnings)).encode()))
-        out += [OutRecord(topics.to(p), key, r.value or b"", headers) for p in decision.recipients]
-        outcome, event_kind = ReceiptOutcome.FORWARDED, EventKind.FORWARDED
-        reasons: list[Reason] = []
-    elif decision.kind == "duplicate":
-        outcome, event_kind = ReceiptOutcome.DUPLICATE, EventKind.DUPLICATE
-        reasons = decision.reasons
-    else:
-        outcome, event_kind = ReceiptOutcome.REJECTED, EventKind.REJECTED
-        reasons = decision.reasons
+    outcome: ReceiptOutcome
+    event_kind: EventKind
+    reasons: list[Reason]
+    warnings: list[Reason]
 
-    # a party's own redrive mark counted for nothing: the sender is told so (and the dead letter keeps it)
-    ignored = decision.redrive_ignored
+
+_OUTCOMES = {
+    "forward": (ReceiptOutcome.FORWARDED, EventKind.FORWARDED),
+    "duplicate": (ReceiptOutcome.DUPLICATE, EventKind.DUPLICATE),
+    "reject": (ReceiptOutcome.REJECTED, EventKind.REJECTED),
+}
+
+
+def _told(decision: Decision) -> _Told:
+    outcome, event_kind = _OUTCOMES[decision.kind]
+    reasons = [] if decision.kind == "forward" else decision.reasons
     warnings = decision.warnings
+    ignored = decision.redrive_ignored  # the sender is told (and the dead letter keeps it)
     if ignored is not None and decision.kind == "forward":
         warnings = [*warnings, ignored]
     elif ignored is not None:
         reasons = [*reasons, ignored]
+    return _Told(outcome, event_kind, reasons, warnings)
 
-    # a repeat that arrived over a link is the mirror's (it copies at least once), not the sender's: absorbed,
-    # with only its status event
-    absorbed = decision.kind == "duplicate" and decision.link is not None
-    if decision.kind != "forward" and not absorbed:
-        codes = ",".join(dict.fromkeys(x.code for x in reasons))
-        reasons_json = json.dumps([x.model_dump(exclude_none=True) for x in reasons], separators=(",", ":"))
-        out.append(
-            OutRecord(
-                topics.deadletter,
-                r.key,
-                r.value or b"",
-                [
-                    *r.headers,
-                    *source_headers(r.ref),
-                    (REASONS, codes.encode()),
-                    (REASONS_JSON, reasons_json.encode()),
-                    (RELAY_ID, relay_id.encode()),
-                    *([(ERROR, decision.error.encode())] if decision.error else []),
-                ],
-            )
-        )
 
-    if decision.owner is not None and not absorbed:
-        receipt = Receipt(
-            message_id=f"rcpt-{ids}",
-            issued_by=relay_id,
-            recipient=decision.owner,
-            outcome=outcome,
-            created_at=now,
-            refers_to=msg.message_id if msg else None,
-            agreement=msg.agreement if msg else None,
-            launch_key=msg.launch_key if msg else None,
-            forwarded_to=decision.recipients,
-            reasons=reasons,
-            warnings=warnings,
-            source=source,
-        )
-        body = encode_fast(receipt)
-        out.append(OutRecord(topics.to(decision.owner), key, body, signer.headers(body)))
+def _forwards(decision: Decision, topics: Topics, relay_id: str, key: bytes | None) -> list[OutRecord]:
+    """One copy per recipient: the original bytes, and the sender's headers (signature, key id) unchanged. A
+    redrive mark stays on this side, and what another centre's relay added (over a link) gives way to this relay's
+    own: where it was read, by which relay, and the warnings (flagged, not refused: the recipient sees why)."""
+    r = decision.record
+    sender = [h for h in r.headers if h[0] not in REDRIVE_HEADERS and h[0] not in RELAY_HEADERS]
+    headers = [*sender, *source_headers(r.ref), (RELAY_ID, relay_id.encode())]
+    if decision.warnings:
+        headers.append((WARNINGS, ",".join(dict.fromkeys(w.code for w in decision.warnings)).encode()))
+    return [OutRecord(topics.to(p), key, r.value or b"", headers) for p in decision.recipients]
 
-    agreement = decision.agreement
+
+def _dead_letter(decision: Decision, topics: Topics, relay_id: str, reasons: list[Reason]) -> OutRecord:
+    """The original record (its key, bytes and headers as sent), with where it was read and why it was refused."""
+    r = decision.record
+    codes = ",".join(dict.fromkeys(x.code for x in reasons))
+    reasons_json = json.dumps([x.model_dump(exclude_none=True) for x in reasons], separators=(",", ":"))
+    return OutRecord(
+        topics.deadletter,
+        r.key,
+        r.value or b"",
+        [
+            *r.headers,
+            *source_headers(r.ref),
+            (REASONS, codes.encode()),
+            (REASONS_JSON, reasons_json.encode()),
+            (RELAY_ID, relay_id.encode()),
+            *([(ERROR, decision.error.encode())] if decision.error else []),
+        ],
+    )
+
+
+def _receipt(
+    decision: Decision, told: _Told, topics: Topics, signer: Signer, relay_id: str, now: datetime, ids: str,
+    key: bytes | None, owner: str,
+) -> OutRecord:  # fmt: skip
+    """The relay's signed receipt to the sender: the outcome, whom it was forwarded to, every reason."""
+    msg = decision.message
+    receipt = Receipt(
+        message_id=f"rcpt-{ids}",
+        issued_by=relay_id,
+        recipient=owner,
+        outcome=told.outcome,
+        created_at=now,
+        refers_to=msg.message_id if msg else None,
+        agreement=msg.agreement if msg else None,
+        launch_key=msg.launch_key if msg else None,
+        forwarded_to=decision.recipients,
+        reasons=told.reasons,
+        warnings=told.warnings,
+        source=decision.record.ref,
+    )
+    body = encode_fast(receipt)
+    return OutRecord(topics.to(owner), key, body, signer.headers(body))
+
+
+def _status_event(
+    decision: Decision, told: _Told, topics: Topics, now: datetime, ids: str, key: bytes | None
+) -> OutRecord:
+    """The tracker's event: the message's identity, what was decided, and (forwarded, from a local sender) the
+    deadlines it keeps. Every value is the relay's own or was validated on the way in, so the event is encoded from
+    plain values without building the model (a third of the cost), except with a redrive mark, whose operator name
+    comes from a header. tests/test_outputs.py validates the events of a decision of every kind and reason."""
+    r, msg, agreement = decision.record, decision.message, decision.agreement
     # the sending centre keeps the deadlines of its own party's notices (two-centre mode)
     expects_ack = (decision.kind == "forward" and msg is not None and not isinstance(msg, Acknowledgement)
                    and topics.is_local(msg.sender))  # fmt: skip
     retransmit = agreement.retransmit if expects_ack and agreement else None
-    # Every value below is the relay's own or was validated on the way in, so the event is encoded from plain
-    # values without building the model (a third of the cost), except with a redrive mark, whose operator name
-    # comes from a header. tests/test_outputs.py validates the events of a decision of every kind and reason.
     event: dict[str, Any] = {
         "event_id": f"evt-{ids}",
-        "kind": event_kind,
+        "kind": told.event_kind,
         "at": now,
-        "source": source,
+        "source": r.ref,
         "received_at": r.received_at,
         "message_id": msg.message_id if msg else None,
         "message_type": msg.message_type if msg else None,
@@ -172,7 +181,7 @@ def plan(
         "launch_key": msg.launch_key if msg else None,
         # from the instance's fields: getattr() on a model without the field takes pydantic's slow path
         "refers_to": msg.__dict__.get("refers_to") if msg else None,
-        "reasons": reasons,
+        "reasons": told.reasons,
         "redrive_of": decision.redrive_of,
         "redriven_by": decision.redrive.operator if decision.redrive is not None else None,
         "ack_deadline_s": agreement.ack_deadline.total_seconds() if expects_ack and agreement else None,
@@ -186,8 +195,32 @@ def plan(
         body = encode_fast(StatusEvent.model_validate(event))
     if decision.notice_text is not None and decision.agreement is not None:
         body = with_member(body, "notice", decision.notice_text)
-    out.append(OutRecord(topics.status, key, body, []))
+    return OutRecord(topics.status, key, body, [])
 
+
+def plan(
+    decision: Decision, topics: Topics, signer: Signer, relay_id: str, now: datetime, origin: str = ""
+) -> list[OutRecord]:
+    """Every record to write for ``decision``, in one transaction: the forwards, the dead letter, the receipt, the
+    status event and the state records (``origin``: the deployment's identity that ids are minted with, see the
+    module's docstring)."""
+    if decision.kind == "beacon":
+        return []  # the link is alive: metrics only
+    ids = record_hash(decision, origin)
+    if decision.kind == "remote_receipt":
+        return _remote_receipt(decision, topics, now, ids)
+    msg = decision.message
+    key = msg.launch_key.encode() if msg else decision.record.key
+    told = _told(decision)
+    # a repeat that arrived over a link is the mirror's (it copies at least once), not the sender's: absorbed,
+    # with only its status event
+    absorbed = decision.kind == "duplicate" and decision.link is not None
+    out = _forwards(decision, topics, relay_id, key) if decision.kind == "forward" else []
+    if decision.kind != "forward" and not absorbed:
+        out.append(_dead_letter(decision, topics, relay_id, told.reasons))
+    if decision.owner is not None and not absorbed:
+        out.append(_receipt(decision, told, topics, signer, relay_id, now, ids, key, decision.owner))
+    out.append(_status_event(decision, told, topics, now, ids, key))
     out += [OutRecord(topics.relay_state, w.key.encode(), w.to_bytes(), []) for w in decision.state_writes]
     return out
 
