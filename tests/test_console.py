@@ -377,3 +377,17 @@ def test_a_broken_accounts_file_or_ledger_is_said_not_thrown(console: TestClient
     (tmp_path / "ledger.sqlite").write_bytes(b"\\xde\\xad" * 4096)
     board = console.get("/")
     assert board.status_code == 200 and "is corrupt" in board.text and "rebuilds it" in board.text
+
+
+def test_every_route_but_sign_in_and_liveness_is_behind_the_one_guard() -> None:
+    """Issue 28: the sign-in check is written once (signed_in) and every route a signed-in user sees goes through
+    it; only the sign-in pages, the static assets and /healthz are open."""
+    from starlette.routing import Route
+
+    from launchrelay.console import app as console_app
+
+    open_routes = {"/login", "/logout", "/healthz"}
+    for route in console_app.ROUTES:
+        if not isinstance(route, Route) or route.path in open_routes:
+            continue
+        assert getattr(route.endpoint, "__wrapped__", None) is not None, route.path  # functools.wraps of the guard

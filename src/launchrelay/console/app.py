@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import secrets
-import sqlite3
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +39,7 @@ from launchrelay.ops import deadletters, records
 from launchrelay.signing import Signer
 from launchrelay.topics import Topics
 from launchrelay.tracker import status
-from launchrelay.tracker.ledger import SqliteLedger
+from launchrelay.tracker.ledger import LedgerChanges, SqliteLedger
 
 log = structlog.get_logger("launchrelay.console")
 HERE = Path(__file__).parent
@@ -73,6 +73,7 @@ class Console:
 
     def __init__(self, config: ConsoleConfig) -> None:
         self.config = config
+        self.topics = Topics(config.topic_prefix)
         self.brake = LoginBrake()
         self._ledger: SqliteLedger | None = None
         #: why there is no ledger to show, when it is not simply that the tracker has not written one yet
@@ -150,212 +151,258 @@ def is_link_copy(topic: str, code: str) -> bool:
     return topic.startswith(f"{code}.") and ".link." in topic
 
 
-def build_app(config: ConsoleConfig) -> Starlette:
-    console = Console(config)
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+_CSRF_REFUSED = "the form's CSRF token is missing or wrong: reload the page\n"
 
-    def account(request: Request) -> Account | None:
-        user = request.session.get("user")
-        role = request.session.get("role")
-        return Account(user, Role(role)) if user and role else None
+Handler = Callable[[Request], Awaitable[Response]]
+Guarded = Callable[[Request, Account], Awaitable[Response]]
 
-    def csrf_token(request: Request) -> str:
-        token = request.session.get("csrf")
-        if not token:
-            token = request.session["csrf"] = secrets.token_urlsafe(32)
-        return str(token)
 
-    async def form_with_csrf(request: Request) -> dict[str, str] | None:
-        form = {k: str(v) for k, v in (await request.form()).items()}
-        expected = request.session.get("csrf")
-        if not expected or not secrets.compare_digest(form.get("csrf", ""), expected):
-            log.warning("console.csrf_refused", path=request.url.path, user=request.session.get("user"))
-            return None
-        return form
+def _console(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
 
-    def page(request: Request, name: str, **context: Any) -> Response:
-        context |= {"account": account(request), "csrf": csrf_token(request)}
-        return templates.TemplateResponse(request, name, context)
 
-    async def login(request: Request) -> Response:
-        if request.method == "GET":
-            return page(request, "login.html", error=None)
-        address = request.client.host if request.client else "?"
-        form = await form_with_csrf(request)
-        if form is None:
-            return PlainTextResponse("the form's CSRF token is missing or wrong: reload the page\n", 403)
-        name = form.get("name", "")
-        if console.brake.blocked(name, address):
-            log.warning("console.login_refused", user=name, address=address, why="too many failed attempts")
-            refused = page(request, "login.html", error="Too many failed attempts: wait a minute.")
-            refused.status_code = 429
-            return refused
-        users, unreadable = {}, None
+def account(request: Request) -> Account | None:
+    user = request.session.get("user")
+    role = request.session.get("role")
+    return Account(user, Role(role)) if user and role else None
+
+
+def signed_in(*, fragment: bool = False) -> Callable[[Guarded], Handler]:
+    """The one sign-in guard: the handler runs with the signed-in account, or the visitor is sent to sign in (a
+    page) or refused 401 (a fragment or a stream, which a script fetches)."""
+
+    def guard(handler: Guarded) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: Request) -> Response:
+            who = account(request)
+            if who is None:  # a page sends the visitor to sign in; a fragment or a stream, which a script fetches, 401
+                return PlainTextResponse("sign in\n", 401) if fragment else RedirectResponse("/login", 303)
+            return await handler(request, who)
+
+        return guarded
+
+    return guard
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return str(token)
+
+
+async def form_with_csrf(request: Request) -> dict[str, str] | None:
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    expected = request.session.get("csrf")
+    if not expected or not secrets.compare_digest(form.get("csrf", ""), expected):
+        log.warning("console.csrf_refused", path=request.url.path, user=request.session.get("user"))
+        return None
+    return form
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    context |= {"account": account(request), "csrf": csrf_token(request)}
+    return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
+
+
+async def login(request: Request) -> Response:
+    console = _console(request)
+    if request.method == "GET":
+        return page(request, "login.html", error=None)
+    address = request.client.host if request.client else "?"
+    form = await form_with_csrf(request)
+    if form is None:
+        return PlainTextResponse(_CSRF_REFUSED, 403)
+    name = form.get("name", "")
+    if console.brake.blocked(name, address):
+        log.warning("console.login_refused", user=name, address=address, why="too many failed attempts")
+        return page(request, "login.html", 429, error="Too many failed attempts: wait a minute.")
+    users, unreadable = {}, None
+    try:
+        users = load_users(console.config.users)
+    except ConfigError as exc:
+        unreadable = str(exc)
+    if unreadable is not None:  # one line in the log, not a trace: the file is the operator's to mend
+        log.error("console.users_unreadable", users=str(console.config.users), error=unreadable)
+        return page(request, "login.html", 503, error="The accounts file cannot be read: see the console's log.")
+    found = verify(users, name, form.get("password", ""))
+    if found is None:
+        console.brake.failed(name, address)
+        log.warning("console.login_failed", user=name, address=address)
+        return page(request, "login.html", 401, error="Wrong user name or password.")
+    request.session.clear()
+    request.session.update(user=found.name, role=found.role.value, csrf=secrets.token_urlsafe(32))
+    log.info("console.login", user=found.name, role=found.role.value, address=address)
+    return RedirectResponse("/", 303)
+
+
+async def logout(request: Request) -> Response:
+    if await form_with_csrf(request) is None:
+        return PlainTextResponse(_CSRF_REFUSED, 403)
+    log.info("console.logout", user=request.session.get("user"))
+    request.session.clear()
+    return RedirectResponse("/login", 303)
+
+
+def board_rows(request: Request) -> status.Page:
+    ledger = _console(request).ledger()
+    if ledger is None:
+        return status.Page([], more=False)
+    q = request.query_params
+    filters = status.Filters(party=q.get("party") or None, agreement=q.get("agreement") or None)
+    now = datetime.now(UTC)
+    wanted = q.get("state") or "open"
+    text = (q.get("q") or "").strip()
+
+    def where(r: dict[str, Any]) -> bool:
+        if wanted == "open" and r["state"] not in OPEN_STATES:
+            return False
+        if wanted not in ("open", "all") and r["state"] != wanted:
+            return False
+        return not text or text in (r["id"] or "") or text in (r["launch_key"] or "")
+
+    if wanted in ("open", *OPEN_STATES):  # overdue first, then the nearest deadline: the ledger's own order
+        return status.open_rows(ledger, filters, now, BOARD_ROWS, where)
+    return status.recent(ledger, filters, now, BOARD_ROWS, where)
+
+
+@signed_in()
+async def board(request: Request, who: Account) -> Response:
+    console = _console(request)
+    shown = board_rows(request)
+    return page(request, "board.html", rows=shown.rows, more=shown.more, query=dict(request.query_params),
+                ledger_found=console.ledger() is not None, ledger_problem=console.ledger_problem)  # fmt: skip
+
+
+@signed_in(fragment=True)
+async def rows_fragment(request: Request, who: Account) -> Response:
+    shown = board_rows(request)
+    return page(request, "rows.html", rows=shown.rows, more=shown.more)
+
+
+@signed_in()
+async def notification(request: Request, who: Account) -> Response:
+    console = _console(request)
+    config = console.config
+    ledger = console.ledger()
+    view = status.timeline(ledger, request.path_params["ident"], datetime.now(UTC)) if ledger else None
+    if view is None:
+        return page(request, "missing.html", ident=request.path_params["ident"])
+    found, problem = None, None
+    if view.get("source") and config.bootstrap:
         try:
-            users = load_users(config.users)
-        except ConfigError as exc:
-            unreadable = str(exc)
-        if unreadable is not None:
-            log.error("console.users_unreadable", users=str(config.users), error=unreadable)
-            broken = page(request, "login.html", error="The accounts file cannot be read: see the console's log.")
-            broken.status_code = 503
-            return broken
-        found = verify(users, name, form.get("password", ""))
-        if found is None:
-            console.brake.failed(name, address)
-            log.warning("console.login_failed", user=name, address=address)
-            response = page(request, "login.html", error="Wrong user name or password.")
-            response.status_code = 401
-            return response
-        request.session.clear()
-        request.session.update(user=found.name, role=found.role.value, csrf=secrets.token_urlsafe(32))
-        log.info("console.login", user=found.name, role=found.role.value, address=address)
-        return RedirectResponse("/", 303)
+            ref = RecordRef.parse(view["source"])
+            keys = config.party_keys.get(view["sender"] or "", {})
+            found = await records.original(config.bootstrap, ref, keys, config.client_options)
+            problem = None if found else "no longer on its out topic (retention)"
+        except (LaunchRelayError, ValueError) as exc:
+            problem = str(exc)
+    return page(request, "notification.html", view=view, original=found, original_problem=problem)
 
-    async def logout(request: Request) -> Response:
-        if await form_with_csrf(request) is None:
-            return PlainTextResponse("the form's CSRF token is missing or wrong: reload the page\n", 403)
-        log.info("console.logout", user=request.session.get("user"))
-        request.session.clear()
-        return RedirectResponse("/login", 303)
 
-    def board_rows(request: Request) -> status.Page:
-        ledger = console.ledger()
-        if ledger is None:
-            return status.Page([], more=False)
-        q = request.query_params
-        filters = status.Filters(party=q.get("party") or None, agreement=q.get("agreement") or None)
-        now = datetime.now(UTC)
-        wanted = q.get("state") or "open"
-        text = (q.get("q") or "").strip()
+@signed_in(fragment=True)
+async def events(request: Request, who: Account) -> Response:
+    """Server-sent events: ``changed`` whenever another connection commits to the ledger."""
+    config = _console(request).config
 
-        def where(r: dict[str, Any]) -> bool:
-            if wanted == "open" and r["state"] not in OPEN_STATES:
-                return False
-            if wanted not in ("open", "all") and r["state"] != wanted:
-                return False
-            return not text or text in (r["id"] or "") or text in (r["launch_key"] or "")
-
-        if wanted in ("open", *OPEN_STATES):  # overdue first, then the nearest deadline: the ledger's own order
-            return status.open_rows(ledger, filters, now, BOARD_ROWS, where)
-        return status.recent(ledger, filters, now, BOARD_ROWS, where)
-
-    async def board(request: Request) -> Response:
-        if account(request) is None:
-            return RedirectResponse("/login", 303)
-        shown = board_rows(request)
-        return page(request, "board.html", rows=shown.rows, more=shown.more, query=dict(request.query_params),
-                    ledger_found=console.ledger() is not None, ledger_problem=console.ledger_problem)  # fmt: skip
-
-    async def rows_fragment(request: Request) -> Response:
-        if account(request) is None:
-            return PlainTextResponse("sign in\n", 401)
-        shown = board_rows(request)
-        return page(request, "rows.html", rows=shown.rows, more=shown.more)
-
-    async def notification(request: Request) -> Response:
-        if account(request) is None:
-            return RedirectResponse("/login", 303)
-        ledger = console.ledger()
-        view = status.timeline(ledger, request.path_params["ident"], datetime.now(UTC)) if ledger else None
-        if view is None:
-            return page(request, "missing.html", ident=request.path_params["ident"])
-        found, problem = None, None
-        if view.get("source") and config.bootstrap:
-            try:
-                ref = RecordRef.parse(view["source"])
-                keys = config.party_keys.get(view["sender"] or "", {})
-                found = await records.original(config.bootstrap, ref, keys, config.client_options)
-                problem = None if found else "no longer on its out topic (retention)"
-            except (LaunchRelayError, ValueError) as exc:
-                problem = str(exc)
-        return page(request, "notification.html", view=view, original=found, original_problem=problem)
-
-    async def events(request: Request) -> Response:
-        """Server-sent events: ``changed`` whenever another connection commits to the ledger."""
-        if account(request) is None:
-            return PlainTextResponse("sign in\n", 401)
-
-        async def stream() -> AsyncIterator[bytes]:
-            yield b"retry: 2000\n\n"
-            seen: int | None = None
-            db: sqlite3.Connection | None = None
-            try:
-                while not await request.is_disconnected():
-                    if db is None and config.ledger.exists():
-                        db = sqlite3.connect(f"file:{config.ledger}?mode=ro", uri=True)
-                    if db is not None:
-                        version = int(db.execute("PRAGMA data_version").fetchone()[0])
-                        if seen is not None and version != seen:
-                            yield b"event: changed\ndata: ledger\n\n"
-                        seen = version
-                    else:
-                        yield b": waiting for the ledger\n\n"
-                    await asyncio.sleep(config.poll_s)
-            finally:
-                if db is not None:
-                    db.close()
-
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
-
-    topics = Topics(config.topic_prefix)
-
-    async def dead_letter_list(request: Request) -> Response:
-        if account(request) is None:
-            return RedirectResponse("/login", 303)
-        q = request.query_params
-        letters: list[deadletters.DeadLetter] = []
-        error = None
-        if config.bootstrap is None:
-            error = "No Kafka configured for the console (LAUNCHRELAY_BOOTSTRAP_SERVERS)."
-        else:
-            try:
-                letters = await deadletters.read_dead_letters(config.bootstrap, topics, config.client_options, 30)
-            except LaunchRelayError as exc:
-                error = str(exc)
-        chosen = deadletters.select(letters, reason=q.get("reason") or None, sender=q.get("sender") or None)
-        ledger = console.ledger()
-        return page(request, "deadletters.html", letters=list(reversed(chosen)), query=dict(q), error=error,
-                    done=q.get("redriven"), audit=ledger.redrives()[:20] if ledger else [])  # fmt: skip
-
-    async def redrive_one(request: Request) -> Response:
-        who = account(request)
-        if who is None:
-            return RedirectResponse("/login", 303)
-        ref = request.path_params["ref"]
-        if who.role is not Role.OPERATOR:
-            log.warning("console.redrive_refused", user=who.name, dead_letter=ref, why="not an operator")
-            return PlainTextResponse("only an operator may redrive\n", 403)
-        if request.method == "GET":  # the confirmation step
-            return page(request, "redrive.html", ref=ref, deadletter_topic=topics.deadletter)
-        if await form_with_csrf(request) is None:
-            return PlainTextResponse("the form's CSRF token is missing or wrong: reload the page\n", 403)
-        if config.bootstrap is None:
-            return PlainTextResponse("no Kafka configured for the console\n", 503)
-        if config.operator_key is None:
-            error = "the console has no operator key to sign redrives with (set LAUNCHRELAY_OPERATOR_KEY)"
-            return page(request, "redrive.html", ref=ref, deadletter_topic=topics.deadletter, error=error)
+    async def stream() -> AsyncIterator[bytes]:
+        yield b"retry: 2000\n\n"
+        changes = LedgerChanges(config.ledger)
         try:
-            mark = (config.operator_key, f"console:{who.name}")
-            (done,) = await deadletters.redrive(config.bootstrap, topics, [ref], config.client_options, mark)
+            while not await request.is_disconnected():
+                changed = changes.changed()
+                if changed is None:
+                    yield b": waiting for the ledger\n\n"
+                elif changed:
+                    yield b"event: changed\ndata: ledger\n\n"
+                await asyncio.sleep(config.poll_s)
+        finally:
+            changes.close()
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+@signed_in()
+async def dead_letter_list(request: Request, who: Account) -> Response:
+    console = _console(request)
+    config = console.config
+    q = request.query_params
+    letters: list[deadletters.DeadLetter] = []
+    error = None
+    if config.bootstrap is None:
+        error = "No Kafka configured for the console (LAUNCHRELAY_BOOTSTRAP_SERVERS)."
+    else:
+        try:
+            letters = await deadletters.read_dead_letters(config.bootstrap, console.topics, config.client_options, 30)
         except LaunchRelayError as exc:
-            return page(request, "redrive.html", ref=ref, deadletter_topic=topics.deadletter, error=str(exc))
-        target = str(done.to)
-        ledger = console.ledger()
-        if ledger is not None:
-            ledger.record_redrive(datetime.now(UTC), who.name, f"{topics.deadletter}:{ref}", target)
-        log.info("console.redrive", user=who.name, dead_letter=f"{topics.deadletter}:{ref}", to=target)
-        return RedirectResponse(f"/deadletters?redriven={ref}", 303)
+            error = str(exc)
+    chosen = deadletters.select(letters, reason=q.get("reason") or None, sender=q.get("sender") or None)
+    ledger = console.ledger()
+    return page(request, "deadletters.html", letters=list(reversed(chosen)), query=dict(q), error=error,
+                done=q.get("redriven"), audit=ledger.redrives()[:20] if ledger else [])  # fmt: skip
 
-    async def health(request: Request) -> Response:
-        if account(request) is None:
-            return RedirectResponse("/login", 303)
-        found = await asyncio.gather(*(asyncio.to_thread(probe, n, u) for n, u in config.services.items()))
-        return page(request, "health.html", services=found)
 
-    async def healthz(request: Request) -> Response:
-        return PlainTextResponse("ok\n")
+@signed_in()
+async def redrive_one(request: Request, who: Account) -> Response:
+    console = _console(request)
+    config, topics = console.config, console.topics
+    ref = request.path_params["ref"]
+    if who.role is not Role.OPERATOR:
+        log.warning("console.redrive_refused", user=who.name, dead_letter=ref, why="not an operator")
+        return PlainTextResponse("only an operator may redrive\n", 403)
+    if request.method == "GET":  # the confirmation step
+        return page(request, "redrive.html", ref=ref, deadletter_topic=topics.deadletter)
+    if await form_with_csrf(request) is None:
+        return PlainTextResponse(_CSRF_REFUSED, 403)
+    if config.bootstrap is None:
+        return PlainTextResponse("no Kafka configured for the console\n", 503)
+    if config.operator_key is None:
+        error = "the console has no operator key to sign redrives with (set LAUNCHRELAY_OPERATOR_KEY)"
+        return page(request, "redrive.html", ref=ref, deadletter_topic=topics.deadletter, error=error)
+    try:
+        mark = (config.operator_key, f"console:{who.name}")
+        (done,) = await deadletters.redrive(config.bootstrap, topics, [ref], config.client_options, mark)
+    except LaunchRelayError as exc:
+        return page(request, "redrive.html", ref=ref, deadletter_topic=topics.deadletter, error=str(exc))
+    target = str(done.to)
+    ledger = console.ledger()
+    if ledger is not None:
+        ledger.record_redrive(datetime.now(UTC), who.name, f"{topics.deadletter}:{ref}", target)
+    log.info("console.redrive", user=who.name, dead_letter=f"{topics.deadletter}:{ref}", to=target)
+    return RedirectResponse(f"/deadletters?redriven={ref}", 303)
 
+
+@signed_in()
+async def health(request: Request, who: Account) -> Response:
+    services = _console(request).config.services
+    found = await asyncio.gather(*(asyncio.to_thread(probe, n, u) for n, u in services.items()))
+    return page(request, "health.html", services=found)
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok\n")
+
+
+ROUTES = [
+    Route("/", board),
+    Route("/board/rows", rows_fragment),
+    Route("/events", events),
+    Route("/n/{ident:path}", notification),
+    Route("/deadletters", dead_letter_list),
+    Route("/deadletters/{ref}/redrive", redrive_one, methods=["GET", "POST"]),
+    Route("/login", login, methods=["GET", "POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/health", health),
+    Route("/healthz", healthz),
+    Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+]
+
+
+def build_app(config: ConsoleConfig) -> Starlette:
+    """The console for ``config``: the routes above, the session middleware, and the application's state."""
+    console = Console(config)
     middleware = [
         Middleware(
             SessionMiddleware,
@@ -366,25 +413,12 @@ def build_app(config: ConsoleConfig) -> Starlette:
             max_age=12 * 3600,
         ),
     ]
-    routes = [
-        Route("/", board),
-        Route("/board/rows", rows_fragment),
-        Route("/events", events),
-        Route("/n/{ident:path}", notification),
-        Route("/deadletters", dead_letter_list),
-        Route("/deadletters/{ref}/redrive", redrive_one, methods=["GET", "POST"]),
-        Route("/login", login, methods=["GET", "POST"]),
-        Route("/logout", logout, methods=["POST"]),
-        Route("/health", health),
-        Route("/healthz", healthz),
-        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
-    ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         console.close()
 
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=ROUTES, middleware=middleware, lifespan=lifespan)
     app.state.console = console
     return app

@@ -131,6 +131,32 @@ class Ledger(Protocol):
     def location(self) -> str: ...
 
 
+class LedgerChanges:
+    """Whether another connection committed to the ledger since the last look (SQLite's ``data_version``), read
+    through a read-only connection of its own, opened once the ledger exists: the console's live stream asks it."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db: sqlite3.Connection | None = None
+        self._seen: int | None = None
+
+    def changed(self) -> bool | None:
+        """None: no ledger yet; else whether it changed since the last call (the first call says no)."""
+        if self._db is None:
+            if not self._path.exists():
+                return None
+            self._db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True)
+        version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        changed = self._seen is not None and version != self._seen
+        self._seen = version
+        return changed
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
 class SqliteLedger:
     """The ledger in one SQLite file (WAL mode, synchronous=FULL: a committed batch survives a crash)."""
 
