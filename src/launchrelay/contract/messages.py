@@ -8,7 +8,7 @@ key, so they stay in one partition and keep their order.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -61,6 +61,17 @@ def _iso_alpha2(code: str) -> str:
     return code
 
 
+def _no_utc_instant(value: str) -> bool:
+    """A time at another offset whose instant lies before year 1 or after year 9999 in UTC (it has no UTC text)."""
+    try:
+        datetime.fromisoformat(value).astimezone(UTC)
+    except OverflowError:
+        return True
+    except ValueError:
+        return False  # not a time at all: said otherwise
+    return False
+
+
 def _utc_text(value: Any) -> Any:
     """A time is RFC 3339 text in UTC, as the schema's pattern says (no other spellings, no numbers)."""
     if isinstance(value, datetime):
@@ -68,6 +79,8 @@ def _utc_text(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("a time must be an RFC 3339 string")  # noqa: TRY004 - pydantic wants ValueError
     if not _UTC_TIME.match(value):
+        if _OTHER_OFFSET.search(value) and _no_utc_instant(value):
+            raise ValueError(f"{value[:40]!r} falls outside the years 0001 to 9999 in UTC: it has no UTC time")
         if _OTHER_OFFSET.search(value):
             raise ValueError("times must be in UTC (offset +00:00 or 'Z')")
         raise ValueError("times must be RFC 3339 in UTC: YYYY-MM-DDTHH:MM:SS[.ffffff]Z")
