@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -341,6 +342,28 @@ def source_of(record: ConsumerRecord) -> tuple[str, int, int] | None:
     if topic is None:
         return None
     return (topic.decode(), int(hdr(record, "lr-source-partition") or 0), int(hdr(record, "lr-source-offset") or 0))
+
+
+async def read_forwards(bootstrap: str, topic: str, ids: set[str], timeout_s: float = 120) -> list[ConsumerRecord]:
+    """Every forward on ``topic`` (an in topic: records the relay copied, with their source), once each of ``ids``
+    has arrived."""
+    return await read_topic(
+        bootstrap, topic,
+        lambda rs: ids <= {json.loads(r.value).get("message_id") for r in rs if source_of(r)}, timeout_s=timeout_s,
+    )  # fmt: skip
+
+
+def assert_forwarded_once(forwards: list[ConsumerRecord], ids: set[str], *, only: bool = False) -> None:
+    """Each of ``ids`` forwarded, none twice: the one check of "nothing lost, nothing doubled" the exactly-once
+    tests share. A re-send the tracker made (marked ``lr-retransmission: N``) is its own copy; ``only``: nothing
+    else was forwarded either."""
+    copies = Counter((json.loads(r.value)["message_id"], hdr(r, "lr-retransmission")) for r in forwards if source_of(r))
+    doubled = {k: n for k, n in copies.items() if n > 1}
+    assert not doubled, f"{len(doubled)} forwarded twice, e.g. {next(iter(doubled.items()))}"
+    arrived = {message_id for message_id, _ in copies}
+    assert ids <= arrived, f"{len(ids - arrived)} never forwarded, e.g. {sorted(ids - arrived)[:3]}"
+    if only:
+        assert arrived == ids, f"forwarded besides: {sorted(arrived - ids)[:3]}"
 
 
 def iso(delta: timedelta) -> str:

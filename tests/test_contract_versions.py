@@ -41,11 +41,12 @@ SETTINGS = settings(deadline=None, suppress_health_check=list(HealthCheck), max_
 #: What the models have refused since the first release (516fa98, 2026-11-28) although the first two schemas did
 #: not say so: rules relating two values (BEYOND_SCHEMA, which no schema can state; one of azimuth and sector),
 #: repeated recipients, and a party that is no ISO 3166-1 country (the schema said these from 2026-11-29:
-#: uniqueItems, the code list). Never accepted, so never promised. And a time whose instant falls outside the
-#: years 0001-9999 in UTC (0001-01-01T00:00:00+00:01): the first release's models read it, but it has no UTC
-#: time, which every reader of launchrelay/1 since is given (the README says so).
+#: uniqueItems, the code list). Never accepted, so never promised. And one exception that was accepted and is not
+#: kept (the README says so): a time whose instant falls outside the years 0001-9999 in UTC
+#: (0001-01-01T00:00:00+00:01), which has no UTC time to read it as.
 ALWAYS_REFUSED = (*BEYOND_ERRORS.values(), "recipients must not repeat", "give exactly one of azimuth_deg or sector",
-                  "is not an ISO 3166-1 alpha-2 country code", "falls outside the years 0001 to 9999 in UTC")  # fmt: skip
+                  "is not an ISO 3166-1 alpha-2 country code",
+                  "falls outside the years 0001 to 9999 in UTC")  # fmt: skip
 
 
 def accepted(doc: Any) -> tuple[bool, bool, list[str]]:

@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from harness import Deploy, RelayProcess, make_deploy, message, read_topic, source_of
+from harness import (
+    Deploy,
+    RelayProcess,
+    assert_forwarded_once,
+    make_deploy,
+    message,
+    read_forwards,
+    read_topic,
+    source_of,
+)
 from launchrelay.clients import Inbox, InboxItem, Publisher
 from launchrelay.clients._producer import discard
 from launchrelay.contract.messages import PartyMessage, PlannedLaunch
@@ -110,13 +119,8 @@ async def exchange_through(broker: LocalBroker, deploy: Deploy, fault: Callable[
         await cn.stop()
         await ru.stop()
 
-        forwards = await read_topic(
-            deploy.bootstrap, deploy.topics.inbound("RU"),
-            lambda rs: ids <= {json.loads(r.value)["message_id"] for r in rs if source_of(r)}, timeout_s=120,
-        )  # fmt: skip
-        copies = Counter(json.loads(r.value)["message_id"] for r in forwards if source_of(r))
-        assert {i: n for i, n in copies.items() if n > 1} == {}, "a notice forwarded twice"
-        assert set(copies) == ids
+        forwards = await read_forwards(deploy.bootstrap, deploy.topics.inbound("RU"), ids)
+        assert_forwarded_once(forwards, ids, only=True)
         acks = await read_topic(
             deploy.bootstrap, deploy.topics.inbound("CN"),
             lambda rs: ids <= {json.loads(r.value).get("refers_to") for r in rs if source_of(r)}, timeout_s=120,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness import iso, message, read_topic, source_of
+from harness import assert_forwarded_once, iso, message, read_forwards, read_topic, source_of
 from launchrelay.centres import LocalCentre, TwoCentres, centre_keys
 from launchrelay.clients import Inbox, InboxItem, Publisher
 from launchrelay.contract.messages import Acknowledgement, PartyMessage, Receipt
@@ -79,21 +79,7 @@ async def publish_all(pub: Publisher, notices: list[PartyMessage], rate_per_s: f
 
 async def forwards_in(tc: TwoCentres, ids: set[str], timeout_s: float = 240) -> list[Any]:
     """Every forward on RU's in topic (RU's own cluster), once each of ``ids`` has arrived."""
-    ru = tc["RU"]
-    return await read_topic(
-        ru.bootstrap, f"{tc.prefix}.RU.in",
-        lambda rs: ids <= {json.loads(r.value).get("message_id") for r in rs if source_of(r)}, timeout_s=timeout_s,
-    )  # fmt: skip
-
-
-def exactly_once_in_order(records: list[Any], ids: set[str]) -> None:
-    # each forward once: a notice, and each re-send of it the sending centre's tracker made (marked with its number)
-    copies = Counter((json.loads(r.value)["message_id"], dict(r.headers).get("lr-retransmission"))
-                     for r in records if source_of(r))  # fmt: skip
-    doubled = {k: v for k, v in copies.items() if v > 1}
-    assert not doubled, f"{len(doubled)} forwarded twice to RU, e.g. {next(iter(doubled.items()))}"
-    arrived = {message_id for message_id, _ in copies}
-    assert ids <= arrived, f"{len(ids - arrived)} never reached RU"
+    return await read_forwards(tc["RU"].bootstrap, f"{tc.prefix}.RU.in", ids, timeout_s)
 
 
 def ledger_state(path: Path, message_id: str) -> dict[str, Any] | None:
@@ -158,7 +144,7 @@ async def test_notices_cross_both_centres_and_acknowledgements_come_back(centres
                 first_receipt = await cn.wait_receipt(m.message_id, 60)
                 assert (first_receipt.outcome, first_receipt.issued_by) == ("forwarded", "relay-cn")
         records = await forwards_in(tc, ids)
-        exactly_once_in_order(records, ids)
+        assert_forwarded_once(records, ids)
         order = defaultdict(list)
         for r in sorted((r for r in records if source_of(r)), key=lambda r: (r.partition, r.offset)):
             body = json.loads(r.value)
@@ -289,7 +275,7 @@ async def test_nothing_lost_or_doubled_across_the_link_through_faults(centres: T
         await publish_all(cn, notices, rate_per_s=10)
         await broken
     records = await forwards_in(tc, ids, timeout_s=300)
-    exactly_once_in_order(records, ids)
+    assert_forwarded_once(records, ids)
     per_launch: dict[bytes, list[int]] = defaultdict(list)
     sent_order = {m.message_id: i for i, m in enumerate(notices)}
     for r in sorted((r for r in records if source_of(r)), key=lambda r: (r.partition, r.offset)):
@@ -317,6 +303,6 @@ async def test_a_link_cut_for_minutes_loses_nothing(centres: TwoCentres) -> None
         ru.mirror.launch()
         await asyncio.to_thread(ru.mirror.wait_ready, 180)
     records = await forwards_in(tc, ids, timeout_s=300)
-    exactly_once_in_order(records, ids)
+    assert_forwarded_once(records, ids)
     log = ru.log("relay").read_text()
     assert '"relay.link_silent"' in log and '"relay.link_heard"' in log

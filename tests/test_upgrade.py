@@ -16,16 +16,22 @@ tracker); every notice's story keeps its forward.
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
-from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from harness import Deploy, RelayProcess, deploy_config, ledger_view, message, read_topic, source_of
+from harness import (
+    Deploy,
+    RelayProcess,
+    assert_forwarded_once,
+    deploy_config,
+    ledger_view,
+    message,
+    read_forwards,
+)
 from launchrelay.clients import Inbox, InboxItem, Publisher
 from launchrelay.contract.messages import PartyMessage
 from launchrelay.settings import Settings
@@ -124,13 +130,8 @@ async def test_upgrade_rolling_then_stop_and_start_loses_nothing(
         assert answered <= acked
 
         ids = {m.message_id for m in notices}
-        forwards = await read_topic(
-            deploy.bootstrap, deploy.topics.inbound("RU"),
-            lambda rs: ids <= {json.loads(r.value)["message_id"] for r in rs if source_of(r)}, timeout_s=120,
-        )  # fmt: skip
-        copies = Counter(json.loads(r.value)["message_id"] for r in forwards if source_of(r))
-        assert {k: v for k, v in copies.items() if v > 1} == {}, "forwarded twice across the upgrade"
-        assert ids <= set(copies)
+        forwards = await read_forwards(deploy.bootstrap, deploy.topics.inbound("RU"), ids)
+        assert_forwarded_once(forwards, ids)  # across the upgrade
 
         def states() -> dict[str, str | None]:
             return {i: (ledger_view(deploy, i) or {}).get("state") for i in ids}
