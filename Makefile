@@ -27,16 +27,22 @@ demo: $(STAMP)  ## the main job: local broker (unless LAUNCHRELAY_BOOTSTRAP_SERV
 provision:  ## the tests' tools from Debian when missing (java, maven, openssl, npm, promtool); needs root or sudo
 	bash scripts/provision-debian.sh
 
+# Two workers, each with its own session broker, a test file to one worker (module fixtures stay whole); every
+# shared download (broker and MirrorMaker 2 jars, the schema tools) is fetched first, so no two workers race for it.
+TEST_WORKERS ?= 2
+
 test: provision $(STAMP)  ## the whole suite against a real broker (provisioned from Maven Central when needed)
 	$(BIN)/launchrelay broker fetch >/dev/null
+	$(BIN)/launchrelay link fetch >/dev/null
 	$(BIN)/python tests/schemas.py
-	$(BIN)/pytest --durations=25
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-core: $(STAMP)  ## the tests that need no broker: the pure core, the contract, the docs (about a minute)
 	$(BIN)/pytest -m "not kafka"
 
 test-slow: provision $(STAMP)  ## the long crash and soak runs only (minutes each)
 	$(BIN)/launchrelay broker fetch >/dev/null
+	$(BIN)/launchrelay link fetch >/dev/null
 	$(BIN)/pytest -m slow
 
 lint: $(STAMP)
