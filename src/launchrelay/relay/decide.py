@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -114,6 +114,10 @@ class RelayContext:
 Kind = Literal["forward", "reject", "duplicate", "remote_receipt", "beacon"]
 
 
+#: The fields that say what a decision is about (:attr:`Decision.identity`).
+IDENTITY = ("message_id", "message_type", "agreement", "sender", "recipients", "launch_key", "refers_to")
+
+
 @dataclass(frozen=True)
 class Decision:
     kind: Kind
@@ -147,6 +151,24 @@ class Decision:
     @property
     def reason_codes(self) -> list[str]:
         return [r.code for r in self.reasons]
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What the decision is about, as every status event and log line names it: the ids an operator follows a
+        notification by (the sender is the topic's owner when the bytes named none)."""
+        msg = self.message
+        if msg is None:
+            return dict.fromkeys(IDENTITY, None) | {"sender": self.owner, "recipients": []}
+        return {
+            "message_id": msg.message_id,
+            "message_type": msg.message_type,
+            "agreement": msg.agreement,
+            "sender": msg.sender,
+            "recipients": list(msg.recipients),
+            "launch_key": msg.launch_key,
+            # from the instance's fields: getattr() on a model without the field takes pydantic's slow path
+            "refers_to": msg.__dict__.get("refers_to"),
+        }
 
     @property
     def redrive_of(self) -> str | None:

@@ -24,16 +24,7 @@ log = structlog.get_logger("launchrelay.relay")
 
 
 def _fields(d: Decision, relay_id: str) -> dict[str, Any]:
-    msg = d.message
-    fields: dict[str, Any] = {
-        "source": str(d.record.ref),
-        "message_id": msg.message_id if msg else None,
-        "message_type": msg.message_type if msg else None,
-        "launch_key": msg.launch_key if msg else None,
-        "agreement": msg.agreement if msg else None,
-        "sender": msg.sender if msg else d.owner,
-        "relay_id": relay_id,
-    }
+    fields: dict[str, Any] = {"source": str(d.record.ref), **d.identity, "relay_id": relay_id}
     if d.redrive_of is not None:
         fields["redrive_of"] = d.redrive_of
         fields["redriven_by"] = d.redrive.operator if d.redrive else None
@@ -63,7 +54,8 @@ def observe(decisions: list[Decision], relay_id: str, metrics: RelayMetrics) -> 
             for r in d.recipients:
                 forwarded[agreement, sender, r] += 1
             if debug:
-                log.debug("relay.forwarded", recipients=d.recipients, **_fields(d, relay_id))
+                reached = {"recipients": d.recipients}  # over a link, only this centre's own party
+                log.debug("relay.forwarded", **(_fields(d, relay_id) | reached))
         elif d.kind == "duplicate" and d.link is not None:
             metrics.link_repeats.labels(d.link).inc()
             log.debug("relay.link_repeat", link=d.link, **_fields(d, relay_id))
