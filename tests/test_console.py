@@ -20,6 +20,7 @@ import urllib.request
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -391,3 +392,45 @@ def test_every_route_but_sign_in_and_liveness_is_behind_the_one_guard() -> None:
         if not isinstance(route, Route) or route.path in open_routes:
             continue
         assert getattr(route.endpoint, "__wrapped__", None) is not None, route.path  # functools.wraps of the guard
+
+
+def _every_get(client: TestClient) -> dict[str, Any]:
+    """A response of every GET route, signed in or not (the stream's first bytes only; a dead letter's redrive
+    page for a made-up reference)."""
+    from starlette.routing import Route
+
+    from launchrelay.console import app as console_app
+
+    paths = {"/n/{ident:path}": "/n/cn-due", "/deadletters/{ref}/redrive": "/deadletters/0-1/redrive"}
+    out: dict[str, Any] = {}
+    for route in console_app.ROUTES:
+        if isinstance(route, Route) and "GET" in (route.methods or set()):
+            path = paths.get(route.path, route.path)
+            if path == "/events":
+                with client.stream("GET", path) as streamed:
+                    out[path] = streamed
+                continue
+            out[path] = client.get(path, follow_redirects=False)
+    out["/static/console.js"] = client.get("/static/console.js")
+    return out
+
+
+def test_every_response_carries_the_protective_headers(console: TestClient, tmp_path: Path) -> None:
+    """Issue 26: a strict CSP (no inline script), no framing, nosniff, no referrer on every response, signed in or
+    not; no-store on everything but the static assets; HSTS only when served over TLS."""
+    from launchrelay.console.app import PROTECTIVE_HEADERS
+
+    for signed in (False, True):
+        if signed:
+            assert sign_in(console) == 303
+        for path, response in _every_get(console).items():
+            for name, value in PROTECTIVE_HEADERS.items():
+                assert response.headers.get(name) == value, (path, name, signed)
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+            assert "'unsafe-inline'" not in response.headers["content-security-policy"]
+            no_store = response.headers.get("cache-control") == "no-store"
+            assert no_store != path.startswith("/static/"), (path, response.headers.get("cache-control"))
+            assert "strict-transport-security" not in response.headers, path
+    over_tls = TestClient(build_app(ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=accounts(tmp_path),
+                                                  secure_cookies=True)), base_url="https://testserver")  # fmt: skip
+    assert over_tls.get("/login").headers["strict-transport-security"] == "max-age=31536000"

@@ -68,6 +68,8 @@ def shot(page: Page, name: str) -> None:
 
 def test_sign_in_watch_live_open_a_story_and_sign_out(served: tuple[str, Path], page: Page) -> None:
     base, ledger = served
+    refused_by_policy: list[str] = []  # the protective headers' CSP must refuse nothing the console itself does
+    page.on("console", lambda m: refused_by_policy.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(f"{base}/")
     expect(page).to_have_url(f"{base}/login")
     page.fill("input[name=name]", "olga")
@@ -106,6 +108,7 @@ def test_sign_in_watch_live_open_a_story_and_sign_out(served: tuple[str, Path], 
     expect(page).to_have_url(f"{base}/login")
     page.goto(f"{base}/")
     expect(page).to_have_url(f"{base}/login")
+    assert refused_by_policy == []
 
 
 @pytest.mark.kafka
