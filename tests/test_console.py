@@ -434,3 +434,78 @@ def test_every_response_carries_the_protective_headers(console: TestClient, tmp_
     over_tls = TestClient(build_app(ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=accounts(tmp_path),
                                                   secure_cookies=True)), base_url="https://testserver")  # fmt: skip
     assert over_tls.get("/login").headers["strict-transport-security"] == "max-age=31536000"
+
+
+def _replay(cookies: Any, tmp_path: Path, app: Any) -> TestClient:
+    """Another client holding the same cookie (an attacker who kept it, or the old tab)."""
+    other = TestClient(app)
+    for name, value in cookies.items():
+        other.cookies.set(name, value)
+    return other
+
+
+def test_sign_out_ends_the_session_whatever_the_cookie(tmp_path: Path) -> None:
+    """Issue 26: after "Sign out" the old cookie opened the board and the live rows for 12 hours. Now the cookie
+    names a session the console holds, and signing out ends it: replayed, it opens nothing."""
+    app = build_app(ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=accounts(tmp_path)))
+    client = TestClient(app)
+    assert sign_in(client) == 303
+    kept = dict(client.cookies.items())
+    assert client.get("/", follow_redirects=False).status_code == 200
+    token = csrf(client.get("/").text)
+    assert client.post("/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
+    replayed = _replay(kept, tmp_path, app)
+    assert replayed.get("/", follow_redirects=False).headers["location"] == "/login"
+    assert replayed.get("/board/rows").status_code == 401
+    assert replayed.get("/events").status_code == 401
+
+
+def test_a_changed_role_or_password_ends_every_session_of_that_user(tmp_path: Path) -> None:
+    """Issue 26: an operator demoted to viewer, with a new password, kept operator rights in the session they had
+    and a redrive went through. Now the account file is checked on every request: both of olga's sessions end at
+    once (the redrive is refused, back to sign-in), victor's goes on."""
+    users = accounts(tmp_path)
+    app = build_app(ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=users, bootstrap="127.0.0.1:1"))
+    first, second, viewer = TestClient(app), TestClient(app), TestClient(app)
+    assert sign_in(first) == sign_in(second) == sign_in(viewer, "victor") == 303
+    token = csrf(first.get("/deadletters/launchrelay.deadletter-0-1/redrive").text)
+    set_user(users, "olga", Role.VIEWER, "a new password of olga's")
+    refused = first.post("/deadletters/launchrelay.deadletter-0-1/redrive", data={"csrf": token},
+                         follow_redirects=False)  # fmt: skip
+    assert refused.status_code == 303 and refused.headers["location"] == "/login"
+    assert second.get("/", follow_redirects=False).headers["location"] == "/login"
+    assert viewer.get("/", follow_redirects=False).status_code == 200
+    assert sign_in(first, password=PASSWORD) == 401  # the old password is gone too
+    assert sign_in(first, password="a new password of olga's") == 303
+    assert first.get("/deadletters/0-1/redrive").status_code == 403  # a viewer now
+
+
+def test_a_session_ends_when_idle_and_at_its_lifetime(tmp_path: Path) -> None:
+    """Session lifetime and idle timeout are settings (LAUNCHRELAY_CONSOLE_SESSION_LIFETIME_S, _IDLE_S): here
+    60 s and 10 s on the console's clock."""
+    now = [1000.0]
+    config = ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=accounts(tmp_path), session_lifetime_s=60,
+                           session_idle_s=10, clock=lambda: now[0])  # fmt: skip
+    client = TestClient(build_app(config))
+    assert sign_in(client) == 303
+    now[0] += 9
+    assert client.get("/", follow_redirects=False).status_code == 200
+    now[0] += 11  # idle past 10 s
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    assert sign_in(client) == 303
+    for _ in range(6):  # busy, but 60 s after sign-in it ends all the same
+        now[0] += 9
+        assert client.get("/", follow_redirects=False).status_code == 200
+    now[0] += 9
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_sessions_held_are_bounded() -> None:
+    from launchrelay.console.accounts import Account
+    from launchrelay.console.sessions import Sessions
+
+    sessions = Sessions(most=3)
+    sids = [sessions.start(Account(f"u{i}", Role.VIEWER), "h") for i in range(5)]
+    assert len(sessions) == 3
+    users = {f"u{i}": (Role.VIEWER, "h") for i in range(5)}
+    assert [sessions.get(s, users) is not None for s in sids] == [False, False, True, True, True]

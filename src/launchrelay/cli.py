@@ -228,6 +228,8 @@ def _cmd_console(args: argparse.Namespace, settings: Settings) -> int:
                            topic_prefix=deployment.relay.topic_prefix if deployment else "launchrelay",
                            client_options=settings.kafka_options(),
                            services=_services(settings.console_services),
+                           session_lifetime_s=settings.console_session_lifetime_s,
+                           session_idle_s=settings.console_session_idle_s,
                            party_keys=keys)  # fmt: skip
     if settings.operator_key is not None and deployment is not None:
         from launchrelay.runtime.process import operator_signer

@@ -174,6 +174,12 @@ class Settings(BaseSettings):
     console_session_key: SecretStr | None = Field(
         default=None, description="signs session cookies; unset: a new key per start (everyone signs in again)"
     )
+    console_session_lifetime_s: float = Field(
+        default=12 * 3600.0, gt=0, description="a console session ends this long after sign-in"
+    )
+    console_session_idle_s: float = Field(
+        default=30 * 60.0, gt=0, description="a console session ends after this long without a request"
+    )
     log_level: LogLevel = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: LogFormat = Field(default="auto", description="auto (JSON unless on a terminal), json or console")
 

@@ -35,6 +35,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from launchrelay.console.accounts import Account, LoginBrake, Role, load_users, verify
+from launchrelay.console.sessions import Sessions
 from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import ConfigError, FormatTooNew, LaunchRelayError, LedgerCorrupt
 from launchrelay.ops import deadletters, records
@@ -68,6 +69,10 @@ class ConsoleConfig:
     session_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     secure_cookies: bool = False  # True when served over TLS (directly or behind a TLS proxy)
     poll_s: float = 0.5  # how often the live feed looks at the ledger
+    #: a session ends this long after sign-in, or after this long without a request (see console/sessions.py)
+    session_lifetime_s: float = 12 * 3600.0
+    session_idle_s: float = 30 * 60.0
+    clock: Callable[[], float] = time.monotonic
 
 
 class Console:
@@ -77,9 +82,26 @@ class Console:
         self.config = config
         self.topics = Topics(config.topic_prefix)
         self.brake = LoginBrake()
+        self.sessions = Sessions(config.session_lifetime_s, config.session_idle_s, clock=config.clock)
+        self._users: tuple[tuple[float, int], dict[str, tuple[Role, str]]] | None = None
         self._ledger: SqliteLedger | None = None
         #: why there is no ledger to show, when it is not simply that the tracker has not written one yet
         self.ledger_problem: str | None = None
+
+    def users(self) -> dict[str, tuple[Role, str]]:
+        """The accounts file as it is now (read again when it changes; unreadable or gone: no accounts, so every
+        session ends rather than outlive what the file says)."""
+        try:
+            stat = self.config.users.stat()
+            mark = (stat.st_mtime, stat.st_size)
+        except OSError:
+            return {}
+        if self._users is None or self._users[0] != mark:
+            try:
+                self._users = (mark, load_users(self.config.users))
+            except ConfigError:
+                return {}
+        return self._users[1]
 
     def ledger(self) -> SqliteLedger | None:
         if self._ledger is not None:
@@ -166,9 +188,13 @@ def _console(request: Request) -> Console:
 
 
 def account(request: Request) -> Account | None:
-    user = request.session.get("user")
-    role = request.session.get("role")
-    return Account(user, Role(role)) if user and role else None
+    """The signed-in account: the cookie's session id names an open session of the console's, whose user the
+    accounts file still gives the same role and password (console/sessions.py)."""
+    sid = request.session.get("sid")
+    if not isinstance(sid, str):
+        return None
+    console = _console(request)
+    return console.sessions.get(sid, console.users())
 
 
 def signed_in(*, fragment: bool = False) -> Callable[[Guarded], Handler]:
@@ -199,7 +225,8 @@ async def form_with_csrf(request: Request) -> dict[str, str] | None:
     form = {k: str(v) for k, v in (await request.form()).items()}
     expected = request.session.get("csrf")
     if not expected or not secrets.compare_digest(form.get("csrf", ""), expected):
-        log.warning("console.csrf_refused", path=request.url.path, user=request.session.get("user"))
+        who = account(request)
+        log.warning("console.csrf_refused", path=request.url.path, user=who.name if who else None)
         return None
     return form
 
@@ -235,7 +262,8 @@ async def login(request: Request) -> Response:
         log.warning("console.login_failed", user=name, address=address)
         return page(request, "login.html", 401, error="Wrong user name or password.")
     request.session.clear()
-    request.session.update(user=found.name, role=found.role.value, csrf=secrets.token_urlsafe(32))
+    sid = console.sessions.start(found, users[found.name][1])
+    request.session.update(sid=sid, csrf=secrets.token_urlsafe(32))
     log.info("console.login", user=found.name, role=found.role.value, address=address)
     return RedirectResponse("/", 303)
 
@@ -243,7 +271,9 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     if await form_with_csrf(request) is None:
         return PlainTextResponse(_CSRF_REFUSED, 403)
-    log.info("console.logout", user=request.session.get("user"))
+    who = account(request)
+    _console(request).sessions.end(request.session.get("sid"))  # the cookie, if kept, opens nothing any more
+    log.info("console.logout", user=who.name if who else None)
     request.session.clear()
     return RedirectResponse("/login", 303)
 
@@ -456,7 +486,7 @@ def build_app(config: ConsoleConfig) -> Starlette:
             session_cookie="launchrelay_console",
             same_site="strict",
             https_only=config.secure_cookies,
-            max_age=12 * 3600,
+            max_age=int(config.session_lifetime_s),
         ),
     ]
 
