@@ -105,15 +105,18 @@ def test_accounts_are_stored_as_argon2_hashes_with_a_role(tmp_path: Path) -> Non
         set_user(users, "short", Role.VIEWER, "short")
 
 
-def test_pages_need_an_account_and_the_cookie_is_httponly_strict(console: TestClient) -> None:
-    assert console.get("/", follow_redirects=False).headers["location"] == "/login"
+def test_pages_need_an_account_and_the_cookie_is_httponly_lax(console: TestClient) -> None:
+    """SameSite=Lax, not Strict: a link from mail, chat or an alert must open the page it names signed in (issue 26:
+    Strict sent the visit from another site to sign-in, and the anonymous cookie then replaced the signed-in one);
+    other sites' forms and requests still carry no cookie, and every form needs the session's CSRF token."""
+    assert console.get("/", follow_redirects=False).headers["location"] == "/login?next=%2F"
     assert console.get("/events").status_code == 401
     assert sign_in(console, password="not the password") == 401
     token = csrf(console.get("/login").text)
     done = console.post("/login", data={"name": "olga", "password": PASSWORD, "csrf": token}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/"
     cookie = done.headers["set-cookie"].lower()
-    assert cookie.startswith("launchrelay_console=") and "httponly" in cookie and "samesite=strict" in cookie
+    assert cookie.startswith("launchrelay_console=") and "httponly" in cookie and "samesite=lax" in cookie
     assert "secure" not in cookie.split(";")[1:], "plain HTTP here; Secure when served over TLS"
     assert console.get("/").status_code == 200
 
@@ -455,7 +458,7 @@ def test_sign_out_ends_the_session_whatever_the_cookie(tmp_path: Path) -> None:
     token = csrf(client.get("/").text)
     assert client.post("/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
     replayed = _replay(kept, tmp_path, app)
-    assert replayed.get("/", follow_redirects=False).headers["location"] == "/login"
+    assert replayed.get("/", follow_redirects=False).headers["location"].startswith("/login?")
     assert replayed.get("/board/rows").status_code == 401
     assert replayed.get("/events").status_code == 401
 
@@ -472,8 +475,8 @@ def test_a_changed_role_or_password_ends_every_session_of_that_user(tmp_path: Pa
     set_user(users, "olga", Role.VIEWER, "a new password of olga's")
     refused = first.post("/deadletters/launchrelay.deadletter-0-1/redrive", data={"csrf": token},
                          follow_redirects=False)  # fmt: skip
-    assert refused.status_code == 303 and refused.headers["location"] == "/login"
-    assert second.get("/", follow_redirects=False).headers["location"] == "/login"
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login?")
+    assert second.get("/", follow_redirects=False).headers["location"].startswith("/login?")
     assert viewer.get("/", follow_redirects=False).status_code == 200
     assert sign_in(first, password=PASSWORD) == 401  # the old password is gone too
     assert sign_in(first, password="a new password of olga's") == 303
@@ -491,13 +494,13 @@ def test_a_session_ends_when_idle_and_at_its_lifetime(tmp_path: Path) -> None:
     now[0] += 9
     assert client.get("/", follow_redirects=False).status_code == 200
     now[0] += 11  # idle past 10 s
-    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    assert client.get("/", follow_redirects=False).headers["location"].startswith("/login?")
     assert sign_in(client) == 303
     for _ in range(6):  # busy, but 60 s after sign-in it ends all the same
         now[0] += 9
         assert client.get("/", follow_redirects=False).status_code == 200
     now[0] += 9
-    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    assert client.get("/", follow_redirects=False).headers["location"].startswith("/login?")
 
 
 def test_sessions_held_are_bounded() -> None:
@@ -509,3 +512,18 @@ def test_sessions_held_are_bounded() -> None:
     assert len(sessions) == 3
     users = {f"u{i}": (Role.VIEWER, "h") for i in range(5)}
     assert [sessions.get(s, users) is not None for s in sids] == [False, False, True, True, True]
+
+
+def test_signing_in_returns_to_the_page_the_link_named_and_never_elsewhere(console: TestClient) -> None:
+    """Issue 26: a link to a notification's page lands on sign-in and, signed in, on that page (not the board); a
+    signed-in visitor sent to /login goes straight on. Only this console's paths: no open redirect."""
+    first = console.get("/n/cn-late?tab=timeline", follow_redirects=False)
+    assert first.headers["location"] == "/login?next=%2Fn%2Fcn-late%3Ftab%3Dtimeline"
+    form = console.get(first.headers["location"]).text
+    assert 'name="next" value="/n/cn-late?tab=timeline"' in form
+    done = console.post("/login", data={"name": "olga", "password": PASSWORD, "csrf": csrf(form),
+                                        "next": "/n/cn-late?tab=timeline"}, follow_redirects=False)  # fmt: skip
+    assert done.headers["location"] == "/n/cn-late?tab=timeline"
+    assert console.get("/login?next=/deadletters", follow_redirects=False).headers["location"] == "/deadletters"
+    for elsewhere in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "/login"):
+        assert console.get("/login", params={"next": elsewhere}, follow_redirects=False).headers["location"] == "/"

@@ -71,7 +71,7 @@ def test_sign_in_watch_live_open_a_story_and_sign_out(served: tuple[str, Path], 
     refused_by_policy: list[str] = []  # the protective headers' CSP must refuse nothing the console itself does
     page.on("console", lambda m: refused_by_policy.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(f"{base}/")
-    expect(page).to_have_url(f"{base}/login")
+    expect(page).to_have_url(f"{base}/login?next=%2F")
     page.fill("input[name=name]", "olga")
     page.fill("input[name=password]", "not the password")
     page.click("button[type=submit]")
@@ -107,7 +107,7 @@ def test_sign_in_watch_live_open_a_story_and_sign_out(served: tuple[str, Path], 
     page.click("text=Sign out")
     expect(page).to_have_url(f"{base}/login")
     page.goto(f"{base}/")
-    expect(page).to_have_url(f"{base}/login")
+    expect(page).to_have_url(f"{base}/login?next=%2F")
     assert refused_by_policy == []
 
 
@@ -154,3 +154,51 @@ def browse(page: Page, base: str, message_id: str) -> None:
     expect(page.get_by_role("status")).to_contain_text(f"Dead letter {ref} sent back")
     expect(page.locator("body")).to_contain_text(f":{ref} → ")  # the audit: who, which, where to
     expect(page.locator("body")).to_contain_text("olga: ")
+
+
+@pytest.fixture
+def other_site(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """Another site: a page served from ``localhost`` (the console is on 127.0.0.1, so a different site to the
+    browser), as a link in mail, chat or an alert would be."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "elsewhere"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_link_from_another_site_opens_the_page_it_names(
+    served: tuple[str, Path], other_site: tuple[str, Path], page: Page
+) -> None:
+    """Issue 26: a link from elsewhere to a notification's page landed on sign-in (and replaced the signed-in
+    cookie), and after signing in the operator was on the board. Now: signed in, the link opens the story; signed
+    out (a new browser), it opens sign-in and then the story."""
+    base, _ = served
+    elsewhere, root = other_site
+    (root / "alert.html").write_text(f'<a id="go" href="{base}/n/cn-0002">cn-0002 is overdue</a>')
+    sign_in(page, base, "olga")
+    page.goto(f"{elsewhere}/alert.html")
+    page.click("#go")
+    expect(page).to_have_url(f"{base}/n/cn-0002")
+    expect(page.locator("h1")).to_contain_text("cn-0002")
+    page.goto(f"{base}/")
+    expect(page).to_have_url(f"{base}/")  # still signed in: the visit replaced nothing
+
+    fresh = page.context.browser.new_page()  # type: ignore[union-attr]
+    fresh.goto(f"{elsewhere}/alert.html")
+    fresh.click("#go")
+    expect(fresh).to_have_url(f"{base}/login?next=%2Fn%2Fcn-0002")
+    fresh.fill("input[name=name]", "olga")
+    fresh.fill("input[name=password]", PASSWORD)
+    fresh.click("button[type=submit]")
+    expect(fresh).to_have_url(f"{base}/n/cn-0002")

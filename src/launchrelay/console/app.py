@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
@@ -205,13 +206,26 @@ def signed_in(*, fragment: bool = False) -> Callable[[Guarded], Handler]:
         @functools.wraps(handler)
         async def guarded(request: Request) -> Response:
             who = account(request)
-            if who is None:  # a page sends the visitor to sign in; a fragment or a stream, which a script fetches, 401
-                return PlainTextResponse("sign in\n", 401) if fragment else RedirectResponse("/login", 303)
+            if who is None:  # a page sends the visitor to sign in, and back here after; a fragment or a stream 401
+                if fragment:
+                    return PlainTextResponse("sign in\n", 401)
+                return RedirectResponse(f"/login?{urlencode({'next': _here(request)})}", 303)
             return await handler(request, who)
 
         return guarded
 
     return guard
+
+
+def _here(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def _next(value: str | None) -> str:
+    """Where to go after signing in: a path of this console only (never another site: no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or value.startswith("/login"):
+        return "/"
+    return value
 
 
 def csrf_token(request: Request) -> str:
@@ -239,15 +253,19 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
 async def login(request: Request) -> Response:
     console = _console(request)
     if request.method == "GET":
-        return page(request, "login.html", error=None)
+        onward = _next(request.query_params.get("next"))
+        if account(request) is not None:  # signed in already (a link from elsewhere): straight on
+            return RedirectResponse(onward, 303)
+        return page(request, "login.html", error=None, next=onward)
     address = request.client.host if request.client else "?"
     form = await form_with_csrf(request)
     if form is None:
         return PlainTextResponse(_CSRF_REFUSED, 403)
     name = form.get("name", "")
+    onward = _next(form.get("next"))
     if console.brake.blocked(name, address):
         log.warning("console.login_refused", user=name, address=address, why="too many failed attempts")
-        return page(request, "login.html", 429, error="Too many failed attempts: wait a minute.")
+        return page(request, "login.html", 429, error="Too many failed attempts: wait a minute.", next=onward)
     users, unreadable = {}, None
     try:
         users = load_users(console.config.users)
@@ -255,17 +273,18 @@ async def login(request: Request) -> Response:
         unreadable = str(exc)
     if unreadable is not None:  # one line in the log, not a trace: the file is the operator's to mend
         log.error("console.users_unreadable", users=str(console.config.users), error=unreadable)
-        return page(request, "login.html", 503, error="The accounts file cannot be read: see the console's log.")
+        return page(request, "login.html", 503, error="The accounts file cannot be read: see the console's log.",
+                    next=onward)  # fmt: skip
     found = verify(users, name, form.get("password", ""))
     if found is None:
         console.brake.failed(name, address)
         log.warning("console.login_failed", user=name, address=address)
-        return page(request, "login.html", 401, error="Wrong user name or password.")
+        return page(request, "login.html", 401, error="Wrong user name or password.", next=onward)
     request.session.clear()
     sid = console.sessions.start(found, users[found.name][1])
     request.session.update(sid=sid, csrf=secrets.token_urlsafe(32))
     log.info("console.login", user=found.name, role=found.role.value, address=address)
-    return RedirectResponse("/", 303)
+    return RedirectResponse(onward, 303)
 
 
 async def logout(request: Request) -> Response:
@@ -484,7 +503,9 @@ def build_app(config: ConsoleConfig) -> Starlette:
             SessionMiddleware,
             secret_key=config.session_key,
             session_cookie="launchrelay_console",
-            same_site="strict",
+            # lax: a link from mail, chat or an alert opens the page signed in (a top-level GET carries the cookie);
+            # other sites' forms and requests still do not, and every form needs the session's CSRF token
+            same_site="lax",
             https_only=config.secure_cookies,
             max_age=int(config.session_lifetime_s),
         ),
