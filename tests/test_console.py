@@ -527,3 +527,35 @@ def test_signing_in_returns_to_the_page_the_link_named_and_never_elsewhere(conso
     assert console.get("/login?next=/deadletters", follow_redirects=False).headers["location"] == "/deadletters"
     for elsewhere in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "/login"):
         assert console.get("/login", params={"next": elsewhere}, follow_redirects=False).headers["location"] == "/"
+
+
+def test_a_partys_own_redrive_mark_is_shown_as_unauthenticated() -> None:
+    """Issue 26: a party's garbage with a forged ``lr-redrive`` header was listed as "redrive of …". The relay
+    refuses a mark no operator key verifies (REDRIVE_UNAUTHENTICATED among the reasons); the console's list and
+    the CLI's table say so, and only an operator's mark reads as a redrive."""
+    from datetime import UTC, datetime
+
+    from jinja2 import Environment, FileSystemLoader
+
+    from launchrelay.console.accounts import Account
+    from launchrelay.ops.deadletters import DeadLetter, render_table
+    from launchrelay.topics import Topics
+
+    def letter(offset: int, reasons: str) -> DeadLetter:
+        headers = [("lr-reasons", reasons.encode()), ("lr-redrive", b"launchrelay.deadletter:0:1"),
+                   ("lr-source-topic", b"launchrelay.CN.out"), ("lr-source-partition", b"0"),
+                   ("lr-source-offset", str(offset).encode())]  # fmt: skip
+        return DeadLetter(0, offset, datetime(2026, 12, 3, tzinfo=UTC), b"k", b"junk", headers)
+
+    forged, real = letter(7, "NOT_JSON,REDRIVE_UNAUTHENTICATED"), letter(8, "NOT_JSON")
+    assert (forged.redrive_authenticated, real.redrive_authenticated) == (False, True)
+    table = render_table([forged.as_dict(), real.as_dict()], Topics("launchrelay"))
+    assert "UNAUTHENTICATED mark, claims redrive of launchrelay.deadletter:0:1" in table.splitlines()[1]
+    assert "(redrive of launchrelay.deadletter:0:1)" in table.splitlines()[2]
+    from launchrelay.console.app import HERE
+
+    env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=True)
+    who = Account("olga", Role.OPERATOR)
+    context = {"letters": [forged, real], "query": {}, "error": None, "done": None, "audit": [], "account": who}
+    shown = env.get_template("deadletters.html").render(**context, csrf="x")
+    assert shown.count("unauthenticated redrive mark") == 1 and shown.count("<small>redrive of") == 1

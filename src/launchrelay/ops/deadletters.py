@@ -89,7 +89,14 @@ class DeadLetter:
 
     @property
     def redrive_of(self) -> str | None:
+        """The dead letter the record's redrive mark names, as the record says (see :attr:`redrive_authenticated`)."""
         return self._text(REDRIVE_HEADER)
+
+    @property
+    def redrive_authenticated(self) -> bool:
+        """Whether its redrive mark was an operator's: the relay refuses a mark it cannot verify with an operator key
+        and says so among the reasons (REDRIVE_UNAUTHENTICATED); a party can write any header to its own topic."""
+        return self.redrive_of is not None and "REDRIVE_UNAUTHENTICATED" not in self.reasons
 
     @cached_property
     def _body(self) -> dict[str, Any]:
@@ -115,6 +122,7 @@ class DeadLetter:
             "message_id": self.field("message_id"),
             "message_type": self.field("message_type"),
             "redrive_of": self.redrive_of,
+            "redrive_authenticated": self.redrive_authenticated,
         }
 
 
@@ -163,7 +171,10 @@ def render_table(rows: list[dict[str, Any]], topics: Topics) -> str:
     width = max([len(r["source"]) for r in rows] + [6])
     lines = [f"{'REF':<10} {'AT':<21} {'SENDER':<6} {'MESSAGE ID':<28} {'SOURCE':<{width}} REASONS"]
     for r in rows:
-        again = f"  (redrive of {r['redrive_of']})" if r["redrive_of"] else ""
+        again = ""
+        if r["redrive_of"]:
+            mark = "redrive of" if r["redrive_authenticated"] else "UNAUTHENTICATED mark, claims redrive of"
+            again = f"  ({mark} {r['redrive_of']})"
         reasons = ", ".join(r["reasons"]) + again
         lines.append(f"{r['ref']:<10} {r['at'][:19] + 'Z':<21} {r['sender'] or '-':<6} "
                      f"{(r['message_id'] or '-')[:28]:<28} {r['source']:<{width}} {reasons}")  # fmt: skip
