@@ -45,7 +45,8 @@ def test_demo_runs_the_exchange_and_prints_status(kafka_bootstrap: str, tmp_path
 
 def test_demo_with_the_console_serves_the_board_until_interrupted(kafka_bootstrap: str, tmp_path: Path) -> None:
     """`launchrelay demo --console`: after the exchange, the console over it with an account it prints; the
-    board shows the overdue notice; Ctrl-C stops the console, relay, tracker and broker."""
+    board shows the overdue notice, its story the original's valid signature, the health page both services;
+    Ctrl-C stops the console, relay, tracker and broker."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAUNCHRELAY_")}
     env |= {"LAUNCHRELAY_BOOTSTRAP_SERVERS": kafka_bootstrap, "LAUNCHRELAY_DATA_DIR": str(tmp_path / "data"),
@@ -72,6 +73,12 @@ def test_demo_with_the_console_serves_the_board_until_interrupted(kafka_bootstra
         form = urllib.parse.urlencode({"name": found.group(1), "password": found.group(2), "csrf": token.group(1)})
         board = opener.open(f"{base}/login", data=form.encode(), timeout=10).read().decode()
         assert f'class="state-overdue" data-id="{overdue_id.group(1)}"' in board
+        # issue 26: the demo's console knows the parties' keys (a genuine notice's signature is "valid", not "a key
+        # not registered for the sender") and its services' health endpoints (not "No services configured")
+        story = opener.open(f"{base}/n/{overdue_id.group(1)}", timeout=30).read().decode()
+        assert "Signature: <strong>valid</strong>" in story, story[-3000:]
+        health = opener.open(f"{base}/health", timeout=30).read().decode()
+        assert "No services configured" not in health and "relay" in health and "tracker" in health
         proc.send_signal(signal.SIGINT)
         rest = proc.communicate(timeout=90)[0]
         assert proc.returncode in (0, 130), rest

@@ -27,6 +27,7 @@ from launchrelay.contract.messages import Amendment, Cancellation, PartyMessage,
 from launchrelay.kafka.admin import ensure_topics, topic_specs
 from launchrelay.ops import deadletters
 from launchrelay.ops.deadletters import read_dead_letters
+from launchrelay.provision.local import free_port
 from launchrelay.provision.provide import provide_broker
 from launchrelay.settings import Settings, child_environment
 from launchrelay.signing import Signer
@@ -107,9 +108,17 @@ def _planned(n: int, now: datetime, **changes: Any) -> PlannedLaunch:
 
 
 async def _serve_console(
-    settings: Settings, base: Path, ledger: Path, bootstrap: str, prefix: str, operator: Signer
+    settings: Settings,
+    base: Path,
+    ledger: Path,
+    bootstrap: str,
+    deployment: Deployment,
+    operator: Signer,
+    services: dict[str, str],
 ) -> None:
-    """The console over the demo's ledger and dead letters, with an operator account made for it, until Ctrl-C."""
+    """The console over the demo's ledger and dead letters, with an operator account made for it, until Ctrl-C:
+    with the parties' keys (a notice's original bytes are checked against its sender's) and the relay's and the
+    tracker's ops endpoints for its health page."""
     import secrets
 
     import uvicorn
@@ -120,8 +129,10 @@ async def _serve_console(
     users = base / "console-users.toml"
     password = secrets.token_urlsafe(12)
     set_user(users, "watch", Role.OPERATOR, password)
-    app = build_app(ConsoleConfig(ledger=ledger, users=users, bootstrap=bootstrap, topic_prefix=prefix,
-                                  operator_key=operator))  # fmt: skip
+    keys = {code: dict(party.keys) for code, party in deployment.parties.items()}
+    app = build_app(ConsoleConfig(ledger=ledger, users=users, bootstrap=bootstrap,
+                                  topic_prefix=deployment.relay.topic_prefix, operator_key=operator,
+                                  party_keys=keys, services=services))  # fmt: skip
     server = uvicorn.Server(uvicorn.Config(app, host=settings.console_host, port=settings.console_port,
                                            log_config=None, access_log=False))  # fmt: skip
     serving = asyncio.create_task(server.serve())
@@ -144,11 +155,12 @@ class _Services:
         self.logs = logs
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, metrics_port: int | None = None) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
+        env = self.env if metrics_port is None else {**self.env, "LAUNCHRELAY_METRICS_PORT": str(metrics_port)}
         with (self.logs / f"{name}.log").open("wb") as out:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "launchrelay", name], env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "launchrelay", name], env=env, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )  # fmt: skip
 
@@ -227,14 +239,16 @@ async def run_demo(settings: Settings, console: bool = False) -> int:
         )
         services = _Services(env, base / "logs")
         try:
-            services.start("relay")
-            services.start("tracker")
+            ops = {name: free_port() for name in ("relay", "tracker")}  # their /readyz and /metrics, on loopback
+            services.start("relay", ops["relay"])
+            services.start("tracker", ops["tracker"])
             await asyncio.to_thread(services.wait_for, "relay", "relay.partitions_assigned")
             await asyncio.to_thread(services.wait_for, "tracker", "tracker.started")
             _say(f"[2/6] relay and tracker running (logs: {base / 'logs'})")
             code = await _exchange(bootstrap, prefix, signers, ledger_path)
             if console:
-                await _serve_console(settings, base, ledger_path, bootstrap, prefix, signers["operator"])
+                urls = {name: f"http://127.0.0.1:{port}" for name, port in ops.items()}
+                await _serve_console(settings, base, ledger_path, bootstrap, deployment, signers["operator"], urls)
         finally:
             services.stop()
         letters = [d.as_dict() for d in await read_dead_letters(bootstrap, topics)]
