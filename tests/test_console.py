@@ -127,17 +127,63 @@ def test_a_login_without_its_csrf_token_is_refused(console: TestClient) -> None:
     assert done.status_code == 403
 
 
-def test_failed_logins_are_braked_per_user(console: TestClient) -> None:
+def test_failed_logins_are_braked_per_user_and_address(console: TestClient) -> None:
     codes = [sign_in(console, "olga", f"guess number {i}") for i in range(5)]
     assert codes == [401] * 5
-    assert sign_in(console, "olga", PASSWORD) == 429, "even the right password waits out the brake"
+    assert sign_in(console, "olga", PASSWORD) == 429, "from the same address the right password waits out the brake"
     clock = [0.0]
-    brake = LoginBrake(attempts=2, window_s=60, clock=lambda: clock[0])
+    brake = LoginBrake(attempts=2, per_address=3, window_s=60, clock=lambda: clock[0])
     brake.failed("a", "1.2.3.4")
+    brake.failed("a", "1.2.3.4")
+    assert brake.blocked("a", "1.2.3.4") and not brake.blocked("a", "5.6.7.8") and not brake.blocked("b", "1.2.3.4")
     brake.failed("b", "1.2.3.4")
-    assert brake.blocked("c", "1.2.3.4"), "per address too"
+    assert brake.blocked("c", "1.2.3.4"), "one address trying many names waits too"
     clock[0] = 61
     assert not brake.blocked("c", "1.2.3.4")
+
+
+def test_an_attackers_typos_do_not_lock_the_user_out(tmp_path: Path) -> None:
+    """Issue 26: five wrong passwords for a user from one address refused the user's right password from any
+    address for a minute, again and again. Now the brake counts per (user, address): olga signs in from her own
+    address while the attacker's is braked; an address trying many names is braked whatever the name."""
+    app = build_app(ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=accounts(tmp_path)))
+    app.state.console.brake.per_second = 1000  # the rate per second is not what this test is about (a fast machine)
+    attacker = TestClient(app, client=("203.0.113.9", 40000))
+    olga = TestClient(app, client=("198.51.100.7", 40000))
+    assert [sign_in(attacker, "olga", f"guess {i}") for i in range(6)] == [401] * 5 + [429]
+    assert sign_in(olga, "olga", PASSWORD) == 303
+    spray = [sign_in(attacker, f"user{i}", "a guess of twelve") for i in range(20)]
+    assert spray[-1] == 429 and sign_in(attacker, "victor", PASSWORD) == 429
+
+
+def test_the_brake_holds_its_memory_and_its_log_whatever_the_names(tmp_path: Path) -> None:
+    """Issue 26: 120 refusals of 1 MB names took the console from 102 to 218 MiB, never returned, and wrote 120 MB
+    of log; and the brake forgot every count past 10,000 names. Now names are cut to 64 characters in its keys and
+    the log, and past its bound it drops the oldest keys only."""
+    import structlog
+
+    app = build_app(ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=accounts(tmp_path)))
+    client = TestClient(app, client=("203.0.113.9", 40000))
+    with structlog.testing.capture_logs() as logs:
+        for i in range(4):
+            assert sign_in(client, f"{i}" + "x" * 1_000_000, "a guess of twelve") == 401
+    brake = app.state.console.brake
+    assert all(len(k) < 200 for k in brake._failures)
+    assert all(len(str(e.get("user", ""))) < 100 for e in logs), [len(str(e.get("user"))) for e in logs]
+    bounded = LoginBrake(most=100)
+    for i in range(1000):
+        bounded.failed(f"name{i}", f"10.0.{i // 250}.{i % 250}")
+    assert len(bounded) <= 100
+    bounded.failed("olga", "10.9.9.9")
+    assert ("pair:olga\x0010.9.9.9") in bounded._failures, "the newest are kept"
+
+
+def test_at_most_so_many_sign_ins_a_second_are_taken() -> None:
+    clock = [5.2]
+    brake = LoginBrake(per_second=3, clock=lambda: clock[0])
+    assert [brake.busy() for _ in range(4)] == [False, False, False, True]
+    clock[0] = 6.0
+    assert brake.busy() is False
 
 
 def test_the_board_shows_open_notifications_overdue_first_with_filters_and_search(console: TestClient) -> None:

@@ -241,8 +241,8 @@ def _cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     log.info("console.listening", url=f"{scheme}://{settings.console_host}:{settings.console_port}/",
              ledger=str(config.ledger), users=str(config.users))  # fmt: skip
     uvicorn.run(build_app(config), host=settings.console_host, port=settings.console_port, log_config=None,
-                access_log=False, ssl_certfile=settings.console_tls_cert,
-                ssl_keyfile=settings.console_tls_key)  # fmt: skip
+                access_log=False, ssl_certfile=settings.console_tls_cert, ssl_keyfile=settings.console_tls_key,
+                proxy_headers=True, forwarded_allow_ips=settings.console_trusted_proxies)  # fmt: skip
     return 0
 
 

@@ -174,6 +174,11 @@ class Settings(BaseSettings):
     console_session_key: SecretStr | None = Field(
         default=None, description="signs session cookies; unset: a new key per start (everyone signs in again)"
     )
+    console_trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="proxies whose X-Forwarded-For names the client (IPs or networks, comma-separated; the TLS "
+        "ingress in front of the console): the sign-in brake counts by the client's address, not the proxy's",
+    )
     console_session_lifetime_s: float = Field(
         default=12 * 3600.0, gt=0, description="a console session ends this long after sign-in"
     )

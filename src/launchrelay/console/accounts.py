@@ -77,26 +77,72 @@ def verify(users: dict[str, tuple[Role, str]], name: str, password: str) -> Acco
 _DUMMY = _HASHER.hash("not a password of anyone's")
 
 
+#: how much of a user name the brake keeps and the log shows (a name is never longer in the accounts file)
+NAME_KEPT = 64
+
+
+def shown(name: str) -> str:
+    """A user name as the brake keys it and the log shows it: cut, whatever was sent."""
+    return name if len(name) <= NAME_KEPT else f"{name[:NAME_KEPT]}…({len(name)} chars)"
+
+
 @dataclass
 class LoginBrake:
-    """At most ``attempts`` failed logins per user name and per client address in ``window_s``; then refused."""
+    """Slows guessing without locking the real user out.
+
+    Failed sign-ins are counted per (user, address): past ``attempts`` in ``window_s`` that pair waits, while the
+    same user from another address signs in (an attacker's typos cannot lock the watch out; behind a proxy the
+    address is the client's only when the proxy is trusted, LAUNCHRELAY_CONSOLE_TRUSTED_PROXIES). Per address,
+    past ``per_address`` failures whatever the names, that address waits (one address trying many users). And
+    at most ``per_second`` sign-in attempts a second are taken at all (each costs an argon2 hash). Memory is
+    bounded: at most ``most`` counted keys (the oldest go first), names cut to 64 characters.
+    """
 
     attempts: int = 5
+    per_address: int = 20
+    per_second: int = 20
     window_s: float = 60.0
+    most: int = 10_000
     clock: Callable[[], float] = time.monotonic
     _failures: dict[str, list[float]] = field(default_factory=dict)
+    _second: tuple[int, int] = (0, 0)
 
     def _recent(self, key: str) -> list[float]:
         now = self.clock()
         kept = [t for t in self._failures.get(key, []) if now - t < self.window_s]
-        self._failures[key] = kept
+        if kept:
+            self._failures[key] = kept
+        else:
+            self._failures.pop(key, None)
         return kept
 
+    @staticmethod
+    def _keys(name: str, address: str) -> tuple[str, str]:
+        return f"pair:{name[:NAME_KEPT]}\x00{address[:NAME_KEPT]}", f"addr:{address[:NAME_KEPT]}"
+
     def blocked(self, name: str, address: str) -> bool:
-        return any(len(self._recent(k)) >= self.attempts for k in (f"user:{name}", f"addr:{address}"))
+        pair, addr = self._keys(name, address)
+        return len(self._recent(pair)) >= self.attempts or len(self._recent(addr)) >= self.per_address
+
+    def busy(self) -> bool:
+        """Too many sign-in attempts this second, from anyone: this one is turned away (counted when taken)."""
+        now = int(self.clock())
+        second, taken = self._second
+        if second != now:
+            second, taken = now, 0
+        if taken >= self.per_second:
+            self._second = (second, taken)
+            return True
+        self._second = (second, taken + 1)
+        return False
 
     def failed(self, name: str, address: str) -> None:
-        for key in (f"user:{name}", f"addr:{address}"):
-            self._recent(key).append(self.clock())
-        if len(self._failures) > 10_000:
-            self._failures.clear()
+        for key in self._keys(name, address):
+            self._recent(key)
+            self._failures.setdefault(key, []).append(self.clock())
+            self._failures[key] = self._failures.pop(key)  # most recently failed last
+        while len(self._failures) > self.most:
+            self._failures.pop(next(iter(self._failures)))
+
+    def __len__(self) -> int:
+        return len(self._failures)

@@ -35,7 +35,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from launchrelay.console.accounts import Account, LoginBrake, Role, load_users, verify
+from launchrelay.console.accounts import Account, LoginBrake, Role, load_users, shown, verify
 from launchrelay.console.sessions import Sessions
 from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import ConfigError, FormatTooNew, LaunchRelayError, LedgerCorrupt
@@ -264,8 +264,11 @@ async def login(request: Request) -> Response:
     name = form.get("name", "")
     onward = _next(form.get("next"))
     if console.brake.blocked(name, address):
-        log.warning("console.login_refused", user=name, address=address, why="too many failed attempts")
+        log.warning("console.login_refused", user=shown(name), address=address, why="too many failed attempts")
         return page(request, "login.html", 429, error="Too many failed attempts: wait a minute.", next=onward)
+    if console.brake.busy():
+        log.warning("console.login_refused", user=shown(name), address=address, why="too many sign-ins this second")
+        return page(request, "login.html", 429, error="Too many sign-ins at once: try again in a moment.", next=onward)
     users, unreadable = {}, None
     try:
         users = load_users(console.config.users)
@@ -278,7 +281,7 @@ async def login(request: Request) -> Response:
     found = verify(users, name, form.get("password", ""))
     if found is None:
         console.brake.failed(name, address)
-        log.warning("console.login_failed", user=name, address=address)
+        log.warning("console.login_failed", user=shown(name), address=address)
         return page(request, "login.html", 401, error="Wrong user name or password.", next=onward)
     request.session.clear()
     sid = console.sessions.start(found, users[found.name][1])
