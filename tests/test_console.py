@@ -605,3 +605,20 @@ def test_a_partys_own_redrive_mark_is_shown_as_unauthenticated() -> None:
     context = {"letters": [forged, real], "query": {}, "error": None, "done": None, "audit": [], "account": who}
     shown = env.get_template("deadletters.html").render(**context, csrf="x")
     assert shown.count("unauthenticated redrive mark") == 1 and shown.count("<small>redrive of") == 1
+
+
+def test_two_parties_with_the_same_message_id_have_a_story_each(tmp_path: Path) -> None:
+    """Issue 26: CN and RU may both send a message "m-1"; the board showed both rows but both linked to one story,
+    so CN's could not be reached. Each row links to its sender's story (SENDER/ID)."""
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    cn = forwarded("m-1", 5)
+    ru = cn.model_copy(update={"event_id": "e-ru", "sender": "RU", "recipients": ["CN"], "launch_key": "L-ru"})
+    ledger.apply([cn, ru], {("lr.status", 0): 2})
+    ledger.close()
+    client = TestClient(build_app(ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=accounts(tmp_path))))
+    sign_in(client)
+    board = client.get("/?state=all").text
+    assert 'href="/n/CN/m-1"' in board and 'href="/n/RU/m-1"' in board
+    for sender, other in (("CN", "RU"), ("RU", "CN")):
+        story = client.get(f"/n/{sender}/m-1").text
+        assert f"<dt>Route</dt><dd>{sender} → {other}</dd>" in story

@@ -96,7 +96,7 @@ def test_sign_in_watch_live_open_a_story_and_sign_out(served: tuple[str, Path], 
     assert page.evaluate("() => window.__same_page") is True, "the page was not reloaded"
     shot(page, "console-board.png")
 
-    page.click('a[href="/n/cn-0003"]')
+    page.click('a[href="/n/CN/cn-0003"]')
     expect(page.locator("h1")).to_contain_text("cn-0003")
     expect(page.locator("ol.timeline")).to_contain_text("timed_out")
     expect(page.locator("body")).to_contain_text("RU: overdue by")

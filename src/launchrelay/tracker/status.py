@@ -138,6 +138,8 @@ def rows(ledger: Ledger, filters: Filters, now: datetime) -> list[dict[str, Any]
 def _row(n: Notification, ds: list[Delivery], state: str, now: datetime) -> dict[str, Any]:
     return {
         "id": n.message_id or n.key,
+        #: sender and id (SENDER/ID): what names one story, where two parties may use the same message id
+        "key": n.key,
         "type": n.message_type,
         "agreement": n.agreement,
         "sender": n.sender,
