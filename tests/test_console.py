@@ -581,8 +581,6 @@ def test_a_partys_own_redrive_mark_is_shown_as_unauthenticated() -> None:
     the CLI's table say so, and only an operator's mark reads as a redrive."""
     from datetime import UTC, datetime
 
-    from jinja2 import Environment, FileSystemLoader
-
     from launchrelay.console.accounts import Account
     from launchrelay.ops.deadletters import DeadLetter, render_table
     from launchrelay.topics import Topics
@@ -598,12 +596,11 @@ def test_a_partys_own_redrive_mark_is_shown_as_unauthenticated() -> None:
     table = render_table([forged.as_dict(), real.as_dict()], Topics("launchrelay"))
     assert "UNAUTHENTICATED mark, claims redrive of launchrelay.deadletter:0:1" in table.splitlines()[1]
     assert "(redrive of launchrelay.deadletter:0:1)" in table.splitlines()[2]
-    from launchrelay.console.app import HERE
+    from launchrelay.console.app import TEMPLATES
 
-    env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=True)
     who = Account("olga", Role.OPERATOR)
     context = {"letters": [forged, real], "query": {}, "error": None, "done": None, "audit": [], "account": who}
-    shown = env.get_template("deadletters.html").render(**context, csrf="x")
+    shown = TEMPLATES.env.get_template("deadletters.html").render(**context, csrf="x")
     assert shown.count("unauthenticated redrive mark") == 1 and shown.count("<small>redrive of") == 1
 
 
@@ -622,3 +619,20 @@ def test_two_parties_with_the_same_message_id_have_a_story_each(tmp_path: Path) 
     for sender, other in (("CN", "RU"), ("RU", "CN")):
         story = client.get(f"/n/{sender}/m-1").text
         assert f"<dt>Route</dt><dd>{sender} → {other}</dd>" in story
+
+
+def test_every_time_shown_says_it_is_utc(console: TestClient) -> None:
+    """Issue 26: times carried no zone on some pages. On the board, a story and the filter's rows, every time shown
+    is followed by UTC; the original message wraps rather than run off the screen."""
+    from launchrelay.console.app import utc
+
+    assert utc("2026-12-03T08:00:00+00:00") == "2026-12-03 08:00:00 UTC" == utc("2026-12-03T11:00:00+03:00")
+    assert utc("2026-12-03T08:00:00Z", seconds=False) == "2026-12-03 08:00 UTC" and utc(None) == "-"
+    sign_in(console)
+    for path in ("/?state=all", "/board/rows?state=all", "/n/CN/cn-late"):
+        text = console.get(path).text
+        times = re.findall(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d)?(?:\.\d+)?(?:Z|[+-]\d\d:\d\d| UTC)?", text)
+        assert times or not path.startswith("/n/"), path  # a story's timeline has times; these rows no window
+        assert all(t.endswith(" UTC") for t in times), (path, [t for t in times if not t.endswith(" UTC")])
+    css = console.get("/static/console.css").text
+    assert re.search(r"pre\.original \{[^}]*white-space: pre-wrap", css)

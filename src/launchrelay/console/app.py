@@ -177,6 +177,18 @@ def is_link_copy(topic: str, code: str) -> bool:
 
 
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def utc(value: str | datetime | None, seconds: bool = True) -> str:
+    """A time as every page shows it: in UTC, and saying so (``2026-12-03 08:00:00 UTC``)."""
+    if value is None or value == "":
+        return "-"
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+TEMPLATES.env.filters["utc"] = utc
 _CSRF_REFUSED = "the form's CSRF token is missing or wrong: reload the page\n"
 
 Handler = Callable[[Request], Awaitable[Response]]
