@@ -268,13 +268,15 @@ def served_in_thread(app: Any) -> Iterator[str]:
 
 
 async def publish_refused(deploy: Deploy) -> PartyMessage:
-    """A notice from CN whose signature does not cover its bytes: the relay refuses it (a dead letter)."""
+    """A notice from CN signed with a key not (yet) registered for CN: the relay refuses it KEY_UNKNOWN (a dead
+    letter that registering the key and a redrive would let through)."""
     from launchrelay.clients.publisher import Publisher
 
     bad = message("CN", ["RU"])
     raw = encode(bad)
+    unregistered = Signer.generate("cn-next-year")
     async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix) as cn:
-        await cn.publish_raw(raw, bad.launch_key.encode(), deploy.signers["CN"].headers(raw + b"tampered"))
+        await cn.publish_raw(raw, bad.launch_key.encode(), unregistered.headers(raw))
         assert (await cn.wait_receipt(bad.message_id, 60)).outcome == "rejected"
     return bad
 

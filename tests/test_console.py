@@ -247,7 +247,7 @@ async def test_dead_letters_show_their_reasons_and_only_an_operator_redrives(
         sign_in(viewer, "victor")
         listing = viewer.get("/deadletters").text
         ref = re.search(r'data-ref="(\d+:\d+)"', listing)
-        assert ref and "SIGNATURE_INVALID" in listing and "signature" in listing.lower().split("signature_invalid")[1]
+        assert ref and "KEY_UNKNOWN" in listing and "is not registered for CN" in listing  # the reason's sentence
         assert "Redrive…" not in listing
         refused = viewer.post(f"/deadletters/{ref.group(1)}/redrive", data={"csrf": csrf(listing)})
         assert refused.status_code == 403
@@ -636,3 +636,30 @@ def test_every_time_shown_says_it_is_utc(console: TestClient) -> None:
         assert all(t.endswith(" UTC") for t in times), (path, [t for t in times if not t.endswith(" UTC")])
     css = console.get("/static/console.css").text
     assert re.search(r"pre\.original \{[^}]*white-space: pre-wrap", css)
+
+
+def test_redrive_is_offered_only_where_it_could_change_the_outcome() -> None:
+    """Issue 26: redrive was offered on dead letters that can only be refused again (not JSON, schema, lead time).
+    A dead letter with a reason no config change undoes (reasons.FINAL) says "refused for good" instead; one that a
+    registered key or a changed agreement could let through keeps its redrive."""
+    from datetime import UTC, datetime
+
+    from launchrelay.console.accounts import Account
+    from launchrelay.console.app import TEMPLATES
+    from launchrelay.ops.deadletters import DeadLetter
+    from launchrelay.reasons import FINAL, ReasonCode
+
+    assert {ReasonCode.NOT_JSON, ReasonCode.SCHEMA_INVALID, ReasonCode.LEAD_TIME_TOO_SHORT} <= FINAL
+    assert not {ReasonCode.KEY_UNKNOWN, ReasonCode.AGREEMENT_UNKNOWN, ReasonCode.LEAD_TIME_TOO_LONG} & FINAL
+
+    def letter(offset: int, reasons: str) -> DeadLetter:
+        return DeadLetter(0, offset, datetime(2026, 12, 3, tzinfo=UTC), b"k", b"{}", [("lr-reasons", reasons.encode())])
+
+    final, open_ = letter(1, "NOT_JSON"), letter(2, "KEY_UNKNOWN,AGREEMENT_UNKNOWN")
+    assert (final.final, open_.final) == (["NOT_JSON"], [])
+    assert (final.as_dict()["redrivable"], open_.as_dict()["redrivable"]) == (False, True)
+    context = {"letters": [final, open_], "query": {}, "error": None, "done": None, "audit": [],
+               "account": Account("olga", Role.OPERATOR)}  # fmt: skip
+    shown = TEMPLATES.env.get_template("deadletters.html").render(**context, csrf="x")
+    assert shown.count("Redrive…") == 1 and 'href="/deadletters/0:2/redrive"' in shown
+    assert shown.count("refused for good") == 1

@@ -137,7 +137,7 @@ def browse(page: Page, base: str, message_id: str) -> None:
     sign_in(page, base, "victor")
     page.click("text=Dead letters")
     row = page.locator("tr[data-ref]").filter(has_text=message_id)
-    expect(row).to_contain_text("SIGNATURE_INVALID")
+    expect(row).to_contain_text("KEY_UNKNOWN")
     ref = row.get_attribute("data-ref")
     assert ref
     expect(row.locator("text=Redrive…")).to_have_count(0)

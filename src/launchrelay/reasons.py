@@ -97,6 +97,19 @@ class ReasonInfo:
     source: str = ""
 
 
+#: Refusals no redrive can undo, whatever the config: the bytes, the contract, the signature and the record's key
+#: are what they are; a window or a lead time only gets shorter, an old message only older, a closed or answered
+#: notice stays so. A dead letter refused for one of these is not offered for redrive (the console, the CLI's list).
+FINAL: frozenset[ReasonCode] = frozenset({
+    ReasonCode.NOT_UTF8, ReasonCode.NOT_JSON, ReasonCode.JSON_TOO_DEEP, ReasonCode.JSON_NON_FINITE,
+    ReasonCode.JSON_DUPLICATE_KEY, ReasonCode.JSON_BAD_STRING, ReasonCode.NUMBER_OUT_OF_RANGE,
+    ReasonCode.SCHEMA_INVALID, ReasonCode.NOT_A_PARTY_MESSAGE, ReasonCode.KEY_MISMATCH,
+    ReasonCode.SIGNATURE_MISSING, ReasonCode.SIGNATURE_INVALID, ReasonCode.SENDER_SPOOFED,
+    ReasonCode.LEAD_TIME_TOO_SHORT, ReasonCode.WINDOW_IN_PAST, ReasonCode.CREATED_AT_TOO_OLD,
+    ReasonCode.REFERENCE_MISMATCH, ReasonCode.ACK_NOT_FROM_RECIPIENT, ReasonCode.NOTIFICATION_CLOSED,
+    ReasonCode.DUPLICATE_CONFLICT, ReasonCode.DUPLICATE,
+})  # fmt: skip
+
 #: Codes no longer issued, with the release that retired them (kept: earlier receipts name them).
 RETIRED: dict[ReasonCode, str] = {ReasonCode.AMENDMENT_INVALID: "0.3.0"}
 

@@ -41,6 +41,7 @@ from launchrelay.contract.headers import (
 from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import RedriveError, kafka_errors
 from launchrelay.kafka.consume import behind, partitions_of
+from launchrelay.reasons import FINAL
 from launchrelay.signing import Signer, redrive_headers
 from launchrelay.topics import Topics
 
@@ -93,6 +94,11 @@ class DeadLetter:
         return self._text(REDRIVE_HEADER)
 
     @property
+    def final(self) -> list[str]:
+        """Its reasons no redrive can undo (reasons.FINAL): a dead letter with any is not offered for redrive."""
+        return [c for c in self.reasons if c in FINAL]
+
+    @property
     def redrive_authenticated(self) -> bool:
         """Whether its redrive mark was an operator's: the relay refuses a mark it cannot verify with an operator key
         and says so among the reasons (REDRIVE_UNAUTHENTICATED); a party can write any header to its own topic."""
@@ -123,6 +129,7 @@ class DeadLetter:
             "message_type": self.field("message_type"),
             "redrive_of": self.redrive_of,
             "redrive_authenticated": self.redrive_authenticated,
+            "redrivable": not self.final,
         }
 
 
