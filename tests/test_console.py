@@ -663,3 +663,29 @@ def test_redrive_is_offered_only_where_it_could_change_the_outcome() -> None:
     shown = TEMPLATES.env.get_template("deadletters.html").render(**context, csrf="x")
     assert shown.count("Redrive…") == 1 and 'href="/deadletters/0:2/redrive"' in shown
     assert shown.count("refused for good") == 1
+
+
+def test_the_board_counts_what_the_watch_must_see_first(tmp_path: Path) -> None:
+    """Issue 26: overdue was visible, but rejections were not on the default board and nothing signalled new dead
+    letters. Counts at the top, each a link: acknowledgements overdue and pending, rejected today (UTC), and new dead
+    letters since this user last looked; an overdue row says whom the tracker alerted and when."""
+
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    refused = StatusEvent(event_id="r-1", kind=EventKind.REJECTED, at=datetime.now(UTC), message_id="cn-bad",
+                          message_type="planned_launch", agreement="CN-RU-2009", sender="CN", recipients=["RU"],
+                          launch_key="L-bad", received_at=datetime.now(UTC))  # fmt: skip
+    ledger.apply([forwarded("cn-due", 5), forwarded("cn-late", 90), overdue("cn-late"), refused],
+                 {("lr.status", 0): 4})  # fmt: skip
+    ledger.close()
+    app = build_app(ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=accounts(tmp_path)))
+    client = TestClient(app)
+    sign_in(client)
+    board = client.get("/").text
+    said = {label: int(n) for n, label in re.findall(r"<strong>(\d+)</strong> ([a-z ()A-Z]+)</a>", board)}
+    assert said == {"acknowledgements overdue": 1, "pending": 1, "rejected today (UTC)": 1,
+                    "new dead letters since your last look": 1}  # fmt: skip
+    assert 'href="/?state=rejected"' in board and "cn-bad" in client.get("/?state=rejected").text
+    app.state.console.last_looked["olga"] = datetime.now(UTC) + timedelta(seconds=1)  # as if just looked
+    assert "<strong>0</strong> new dead letters" in client.get("/").text
+    story = client.get("/n/CN/cn-late").text
+    assert re.search(r"RU: overdue by [^;]+; CN alerted \d\d:\d\d UTC", story)

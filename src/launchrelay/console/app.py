@@ -85,6 +85,8 @@ class Console:
         self.brake = LoginBrake()
         self.sessions = Sessions(config.session_lifetime_s, config.session_idle_s, clock=config.clock)
         self._users: tuple[tuple[float, int], dict[str, tuple[Role, str]]] | None = None
+        #: when each user last opened the dead letters (the board counts what was refused since)
+        self.last_looked: dict[str, datetime] = {}
         self._ledger: SqliteLedger | None = None
         #: why there is no ledger to show, when it is not simply that the tracker has not written one yet
         self.ledger_problem: str | None = None
@@ -334,12 +336,30 @@ def board_rows(request: Request) -> status.Page:
     return status.recent(ledger, filters, now, BOARD_ROWS, where)
 
 
+def counts(console: Console, who: Account) -> dict[str, int] | None:
+    """What the watch sees first: acknowledgements overdue and pending, messages rejected today (UTC), and those
+    rejected (each a dead letter) since this user last opened the dead letters. None: no ledger yet."""
+    ledger = console.ledger()
+    if ledger is None:
+        return None
+    now = datetime.now(UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    owed = ledger.state_counts()
+    return {
+        "overdue": owed.get("timed_out", 0),
+        "pending": owed.get("pending", 0),
+        "rejected_today": ledger.rejected_since(today),
+        "new_dead_letters": ledger.rejected_since(console.last_looked.get(who.name, today)),
+    }
+
+
 @signed_in()
 async def board(request: Request, who: Account) -> Response:
     console = _console(request)
     shown = board_rows(request)
     return page(request, "board.html", rows=shown.rows, more=shown.more, query=dict(request.query_params),
-                ledger_found=console.ledger() is not None, ledger_problem=console.ledger_problem)  # fmt: skip
+                ledger_found=console.ledger() is not None, ledger_problem=console.ledger_problem,
+                counts=counts(console, who))  # fmt: skip
 
 
 @signed_in(fragment=True)
@@ -405,6 +425,7 @@ async def dead_letter_list(request: Request, who: Account) -> Response:
         except LaunchRelayError as exc:
             error = str(exc)
     chosen = deadletters.select(letters, reason=q.get("reason") or None, sender=q.get("sender") or None)
+    console.last_looked[who.name] = datetime.now(UTC)
     ledger = console.ledger()
     return page(request, "deadletters.html", letters=list(reversed(chosen)), query=dict(q), error=error,
                 done=q.get("redriven"), audit=ledger.redrives()[:20] if ledger else [])  # fmt: skip

@@ -31,7 +31,7 @@ def _span(delta: timedelta) -> str:
     return f"{s / 86400:.1f}d"
 
 
-def delivery_note(d: Delivery, now: datetime) -> str:
+def delivery_note(d: Delivery, now: datetime, sender: str | None = None) -> str:
     if d.kind is DeliveryKind.REPORT:
         return {
             DeliveryState.PENDING: f"{d.recipient}'s report due in {_span(d.deadline_at - now)}",
@@ -46,7 +46,9 @@ def delivery_note(d: Delivery, now: datetime) -> str:
             return f"{d.recipient}: due {_span(now - d.deadline_at)} ago"
         return f"{d.recipient}: {_span(d.deadline_at - now)} left"
     if d.state is DeliveryState.TIMED_OUT:
-        return f"{d.recipient}: overdue by {_span(now - d.deadline_at)}"
+        # who was told, and when: the tracker's overdue receipt went to the sender as the deadline passed
+        alerted = f"; {sender or 'the sender'} alerted {d.timed_out_at:%H:%M} UTC" if d.timed_out_at else ""
+        return f"{d.recipient}: overdue by {_span(now - d.deadline_at)}{alerted}"
     return f"{d.recipient}: stopped"
 
 
@@ -159,7 +161,7 @@ def _row(n: Notification, ds: list[Delivery], state: str, now: datetime) -> dict
                 "latency_s": d.latency.total_seconds() if d.latency else None,
                 "retransmits": d.retransmits,
                 "kind": d.kind.value,
-                "note": delivery_note(d, now),
+                "note": delivery_note(d, now, n.sender),
             }
             for d in ds
         ],
