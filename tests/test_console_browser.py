@@ -93,6 +93,7 @@ def test_sign_in_watch_live_open_a_story_and_sign_out(served: tuple[str, Path], 
     with SqliteLedger(ledger) as db:
         db.apply([overdue("cn-0003")], {("lr.status", 0): 5})
     expect(page.locator('tr[data-id="cn-0003"]')).to_have_class("state-overdue", timeout=2000)
+    expect(page.locator("#counts")).to_contain_text("2 acknowledgements overdue", timeout=2000)  # counts live too
     assert page.evaluate("() => window.__same_page") is True, "the page was not reloaded"
     shot(page, "console-board.png")
 

@@ -363,6 +363,11 @@ async def board(request: Request, who: Account) -> Response:
 
 
 @signed_in(fragment=True)
+async def counts_fragment(request: Request, who: Account) -> Response:
+    return page(request, "counts.html", counts=counts(_console(request), who))
+
+
+@signed_in(fragment=True)
 async def rows_fragment(request: Request, who: Account) -> Response:
     shown = board_rows(request)
     return page(request, "rows.html", rows=shown.rows, more=shown.more)
@@ -475,6 +480,7 @@ async def healthz(request: Request) -> Response:
 ROUTES = [
     Route("/", board),
     Route("/board/rows", rows_fragment),
+    Route("/board/counts", counts_fragment),
     Route("/events", events),
     Route("/n/{ident:path}", notification),
     Route("/deadletters", dead_letter_list),

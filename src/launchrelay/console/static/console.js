@@ -11,6 +11,11 @@
     try {
       const response = await fetch(table.dataset.live + window.location.search, { credentials: "same-origin" });
       if (response.ok) body.innerHTML = await response.text();
+      const counts = document.getElementById("counts");
+      if (counts) {
+        const fresh = await fetch(counts.dataset.live, { credentials: "same-origin" });
+        if (fresh.ok) counts.innerHTML = await fresh.text();
+      }
     } finally {
       pending = false;
     }
