@@ -403,9 +403,10 @@ def _references(message: PartyMessage, state: StateView) -> _Referred:
     return _Referred([], False)
 
 
-def _agreement(message: PartyMessage, record: InboundRecord, ctx: RelayContext, before: Notice | None) -> Findings:
+def _agreement(
+    message: PartyMessage, record: InboundRecord, ctx: RelayContext, agreement: Agreement | None, before: Notice | None
+) -> Findings:
     """6. The agreement's rules at the time of receipt (the broker's append time), with the notice as it stood."""
-    agreement = ctx.deployment.agreement(message.agreement)
     if agreement is None:
         return Findings([_r(R.AGREEMENT_UNKNOWN, f"agreement {message.agreement!r} is not configured", "agreement")])
     if record.received_at is None:
@@ -416,12 +417,11 @@ def _agreement(message: PartyMessage, record: InboundRecord, ctx: RelayContext, 
 
 
 def _state_writes(
-    message: PartyMessage, record: InboundRecord, ctx: RelayContext, digest: str, forwarded: bool,
-    referred: _Referred, after: Notice | None, notice_text: str | None,
+    message: PartyMessage, record: InboundRecord, ctx: RelayContext, agreement: Agreement | None, digest: str,
+    forwarded: bool, referred: _Referred, after: Notice | None, notice_text: str | None,
 ) -> list[SeenMessage]:  # fmt: skip
     """8. What the relay remembers of a message decided for the first time: its id and outcome, the notice as it
     now stands, and (forwarded) what it did to the notice it refers to (amended it, or closed it)."""
-    agreement = ctx.deployment.agreement(message.agreement)
     src = Src.of(record.ref)
     forget_at = forget_time(message, record.received_at, after, agreement, ctx.deployment.relay.remember_for)
     writes = [
@@ -481,16 +481,16 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
             return settled
         reasons += repeat
     referred = _references(message, state)  # 5
-    found = _agreement(message, record, ctx, referred.notice)  # 6
+    agreement = ctx.deployment.agreement(message.agreement)
+    found = _agreement(message, record, ctx, agreement, referred.notice)  # 6
     reasons += [*found.reasons, *referred.reasons]
     reasons += [*_reachable(message, ctx.topics, link), *_readable(message, ctx.deployment)]  # 7: who can take it
     kind: Kind = "reject" if reasons else "forward"
     after, changed = (found.notice, found.changed) if kind == "forward" else (None, [])  # a refusal changes nothing
     notice_text = after.to_text() if after is not None else None
-    fresh = authentic and seen is None
-    writes = (
-        _state_writes(message, record, ctx, digest, kind == "forward", referred, after, notice_text) if fresh else []
-    )
+    writes: list[SeenMessage] = []
+    if authentic and seen is None:  # 8
+        writes = _state_writes(message, record, ctx, agreement, digest, kind == "forward", referred, after, notice_text)
     return Decision(
         kind,
         record,
@@ -504,7 +504,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         else [],
         state_writes=writes,
         reference_missing=referred.missing,
-        agreement=ctx.deployment.agreement(message.agreement),
+        agreement=agreement,
         warnings=found.warnings if kind == "forward" else [],
         notice=after,
         notice_text=notice_text,
