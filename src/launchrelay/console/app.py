@@ -208,8 +208,14 @@ def account(request: Request) -> Account | None:
     sid = request.session.get("sid")
     if not isinstance(sid, str):
         return None
+    known = getattr(request.state, "account", None)  # looked up once per request (the guard, then the page)
+    if known is not None and known[0] == sid:
+        found: Account | None = known[1]
+        return found
     console = _console(request)
-    return console.sessions.get(sid, console.users())
+    found = console.sessions.get(sid, console.users())
+    request.state.account = (sid, found)
+    return found
 
 
 def signed_in(*, fragment: bool = False) -> Callable[[Guarded], Handler]:
@@ -345,11 +351,12 @@ def counts(console: Console, who: Account) -> dict[str, int] | None:
     now = datetime.now(UTC)
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     owed = ledger.state_counts()
+    rejected_today, new_dead_letters = ledger.rejected_since(today, console.last_looked.get(who.name, today))
     return {
         "overdue": owed.get("timed_out", 0),
         "pending": owed.get("pending", 0),
-        "rejected_today": ledger.rejected_since(today),
-        "new_dead_letters": ledger.rejected_since(console.last_looked.get(who.name, today)),
+        "rejected_today": rejected_today,
+        "new_dead_letters": new_dead_letters,
     }
 
 

@@ -113,7 +113,7 @@ class Ledger(Protocol):
     def apply(self, events: list[StatusEvent], offsets: dict[tuple[str, int], int]) -> None: ...
     def offsets(self) -> dict[tuple[str, int], int]: ...
     def state_counts(self) -> dict[str, int]: ...
-    def rejected_since(self, at: datetime) -> int: ...
+    def rejected_since(self, *times: datetime) -> list[int]: ...
     def pending_count(self) -> int: ...
     def due_deliveries(self, now: datetime) -> list[Delivery]: ...
     def pending(self) -> list[Delivery]: ...
@@ -385,12 +385,17 @@ class SqliteLedger:
     def has_notifications(self) -> bool:
         return self._db.execute("SELECT 1 FROM notifications LIMIT 1").fetchone() is not None
 
-    def rejected_since(self, at: datetime) -> int:
-        """How many messages were rejected (refused by the relay, a dead letter each) since ``at``."""
+    def rejected_since(self, *times: datetime) -> list[int]:
+        """How many messages were rejected (refused by the relay, a dead letter each) since each of ``times``: one
+        pass over the rejections, however many times are asked about."""
+        if not times:
+            return []
+        since = ", ".join("coalesce(sum(received_at >= ?), 0)" for _ in times)
         row = self._db.execute(
-            "SELECT count(*) FROM notifications WHERE outcome = 'rejected' AND received_at >= ?", (at.isoformat(),)
+            f"SELECT {since} FROM notifications WHERE outcome = 'rejected'",  # noqa: S608 - placeholders only
+            tuple(t.isoformat() for t in times),
         ).fetchone()
-        return int(row[0])
+        return [int(n) for n in row]
 
     def state_counts(self) -> dict[str, int]:
         """Acknowledgements owed per state (pending, acknowledged, ...), from the counts the triggers keep."""
