@@ -283,6 +283,75 @@ async def test_dead_letters_show_their_reasons_and_only_an_operator_redrives(
         relay.ensure_stopped()
 
 
+async def write_dead_letters(deploy: Deploy, count: int, size: int) -> None:
+    """``count`` dead letters as the relay writes them, each ``size`` bytes; every third refused SCHEMA_INVALID,
+    the rest KEY_UNKNOWN."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=deploy.bootstrap, acks="all", max_request_size=4 << 20)
+    await producer.start()
+    try:
+        for i in range(count):
+            body = b'{"sender": "CN", "message_id": "cn-dl-%04d", "pad": "%s"}' % (i, b"x" * size)
+            reason = b"SCHEMA_INVALID" if i % 3 == 0 else b"KEY_UNKNOWN"
+            headers = [("lr-reasons", reason), ("lr-source-topic", deploy.topics.outbound("CN").encode()),
+                       ("lr-source-partition", b"0"), ("lr-source-offset", str(i).encode())]  # fmt: skip
+            await producer.send(deploy.topics.deadletter, body, key=b"CN", partition=0, headers=headers)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.kafka
+async def test_dead_letters_are_paged_and_their_bytes_read_only_when_one_is_opened(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Issue 26: the dead-letters page read every dead letter's bytes from offset 0 on every load, with no paging
+    (eight loads of 339 dead letters peaked at 623 MiB). Now: 50 a page, newest first, filtered; the list keeps a
+    brief of each (no bytes) and reads on from where it stopped; a dead letter's bytes are read when it is opened.
+    Reading 40 MB of dead letters holds a few MB at a time and keeps well under 1 MB."""
+    import tracemalloc
+
+    from launchrelay.ops.deadletters import DeadLetterIndex
+
+    deploy = await make_deploy(kafka_bootstrap, tmp_path / "deploy")
+    await write_dead_letters(deploy, 400, 100_000)
+    index = DeadLetterIndex(deploy.bootstrap, deploy.topics)
+    tracemalloc.start()
+    try:
+        await index.refresh()
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"peak {peak / 2**20:.1f} MiB while reading 40 MB"
+    assert held < 1 << 20, f"{held / 2**20:.1f} MiB kept for 400 briefs"
+    assert index.page(0, 400)[1] == 400
+
+    client = TestClient(build_app(dead_letter_console(deploy, tmp_path)))
+    sign_in(client, "victor")
+    first = client.get("/deadletters").text
+    refs = re.findall(r'data-ref="0:(\d+)"', first)
+    assert [int(r) for r in refs] == list(range(399, 349, -1)), "50 a page, newest first"
+    assert "Page 1 of 8" in first and "400 dead letters" in first and "?page=1" in first and "Newer" not in first
+    last = client.get("/deadletters?page=7").text
+    assert re.findall(r'data-ref="0:(\d+)"', last)[-1] == "0" and "Older" not in last and "page=6" in last
+    schema = client.get("/deadletters?reason=SCHEMA_INVALID&page=2").text
+    assert "134 dead letters" in schema and "Page 3 of 3" in schema and "reason=SCHEMA_INVALID" in schema
+    assert all(int(r) % 3 == 0 for r in re.findall(r'data-ref="0:(\d+)"', schema))
+    assert "xxxxxxxxxx" not in first, "the list shows no bytes"
+
+    opened = client.get("/deadletters/0:7")
+    assert opened.status_code == 200 and "cn-dl-0007" in opened.text and "x" * 99_000 in opened.text
+    assert "KEY_UNKNOWN" in opened.text and "Redrive" not in opened.text  # a viewer
+    assert client.get("/deadletters/0:4000").status_code == 404
+    assert client.get("/deadletters/nothing").status_code == 404
+
+    await write_dead_letters(deploy, 1, 10)  # read on: the new one comes first, the old ones are not read again
+    time.sleep(0.6)
+    again = client.get("/deadletters").text
+    assert re.findall(r'data-ref="0:(\d+)"', again)[0] == "400" and "401 dead letters" in again
+
+
 def test_the_console_serves_tls_itself_and_marks_its_cookie_secure(tmp_path: Path) -> None:
     """`launchrelay console` with LAUNCHRELAY_CONSOLE_TLS_CERT/KEY: HTTPS (a certificate from a CA of our own),
     and the session cookie is Secure."""

@@ -37,8 +37,10 @@ from launchrelay.agreements.config import load_config
 from launchrelay.clients.inbox import Inbox
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import encode
+from launchrelay.contract.messages import RecordRef
 from launchrelay.kafka.access import apply_access, librdkafka_config
 from launchrelay.kafka.quotas import user_quotas
+from launchrelay.ops.records import read_record
 from launchrelay.provision.local import LocalBroker, free_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.asyncio(loop_scope="module")]
@@ -260,8 +262,9 @@ async def test_party_cannot_use_another_partys_group(secured: Secured) -> None:
     assert got == "GROUP_AUTHORIZATION_FAILED"
 
 
-async def test_operator_redrives_dead_letters_but_reads_no_party_traffic(secured: Secured) -> None:
-    """The watch's operator user lists dead letters and writes one back to its out topic; in topics stay closed."""
+async def test_operator_redrives_dead_letters_but_reads_no_forwarded_traffic(secured: Secured) -> None:
+    """The watch's operator user lists dead letters, writes one back to its out topic and reads an out topic's
+    record (the console's story page shows it); in topics and the status topic stay closed."""
     t = secured.deploy.topics
     op = secured.creds("operator")
     body = b'{"message_type": "planned_launch", "sender": "CN", "message_id": "cn-held"}'
@@ -286,7 +289,13 @@ async def test_operator_redrives_dead_letters_but_reads_no_party_traffic(secured
     assert [r["ref"] for r in json.loads(listed) if r["message_id"] == "cn-held"] == [ref]
     out = await asyncio.to_thread(ops, "redrive", ref)
     assert out.startswith(f"{t.deadletter}:{ref} -> {t.outbound('CN')}:")
-    # Party traffic is not the operator's to read (not even to see: Read would imply Describe), nor to write.
+    # The console, as this user, shows a notification's original bytes: it reads the out topics (whose refused
+    # records it already reads in the dead letters), here the copy it just wrote back.
+    copy = RecordRef.parse(out.split(" -> ")[1].split()[0])
+    found = await read_record(secured.bootstrap, copy, op)
+    assert found is not None and found.value == body
+    # What the relay forwards is not the operator's to read (not even to see: Read would imply Describe), nor to
+    # write.
     assert await visible(secured, op, t.deadletter)
     for topic in (t.inbound("CN"), t.inbound("RU"), t.status):
         assert not await visible(secured, op, topic), topic

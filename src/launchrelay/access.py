@@ -74,7 +74,10 @@ def access_plan(deployment: Deployment) -> list[Principal]:
     The operator may list dead letters and write them back to the out topic
     they came from (``launchrelay deadletters`` / ``redrive``). Writing an out
     topic forges nothing: the relay still checks each record's signature and
-    sender, and a replay of anything forwarded is a duplicate.
+    sender, and a replay of anything forwarded is a duplicate. It reads the out
+    topics (and what linked centres send) so the console can show the bytes a
+    notification was judged on; it already reads the refused ones' bytes in the
+    dead letters.
     """
     topics = deployment.topics
     prefix = topics.prefix
@@ -195,10 +198,20 @@ def access_plan(deployment: Deployment) -> list[Principal]:
                     Grant(
                         "topic",
                         topics.outbound(p),
-                        ("Write", "Describe"),
-                        why="redrive a dead letter to where it came from (signed with an operator key)",
+                        ("Read", "Write", "Describe"),
+                        why="show a notification's original bytes and signature; redrive a dead letter to where it "
+                        "came from (signed with an operator key)",
                     )
                     for p in parties
+                ),
+                *(
+                    Grant(
+                        "topic",
+                        topics.link_in(p),
+                        ("Read", "Describe"),
+                        why="show the original bytes of a notification a linked centre sent",
+                    )
+                    for p in linked
                 ),
             ),
         )

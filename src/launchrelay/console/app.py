@@ -51,6 +51,8 @@ HERE = Path(__file__).parent
 OPEN_STATES = ("overdue", "refused_there", "pending")
 #: rows the board shows at most (a filter narrows it; the page says when more matched)
 BOARD_ROWS = 500
+#: dead letters on one page of the list
+DEAD_LETTERS_PER_PAGE = 50
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Console:
         #: when each user last opened the dead letters (the board counts what was refused since)
         self.last_looked: dict[str, datetime] = {}
         self._ledger: SqliteLedger | None = None
+        self._dead_letters: deadletters.DeadLetterIndex | None = None
         #: why there is no ledger to show, when it is not simply that the tracker has not written one yet
         self.ledger_problem: str | None = None
 
@@ -118,6 +121,13 @@ class Console:
             log.error("console.ledger_corrupt", ledger=str(self.config.ledger), problem=problem)
         self.ledger_problem = problem
         return self._ledger
+
+    def dead_letters(self) -> deadletters.DeadLetterIndex | None:
+        """The index of dead letters (None without Kafka), made at first use."""
+        if self._dead_letters is None and self.config.bootstrap is not None:
+            self._dead_letters = deadletters.DeadLetterIndex(self.config.bootstrap, self.topics,
+                                                             self.config.client_options)  # fmt: skip
+        return self._dead_letters
 
     def close(self) -> None:
         if self._ledger is not None:
@@ -191,6 +201,14 @@ def utc(value: str | datetime | None, seconds: bool = True) -> str:
 
 
 TEMPLATES.env.filters["utc"] = utc
+
+
+def text(value: bytes | None) -> str:
+    """Bytes as text for a page: UTF-8, anything else shown as a replacement character (never raw)."""
+    return (value or b"").decode("utf-8", errors="replace")
+
+
+TEMPLATES.env.filters["text"] = text
 _CSRF_REFUSED = "the form's CSRF token is missing or wrong: reload the page\n"
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -422,25 +440,55 @@ async def events(request: Request, who: Account) -> Response:
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
+def _page_number(text: str | None) -> int:
+    return int(text) if text and text.isdigit() and len(text) < 7 else 0
+
+
 @signed_in()
 async def dead_letter_list(request: Request, who: Account) -> Response:
+    """Dead letters newest first, a page at a time, from the console's index of them (their bytes are read only
+    when one is opened)."""
     console = _console(request)
-    config = console.config
     q = request.query_params
-    letters: list[deadletters.DeadLetter] = []
-    error = None
-    if config.bootstrap is None:
+    letters: list[deadletters.Brief] = []
+    error, matched = None, 0
+    number = _page_number(q.get("page"))
+    index = console.dead_letters()
+    if index is None:
         error = "No Kafka configured for the console (LAUNCHRELAY_BOOTSTRAP_SERVERS)."
     else:
         try:
-            letters = await deadletters.read_dead_letters(config.bootstrap, console.topics, config.client_options, 30)
+            await index.refresh()
         except LaunchRelayError as exc:
             error = str(exc)
-    chosen = deadletters.select(letters, reason=q.get("reason") or None, sender=q.get("sender") or None)
+        letters, matched = index.page(number, DEAD_LETTERS_PER_PAGE, reason=q.get("reason") or None,
+                                      sender=q.get("sender") or None)  # fmt: skip
     console.last_looked[who.name] = datetime.now(UTC)
     ledger = console.ledger()
-    return page(request, "deadletters.html", letters=list(reversed(chosen)), query=dict(q), error=error,
-                done=q.get("redriven"), audit=ledger.redrives()[:20] if ledger else [])  # fmt: skip
+    pages = max(1, -(-matched // DEAD_LETTERS_PER_PAGE))
+    around = {k: v for k, v in q.items() if k in ("reason", "sender") and v}
+    return page(request, "deadletters.html", letters=letters, query=dict(q), error=error, done=q.get("redriven"),
+                audit=ledger.redrives()[:20] if ledger else [], number=number, pages=pages, matched=matched,
+                forgotten=index.forgotten if index else 0,
+                newer=urlencode({**around, "page": number - 1}) if number > 0 else None,
+                older=urlencode({**around, "page": number + 1}) if number + 1 < pages else None)  # fmt: skip
+
+
+@signed_in()
+async def dead_letter_one(request: Request, who: Account) -> Response:
+    """One dead letter with its original bytes and headers, read from the topic now."""
+    console = _console(request)
+    config, ref = console.config, request.path_params["ref"]
+    if config.bootstrap is None:
+        return PlainTextResponse("no Kafka configured for the console\n", 503)
+    try:
+        letter = await deadletters.read_dead_letter(config.bootstrap, console.topics, ref, config.client_options)
+    except ValueError as exc:
+        return PlainTextResponse(f"{exc}\n", 404)
+    except LaunchRelayError as exc:
+        return page(request, "deadletter.html", ref=ref, letter=None, error=str(exc), status_code=503)
+    return page(request, "deadletter.html", ref=ref, letter=letter, error=None, status_code=200 if letter else 404,
+                deadletter_topic=console.topics.deadletter)  # fmt: skip
 
 
 @signed_in()
@@ -491,6 +539,7 @@ ROUTES = [
     Route("/events", events),
     Route("/n/{ident:path}", notification),
     Route("/deadletters", dead_letter_list),
+    Route("/deadletters/{ref}", dead_letter_one),
     Route("/deadletters/{ref}/redrive", redrive_one, methods=["GET", "POST"]),
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),

@@ -14,7 +14,10 @@ and a redrive only reopens a message the relay rejected (never forwarded).
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -41,9 +44,10 @@ from launchrelay.contract.headers import (
 from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import RedriveError, kafka_errors
 from launchrelay.kafka.consume import behind, partitions_of
+from launchrelay.ops.records import read_record
 from launchrelay.reasons import FINAL
 from launchrelay.signing import Signer, redrive_headers
-from launchrelay.topics import Topics
+from launchrelay.topics import Topics, size_limits
 
 log = structlog.get_logger(__name__)
 
@@ -118,28 +122,95 @@ class DeadLetter:
         value = self._body.get(name)
         return value if isinstance(value, str) else None
 
+    @property
+    def sender(self) -> str | None:
+        return self.field("sender")
+
+    @property
+    def message_id(self) -> str | None:
+        return self.field("message_id")
+
+    def brief(self) -> Brief:
+        """What a list shows of it, without its bytes and with every text a party wrote cut to a bounded length."""
+        details = tuple({k: _cut(v) if isinstance(v, str) else None for k, v in d.items() if k in _DETAIL_KEYS}
+                        for d in self.reason_details[:_MAX_REASONS])  # fmt: skip
+        return Brief(
+            partition=self.partition,
+            offset=self.offset,
+            at=self.at,
+            source=self.source,
+            reasons=tuple(_cut_text(c) for c in self.reasons[:_MAX_REASONS]),
+            reason_details=details,
+            redrive_of=_cut(self.redrive_of),
+            redrive_authenticated=self.redrive_authenticated,
+            sender=_cut(self.sender),
+            message_id=_cut(self.message_id),
+            message_type=_cut(self.field("message_type")),
+            size=len(self.value),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.brief().as_dict()
+
+
+#: A brief keeps at most this many reasons, each text at most _CUT characters: its size is bounded whatever a
+#: party wrote into the record's bytes or headers.
+_MAX_REASONS, _CUT = 20, 200
+_DETAIL_KEYS = ("code", "message", "field")
+
+
+def _cut_text(text: str) -> str:
+    return text if len(text) <= _CUT else text[: _CUT - 1] + "…"
+
+
+def _cut(text: str | None) -> str | None:
+    return None if text is None else _cut_text(text)
+
+
+@dataclass(frozen=True)
+class Brief:
+    """A dead letter as a list shows it: where, when, why, from whom; its bytes are read again only when it is
+    opened (:func:`read_dead_letter`)."""
+
+    partition: int
+    offset: int
+    at: datetime
+    source: RecordRef | None
+    reasons: tuple[str, ...]
+    reason_details: tuple[dict[str, str | None], ...]
+    redrive_of: str | None
+    redrive_authenticated: bool
+    sender: str | None
+    message_id: str | None
+    message_type: str | None
+    size: int
+
+    @property
+    def ref(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+    @property
+    def final(self) -> list[str]:
+        return [c for c in self.reasons if c in FINAL]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "ref": self.ref,
             "at": self.at.isoformat().replace("+00:00", "Z"),
             "source": str(self.source) if self.source else None,
-            "reasons": self.reasons,
-            "sender": self.field("sender"),
-            "message_id": self.field("message_id"),
-            "message_type": self.field("message_type"),
+            "reasons": list(self.reasons),
+            "sender": self.sender,
+            "message_id": self.message_id,
+            "message_type": self.message_type,
             "redrive_of": self.redrive_of,
             "redrive_authenticated": self.redrive_authenticated,
             "redrivable": not self.final,
         }
 
 
-def select(letters: list[DeadLetter], *, reason: str | None = None, sender: str | None = None) -> list[DeadLetter]:
+def select(letters: Iterable[Brief], *, reason: str | None = None, sender: str | None = None) -> list[Brief]:
     """The dead letters refused for ``reason`` (one of their codes) and whose message names ``sender``."""
-    return [
-        d
-        for d in letters
-        if (reason is None or reason in d.reasons) and (sender is None or d.field("sender") == sender)
-    ]
+    return [d for d in letters if (reason is None or reason in d.reasons) and (sender is None or d.sender == sender)]
 
 
 def _letter(partition: int, r: ConsumerRecord) -> DeadLetter:
@@ -147,30 +218,103 @@ def _letter(partition: int, r: ConsumerRecord) -> DeadLetter:
     return DeadLetter(partition, r.offset, at, r.key, r.value or b"", from_record(r.headers))
 
 
-async def read_dead_letters(
-    bootstrap: str, topics: Topics, client_options: dict[str, Any] | None = None, timeout_s: float = 60.0
-) -> list[DeadLetter]:
-    """Every committed dead letter, oldest first per partition."""
-    consumer = AIOKafkaConsumer(
+def _consumer(bootstrap: str, client_options: dict[str, Any] | None) -> AIOKafkaConsumer:
+    """A reader that holds one dead letter's worth of bytes per fetch, not Kafka's 50 MB default: a list read
+    while the topic holds gigabytes stays within a few MB."""
+    limit = size_limits().fetch
+    return AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed", enable_auto_commit=False,
-        **(client_options or {}),
+        max_partition_fetch_bytes=limit, fetch_max_bytes=limit, **(client_options or {}),
     )  # fmt: skip
-    letters: list[DeadLetter] = []
+
+
+async def _scan(
+    bootstrap: str,
+    topics: Topics,
+    client_options: dict[str, Any] | None,
+    starts: dict[int, int],
+    timeout_s: float,
+) -> tuple[list[Brief], dict[int, int]]:
+    """The briefs of the committed dead letters from ``starts`` (partition -> offset; absent: the beginning) to
+    the end, and where each partition now ends."""
+    consumer = _consumer(bootstrap, client_options)
+    found: list[Brief] = []
     try:
         with kafka_errors(f"cannot read {topics.deadletter} on {bootstrap}"):
             await consumer.start()
             tps = await partitions_of(consumer, topics.deadletter)
             consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
+            firsts = await consumer.beginning_offsets(tps)
             ends = await consumer.end_offsets(tps)  # the last stable offsets under read_committed
+            for tp in tps:  # retention may have removed what was read up to
+                consumer.seek(tp, max(starts.get(tp.partition, 0), firsts[tp]))
             async with asyncio.timeout(timeout_s):
                 while await behind(consumer, ends):
-                    batch = await consumer.getmany(timeout_ms=300, max_records=5000)
+                    batch = await consumer.getmany(timeout_ms=300, max_records=500)
                     for tp, records in batch.items():
-                        letters += [_letter(tp.partition, r) for r in records if r.offset < ends[tp]]
+                        found += [_letter(tp.partition, r).brief() for r in records if r.offset < ends[tp]]
     finally:
         await consumer.stop()
-    return sorted(letters, key=lambda d: (d.partition, d.offset))
+    return found, {tp.partition: end for tp, end in ends.items()}
+
+
+async def read_dead_letters(
+    bootstrap: str, topics: Topics, client_options: dict[str, Any] | None = None, timeout_s: float = 60.0
+) -> list[Brief]:
+    """Every committed dead letter in brief, oldest first per partition."""
+    found, _ = await _scan(bootstrap, topics, client_options, {}, timeout_s)
+    return sorted(found, key=lambda d: (d.partition, d.offset))
+
+
+async def read_dead_letter(
+    bootstrap: str, topics: Topics, ref: str, client_options: dict[str, Any] | None = None
+) -> DeadLetter | None:
+    """One dead letter with its bytes, by its ``partition:offset``; None when there is none there (or retention
+    removed it). ValueError for a name that is not partition:offset."""
+    partition, sep, offset = ref.partition(":")
+    if not sep or not partition.isdigit() or not offset.isdigit():
+        raise ValueError(f"{ref!r} does not name a dead letter (partition:offset)")
+    where = RecordRef(topic=topics.deadletter, partition=int(partition), offset=int(offset))
+    found = await read_record(bootstrap, where, client_options)
+    if found is None:
+        return None
+    return DeadLetter(where.partition, where.offset, found.at, found.key, found.value, found.headers)
+
+
+class DeadLetterIndex:
+    """The console's list of dead letters: the brief of each (no bytes) kept in memory, newest ``keep`` at most,
+    and read on from where the last look stopped, so a page load reads only what arrived since. Loads at the same
+    moment share one read."""
+
+    def __init__(
+        self, bootstrap: str, topics: Topics, client_options: dict[str, Any] | None = None, keep: int = 20_000
+    ) -> None:
+        self.bootstrap, self.topics, self.client_options = bootstrap, topics, client_options
+        self._briefs: collections.deque[Brief] = collections.deque(maxlen=keep)
+        self._next: dict[int, int] = {}
+        self._lock = asyncio.Lock()
+        self._read_at = -math.inf
+        #: how many older dead letters fell out of the list (still in the topic; the CLI lists them all)
+        self.forgotten = 0
+
+    async def refresh(self, timeout_s: float = 30.0, fresh_s: float = 0.5) -> None:
+        """Read what arrived since the last read, unless one finished less than ``fresh_s`` ago."""
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._read_at < fresh_s:
+                return
+            found, self._next = await _scan(self.bootstrap, self.topics, self.client_options, self._next, timeout_s)
+            room = self._briefs.maxlen or 0
+            self.forgotten += max(0, len(self._briefs) + len(found) - room)
+            self._briefs.extend(sorted(found, key=lambda d: (d.at, d.partition, d.offset)))
+            self._read_at = loop.time()
+
+    def page(
+        self, number: int, size: int, *, reason: str | None = None, sender: str | None = None
+    ) -> tuple[list[Brief], int]:
+        """Page ``number`` (from 0) of the matching dead letters, newest first, and how many match in all."""
+        chosen = select(reversed(self._briefs), reason=reason, sender=sender)
+        return chosen[number * size : (number + 1) * size], len(chosen)
 
 
 def render_table(rows: list[dict[str, Any]], topics: Topics) -> str:
@@ -214,10 +358,12 @@ async def redrive(
     ``operator``: the operator's key and name; the mark is signed with it, so the relay knows the
     redrive is an operator's (a party writing its own out topic cannot make one)."""
     signer, by = operator
-    letters = {d.ref: d for d in await read_dead_letters(bootstrap, topics, client_options)}
     chosen = []
     for ref in refs:
-        letter = letters.get(ref)
+        try:
+            letter = await read_dead_letter(bootstrap, topics, ref, client_options)
+        except ValueError:
+            letter = None
         if letter is None:
             raise RedriveError(f"no dead letter {ref} in {topics.deadletter} (name it partition:offset)")
         if letter.source is None or topics.owner_of(letter.source.topic) is None:
@@ -239,7 +385,7 @@ async def redrive(
                 log.info("deadletter.redriven", dead_letter=f"{topics.deadletter}:{letter.ref}", by=by,
                          operator_key_id=signer.key_id,
                          to=str(redriven.to), reasons=letter.reasons,
-                         message_id=letter.field("message_id"), sender=letter.field("sender"))  # fmt: skip
+                         message_id=letter.message_id, sender=letter.sender)  # fmt: skip
     finally:
         await producer.stop()
     return done

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -33,10 +34,20 @@ class Original:
         return [(k, (v or b"").decode("utf-8", errors="replace")) for k, v in self.headers]
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A record as it is stored: its bytes, headers, key and the broker's timestamp."""
+
+    value: bytes
+    headers: Headers
+    key: bytes | None
+    at: datetime
+
+
 async def read_record(
     bootstrap: str, ref: RecordRef, client_options: dict[str, Any] | None = None, timeout_s: float = 10.0
-) -> tuple[bytes, Headers] | None:
-    """The value and headers of the committed record at ``ref``; None when it is no longer there (retention)."""
+) -> Stored | None:
+    """The committed record at ``ref``; None when it is no longer there (retention)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed",
                                 enable_auto_commit=False, **(client_options or {}))  # fmt: skip
     tp = TopicPartition(ref.topic, ref.partition)
@@ -44,13 +55,17 @@ async def read_record(
         with kafka_errors(f"cannot read {ref} on {bootstrap}"):
             await consumer.start()
             consumer.assign([tp])
+            first, end = (await consumer.beginning_offsets([tp]))[tp], (await consumer.end_offsets([tp]))[tp]
+            if not first <= ref.offset < end:  # removed by retention, or not written (or not committed) yet
+                return None
             consumer.seek(tp, ref.offset)
             async with asyncio.timeout(timeout_s):
                 while True:
                     batch = await consumer.getmany(tp, timeout_ms=300, max_records=1)
                     for record in batch.get(tp, []):
                         if record.offset == ref.offset:
-                            return record.value or b"", from_record(record.headers)
+                            at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+                            return Stored(record.value or b"", from_record(record.headers), record.key, at)
                         return None  # the offset is gone; the next record came instead
     except TimeoutError:
         return None
@@ -65,6 +80,5 @@ async def original(
     found = await read_record(bootstrap, ref, client_options)
     if found is None:
         return None
-    value, headers = found
-    checked = verify_headers(value, headers, {k: public_key_from_b64(v) for k, v in keys.items()})
-    return Original(ref, value, headers, checked.verdict, checked.key_id)
+    checked = verify_headers(found.value, found.headers, {k: public_key_from_b64(v) for k, v in keys.items()})
+    return Original(ref, found.value, found.headers, checked.verdict, checked.key_id)
