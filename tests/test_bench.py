@@ -96,3 +96,19 @@ def test_soak_with_a_horizon_refuses_and_forgets(kafka_bootstrap: str, tmp_path:
     assert doc["horizon"] == "PT5S" and doc["published"] >= 400
     assert doc["samples"][-1]["behind"] == 0 and all(s["tracker_pending"] == 0 for s in doc["samples"])
     assert "forgotten after PT5S" in (tmp_path / "soak_horizon.md").read_text()
+
+
+def test_console_load_measures_both_variants(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """`bench.console_load` (`make bench` runs 200 loads over 300 dead letters): a small run of both variants,
+    each board load, dead-letter load and /healthz probe answered and timed, and the console's memory read."""
+    env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": kafka_bootstrap, "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "bench.console_load", "--rounds", "1", "--loads", "20",
+                           "--dead-letters", "12", "--notifications", "60", "--out", str(tmp_path)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    doc = json.loads((tmp_path / "console_load.json").read_text())
+    assert {r["variant"] for r in doc["runs"]} == {"shared render", "render each"}
+    for run in doc["runs"]:
+        assert run["board_ms"]["n"] == 20 and run["dead_letters_ms"]["n"] == 8 and run["healthz_ms"]["n"] >= 1
+        assert run["peak_rss_mib"] > 0 and "load_1m" in run
+    assert "| shared render |" in (tmp_path / "console_load.md").read_text()

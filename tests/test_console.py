@@ -758,3 +758,44 @@ def test_the_board_counts_what_the_watch_must_see_first(tmp_path: Path) -> None:
     assert "<strong>0</strong> new dead letters" in client.get("/").text
     story = client.get("/n/CN/cn-late").text
     assert re.search(r"RU: overdue by [^;]+; CN alerted \d\d:\d\d UTC", story)
+
+
+def test_pages_render_off_the_event_loop_so_healthz_answers_meanwhile(tmp_path: Path) -> None:
+    """Issue 26: 200 board loads took /healthz to 19 s (Kubernetes' liveness probe gives 1 s), the pages being
+    rendered on the event loop. They render on the console's page thread now: with that thread held, /healthz
+    still answers, and a board load waits for the thread (it is not answered some other way)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    ledger.apply([forwarded("cn-held", 5)], {("lr.status", 0): 1})
+    ledger.close()
+    app = build_app(ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=accounts(tmp_path)))
+    gate = threading.Event()
+    with served_in_thread(app) as base, ThreadPoolExecutor(1) as pool:
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        form = {"name": "olga", "password": PASSWORD, "csrf": csrf(opener.open(f"{base}/login").read().decode())}
+        opener.open(f"{base}/login", data=urllib.parse.urlencode(form).encode(), timeout=10)
+        held = app.state.console._worker.submit(gate.wait, 60)  # the page thread busy, as under load
+        board = pool.submit(lambda: opener.open(f"{base}/", timeout=60).read().decode())
+        try:
+            for _ in range(5):
+                assert urllib.request.urlopen(f"{base}/healthz", timeout=10).read() == b"ok\n"
+            assert not board.done(), "the board is rendered on the page thread, which is held"
+        finally:
+            gate.set()
+        assert held.result(10) is True and 'data-id="cn-held"' in board.result(10)
+
+
+def test_a_shared_board_is_never_older_than_the_ledger(tmp_path: Path) -> None:
+    """The rendered board is shared by every request for it (the load figures depend on it), but only while the
+    ledger is unchanged: a row the tracker commits shows on the very next load, as does the console's own write."""
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    ledger.apply([forwarded("cn-first", 5)], {("lr.status", 0): 1})
+    config = ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=accounts(tmp_path), cache_s=3600)
+    client = TestClient(build_app(config))
+    sign_in(client)
+    assert 'data-id="cn-first"' in client.get("/").text and "cn-second" not in client.get("/board/rows").text
+    ledger.apply([forwarded("cn-second", 4)], {("lr.status", 0): 2})  # the tracker, another connection
+    ledger.close()
+    assert 'data-id="cn-second"' in client.get("/").text and 'data-id="cn-second"' in client.get("/board/rows").text
+    assert "<strong>2</strong> pending" in client.get("/board/counts").text

@@ -16,20 +16,22 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 import structlog
+from markupsafe import Markup
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -53,6 +55,11 @@ OPEN_STATES = ("overdue", "refused_there", "pending")
 BOARD_ROWS = 500
 #: dead letters on one page of the list
 DEAD_LETTERS_PER_PAGE = 50
+#: how long a rendered board (its rows, its counts) serves every request for it while the ledger is unchanged
+CACHE_S = 1.0
+#: most boards kept rendered at once (each filter and search is one)
+CACHE_ENTRIES = 64
+T = TypeVar("T")
 
 
 @dataclass
@@ -72,6 +79,8 @@ class ConsoleConfig:
     session_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     secure_cookies: bool = False  # True when served over TLS (directly or behind a TLS proxy)
     poll_s: float = 0.5  # how often the live feed looks at the ledger
+    #: how long a rendered board serves every request for it while the ledger is unchanged (0: render each time)
+    cache_s: float = CACHE_S
     #: a session ends this long after sign-in, or after this long without a request (see console/sessions.py)
     session_lifetime_s: float = 12 * 3600.0
     session_idle_s: float = 30 * 60.0
@@ -91,6 +100,8 @@ class Console:
         self.last_looked: dict[str, datetime] = {}
         self._ledger: SqliteLedger | None = None
         self._dead_letters: deadletters.DeadLetterIndex | None = None
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="console-pages")
+        self._cache: dict[tuple[Any, ...], tuple[Any, float, Any]] = {}
         #: why there is no ledger to show, when it is not simply that the tracker has not written one yet
         self.ledger_problem: str | None = None
 
@@ -122,6 +133,27 @@ class Console:
         self.ledger_problem = problem
         return self._ledger
 
+    async def work(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the console's one page thread: the ledger's reads and writes and the rendering of pages
+        happen there, one at a time, so the event loop stays free for /healthz and the live stream however many
+        pages are asked for at once."""
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
+    def cached(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
+        """What ``make`` returns, shared by every request for ``key`` while the ledger is unchanged and for at most
+        ``cache_s`` (a time left or an overdue-by moves on). Called on the page thread only."""
+        ledger = self.ledger()
+        version = ledger.version() if ledger is not None else None
+        now = self.config.clock()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == version and now - hit[1] < self.config.cache_s:
+            return cast(T, hit[2])
+        value = make()
+        if len(self._cache) >= CACHE_ENTRIES:  # bounded whatever the queries: forget them all, start again
+            self._cache.clear()
+        self._cache[key] = (version, now, value)
+        return value
+
     def dead_letters(self) -> deadletters.DeadLetterIndex | None:
         """The index of dead letters (None without Kafka), made at first use."""
         if self._dead_letters is None and self.config.bootstrap is not None:
@@ -130,6 +162,7 @@ class Console:
         return self._dead_letters
 
     def close(self) -> None:
+        self._worker.shutdown(wait=True)
         if self._ledger is not None:
             self._ledger.close()
 
@@ -378,34 +411,64 @@ def counts(console: Console, who: Account) -> dict[str, int] | None:
     }
 
 
+def _fragment(name: str, **context: Any) -> Markup:
+    """A fragment rendered on its own, to be placed in a page as it is: the templates escape every value they show
+    (autoescape is on for .html; a test holds it), so the result is markup, not text a party wrote."""
+    return Markup(TEMPLATES.env.get_template(name).render(**context))  # noqa: S704 - escaped by the template
+
+
+def rows_html(request: Request) -> Markup:
+    """The board's rows for this request's filters, rendered once for every request asking the same."""
+    q = request.query_params
+    key = ("rows", *(q.get(k) or "" for k in ("party", "agreement", "state", "q")))
+
+    def make() -> Markup:
+        shown = board_rows(request)
+        return _fragment("rows.html", rows=shown.rows, more=shown.more)
+
+    return _console(request).cached(key, make)
+
+
+def counts_html(console: Console, who: Account) -> Markup:
+    key = ("counts", console.last_looked.get(who.name))
+    return console.cached(key, lambda: _fragment("counts.html", counts=counts(console, who)))
+
+
+def _board(request: Request, who: Account) -> Response:
+    console = _console(request)
+    return page(request, "board.html", rows_html=rows_html(request), counts_html=counts_html(console, who),
+                query=dict(request.query_params), ledger_found=console.ledger() is not None,
+                ledger_problem=console.ledger_problem)  # fmt: skip
+
+
 @signed_in()
 async def board(request: Request, who: Account) -> Response:
-    console = _console(request)
-    shown = board_rows(request)
-    return page(request, "board.html", rows=shown.rows, more=shown.more, query=dict(request.query_params),
-                ledger_found=console.ledger() is not None, ledger_problem=console.ledger_problem,
-                counts=counts(console, who))  # fmt: skip
+    return await _console(request).work(_board, request, who)
 
 
 @signed_in(fragment=True)
 async def counts_fragment(request: Request, who: Account) -> Response:
-    return page(request, "counts.html", counts=counts(_console(request), who))
+    console = _console(request)
+    return HTMLResponse(await console.work(counts_html, console, who))
 
 
 @signed_in(fragment=True)
 async def rows_fragment(request: Request, who: Account) -> Response:
-    shown = board_rows(request)
-    return page(request, "rows.html", rows=shown.rows, more=shown.more)
+    return HTMLResponse(await _console(request).work(rows_html, request))
 
 
 @signed_in()
 async def notification(request: Request, who: Account) -> Response:
     console = _console(request)
     config = console.config
-    ledger = console.ledger()
-    view = status.timeline(ledger, request.path_params["ident"], datetime.now(UTC)) if ledger else None
+
+    def story() -> dict[str, Any] | None:
+        ledger = console.ledger()
+        return status.timeline(ledger, request.path_params["ident"], datetime.now(UTC)) if ledger else None
+
+    view = await console.work(story)
     if view is None:
-        return page(request, "missing.html", ident=request.path_params["ident"])
+        return await console.work(functools.partial(page, request, "missing.html", ident=request.path_params["ident"]))
     found, problem = None, None
     if view.get("source") and config.bootstrap:
         try:
@@ -415,7 +478,8 @@ async def notification(request: Request, who: Account) -> Response:
             problem = None if found else "no longer on its out topic (retention)"
         except (LaunchRelayError, ValueError) as exc:
             problem = str(exc)
-    return page(request, "notification.html", view=view, original=found, original_problem=problem)
+    return await console.work(functools.partial(page, request, "notification.html", view=view, original=found,
+                                                original_problem=problem))  # fmt: skip
 
 
 @signed_in(fragment=True)
@@ -464,11 +528,11 @@ async def dead_letter_list(request: Request, who: Account) -> Response:
         letters, matched = index.page(number, DEAD_LETTERS_PER_PAGE, reason=q.get("reason") or None,
                                       sender=q.get("sender") or None)  # fmt: skip
     console.last_looked[who.name] = datetime.now(UTC)
-    ledger = console.ledger()
+    audit = await console.work(lambda: ledger.redrives()[:20] if (ledger := console.ledger()) else [])
     pages = max(1, -(-matched // DEAD_LETTERS_PER_PAGE))
     around = {k: v for k, v in q.items() if k in ("reason", "sender") and v}
     return page(request, "deadletters.html", letters=letters, query=dict(q), error=error, done=q.get("redriven"),
-                audit=ledger.redrives()[:20] if ledger else [], number=number, pages=pages, matched=matched,
+                audit=audit, number=number, pages=pages, matched=matched,
                 forgotten=index.forgotten if index else 0,
                 newer=urlencode({**around, "page": number - 1}) if number > 0 else None,
                 older=urlencode({**around, "page": number + 1}) if number + 1 < pages else None)  # fmt: skip
@@ -514,9 +578,13 @@ async def redrive_one(request: Request, who: Account) -> Response:
     except LaunchRelayError as exc:
         return page(request, "redrive.html", ref=ref, deadletter_topic=topics.deadletter, error=str(exc))
     target = str(done.to)
-    ledger = console.ledger()
-    if ledger is not None:
-        ledger.record_redrive(datetime.now(UTC), who.name, f"{topics.deadletter}:{ref}", target)
+
+    def record() -> None:
+        ledger = console.ledger()
+        if ledger is not None:
+            ledger.record_redrive(datetime.now(UTC), who.name, f"{topics.deadletter}:{ref}", target)
+
+    await console.work(record)
     log.info("console.redrive", user=who.name, dead_letter=f"{topics.deadletter}:{ref}", to=target)
     return RedirectResponse(f"/deadletters?redriven={ref}", 303)
 

@@ -238,6 +238,11 @@ class SqliteLedger:
         rows = self._db.execute("SELECT at, user, dead_letter, target FROM redrives ORDER BY rowid DESC").fetchall()
         return [{"at": a, "user": u, "dead_letter": d, "target": t} for a, u, d, t in rows]
 
+    def version(self) -> tuple[int, int]:
+        """Changes when anything commits to the ledger: another connection (SQLite's ``data_version``) or this one
+        (its count of changed rows)."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._db.total_changes
+
     def close(self) -> None:
         self._db.close()
 
