@@ -6,6 +6,7 @@ without its CSRF token, sign out. With LAUNCHRELAY_SCREENSHOTS=DIR the board and
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import shutil
 from collections.abc import Coroutine, Iterator
@@ -203,3 +204,83 @@ def test_a_link_from_another_site_opens_the_page_it_names(
     fresh.fill("input[name=password]", PASSWORD)
     fresh.click("button[type=submit]")
     expect(fresh).to_have_url(f"{base}/n/cn-0002")
+
+
+def _bearing_and_angle(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    """On the sphere, as d3-geo works: the initial bearing from ``a`` to ``b`` and the angle between them, radians
+    (computed here, not by the page, so the test does not grade the page's arithmetic with itself)."""
+    lon1, lat1, lon2, lat2 = (math.radians(v) for v in (*a, *b))
+    dlon = lon2 - lon1
+    north = math.cos(lat1) * math.sin(lat2) - math.sin(lat1) * math.cos(lat2) * math.cos(dlon)
+    bearing = math.atan2(math.sin(dlon) * math.cos(lat2), north)
+    cosine = math.sin(lat1) * math.sin(lat2) + math.cos(lat1) * math.cos(lat2) * math.cos(dlon)
+    angle = math.acos(max(-1.0, min(1.0, cosine)))
+    return bearing, angle
+
+
+def test_a_notifications_map_draws_each_area_where_it_is(tmp_path: Path, page: Page) -> None:
+    """Issue 26: a watch would rather look at a map than read coordinates. Each story draws its launch area,
+    impact areas and direction (and for IN-PK the boundary with the distances the rules measured), from the
+    console's own files only. Each impact area is found where it should be: at its true bearing and distance from
+    the launch area in the page's projection (centred on the launch, distances true from it), worked out here
+    from the coordinates; across the antimeridian and over the pole as anywhere else, never smeared across the
+    world."""
+    from harness import deploy_config
+    from launchrelay.agreements.config import load_config
+    from test_console_map import circle, notice
+
+    cases = {
+        "cn-map": (
+            "CN-RU-2009",
+            notice(circle(100.29, 40.96, 20), circle(110.3, 45.2, 40), direction={"azimuth_deg": 60}),
+        ),
+        "cn-dateline": (
+            "CN-RU-2009",
+            notice(circle(179.2, 52.0, 30), circle(-179.6, 53.5, 60), direction={"sector": "NE"}),
+        ),
+        "cn-pole": ("CN-RU-2009", notice(circle(20.0, 88.5, 25), circle(-160.0, 87.5, 40))),
+        "in-map": ("IN-PK-2005", notice(circle(74.6, 26.0, 5), circle(72.0, 25.0, 30), direction={"sector": "W"})),
+    }
+    users = tmp_path / "users.toml"
+    set_user(users, "olga", Role.OPERATOR, PASSWORD)
+    with SqliteLedger(tmp_path / "ledger.sqlite") as db:
+        db.apply([forwarded(ident, 5).model_copy(update={"agreement": agreement, "notice": body})
+                  for ident, (agreement, body) in cases.items()], {("lr.status", 0): len(cases)})  # fmt: skip
+    agreements = dict(load_config(deploy_config("127.0.0.1:1", tmp_path / "deploy").config).agreements)
+    refused_by_policy: list[str] = []
+    page.on("console", lambda m: refused_by_policy.append(m.text) if "Content Security Policy" in m.text else None)
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith("http://127.0.0.1") else None)
+    config = ConsoleConfig(ledger=tmp_path / "ledger.sqlite", users=users, agreements=agreements)
+    with served_in_thread(build_app(config)) as base:
+        sign_in(page, base, "olga")
+        for ident, (_, body) in cases.items():
+            page.goto(f"{base}/n/CN/{ident}")
+            expect(page.locator("#map")).to_have_attribute("data-drawn", "land", timeout=10_000)
+            drawn = page.evaluate("""() => {
+                const svg = document.getElementById("map");
+                const box = (p) => { const b = p.getBBox(); return [b.x + b.width / 2, b.y + b.height / 2, b.width]; };
+                return {scale: +svg.dataset.scale, translate: svg.dataset.translate.split(",").map(Number),
+                        paths: [...svg.querySelectorAll("path[data-role]")].map((p) => [p.dataset.role, box(p)]),
+                        land: svg.querySelector("path.land").getAttribute("d").length};
+            }""")
+            centres = {role: box for role, box in drawn["paths"] if role in ("launch", "impact")}
+            tx, ty = drawn["translate"]
+            launch, impact = body["launch_area"]["centre"], body["impact_areas"][0]["centre"]
+            bearing, angle = _bearing_and_angle((launch["lon"], launch["lat"]), (impact["lon"], impact["lat"]))
+            want = (tx + drawn["scale"] * angle * math.sin(bearing), ty - drawn["scale"] * angle * math.cos(bearing))
+            got = centres["impact"]
+            slack = 3 + 0.03 * drawn["scale"] * angle
+            assert abs(got[0] - want[0]) < slack and abs(got[1] - want[1]) < slack, (ident, got, want)
+            assert abs(centres["launch"][0] - tx) < 3 and abs(centres["launch"][1] - ty) < 3, ident
+            assert got[2] < 720 / 3, f"{ident}: the impact area is drawn {got[2]:.0f} px wide (smeared?)"
+            assert "direction" in dict(drawn["paths"]) or "direction" not in body, ident
+            assert drawn["land"] > 1000, "Natural Earth's land is drawn"
+        # IN-PK: the boundary (75 E, east of the site) and the measured distances, the short one in red
+        boundary = next(box for role, box in drawn["paths"] if role == "boundary")
+        assert boundary[0] > drawn["translate"][0]
+        assert [r for r, _ in drawn["paths"]].count("distance") == 2
+        expect(page.locator("ul.measures li.short").first).to_contain_text("launch area: ")
+        expect(page.locator("#map text").first).to_be_visible()
+        shot(page, "console-map.png")
+    assert refused_by_policy == [] and outside == []

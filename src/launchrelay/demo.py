@@ -132,7 +132,8 @@ async def _serve_console(
     keys = {code: dict(party.keys) for code, party in deployment.parties.items()}
     app = build_app(ConsoleConfig(ledger=ledger, users=users, bootstrap=bootstrap,
                                   topic_prefix=deployment.relay.topic_prefix, operator_key=operator,
-                                  party_keys=keys, services=services))  # fmt: skip
+                                  party_keys=keys, services=services,
+                                  agreements=dict(deployment.agreements)))  # fmt: skip
     server = uvicorn.Server(uvicorn.Config(app, host=settings.console_host, port=settings.console_port,
                                            log_config=None, access_log=False))  # fmt: skip
     serving = asyncio.create_task(server.serve())

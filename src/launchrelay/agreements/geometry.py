@@ -260,6 +260,22 @@ class Boundary:
         km = self._polygon_km(outline, centre, extent, kms, convex=True)
         return km == 0.0, km
 
+    def nearest_pair(self, shape: Shape) -> tuple[LonLat, LonLat]:
+        """The point of the area and the point of the boundary nearest each other (the ends of the distance
+        :meth:`distance_km` measures, for a map), found in a plane centred on the area."""
+        kms = self._sphere_km(shape.centre)
+        near = self._near(kms, self._widen(self._nearest(kms) + 2 * shape.extent_km)) or list(self._dense)
+        plane = Plane(shape.centre)
+        line = MultiLineString([plane.xy(r) for r in near])
+        # a geodesic circle is a circle in this plane (distances from its centre are exact)
+        area = (
+            Point(0.0, 0.0).buffer(shape.extent_km * 1000.0, 64)
+            if shape.is_circle
+            else Polygon(plane.xy(shape.outline))
+        )
+        on_area, on_line = nearest_points(area, line)
+        return plane.lonlat(on_area.x, on_area.y), plane.lonlat(on_line.x, on_line.y)
+
     def side_of(self, lon: float, lat: float) -> Side | None:
         """Which side of the boundary, as its line is drawn, the point lies on (None: on it)."""
         kms = self._sphere_km((lon, lat))

@@ -295,7 +295,7 @@ def check_content(notice: Notice, agreement: Agreement, prefix: str = "") -> lis
 _BOUNDARIES: dict[int, tuple[GeometryRules, Boundary]] = {}
 
 
-def _boundary(rules: GeometryRules) -> Boundary:
+def prepared_boundary(rules: GeometryRules) -> Boundary:
     """The prepared boundary of these rules (prepared once per config, however many notices are judged)."""
     cached = _BOUNDARIES.get(id(rules))
     if cached is None or cached[0] is not rules:
@@ -305,7 +305,8 @@ def _boundary(rules: GeometryRules) -> Boundary:
     return cached[1]
 
 
-def _shape(area: CircleArea | PolygonArea) -> Shape:
+def shape_of(area: CircleArea | PolygonArea) -> Shape:
+    """An area as the geometry measures it."""
     if isinstance(area, CircleArea):
         return Shape.circle(area.centre.lon, area.centre.lat, area.radius_km)
     return Shape.polygon([(p.lon, p.lat) for p in area.points])
@@ -321,13 +322,13 @@ def check_geometry(notice: Notice, agreement: Agreement, sender: str, prefix: st
     rules = agreement.geometry
     if rules is None or rules.boundary is None:
         return []
-    boundary = _boundary(rules)
+    boundary = prepared_boundary(rules)
     side = rules.party_sides.get(sender)
     out: list[Reason] = []
 
     def measurable(area: Area, where: str) -> Shape | None:
         if isinstance(area, CircleArea | PolygonArea):
-            return _shape(area)
+            return shape_of(area)
         text = f"{agreement.id} measures distances: give the area as a polygon or circle"
         out.append(_reason(R.AREA_NOT_MEASURABLE, text, where))
         return None

@@ -37,7 +37,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from launchrelay.agreements.config import Agreement
 from launchrelay.console.accounts import Account, LoginBrake, Role, load_users, shown, verify
+from launchrelay.console.mapdata import map_of
 from launchrelay.console.sessions import Sessions
 from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import ConfigError, FormatTooNew, LaunchRelayError, LedgerCorrupt
@@ -72,6 +74,8 @@ class ConsoleConfig:
     client_options: dict[str, Any] = field(default_factory=dict)
     #: name -> base URL of the ops endpoint (/readyz, /metrics) of each service the health page shows
     services: dict[str, str] = field(default_factory=dict)
+    #: the deployment's agreements (from the config): a notification's map draws its agreement's boundary
+    agreements: dict[str, Agreement] = field(default_factory=dict)
     #: party -> key id -> base64 public key (from the config): the original bytes' signature is checked with these
     party_keys: dict[str, dict[str, str]] = field(default_factory=dict)
     #: the operator key the console signs redrives with (registered in [relay] operator_keys); None: no redrive
@@ -464,7 +468,10 @@ async def notification(request: Request, who: Account) -> Response:
 
     def story() -> dict[str, Any] | None:
         ledger = console.ledger()
-        return status.timeline(ledger, request.path_params["ident"], datetime.now(UTC)) if ledger else None
+        view = status.timeline(ledger, request.path_params["ident"], datetime.now(UTC)) if ledger else None
+        if view is not None:
+            view["map"] = map_of(view.get("notice"), config.agreements.get(view.get("agreement") or ""))
+        return view
 
     view = await console.work(story)
     if view is None:
@@ -479,7 +486,7 @@ async def notification(request: Request, who: Account) -> Response:
         except (LaunchRelayError, ValueError) as exc:
             problem = str(exc)
     return await console.work(functools.partial(page, request, "notification.html", view=view, original=found,
-                                                original_problem=problem))  # fmt: skip
+                                                original_problem=problem, map=view["map"]))  # fmt: skip
 
 
 @signed_in(fragment=True)
