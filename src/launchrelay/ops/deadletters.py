@@ -287,7 +287,7 @@ class DeadLetterIndex:
     moment share one read."""
 
     def __init__(
-        self, bootstrap: str, topics: Topics, client_options: dict[str, Any] | None = None, keep: int = 20_000
+        self, bootstrap: str, topics: Topics, client_options: dict[str, Any] | None = None, keep: int = 5_000
     ) -> None:
         self.bootstrap, self.topics, self.client_options = bootstrap, topics, client_options
         self._briefs: collections.deque[Brief] = collections.deque(maxlen=keep)
