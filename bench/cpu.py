@@ -84,7 +84,7 @@ def run(n: int, rounds: int) -> dict[str, Any]:
         def one(i: int) -> Any:
             state = MemoryState()  # each notice alone: no duplicate of an earlier round
             d = decide(record(items, sender, i), ctx, state)
-            assert d.kind == "forward", d.reasons
+            assert d.kind == "forwarded", d.reasons
             return plan(d, topics, signers["relay"], "relay-cpu", datetime.now(UTC))
 
         return one

@@ -26,6 +26,7 @@ from launchrelay.agreements.config import load_config
 from launchrelay.contract.codec import read
 from launchrelay.contract.messages import PlannedLaunch
 from launchrelay.contract.notice import Notice
+from launchrelay.contract.outcomes import Outcome
 from launchrelay.kafka.produce import send_all, set_concurrent_transactions_backoff
 from launchrelay.relay.decide import Decision, RelayContext, forget_time
 from launchrelay.relay.outputs import plan
@@ -54,7 +55,7 @@ def outputs(ctx: RelayContext, signer: Signer, r: Any) -> list[OutRecord]:
     seen = SeenMessage(sender=msg.sender, message_id=msg.message_id, digest=digest, message_type=msg.message_type,
                        agreement=msg.agreement, launch_key=msg.launch_key, recipients=tuple(msg.recipients),
                        outcome="forwarded", src=Src.of(record.ref), notice=text, forget_at=forget_at)  # fmt: skip
-    decision = Decision("forward", record, owner, seen.digest, message=msg, recipients=list(msg.recipients),
+    decision = Decision(Outcome.FORWARDED, record, owner, seen.digest, message=msg, recipients=list(msg.recipients),
                         state_writes=[seen], agreement=agreement, notice=notice, notice_text=text)  # fmt: skip
     return plan(decision, ctx.topics, signer, "same-work", datetime.now(UTC))
 

@@ -39,7 +39,7 @@ LAUNCH_KEY = json.loads(BASE)["launch_key"].encode()
 STATE = MemoryState()
 STATE.apply(SeenMessage("CN", "cn-seen", "0" * 64, "planned_launch", "CN-RU-2009", LAUNCH_KEY.decode(), ("RU",),
                         "forwarded"))  # fmt: skip
-RUNS = {"inputs": 0, "forward": 0, "reject": 0, "duplicate": 0, "crashes": 0}
+RUNS = {"inputs": 0, "forwarded": 0, "rejected": 0, "duplicate": 0, "crashes": 0}
 STARTED = time.monotonic()
 #: how long to run (libFuzzer's own exit skips Python's, so the harness keeps time and reports itself)
 SECONDS = float(os.environ.get("FUZZ_SECONDS", "60"))
@@ -68,7 +68,7 @@ def one_input(data: bytes) -> None:
     record = record_of(data)
     try:
         decision = decide(record, CTX, STATE)
-        if decision.kind != "forward" and not decision.reasons:
+        if decision.kind != "forwarded" and not decision.reasons:
             raise AssertionError(f"a {decision.kind} without reasons")
         plan(decision, CTX.topics, DEPLOY.relay_signer, "fuzz", NOW)
     except BaseException:
@@ -85,7 +85,7 @@ def report() -> None:
     took = time.monotonic() - STARTED
     print(
         f"fuzz: {RUNS['inputs']} inputs in {took:.0f} s ({RUNS['inputs'] / max(took, 1e-9):.0f}/s): "
-        f"{RUNS['forward']} forwarded, {RUNS['reject']} rejected, {RUNS['duplicate']} duplicates; "
+        f"{RUNS['forwarded']} forwarded, {RUNS['rejected']} rejected, {RUNS['duplicate']} duplicates; "
         f"crashes: {RUNS['crashes']}",
         flush=True,
     )

@@ -44,9 +44,9 @@ def test_hostile_benchmark_measures_every_record(tmp_path: Path) -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = json.loads((tmp_path / "hostile.json").read_text())["rows"]
-    assert rows["valid CN-RU notice"]["outcome"] == "forward" and rows["valid IN-PK notice"]["outcome"] == "forward"
+    assert rows["valid CN-RU notice"]["outcome"] == "forwarded" == rows["valid IN-PK notice"]["outcome"]
     hostile = {name: row for name, row in rows.items() if not name.startswith("valid")}
-    assert len(hostile) >= 10 and all(row["outcome"] == "reject" and row["reasons"] for row in hostile.values())
+    assert len(hostile) >= 10 and all(row["outcome"] == "rejected" and row["reasons"] for row in hostile.values())
     assert all(row["median_ms"] > 0 and row["peak_mib"] >= 0 for row in rows.values())
     assert "| ~900 KB polygon (27,000 points) |" in (tmp_path / "hostile.md").read_text()
 

@@ -40,7 +40,7 @@ def test_same_work_pipe_writes_the_relays_records() -> None:
     pipe = outputs(ctx, signers["relay"], ConsumerRecord(topic, 2, 41, now_ms, 1, key, value, None, len(key),
                                                          len(value), headers))  # fmt: skip
     decision = decide(InboundRecord(topic, 2, 41, key, value, headers, now_ms), ctx, MemoryState())
-    assert decision.kind == "forward", decision.reasons
+    assert decision.kind == "forwarded", decision.reasons
     relay = plan(decision, ctx.topics, signers["relay"], "same-work", datetime.now(UTC))
     assert [(o.topic, o.key) for o in pipe] == [(o.topic, o.key) for o in relay]
     assert [[n for n, _ in o.headers] for o in pipe] == [[n for n, _ in o.headers] for o in relay]

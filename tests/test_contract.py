@@ -136,3 +136,18 @@ def test_schema_errors_in_words() -> None:
     (sender,) = said("party_lowercase.json")
     assert sender == ("sender", "sender must be a party's ISO 3166-1 alpha-2 code, two upper-case letters (e.g. CN)")
     assert [r.message for r in read(b"[]").reasons] == ["the message must be an object"]
+
+
+def test_every_verdict_is_a_receipt_outcome_and_an_event_kind_as_written() -> None:
+    """One enumeration of outcomes (contract/outcomes.py): the relay's decisions, its state, the ledger, the logs and
+    the counters speak it; the published enumerations carry each verdict with the same value, so a verdict passes
+    to a receipt or a status event unchanged. The relay's own records (a beacon, a linked centre's receipt) are
+    outcomes no receipt tells."""
+    from launchrelay.contract.events import EventKind
+    from launchrelay.contract.messages import ReceiptOutcome
+    from launchrelay.contract.outcomes import VERDICTS, Outcome
+
+    for verdict in VERDICTS:
+        assert ReceiptOutcome(verdict.value).value == EventKind(verdict.value).value == verdict
+    assert {o.value for o in Outcome} - {o.value for o in VERDICTS} == {"remote_receipt", "beacon"}
+    assert "beacon" not in {o.value for o in ReceiptOutcome} | {k.value for k in EventKind}

@@ -310,12 +310,12 @@ def test_a_report_outside_the_window_reaches_the_counterpart_flagged(deploy: Dep
     LAUNCH_OUTSIDE_WINDOW as a warning on the sender's receipt (the default); an agreement set to
     report_outside_window = "reject" refuses it."""
     flagged = decided(outside_window_report(), deploy, ctx)
-    assert flagged.kind == "forward" and [w.code for w in flagged.warnings] == ["LAUNCH_OUTSIDE_WINDOW"]
+    assert flagged.kind == "forwarded" and [w.code for w in flagged.warnings] == ["LAUNCH_OUTSIDE_WINDOW"]
     d = ctx.deployment
     strict = d.agreements["CN-RU-2009"].model_copy(update={"report_outside_window": "reject"})
     refusing = RelayContext.build(d.model_copy(update={"agreements": {**d.agreements, "CN-RU-2009": strict}}))
     refused = decided(outside_window_report(), deploy, refusing)
-    assert refused.kind == "reject" and "LAUNCH_OUTSIDE_WINDOW" in refused.reason_codes
+    assert refused.kind == "rejected" and "LAUNCH_OUTSIDE_WINDOW" in refused.reason_codes
 
 
 def decided(row: Row, deploy: Deploy, ctx: RelayContext) -> Decision:
@@ -327,7 +327,7 @@ def decided(row: Row, deploy: Deploy, ctx: RelayContext) -> Decision:
 def test_each_reason_code(code: ReasonCode, deploy: Deploy, ctx: RelayContext) -> None:
     """Each crafted record is rejected with its reason code, and the plan lists that code in the dead letter."""
     decision = decided(ROWS[code](), deploy, ctx)
-    assert decision.kind == "reject", decision
+    assert decision.kind == "rejected", decision
     assert code.value in decision.reason_codes
     out = plan(decision, ctx.topics, deploy.relay_signer, "r1", NOW)
     (dead,) = [o for o in out if o.topic == ctx.topics.deadletter]
@@ -357,14 +357,14 @@ def test_a_recipient_is_sent_only_the_contract_versions_it_reads(deploy: Deploy,
     d = ctx.deployment
     ru = d.parties["RU"].model_copy(update={"reads": ["launchrelay/1", "launchrelay/2"]})
     reads_both = RelayContext.build(d.model_copy(update={"parties": {**d.parties, "RU": ru}}))
-    assert decided(Row(notice(contract="launchrelay/2")), deploy, reads_both).kind == "forward"
-    assert decided(Row(notice()), deploy, ctx).kind == "forward", "launchrelay/1, as every party reads"
+    assert decided(Row(notice(contract="launchrelay/2")), deploy, reads_both).kind == "forwarded"
+    assert decided(Row(notice()), deploy, ctx).kind == "forwarded", "launchrelay/1, as every party reads"
 
 
 def test_valid_notice_is_forwarded(deploy: Deploy, ctx: RelayContext) -> None:
     """The base notice of the table passes every check (so each row fails for its own reason)."""
     decision = decided(Row(notice()), deploy, ctx)
-    assert decision.kind == "forward" and decision.recipients == ["RU"] and not decision.reasons
+    assert decision.kind == "forwarded" and decision.recipients == ["RU"] and not decision.reasons
 
 
 def test_exact_repeat_is_a_duplicate(deploy: Deploy, ctx: RelayContext) -> None:
@@ -386,7 +386,7 @@ def _rejected_once(deploy: Deploy, ctx: RelayContext) -> tuple[InboundRecord, Me
     late = Row(notice(window={"start": _t(timedelta(hours=23)), "end": _t(timedelta(days=1))}))
     record, state = build(late, deploy)
     rejected = decide(record, ctx, state)
-    assert rejected.kind == "reject"
+    assert rejected.kind == "rejected"
     for write in rejected.state_writes:
         state.apply(write)
     return record, state
@@ -398,7 +398,7 @@ def test_operators_redrive_reopens_only_a_rejection(deploy: Deploy, ctx: RelayCo
     record, state = _rejected_once(deploy, ctx)
     mark = redrive_headers(deploy.operator_signer, "lr.deadletter:0:7", "watch-alice", record.value or b"")
     redriven = decide(_again(record, 43, mark), ctx, state)
-    assert redriven.kind == "reject" and redriven.reason_codes != ["DUPLICATE"]  # judged again (still too late)
+    assert redriven.kind == "rejected" and redriven.reason_codes != ["DUPLICATE"]  # judged again (still too late)
     assert redriven.redrive_of == "lr.deadletter:0:7" and redriven.redrive_ignored is None
     (event,) = [json.loads(o.value) for o in plan(redriven, ctx.topics, deploy.relay_signer, "r1", NOW)
                 if o.topic == ctx.topics.status]  # fmt: skip
@@ -439,7 +439,7 @@ def test_a_forged_mark_on_a_new_notice_is_forwarded_without_it(deploy: Deploy, c
     no mark header reaches the recipient."""
     record, state = build(Row(notice()), deploy)
     decision = decide(_again(record, 43, [(REDRIVE_HEADER, b"x"), ("lr-redrive-by", b"me")]), ctx, state)
-    assert decision.kind == "forward"
+    assert decision.kind == "forwarded"
     out = plan(decision, ctx.topics, deploy.relay_signer, "r1", NOW)
     (copy,) = [o for o in out if o.topic == ctx.topics.inbound("RU")]
     assert not any(k.startswith("lr-redrive") for k, _ in copy.headers)
@@ -460,7 +460,7 @@ def test_set_aside_names_the_error(code: ReasonCode, deploy: Deploy, ctx: RelayC
     """A record set aside is a rejection with its code and the error in lr-error, planned like any other."""
     record, _ = build(Row(notice()), deploy)
     decision = set_aside(record, ctx, code, RecursionError("too deep"), 3)
-    assert decision.kind == "reject" and decision.reason_codes == [code.value] and decision.owner == "CN"
+    assert decision.kind == "rejected" and decision.reason_codes == [code.value] and decision.owner == "CN"
     out = plan(decision, ctx.topics, deploy.relay_signer, "r1", NOW)
     (dead,) = [o for o in out if o.topic == ctx.topics.deadletter]
     assert dead.value == record.value and dict(dead.headers)["lr-error"] == b"RecursionError: too deep"
@@ -472,7 +472,7 @@ def test_null_header_values_are_kept_on_the_forward(deploy: Deploy, ctx: RelayCo
     """A header with a null value is no signature, and is carried as null on a forward (not turned into bytes)."""
     row = Row(notice(), extra_headers=[("x-trace", None)])
     decision = decided(row, deploy, ctx)
-    assert decision.kind == "forward"
+    assert decision.kind == "forwarded"
     (copy,) = [o for o in plan(decision, ctx.topics, deploy.relay_signer, "r1", NOW) if o.topic.endswith("RU.in")]
     assert ("x-trace", None) in copy.headers
 
@@ -500,7 +500,7 @@ def test_a_forgotten_id_replayed_is_refused_by_its_age_never_forwarded_twice(
     }
     record, state = build(rows[what], deploy)
     first = decide(record, ctx, state)
-    assert first.kind == ("reject" if what == "rejected" else "forward"), first.reasons
+    assert first.kind == ("rejected" if what == "rejected" else "forwarded"), first.reasons
     (remembered,) = [w for w in first.state_writes if w.message_id == first.message.message_id]  # type: ignore[union-attr]
     state.apply(remembered)
     remember_for = ctx.deployment.relay.remember_for.total_seconds()
@@ -511,4 +511,4 @@ def test_a_forgotten_id_replayed_is_refused_by_its_age_never_forwarded_twice(
     assert just_before.kind == "duplicate"
     state.forget(remembered.key)
     replay = decide(_at(record, 51, remembered.forget_at + 1), ctx, state)
-    assert replay.kind == "reject" and "CREATED_AT_TOO_OLD" in replay.reason_codes
+    assert replay.kind == "rejected" and "CREATED_AT_TOO_OLD" in replay.reason_codes

@@ -62,8 +62,8 @@ def state() -> MemoryState:
 
 def check(record: InboundRecord) -> None:
     decision = decide(record, CTX, state())
-    assert decision.kind in ("forward", "reject", "duplicate")
-    if decision.kind == "forward":
+    assert decision.kind in ("forwarded", "rejected", "duplicate")
+    if decision.kind == "forwarded":
         assert decision.message is not None and decision.recipients and not decision.reasons
         assert record.key == decision.message.launch_key.encode()
         document = strict.parse(record.value or b"")
@@ -74,7 +74,7 @@ def check(record: InboundRecord) -> None:
         assert decision.reasons and set(decision.reason_codes) <= CODES
     out = plan(decision, CTX.topics, DEPLOY.relay_signer, "fuzz", NOW)
     assert any(o.topic == CTX.topics.status for o in out)
-    if decision.kind != "forward":
+    if decision.kind != "forwarded":
         assert any(o.topic == CTX.topics.deadletter and o.value == (record.value or b"") for o in out)
 
 
@@ -182,7 +182,7 @@ def test_examples_add_up_and_the_bases_forward() -> None:
         raw = json.dumps(base).encode()
         record = InboundRecord(DEPLOY.topics.outbound(base["sender"]), 0, 1, base["launch_key"].encode(), raw,
                                DEPLOY.signers[base["sender"]].headers(raw), NOW_MS)  # fmt: skip
-        assert decide(record, CTX, state()).kind == "forward", base["message_type"]
+        assert decide(record, CTX, state()).kind == "forwarded", base["message_type"]
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")

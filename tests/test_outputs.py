@@ -119,7 +119,7 @@ def test_the_event_carries_the_notice_as_it_stands(offline_deploy: Deploy, offli
         Row(follow_up("amendment", window=moved), state=[seen(notice=notice_text(notice()))]), deploy, ctx
     )
     for decision in (planned, amended):
-        assert decision.kind == "forward", decision.reasons
+        assert decision.kind == "forwarded", decision.reasons
         (status,) = [
             o for o in plan(decision, ctx.topics, deploy.relay_signer, "r1", NOW) if o.topic == ctx.topics.status
         ]

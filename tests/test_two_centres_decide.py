@@ -67,7 +67,7 @@ def test_a_notice_goes_to_the_link_topic_and_the_sending_centre_keeps_its_deadli
     """CN's centre forwards CN's notice to RU over the link (P.link.RU), CN's receipt stays home, and the status
     event carries the acknowledgement deadline: the sending centre keeps its party's deadlines."""
     decision = decide(record("lr.CN.out", RAW, SIGNERS["CN"].headers(RAW)), CN, MemoryState())
-    assert decision.kind == "forward" and decision.recipients == ["RU"]
+    assert decision.kind == "forwarded" and decision.recipients == ["RU"]
     out = planned(decision, CN, "relay-CN")
     assert sorted(out) == ["lr.CN.in", "lr.link.RU", "lr.relay-state", "lr.status"]
     assert out["lr.link.RU"][0].value == RAW
@@ -81,7 +81,7 @@ def test_the_receiving_centre_verifies_again_and_forwards_to_its_own_party() -> 
     forwarded = planned(decide(record("lr.CN.out", RAW, SIGNERS["CN"].headers(RAW)), CN, MemoryState()), CN,
                         "relay-CN")["lr.link.RU"][0]  # fmt: skip
     decision = decide(record("CN.lr.link.RU", forwarded.value, forwarded.headers), RU, MemoryState())
-    assert decision.kind == "forward" and decision.link == "CN" and decision.owner == "CN"
+    assert decision.kind == "forwarded" and decision.link == "CN" and decision.owner == "CN"
     out = planned(decision, RU, "relay-RU")
     assert sorted(out) == ["lr.RU.in", "lr.link.CN", "lr.relay-state", "lr.status"]
     copy = out["lr.RU.in"][0]
@@ -108,7 +108,7 @@ def test_a_repeat_over_the_link_is_absorbed() -> None:
 def test_a_forged_notice_over_the_link_is_refused_there_and_the_sender_told() -> None:
     """Whatever the sending centre let through, the receiving one checks the signature itself."""
     decision = decide(record("CN.lr.link.RU", RAW, SIGNERS["rogue"].headers(RAW)), RU, MemoryState())
-    assert decision.kind == "reject" and "KEY_UNKNOWN" in decision.reason_codes
+    assert decision.kind == "rejected" and "KEY_UNKNOWN" in decision.reason_codes
     out = planned(decision, RU, "relay-RU")
     assert sorted(out) == ["lr.deadletter", "lr.link.CN", "lr.status"]  # refusals stay home; the receipt goes back
 
@@ -146,7 +146,7 @@ def test_a_receipt_or_beacon_that_does_not_verify_is_set_aside_without_a_reply()
     raw = remote_receipt("forwarded")
     for headers in (SIGNERS["rogue"].headers(raw), [], SIGNERS["CN"].headers(raw)):
         decision = decide(record("RU.lr.link.CN", raw, headers), CN, MemoryState())
-        assert decision.kind == "reject" and decision.reason_codes == [ReasonCode.LINK_UNVERIFIED]
+        assert decision.kind == "rejected" and decision.reason_codes == [ReasonCode.LINK_UNVERIFIED]
         assert sorted(planned(decision, CN, "relay-CN")) == ["lr.deadletter", "lr.status"]
     value = beacon("RU", "relay-ru", datetime(2026, 11, 28, 11, 59, 58, tzinfo=UTC))
     forged = decide(record("RU.lr.link.CN", value, [(LINK_BEACON, b"1"), *SIGNERS["rogue"].headers(value)]), CN,
@@ -166,7 +166,7 @@ def test_a_recipient_no_link_reaches_is_refused() -> None:
     """RECIPIENT_UNREACHABLE: a centre with no link to RU's cannot forward to RU."""
     alone = centre("CN", linked=False)
     decision = decide(record("lr.CN.out", RAW, SIGNERS["CN"].headers(RAW)), alone, MemoryState())
-    assert decision.kind == "reject" and "RECIPIENT_UNREACHABLE" in decision.reason_codes
+    assert decision.kind == "rejected" and "RECIPIENT_UNREACHABLE" in decision.reason_codes
 
 
 def test_the_centres_topics(tmp_path: Path) -> None:
@@ -187,7 +187,7 @@ def test_a_retransmission_over_the_link_is_forwarded_once_per_attempt() -> None:
         state.apply(w)
     resent = [*SIGNERS["CN"].headers(RAW), ("lr-retransmission", b"1")]
     again = decide(record("CN.lr.link.RU", RAW, resent, offset=20), RU, state)
-    assert again.kind == "forward" and again.recipients == ["RU"]
+    assert again.kind == "forwarded" and again.recipients == ["RU"]
     out = planned(again, RU, "relay-RU")
     assert header(out["lr.RU.in"][0].headers, "lr-retransmission") == b"1"
     for w in again.state_writes:
@@ -196,7 +196,7 @@ def test_a_retransmission_over_the_link_is_forwarded_once_per_attempt() -> None:
     assert repeat.kind == "duplicate" and sorted(planned(repeat, RU, "relay-RU")) == ["lr.status"]
     second = decide(record("CN.lr.link.RU", RAW, [*SIGNERS["CN"].headers(RAW), ("lr-retransmission", b"2")],
                            offset=22), RU, state)  # fmt: skip
-    assert second.kind == "forward"
+    assert second.kind == "forwarded"
 
 
 def test_the_sending_centres_tracker_resends_over_the_link() -> None:

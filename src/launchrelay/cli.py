@@ -132,7 +132,9 @@ def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         key=args.key.encode() if args.key else None, after=[(name, read(name)) for name in args.after],
     )  # fmt: skip
     print(json.dumps(as_json(checked), indent=2) if args.json else render(checked))
-    return 0 if checked.decision.kind == "forward" else 1
+    from launchrelay.contract.outcomes import Outcome
+
+    return 0 if checked.decision.kind is Outcome.FORWARDED else 1
 
 
 def _cmd_docs(args: argparse.Namespace, settings: Settings) -> int:

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from launchrelay.agreements.config import Deployment
 from launchrelay.contract.headers import KEY_ID_HEADER, SIGNATURE_HEADER, Headers
+from launchrelay.contract.outcomes import Outcome
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide
 from launchrelay.relay.state import MemoryState
 
@@ -77,12 +78,16 @@ def check_message(
     return Checked(decide(_record(ctx, raw, received_at, headers, key), ctx, state), earlier)
 
 
+#: How `launchrelay check` says each verdict (a word for what the relay would do).
+_SAID = {Outcome.FORWARDED: "forward", Outcome.REJECTED: "reject", Outcome.DUPLICATE: "duplicate"}
+
+
 def render(checked: Checked) -> str:
     """What `launchrelay check` prints: each earlier message's outcome, then the verdict and every reason."""
-    lines = [f"(earlier) {name}: {d.kind}" + (f" {', '.join(d.reason_codes)}" if d.reasons else "")
+    lines = [f"(earlier) {name}: {_SAID[d.kind]}" + (f" {', '.join(d.reason_codes)}" if d.reasons else "")
              for name, d in checked.earlier]  # fmt: skip
     d = checked.decision
-    verdict = {"forward": "forward", "reject": "reject", "duplicate": "duplicate"}[d.kind]
+    verdict = _SAID[d.kind]
     to = f" to {', '.join(d.recipients)}" if d.recipients else ""
     lines.append(f"{verdict}{to}")
     lines += [f"  {r.code}{' (' + r.field + ')' if r.field else ''}: {r.message}" for r in d.reasons]
@@ -95,11 +100,11 @@ def render(checked: Checked) -> str:
 def as_json(checked: Checked) -> dict[str, object]:
     d = checked.decision
     return {
-        "outcome": d.kind,
+        "outcome": _SAID[d.kind],
         "recipients": d.recipients,
         "reasons": [r.model_dump(exclude_none=True) for r in d.reasons],
         "warnings": [w.model_dump(exclude_none=True) for w in d.warnings],
         "notice": d.notice.to_json() if d.notice else None,
         "changed": d.changed,
-        "earlier": [{"file": name, "outcome": e.kind, "reasons": e.reason_codes} for name, e in checked.earlier],
+        "earlier": [{"file": name, "outcome": _SAID[e.kind], "reasons": e.reason_codes} for name, e in checked.earlier],
     }

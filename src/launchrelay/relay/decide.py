@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -41,6 +41,7 @@ from launchrelay.contract.messages import (
     RecordRef,
 )
 from launchrelay.contract.notice import Notice
+from launchrelay.contract.outcomes import Outcome
 from launchrelay.reasons import ReasonCode as R
 from launchrelay.relay.state import SeenMessage, Src, StateView
 from launchrelay.signing import RedriveMark, Verdict, public_key_from_b64, read_redrive, verify_headers
@@ -109,18 +110,13 @@ class RelayContext:
                    operator_keys=operators, link_keys=links)  # fmt: skip
 
 
-#: ``remote_receipt``: a linked centre's signed receipt for a message this centre sent it (passed to the local
-#: sender); ``beacon``: a linked centre's relay saying the link is alive (nothing written)
-Kind = Literal["forward", "reject", "duplicate", "remote_receipt", "beacon"]
-
-
 #: The fields that say what a decision is about (:attr:`Decision.identity`).
 IDENTITY = ("message_id", "message_type", "agreement", "sender", "recipients", "launch_key", "refers_to")
 
 
 @dataclass(frozen=True)
 class Decision:
-    kind: Kind
+    kind: Outcome
     record: InboundRecord
     owner: str | None
     digest: str
@@ -200,7 +196,7 @@ def set_aside(record: InboundRecord, ctx: RelayContext, code: R, error: BaseExce
         parsed = read(record.value or b"").message
         message = None if isinstance(parsed, Receipt) else parsed
     return Decision(
-        "reject",
+        Outcome.REJECTED,
         record,
         ctx.topics.owner_of(record.topic),
         hashlib.sha256(record.value or b"").hexdigest(),
@@ -240,7 +236,7 @@ def _check_reference(
 ) -> tuple[list[Reason], bool, SeenMessage | None]:
     assert message.refers_to is not None
     ref = state.get(message.sender, message.refers_to)
-    if ref is None or ref.outcome != "forwarded":
+    if ref is None or ref.outcome != Outcome.FORWARDED:
         what = "no forwarded message" if ref is None else "a rejected message"
         return (
             [_r(R.REFERENCE_UNKNOWN, f"{message.refers_to!r} is {what} of {message.sender}", "refers_to")],
@@ -269,7 +265,7 @@ def _check_ack(message: Acknowledgement, state: StateView) -> tuple[list[Reason]
         return [_r(R.RECIPIENT_NOT_PARTY, "an acknowledgement goes to the original sender only", "recipients")], False
     original_sender = message.recipients[0]
     ref = state.get(original_sender, message.refers_to)
-    if ref is None or ref.outcome != "forwarded":
+    if ref is None or ref.outcome != Outcome.FORWARDED:
         return [
             _r(
                 R.REFERENCE_UNKNOWN,
@@ -359,16 +355,16 @@ def _earlier(
     same bytes are a duplicate (or, over a link, a re-send); other bytes under the id are refused. An operator's
     signed redrive of a message rejected before decides it again."""
     seen = state.get(message.sender, message.message_id)
-    if seen is not None and seen.digest == digest and seen.outcome == "rejected" and mark and mark.authentic:
+    if seen is not None and seen.digest == digest and seen.outcome == Outcome.REJECTED and mark and mark.authentic:
         seen = None
-    if seen is not None and seen.digest == digest and link is not None and seen.outcome == "forwarded":
+    if seen is not None and seen.digest == digest and link is not None and seen.outcome == Outcome.FORWARDED:
         resent = _retransmission(record, ctx, state, message, seen, link)
         if resent is not None:
             return seen, resent, []
     if seen is not None and seen.digest == digest:
         repeat = _r(R.DUPLICATE, "already handled; not forwarded again")
         owner = ctx.topics.owner_of(record.topic)
-        return seen, Decision("duplicate", record, owner, digest, message=message, reasons=[repeat], redrive=mark,
+        return seen, Decision(Outcome.DUPLICATE, record, owner, digest, message=message, reasons=[repeat], redrive=mark,
                               link=link), []  # fmt: skip
     if seen is not None:
         return (
@@ -433,7 +429,7 @@ def _state_writes(
             agreement=message.agreement,
             launch_key=message.launch_key,
             recipients=tuple(message.recipients),
-            outcome="forwarded" if forwarded else "rejected",
+            outcome=Outcome.FORWARDED if forwarded else Outcome.REJECTED,
             src=src,
             notice=notice_text if isinstance(message, PlannedLaunch) else None,
             forget_at=forget_at,
@@ -461,7 +457,7 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
             return relayed
 
     def reject(reasons: list[Reason]) -> Decision:
-        return Decision("reject", record, owner, digest, reasons=reasons)
+        return Decision(Outcome.REJECTED, record, owner, digest, reasons=reasons)
 
     got = _read_bytes(value, ctx)  # 1
     if not got.strict:
@@ -485,12 +481,13 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
     found = _agreement(message, record, ctx, agreement, referred.notice)  # 6
     reasons += [*found.reasons, *referred.reasons]
     reasons += [*_reachable(message, ctx.topics, link), *_readable(message, ctx.deployment)]  # 7: who can take it
-    kind: Kind = "reject" if reasons else "forward"
-    after, changed = (found.notice, found.changed) if kind == "forward" else (None, [])  # a refusal changes nothing
+    kind = Outcome.REJECTED if reasons else Outcome.FORWARDED
+    forwarded = kind is Outcome.FORWARDED
+    after, changed = (found.notice, found.changed) if forwarded else (None, [])  # a refusal changes nothing
     notice_text = after.to_text() if after is not None else None
     writes: list[SeenMessage] = []
     if authentic and seen is None:  # 8
-        writes = _state_writes(message, record, ctx, agreement, digest, kind == "forward", referred, after, notice_text)
+        writes = _state_writes(message, record, ctx, agreement, digest, forwarded, referred, after, notice_text)
     return Decision(
         kind,
         record,
@@ -499,13 +496,11 @@ def decide(record: InboundRecord, ctx: RelayContext, state: StateView) -> Decisi
         message=message,
         reasons=reasons,
         # over a link, only this centre's own party gets a copy: a centre never passes a record on to a third
-        recipients=[p for p in message.recipients if link is None or ctx.topics.is_local(p)]
-        if kind == "forward"
-        else [],
+        recipients=[p for p in message.recipients if link is None or ctx.topics.is_local(p)] if forwarded else [],
         state_writes=writes,
         reference_missing=referred.missing,
         agreement=agreement,
-        warnings=found.warnings if kind == "forward" else [],
+        warnings=found.warnings if forwarded else [],
         notice=after,
         notice_text=notice_text,
         changed=changed,
@@ -527,10 +522,10 @@ def _retransmission(
     digest = seen.digest
     if state.get(message.sender, ident) is not None:
         repeat = _r(R.DUPLICATE, "this retransmission was forwarded already")
-        return Decision("duplicate", record, link, digest, message=message, reasons=[repeat], link=link)
+        return Decision(Outcome.DUPLICATE, record, link, digest, message=message, reasons=[repeat], link=link)
     write = replace(seen, message_id=ident, src=Src.of(record.ref), notice=None)
     return Decision(
-        "forward", record, link, digest, message=message, recipients=[p for p in message.recipients if
+        Outcome.FORWARDED, record, link, digest, message=message, recipients=[p for p in message.recipients if
         ctx.topics.is_local(p)], state_writes=[write], agreement=ctx.deployment.agreement(message.agreement),
         link=link,
     )  # fmt: skip
@@ -574,22 +569,24 @@ def from_linked_relay(
     if checked.verdict is not Verdict.VALID:
         what = "beacon" if beacon else "receipt"
         text = f"a {what} on the link from {link} that does not verify with {link}'s relay keys ({checked.verdict})"
-        return Decision("reject", record, None, digest, reasons=[_r(R.LINK_UNVERIFIED, text)], link=link)
+        return Decision(Outcome.REJECTED, record, None, digest, reasons=[_r(R.LINK_UNVERIFIED, text)], link=link)
     if beacon:
-        return Decision("beacon", record, None, digest, link=link, beacon_at=_beacon_time(value))
+        return Decision(Outcome.BEACON, record, None, digest, link=link, beacon_at=_beacon_time(value))
     assert receipt is not None
     seen = state.get(_relay_of(link), receipt.message_id)
     if seen is not None:
-        return Decision("remote_receipt", record, None, digest, remote=receipt, link=link)  # a repeat: nothing new
+        return Decision(
+            Outcome.REMOTE_RECEIPT, record, None, digest, remote=receipt, link=link
+        )  # a repeat: nothing new
     remember = ctx.deployment.relay.remember_for
     write = SeenMessage(
         sender=_relay_of(link), message_id=receipt.message_id, digest=digest, message_type="receipt",
         agreement=receipt.agreement or "", launch_key=receipt.launch_key or "", recipients=(receipt.recipient,),
-        outcome="forwarded", src=Src.of(record.ref),
+        outcome=Outcome.FORWARDED, src=Src.of(record.ref),
         forget_at=int((max(receipt.created_at, record.received_at or receipt.created_at) + remember).timestamp()) + 1,
     )  # fmt: skip
     to = [receipt.recipient] if ctx.topics.is_local(receipt.recipient) else []
-    return Decision("remote_receipt", record, None, digest, remote=receipt, link=link, recipients=to,
+    return Decision(Outcome.REMOTE_RECEIPT, record, None, digest, remote=receipt, link=link, recipients=to,
                     state_writes=[write])  # fmt: skip
 
 

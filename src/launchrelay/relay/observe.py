@@ -16,6 +16,8 @@ from typing import Any
 import structlog
 from aiokafka import TopicPartition
 
+from launchrelay.contract.messages import ReceiptOutcome
+from launchrelay.contract.outcomes import Outcome
 from launchrelay.relay.decide import Decision
 from launchrelay.relay.metrics import RelayMetrics
 from launchrelay.runtime.watcher import key
@@ -44,22 +46,22 @@ def observe(decisions: list[Decision], relay_id: str, metrics: RelayMetrics) -> 
     for d in decisions:
         if d.link is not None:
             _linked(d, metrics)
-            if d.kind in ("beacon", "remote_receipt"):
+            if d.kind in (Outcome.BEACON, Outcome.REMOTE_RECEIPT):
                 continue
         msg = d.message
         sender = (msg.sender if msg else d.owner) or "-"
         agreement = (msg.agreement if msg else None) or "-"
         received[sender] += 1
-        if d.kind == "forward":
+        if d.kind is Outcome.FORWARDED:
             for r in d.recipients:
                 forwarded[agreement, sender, r] += 1
             if debug:
                 reached = {"recipients": d.recipients}  # over a link, only this centre's own party
                 log.debug("relay.forwarded", **(_fields(d, relay_id) | reached))
-        elif d.kind == "duplicate" and d.link is not None:
+        elif d.kind is Outcome.DUPLICATE and d.link is not None:
             metrics.link_repeats.labels(d.link).inc()
             log.debug("relay.link_repeat", link=d.link, **_fields(d, relay_id))
-        elif d.kind == "duplicate":
+        elif d.kind is Outcome.DUPLICATE:
             metrics.duplicates.labels(sender).inc()
             log.info("relay.duplicate", **_fields(d, relay_id))
         else:
@@ -87,7 +89,7 @@ def _linked(d: Decision, metrics: RelayMetrics) -> None:
     receipt = d.remote
     if receipt is None or not d.state_writes:
         return
-    if receipt.outcome == "rejected":
+    if receipt.outcome is ReceiptOutcome.REJECTED:
         metrics.link_disagreements.labels(d.link).inc()
         log.warning("relay.refused_there", link=d.link, message_id=receipt.refers_to, sender=receipt.recipient,
                     reasons=[r.code for r in receipt.reasons], receipt=receipt.message_id)  # fmt: skip
@@ -98,7 +100,7 @@ def _linked(d: Decision, metrics: RelayMetrics) -> None:
 
 def committed(tp: TopicPartition, decisions: list[Decision], relay_id: str) -> None:
     """One INFO line per committed transaction: where, how many of each outcome, and every message id."""
-    counts = {"forward": 0, "reject": 0, "duplicate": 0, "remote_receipt": 0, "beacon": 0}
+    counts = dict.fromkeys(Outcome, 0)
     ids = []
     redriven = []
     for d in decisions:
@@ -109,8 +111,8 @@ def committed(tp: TopicPartition, decisions: list[Decision], relay_id: str) -> N
             redriven.append((d.redrive_of, d.redrive.operator))
     log.info(
         "relay.committed", partition=key(tp), first_offset=decisions[0].record.offset,
-        last_offset=decisions[-1].record.offset, forwarded=counts["forward"], rejected=counts["reject"],
-        duplicates=counts["duplicate"], message_ids=ids, relay_id=relay_id,
-        **({"remote_receipts": counts["remote_receipt"]} if counts["remote_receipt"] else {}),
+        last_offset=decisions[-1].record.offset, forwarded=counts[Outcome.FORWARDED], rejected=counts[Outcome.REJECTED],
+        duplicates=counts[Outcome.DUPLICATE], message_ids=ids, relay_id=relay_id,
+        **({"remote_receipts": counts[Outcome.REMOTE_RECEIPT]} if counts[Outcome.REMOTE_RECEIPT] else {}),
         **({"redrive_of": [r for r, _ in redriven], "redriven_by": [b for _, b in redriven]} if redriven else {}),
     )  # fmt: skip

@@ -36,6 +36,7 @@ from launchrelay.contract.messages import (
     Receipt,
     ReceiptOutcome,
 )
+from launchrelay.contract.outcomes import VERDICTS, Outcome
 from launchrelay.relay.decide import Decision
 from launchrelay.signing import Signer
 from launchrelay.topics import OutRecord, Topics
@@ -80,19 +81,13 @@ class _Told:
     warnings: list[Reason]
 
 
-_OUTCOMES = {
-    "forward": (ReceiptOutcome.FORWARDED, EventKind.FORWARDED),
-    "duplicate": (ReceiptOutcome.DUPLICATE, EventKind.DUPLICATE),
-    "reject": (ReceiptOutcome.REJECTED, EventKind.REJECTED),
-}
-
-
 def _told(decision: Decision) -> _Told:
-    outcome, event_kind = _OUTCOMES[decision.kind]
-    reasons = [] if decision.kind == "forward" else decision.reasons
+    assert decision.kind in VERDICTS, decision.kind  # only a verdict is told (a beacon or remote receipt is not)
+    outcome, event_kind = ReceiptOutcome(decision.kind), EventKind(decision.kind)
+    reasons = [] if decision.kind is Outcome.FORWARDED else decision.reasons
     warnings = decision.warnings
     ignored = decision.redrive_ignored  # the sender is told (and the dead letter keeps it)
-    if ignored is not None and decision.kind == "forward":
+    if ignored is not None and decision.kind is Outcome.FORWARDED:
         warnings = [*warnings, ignored]
     elif ignored is not None:
         reasons = [*reasons, ignored]
@@ -164,7 +159,7 @@ def _status_event(
     comes from a header. tests/test_outputs.py validates the events of a decision of every kind and reason."""
     r, msg, agreement = decision.record, decision.message, decision.agreement
     # the sending centre keeps the deadlines of its own party's notices (two-centre mode)
-    expects_ack = (decision.kind == "forward" and msg is not None and not isinstance(msg, Acknowledgement)
+    expects_ack = (decision.kind is Outcome.FORWARDED and msg is not None and not isinstance(msg, Acknowledgement)
                    and topics.is_local(msg.sender))  # fmt: skip
     retransmit = agreement.retransmit if expects_ack and agreement else None
     event: dict[str, Any] = {
@@ -197,19 +192,19 @@ def plan(
     """Every record to write for ``decision``, in one transaction: the forwards, the dead letter, the receipt, the
     status event and the state records (``origin``: the deployment's identity that ids are minted with, see the
     module's docstring)."""
-    if decision.kind == "beacon":
+    if decision.kind is Outcome.BEACON:
         return []  # the link is alive: metrics only
     ids = record_hash(decision, origin)
-    if decision.kind == "remote_receipt":
+    if decision.kind is Outcome.REMOTE_RECEIPT:
         return _remote_receipt(decision, topics, now, ids)
     msg = decision.message
     key = msg.launch_key.encode() if msg else decision.record.key
     told = _told(decision)
     # a repeat that arrived over a link is the mirror's (it copies at least once), not the sender's: absorbed,
     # with only its status event
-    absorbed = decision.kind == "duplicate" and decision.link is not None
-    out = _forwards(decision, topics, relay_id, key) if decision.kind == "forward" else []
-    if decision.kind != "forward" and not absorbed:
+    absorbed = decision.kind is Outcome.DUPLICATE and decision.link is not None
+    out = _forwards(decision, topics, relay_id, key) if decision.kind is Outcome.FORWARDED else []
+    if decision.kind is not Outcome.FORWARDED and not absorbed:
         out.append(_dead_letter(decision, topics, relay_id, told.reasons))
     if decision.owner is not None and not absorbed:
         out.append(_receipt(decision, told, topics, signer, relay_id, now, ids, key, decision.owner))

@@ -41,6 +41,7 @@ from aiokafka.errors import (
 
 from launchrelay.agreements.config import Deployment
 from launchrelay.contract.headers import from_record
+from launchrelay.contract.outcomes import VERDICTS, Outcome
 from launchrelay.kafka.admin import cluster_id
 from launchrelay.kafka.consume import FETCH_WAIT_MS, first_unreadable, is_record_fault, read_below
 from launchrelay.kafka.produce import BATCH_BYTES, send_all, set_concurrent_transactions_backoff
@@ -185,7 +186,7 @@ class RelayService:
         self.watch = self.watcher.watch
         self._work = asyncio.Lock()
         self._stopping = asyncio.Event()
-        self.counts: dict[str, int] = {"forward": 0, "reject": 0, "duplicate": 0}
+        self.counts: dict[Outcome, int] = dict.fromkeys(VERDICTS, 0)
         #: two-centre mode: beacons out, silence watched in (None: one shared cluster)
         self.links = (
             Links(deployment, options.signer, options.relay_id, self.metrics, self._beacon_producer)
@@ -709,6 +710,6 @@ class RelayService:
         observe(decisions, self.options.relay_id, self.metrics)
         if self.links is not None:
             self.links.heard(decisions)
-        if any(d.kind != "beacon" for d in decisions):
+        if any(d.kind is not Outcome.BEACON for d in decisions):
             committed(tp, decisions, self.options.relay_id)
         return True

@@ -14,15 +14,17 @@ import struct
 import sys
 import zlib
 from dataclasses import dataclass, replace
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import pydantic_core
 
 from launchrelay.contract.codec import message_key
 from launchrelay.contract.messages import RecordRef
+from launchrelay.contract.outcomes import Outcome
 from launchrelay.errors import FormatTooNew
 
-Outcome = Literal["forwarded", "rejected"]
+#: The outcomes the state keeps for a message (a duplicate changes nothing), by their text.
+_KEPT = {o.value: o for o in (Outcome.FORWARDED, Outcome.REJECTED)}
 
 
 class Src(NamedTuple):
@@ -113,9 +115,11 @@ class SeenMessage:
         if type(data["closed"]) is not bool:
             raise TypeError("closed is not true or false")
         sender, message_id, digest, message_type, agreement, launch_key, outcome = texts
+        if outcome not in _KEPT:
+            raise TypeError(f"outcome {outcome[:40]!r} is not one the state keeps")
         return cls(
             sender=sender, message_id=message_id, digest=digest, message_type=message_type, agreement=agreement,
-            launch_key=launch_key, recipients=recipients, outcome=outcome, closed=data["closed"],
+            launch_key=launch_key, recipients=recipients, outcome=_KEPT[outcome], closed=data["closed"],
             src=Src(topic, partition, offset), notice=notice,
             forget_at=int(data.get("forget_at", 0)),  # compared with the clock in every sweep: a number
         )  # fmt: skip
@@ -217,7 +221,7 @@ class MemoryState:
         return SeenMessage(
             sender=sender, message_id=message_id, digest=digest.hex(), message_type=v(mtype),
             agreement=v(agreement), launch_key=blob[_PACKED.size : start].decode(), recipients=v(recipients),
-            outcome=v(outcome), closed=closed, src=Src(v(topic), partition, offset),
+            outcome=_KEPT[v(outcome)], closed=closed, src=Src(v(topic), partition, offset),
             notice=_unsqueeze(blob[start:]) if len(blob) > start else None, forget_at=forget_at,
         )  # fmt: skip
 

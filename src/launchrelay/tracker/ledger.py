@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import structlog
 
 from launchrelay.contract.events import StatusEvent
+from launchrelay.contract.outcomes import Outcome
 from launchrelay.errors import FormatTooNew, LedgerCorrupt
 from launchrelay.tracker import lifecycle
 from launchrelay.tracker.lifecycle import Delivery, DeliveryKind, DeliveryState, Notification
@@ -280,7 +281,7 @@ class SqliteLedger:
             refers_to=row[7],
             window_start=_dt(row[8]),
             received_at=_dt(row[9]),
-            outcome=row[10],
+            outcome=Outcome(row[10]),
             reasons=tuple(tuple(r) for r in json.loads(row[11])),
             closed_by=row[12],
             amended=row[13],
@@ -397,8 +398,8 @@ class SqliteLedger:
             return []
         since = ", ".join("coalesce(sum(received_at >= ?), 0)" for _ in times)
         row = self._db.execute(
-            f"SELECT {since} FROM notifications WHERE outcome = 'rejected'",  # noqa: S608 - placeholders only
-            tuple(t.isoformat() for t in times),
+            f"SELECT {since} FROM notifications WHERE outcome = ?",  # noqa: S608 - placeholders only
+            (*(t.isoformat() for t in times), Outcome.REJECTED.value),
         ).fetchone()
         return [int(n) for n in row]
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from launchrelay.contract.codec import message_key
 from launchrelay.contract.events import EventKind, StatusEvent
+from launchrelay.contract.outcomes import Outcome
 
 
 class DeliveryState(StrEnum):
@@ -39,7 +40,7 @@ class Notification:
     refers_to: str | None
     window_start: datetime | None
     received_at: datetime | None
-    outcome: str  # forwarded | rejected | duplicate
+    outcome: Outcome  # a verdict: forwarded, rejected or duplicate
     reasons: tuple[tuple[str, str], ...] = ()
     closed_by: str | None = None  # cancellation | completed_launch
     amended: int = 0
@@ -110,7 +111,7 @@ def from_event(event: StatusEvent) -> Notification:
         refers_to=event.refers_to,
         window_start=event.window_start,
         received_at=event.received_at,
-        outcome=event.kind.value,
+        outcome=Outcome(event.kind.value),
         reasons=tuple((r.code, r.message) for r in event.reasons),
         source=str(event.source) if event.source else None,
         window_end=event.window_end,
@@ -182,8 +183,8 @@ def retransmitted(delivery: Delivery, attempt: int) -> Delivery:
 
 def overall_state(n: Notification, deliveries: list[Delivery], now: datetime | None = None) -> str:
     """One word for the operator's table (with ``now``: a notice past its window and validity is expired)."""
-    if n.outcome != "forwarded":
-        return n.outcome
+    if n.outcome is not Outcome.FORWARDED:
+        return n.outcome.value
     if n.refused_there:
         return "refused_there"  # accepted here, refused by the counterpart's centre: both sides must see it
     if n.closed_by == "cancellation":
@@ -264,7 +265,7 @@ def _forwarded(e: StatusEvent, view: LedgerView, out: Changes) -> None:
     existing = view.notification(n.key)
     if existing is None:
         out.notifications.append(n)
-    elif existing.outcome == "rejected":
+    elif existing.outcome is Outcome.REJECTED:
         # A notice rejected before and redriven by an operator is forwarded now: it takes the rejection's place.
         out.notifications.append(
             replace(existing, outcome=n.outcome, reasons=n.reasons, received_at=n.received_at, source=n.source)
@@ -321,7 +322,7 @@ def _acknowledged(e: StatusEvent, view: LedgerView, out: Changes) -> None:
 def _rejected(e: StatusEvent, view: LedgerView, out: Changes) -> None:
     n = from_event(e)
     existing = view.notification(n.key)
-    if existing is not None and existing.outcome == "rejected" and e.redrive_of is not None:
+    if existing is not None and existing.outcome is Outcome.REJECTED and e.redrive_of is not None:
         # An operator redrove the rejected message and it was refused again: the same row, today's reasons.
         n = replace(existing, reasons=n.reasons, received_at=n.received_at, source=n.source)
     elif existing is not None:  # e.g. a conflicting reuse of a forwarded id: keep both rows
@@ -373,8 +374,8 @@ def _remote_receipt(e: StatusEvent, view: LedgerView, out: Changes) -> None:
     key = notification_key(e.sender, e.message_id, e)
     there = e.recipients[0] if e.recipients else "?"
     codes = [r.code for r in e.reasons]
-    if e.outcome != "rejected":
-        out.note(key, e.at, "received_there" if e.outcome == "forwarded" else f"{e.outcome}_there", by=there)
+    if e.outcome != Outcome.REJECTED:
+        out.note(key, e.at, "received_there" if e.outcome == Outcome.FORWARDED else f"{e.outcome}_there", by=there)
         return
     out.note(key, e.at, "refused_there", by=there, reasons=codes)
     n = view.notification(key)
