@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 #: floor -> top-level names under ``launchrelay`` that stand on it
 FLOORS: dict[int, set[str]] = {
     1: {"contract", "topics", "reasons", "errors", "settings"},
-    2: {"agreements", "signing", "access"},
+    2: {"agreements", "signing", "access", "audit"},
     3: {"kafka", "provision"},
     4: {"runtime"},
     5: {"relay", "tracker", "clients", "ops", "asyncapi", "deploy", "configcheck"},

@@ -435,6 +435,37 @@ def _cmd_deadletters(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when every check of docs/audit-log.md passes, 1 when a problem is found (each printed), 2 when the
+    input cannot be read."""
+    import json
+
+    from launchrelay.audit.verify import read_statements, verify_statements
+    from launchrelay.signing import public_key_from_b64
+
+    given = dict(item.partition("=")[::2] for item in args.key)
+    try:
+        keys = {k: public_key_from_b64(v) for k, v in (given or dict(_deployment(args, settings).relay.keys)).items()}
+    except (ValueError, LaunchRelayError) as exc:
+        raise ConfigError(f"--key: {exc}") from exc
+    statements = []
+    for name in args.files:
+        try:
+            statements += read_statements(Path(name).read_text().splitlines())
+        except (OSError, ValueError) as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            return 2
+    report = verify_statements(statements, keys).as_dict()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        counts = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in report["checked"].items())
+        print(f"{'ok' if report['ok'] else 'PROBLEMS'}: checked {counts or 'nothing'}")
+        for p in report["problems"]:
+            print(f"  {p['kind']}{' (' + p['log'] + ')' if p['log'] else ''}: {p['detail']}")
+    return 0 if report["ok"] else 1
+
+
 def _cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
     from launchrelay.ops.deadletters import redrive
     from launchrelay.runtime.process import operator_signer
@@ -486,6 +517,7 @@ READS: dict[str, tuple[str, ...]] = {
     "status": ("data_dir", "ledger"),
     "health": ("metrics_port", "metrics_host"),
     "deadletters": _KAFKA,
+    "audit": ("config",),
     "redrive": (*_KAFKA, "operator_key", "operator_key_id", "operator_name"),
     "topics": _KAFKA,
     "deploy": ("config",),
@@ -646,6 +678,17 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("refs", nargs="+", metavar="PARTITION:OFFSET", help="dead letters as `deadletters` lists them")
     rd.add_argument("--by", help="the operator's name in the signed mark (default: LAUNCHRELAY_OPERATOR_NAME)")
     rd.set_defaults(func=_cmd_redrive)
+
+    audit = sub.add_parser("audit", help="the decision log: check the heads, proofs and receipts a party received")
+    audit.add_argument("action", choices=["verify"])
+    audit.add_argument(
+        "files", nargs="+", metavar="FILE", help="statements, one JSON object per line (docs/audit-log.md)"
+    )
+    audit.add_argument("--key", action="append", default=[], metavar="KEY_ID=BASE64",
+                       help="a relay public key (repeatable; default: [relay] keys of the config)")  # fmt: skip
+    audit.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
+    audit.add_argument("--json", action="store_true", help="the whole report as JSON")
+    audit.set_defaults(func=_cmd_audit)
 
     topics = sub.add_parser("topics", help="create the convention's topics for the configured parties")
     topics.add_argument("action", choices=["create"])

@@ -1,0 +1,102 @@
+"""The decision log's formats: leaves, signed tree heads, and the statements a party keeps and checks.
+
+docs/audit-log.md describes each byte; this module and ``tests/go/auditverify`` implement it separately.
+
+A **log** is named by its id (the relay keeps one per input partition, ``TOPIC:PARTITION``: its decisions there are
+already in one order that survives restarts). A **leaf** is the UTF-8 bytes of one JSON object, carried as they
+were written (base64 in statements), so a verifier hashes exactly what was logged and reads the fields from it.
+A **tree head** is signed with the relay's Ed25519 key over a few lines of text that any language builds the same
+way (:func:`head_text`). Statements are JSON objects, one per line: ``tree_head``, ``consistency``, ``inclusion``,
+``leaf`` and ``receipt`` (what a party was told, which must be in the log).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from launchrelay.audit import merkle
+from launchrelay.signing import Signer
+
+#: The leaves' format; a verifier refuses a leaf of a format it does not know.
+LEAF_FORMAT = 1
+#: The first line of what a tree head's signature covers (domain separation: no other signed text starts so).
+HEAD_PREFIX = "launchrelay tree head v1"
+#: The fields a leaf must carry (more may follow in a later format).
+LEAF_FIELDS = ("format", "log", "index", "at", "outcome", "message_id", "sender", "recipients", "reasons", "sha256")
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def leaf_bytes(
+    log: str,
+    index: int,
+    at: datetime,
+    *,
+    outcome: str,
+    message_id: str | None,
+    sender: str | None,
+    recipients: list[str],
+    reasons: list[str],
+    sha256: str,
+    source: str | None = None,
+) -> bytes:
+    """One decision as a leaf: its place in its log (so a leaf moved or repeated cannot pass for another), when,
+    what became of it, whose it was and to whom, why, and the SHA-256 of the original bytes (hex)."""
+    body: dict[str, Any] = {"format": LEAF_FORMAT, "log": log, "index": index, "at": _utc(at), "outcome": outcome,
+                            "message_id": message_id, "sender": sender, "recipients": recipients, "reasons": reasons,
+                            "sha256": sha256}  # fmt: skip
+    if source is not None:
+        body["source"] = source
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def head_text(log: str, size: int, root_hex: str, at: str) -> bytes:
+    """What a tree head's signature covers: five lines, each ended by a line feed."""
+    return f"{HEAD_PREFIX}\n{log}\n{size}\n{root_hex}\n{at}\n".encode()
+
+
+@dataclass
+class AuditLog:
+    """One log being written: its leaf hashes in order, and the statements about it (heads, proofs)."""
+
+    log: str
+    hashes: list[bytes] = field(default_factory=list)
+
+    def append(self, leaf: bytes) -> int:
+        self.hashes.append(merkle.leaf_hash(leaf))
+        return len(self.hashes) - 1
+
+    def head(self, signer: Signer, at: datetime, size: int | None = None) -> dict[str, Any]:
+        """A signed tree head over the first ``size`` leaves (all of them by default)."""
+        n = len(self.hashes) if size is None else size
+        root_hex = merkle.root(self.hashes[:n]).hex()
+        when = _utc(at)
+        signature = base64.b64encode(signer.sign(head_text(self.log, n, root_hex, when))).decode()
+        return {"type": "tree_head", "log": self.log, "size": n, "root": root_hex, "at": when,
+                "key_id": signer.key_id, "signature": signature}  # fmt: skip
+
+    def consistency(self, first: int, second: int | None = None) -> dict[str, Any]:
+        n = len(self.hashes) if second is None else second
+        proof = merkle.consistency_proof(self.hashes[:n], first) if first else []
+        return {"type": "consistency", "log": self.log, "from": first, "to": n, "proof": [p.hex() for p in proof]}
+
+    def inclusion(self, index: int, leaf: bytes, size: int | None = None) -> dict[str, Any]:
+        n = len(self.hashes) if size is None else size
+        proof = merkle.inclusion_proof(self.hashes[:n], index)
+        return {"type": "inclusion", "log": self.log, "index": index, "size": n,
+                "leaf": base64.b64encode(leaf).decode(), "proof": [p.hex() for p in proof]}  # fmt: skip
+
+
+def leaf_statement(log: str, index: int, leaf: bytes) -> dict[str, Any]:
+    return {"type": "leaf", "log": log, "index": index, "leaf": base64.b64encode(leaf).decode()}
+
+
+def receipt_statement(message_id: str, sender: str, outcome: str, sha256: str) -> dict[str, Any]:
+    """What a party was told (its receipt): the decision the log must hold."""
+    return {"type": "receipt", "message_id": message_id, "sender": sender, "outcome": outcome, "sha256": sha256}

@@ -1,0 +1,3 @@
+module launchrelay.test/auditverify
+
+go 1.21
