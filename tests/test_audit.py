@@ -129,6 +129,26 @@ def test_every_proof_verifies_and_any_flipped_bit_fails(n: int, data: st.DataObj
         assert not merkle.verify_consistency(first, n, sub, root, bad)
 
 
+def test_a_frontier_knows_the_root_of_every_size_with_at_most_64_hashes() -> None:
+    """What the relay will keep per log (in its state, beside the decisions) instead of every leaf: appending to
+    it gives the root RFC 9162 gives for every size, and it survives its own bytes."""
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(300)]
+    frontier = merkle.Frontier()
+    assert frontier.root() == merkle.EMPTY_ROOT
+    for n, leaf in enumerate(leaves, 1):
+        frontier.append(leaf)
+        assert frontier.root() == merkle.root(leaves[:n]) and len(frontier.hashes) == n.bit_count()
+        again = merkle.Frontier.from_bytes(frontier.to_bytes())
+        assert (again.size, again.hashes) == (frontier.size, frontier.hashes)
+    for n in range(9):
+        vector = merkle.Frontier()
+        for leaf in hashes(n):
+            vector.append(leaf)
+        assert vector.root().hex() == ROOTS[n]
+    with pytest.raises(ValueError, match="holds 2 hashes"):
+        merkle.Frontier(3, [leaves[0]])
+
+
 # --- the verifier against a log that cheats ------------------------------------------------------
 
 RELAY = Signer.generate("relay-audit")

@@ -126,3 +126,42 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
         fn >>= 1
         sn >>= 1
     return sn == 0 and fr == first_root and sr == second_root
+
+
+class Frontier:
+    """A growing tree kept as the roots of its perfect subtrees, largest first (at most 64 hashes whatever its
+    size): what a writer of the log must keep to append a leaf and know the root, without the leaves before it.
+    Its bytes (:meth:`to_bytes`) are the size as 8 bytes big-endian and the hashes in order."""
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        if len(hashes) != size.bit_count() or not _ok(*hashes):
+            raise ValueError(f"a frontier of {size} leaves holds {size.bit_count()} hashes, not {len(hashes)}")
+        self.size, self.hashes = size, list(hashes)
+
+    def append(self, leaf: bytes) -> None:
+        """Add a leaf hash: each subtree it completes merges with the one to its left."""
+        node, n = leaf, self.size
+        while n & 1:
+            node = node_hash(self.hashes.pop(), node)
+            n >>= 1
+        self.hashes.append(node)
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.hashes:
+            return EMPTY_ROOT
+        r = self.hashes[-1]
+        for h in reversed(self.hashes[:-1]):
+            r = node_hash(h, r)
+        return r
+
+    def to_bytes(self) -> bytes:
+        return self.size.to_bytes(8, "big") + b"".join(self.hashes)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Frontier:
+        size = int.from_bytes(raw[:8], "big")
+        body = raw[8:]
+        if len(raw) < 8 or len(body) % HASH_SIZE:
+            raise ValueError("a frontier is 8 bytes of size and whole hashes")
+        return cls(size, [body[i : i + HASH_SIZE] for i in range(0, len(body), HASH_SIZE)])
