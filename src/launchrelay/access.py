@@ -127,6 +127,11 @@ def access_plan(deployment: Deployment) -> list[Principal]:
                 ),
                 Grant("topic", topics.status, ("Write", "Describe"), why="a lifecycle event per decision"),
                 Grant("topic", topics.deadletter, ("Write", "Describe"), why="the original bytes of each rejection"),
+                *(
+                    (Grant("topic", topics.decision_log, ("Write", "Describe"), why="the decision log: leaves, heads"),)
+                    if deployment.relay.decision_log
+                    else ()
+                ),
                 Grant(
                     "topic",
                     topics.relay_state,
@@ -194,6 +199,11 @@ def access_plan(deployment: Deployment) -> list[Principal]:
             "operator",
             (
                 Grant("topic", topics.deadletter, ("Read", "Describe"), why="list dead letters and their reasons"),
+                *(
+                    (Grant("topic", topics.decision_log, ("Read", "Describe"), why="export the decision log"),)
+                    if deployment.relay.decision_log
+                    else ()
+                ),
                 *(
                     Grant(
                         "topic",

@@ -443,6 +443,13 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from launchrelay.audit.verify import read_statements, verify_statements
     from launchrelay.signing import public_key_from_b64
 
+    if args.action == "export":
+        from launchrelay.ops.auditlog import read_log
+
+        deployment = _deployment(args, settings)
+        for statement in asyncio.run(read_log(settings.bootstrap(), deployment.topics, settings.kafka_options())):
+            print(json.dumps(statement, separators=(",", ":")))
+        return 0
     given = dict(item.partition("=")[::2] for item in args.key)
     try:
         keys = {k: public_key_from_b64(v) for k, v in (given or dict(_deployment(args, settings).relay.keys)).items()}
@@ -517,7 +524,7 @@ READS: dict[str, tuple[str, ...]] = {
     "status": ("data_dir", "ledger"),
     "health": ("metrics_port", "metrics_host"),
     "deadletters": _KAFKA,
-    "audit": ("config",),
+    "audit": ("config", *_KAFKA),
     "redrive": (*_KAFKA, "operator_key", "operator_key_id", "operator_name"),
     "topics": _KAFKA,
     "deploy": ("config",),
@@ -680,14 +687,16 @@ def build_parser() -> argparse.ArgumentParser:
     rd.set_defaults(func=_cmd_redrive)
 
     audit = sub.add_parser("audit", help="the decision log: check the heads, proofs and receipts a party received")
-    audit.add_argument("action", choices=["verify"])
-    audit.add_argument(
-        "files", nargs="+", metavar="FILE", help="statements, one JSON object per line (docs/audit-log.md)"
-    )
-    audit.add_argument("--key", action="append", default=[], metavar="KEY_ID=BASE64",
-                       help="a relay public key (repeatable; default: [relay] keys of the config)")  # fmt: skip
-    audit.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
-    audit.add_argument("--json", action="store_true", help="the whole report as JSON")
+    audit_sub = audit.add_subparsers(dest="action", required=True)
+    verify = audit_sub.add_parser("verify", help="check a party's statements (exit 1 when a problem is found)")
+    verify.add_argument("files", nargs="+", metavar="FILE",
+                        help="statements, one JSON object per line (docs/audit-log.md)")  # fmt: skip
+    verify.add_argument("--key", action="append", default=[], metavar="KEY_ID=BASE64",
+                        help="a relay public key (repeatable; default: [relay] keys of the config)")  # fmt: skip
+    verify.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
+    verify.add_argument("--json", action="store_true", help="the whole report as JSON")
+    export = audit_sub.add_parser("export", help="print the log topic's leaves and heads as statements")
+    export.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
     audit.set_defaults(func=_cmd_audit)
 
     topics = sub.add_parser("topics", help="create the convention's topics for the configured parties")

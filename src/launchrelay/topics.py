@@ -65,6 +65,11 @@ class Topics:
     def relay_state(self) -> str:
         return f"{self.prefix}.relay-state"
 
+    @property
+    def decision_log(self) -> str:
+        """The decision log's leaves and signed tree heads (``[relay] decision_log``; docs/audit-log.md)."""
+        return f"{self.prefix}.log"
+
     def is_local(self, party: str) -> bool:
         """Whether ``party``'s systems read and write this cluster (always, outside two-centre mode)."""
         return self.here is None or party == self.here

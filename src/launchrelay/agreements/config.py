@@ -259,6 +259,11 @@ class RelayConfig(_Config):
     #: the public halves of the watch's operator keys: a redrive is honoured only when signed by one of
     #: them (`launchrelay redrive` signs it); the key id names the operator in events, the ledger and logs
     operator_keys: PublicKeys = Field(default_factory=dict)
+    #: keep the decision log (docs/audit-log.md): each decision a leaf on the log topic, in its own transaction,
+    #: and a signed tree head every ``log_head_every`` leaves or ``log_head_interval``, whichever comes first
+    decision_log: bool = False
+    log_head_every: int = Field(default=1000, ge=1)
+    log_head_interval: Duration = Field(default=timedelta(seconds=10), gt=timedelta(0))
 
 
 class Centre(_Config):

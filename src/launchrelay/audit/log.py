@@ -61,6 +61,14 @@ def head_text(log: str, size: int, root_hex: str, at: str) -> bytes:
     return f"{HEAD_PREFIX}\n{log}\n{size}\n{root_hex}\n{at}\n".encode()
 
 
+def signed_head(log: str, size: int, root: bytes, signer: Signer, at: datetime) -> dict[str, Any]:
+    """The ``tree_head`` statement: ``log`` had ``size`` leaves with ``root`` at ``at``, signed by ``signer``."""
+    when = _utc(at)
+    signature = base64.b64encode(signer.sign(head_text(log, size, root.hex(), when))).decode()
+    return {"type": "tree_head", "log": log, "size": size, "root": root.hex(), "at": when, "key_id": signer.key_id,
+            "signature": signature}  # fmt: skip
+
+
 @dataclass
 class AuditLog:
     """One log being written: its leaf hashes in order, and the statements about it (heads, proofs)."""
@@ -75,11 +83,7 @@ class AuditLog:
     def head(self, signer: Signer, at: datetime, size: int | None = None) -> dict[str, Any]:
         """A signed tree head over the first ``size`` leaves (all of them by default)."""
         n = len(self.hashes) if size is None else size
-        root_hex = merkle.root(self.hashes[:n]).hex()
-        when = _utc(at)
-        signature = base64.b64encode(signer.sign(head_text(self.log, n, root_hex, when))).decode()
-        return {"type": "tree_head", "log": self.log, "size": n, "root": root_hex, "at": when,
-                "key_id": signer.key_id, "signature": signature}  # fmt: skip
+        return signed_head(self.log, n, merkle.root(self.hashes[:n]), signer, at)
 
     def consistency(self, first: int, second: int | None = None) -> dict[str, Any]:
         n = len(self.hashes) if second is None else second

@@ -39,8 +39,10 @@ def topic_specs(
     partitions: int = 3,
     replication: int | None = None,
     max_message_bytes: int = 1 << 20,
+    *,
+    decision_log: bool = False,
 ) -> list[NewTopic]:
-    """Topics with the settings the relay relies on.
+    """Topics with the settings the relay relies on (and the decision log's, when it is kept).
 
     Out topics stamp records with the broker's append time: that is the
     "received at" the agreement rules use, identical on every replay. The sizes
@@ -72,6 +74,8 @@ def topic_specs(
         # stamped with the broker's time, so each side judges a notice by when it reached its own cluster
         specs.append(NewTopic(topics.link_out(party), partitions, replication, topic_configs=dict(stamped)))
         specs.append(NewTopic(topics.link_in(party), partitions, replication, topic_configs=dict(stamped)))
+    if decision_log:
+        specs.append(NewTopic(topics.decision_log, partitions, replication, topic_configs=dict(isr)))
     for party in sorted(p for p in parties if topics.is_local(p)):
         specs.append(
             NewTopic(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -40,12 +41,21 @@ from aiokafka.errors import (
 )
 
 from launchrelay.agreements.config import Deployment
+from launchrelay.audit.log import signed_head
+from launchrelay.audit.merkle import Frontier
 from launchrelay.contract.headers import from_record
 from launchrelay.contract.outcomes import VERDICTS, Outcome
 from launchrelay.kafka.admin import cluster_id
-from launchrelay.kafka.consume import FETCH_WAIT_MS, first_unreadable, is_record_fault, read_below
+from launchrelay.kafka.consume import (
+    FETCH_WAIT_MS,
+    committed_with_metadata,
+    first_unreadable,
+    is_record_fault,
+    read_below,
+)
 from launchrelay.kafka.produce import BATCH_BYTES, send_all, set_concurrent_transactions_backoff
 from launchrelay.reasons import ReasonCode
+from launchrelay.relay.auditlog import KIND_HEADER, HeadPolicy, frontier_from, log_id, log_records, metadata_of
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
 from launchrelay.relay.links import Links
 from launchrelay.relay.metrics import RelayMetrics
@@ -185,6 +195,12 @@ class RelayService:
         )  # fmt: skip
         self.watch = self.watcher.watch
         self._work = asyncio.Lock()
+        #: the decision log ([relay] decision_log): each claimed partition's tree as committed, and its last head
+        self._log = deployment.relay.decision_log
+        self._frontiers: dict[TopicPartition, Frontier] = {}
+        self._heads: dict[TopicPartition, tuple[int, float]] = {}
+        self._head_policy = HeadPolicy(deployment.relay.log_head_every,
+                                       deployment.relay.log_head_interval.total_seconds())  # fmt: skip
         self._stopping = asyncio.Event()
         self.counts: dict[Outcome, int] = dict.fromkeys(VERDICTS, 0)
         #: two-centre mode: beacons out, silence watched in (None: one shared cluster)
@@ -265,6 +281,9 @@ class RelayService:
             if time.monotonic() >= self._next_forget:
                 async with self._work:
                     await self._forget_expired()
+            if self._log:
+                async with self._work:
+                    await self._publish_due_heads()
             fetch = asyncio.ensure_future(self._fetch())
             stop_wait = asyncio.ensure_future(self._stopping.wait())
             done, _ = await asyncio.wait({fetch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
@@ -500,7 +519,12 @@ class RelayService:
         """
         started = time.monotonic()
         await self._producer_for(tp)
-        committed = await self._consumer.committed(tp)
+        if self._log:  # the tree's frontier was committed with the offset, in the same transaction
+            committed, metadata = await committed_with_metadata(self._consumer, tp)
+            self._frontiers[tp] = frontier_from(metadata)
+            self._heads.pop(tp, None)
+        else:
+            committed = await self._consumer.committed(tp)
         await self._reader.catch_up()
         # Always from the committed offset: records fetched before the claim were dropped.
         if committed is None:
@@ -599,7 +623,51 @@ class RelayService:
         await self._on(tp, ReadAfterAll())  # back to the normal path
         return await self._process(tp, got.get(tp, []))
 
+    async def _publish_due_heads(self) -> None:
+        """A quiet partition's log still gets a head for its latest leaves once the interval has passed: a head on
+        its own in a transaction, the offset and frontier committed again unchanged."""
+        now = time.monotonic()
+        for tp, frontier in list(self._frontiers.items()):
+            p, last = self._parts.get(tp), self._heads.get(tp)
+            if p is None or p.next is None or tp not in self._consumer.assignment():
+                continue
+            if last is not None and (last[0] >= frontier.size or now - last[1] < self._head_policy.interval_s):
+                continue
+            head = signed_head(log_id(tp.topic, tp.partition), frontier.size, frontier.root(), self.options.signer,
+                               datetime.now(UTC))  # fmt: skip
+            record = OutRecord(self.topics.decision_log, head["log"].encode(), json.dumps(head).encode(),
+                               [(KIND_HEADER, b"head")])  # fmt: skip
+            try:
+                producer = await self._producer_for(tp)
+                await producer.begin_transaction()
+                try:
+                    sends = await send_all(producer, [record])
+                    offsets = {tp: (p.next, metadata_of(frontier))}
+                    await asyncio.gather(*sends, producer.send_offsets_to_transaction(offsets, self.group_id))
+                    await producer.commit_transaction()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await producer.abort_transaction()
+                    raise
+            except Exception as exc:  # noqa: BLE001 - tried again next round; the leaves are committed already
+                log.warning("relay.head_failed", partition=key(tp), error=repr(exc), relay_id=self.options.relay_id)
+                await self._on(tp, TransactionFailed())
+                continue
+            self._heads[tp] = (frontier.size, now)
+            log.info("relay.tree_head", log=head["log"], size=frontier.size, root=head["root"],
+                     relay_id=self.options.relay_id)  # fmt: skip
+
     # one partition's batch = one transaction -----------------------------------------------------
+    def _log_records(
+        self, tp: TopicPartition, decisions: list[Decision]
+    ) -> tuple[list[OutRecord], Frontier | None, bool]:
+        """The batch's leaves and any head due, and the tree after them (None: no decision log kept)."""
+        if not self._log:
+            return [], None, False
+        return log_records(decisions, log_id(tp.topic, tp.partition), self._frontiers.get(tp, Frontier()),
+                           self.topics.decision_log, self.options.signer, datetime.now(UTC),
+                           last_head=self._heads.get(tp), policy=self._head_policy, clock=time.monotonic())  # fmt: skip
+
     def _plan(self, decision: Decision) -> list[OutRecord]:
         return plan(decision, self.topics, self.options.signer, self.options.relay_id, datetime.now(UTC), self.origin)
 
@@ -671,13 +739,15 @@ class RelayService:
         try:
             producer = await self._producer_for(tp)
             started = time.perf_counter()
+            logged, after, headed = self._log_records(tp, decisions)
+            offsets: dict[TopicPartition, Any] = {tp: last + 1 if after is None else (last + 1, metadata_of(after))}
             await producer.begin_transaction()
             sends: list[asyncio.Future[Any]] = []
             try:
-                sends = await send_all(producer, (o for planned in plans for o in planned))
+                sends = await send_all(producer, (o for planned in [*plans, logged] for o in planned))
                 # The offsets go while the records are still in flight (one round trip fewer); every batch
                 # is awaited before the commit, since aiokafka would commit without a batch that failed.
-                await asyncio.gather(*sends, producer.send_offsets_to_transaction({tp: last + 1}, self.group_id))
+                await asyncio.gather(*sends, producer.send_offsets_to_transaction(offsets, self.group_id))
                 await producer.commit_transaction()
             except BaseException:
                 for fut in sends:  # retrieve failures so none is reported as unhandled
@@ -700,6 +770,10 @@ class RelayService:
             await self._on(tp, TransactionFailed())  # back to where deciding stood, and claimed again
             return False
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
+        if after is not None:
+            self._frontiers[tp] = after
+            if headed:
+                self._heads[tp] = (after.size, time.monotonic())
         await self._on(tp, Committed(last))
         if self.watch.committed(key(tp), last + 1):
             log.info("relay.partition_moving", partition=key(tp), next_offset=last + 1, relay_id=self.options.relay_id)

@@ -40,7 +40,7 @@ async def prepare(settings: Settings, who: Role) -> Prepared:
     bootstrap = settings.bootstrap()
     r = deployment.relay
     specs = topic_specs(deployment.topics, list(deployment.parties), r.partitions, r.replication_factor,
-                        r.max_message_bytes)  # fmt: skip
+                        r.max_message_bytes, decision_log=r.decision_log)  # fmt: skip
     # Only the topics this service is granted: under ACLs it cannot see (or create) the others.
     uses = {g.name for p in access_plan(deployment) if p.role == who for g in p.grants if g.resource == "topic"}
     specs = [s for s in specs if s.name in uses]

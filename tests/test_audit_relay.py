@@ -1,0 +1,136 @@
+"""The relay keeps the decision log (issue 29, ``[relay] decision_log``): one leaf per decision in the decision's own
+transaction, signed tree heads, the tree's frontier committed with the input offset. Real broker, real relay
+processes, real SIGKILLs: every input has exactly one leaf, each log's leaves are numbered 0..n-1 without a gap or
+a repeat, and a party's verifier (over the log topic as exported, with the receipts it was given) finds nothing
+wrong; the same log with one leaf changed is caught."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exactly_once import Source, assert_exactly_once, mixed_inputs, outcomes, publish
+from harness import RelayProcess, cli, make_deploy
+from launchrelay.audit.log import receipt_statement
+from launchrelay.audit.verify import verify_statements
+from launchrelay.kafka.consume import committed_with_metadata
+from launchrelay.ops.auditlog import read_log
+from launchrelay.signing import public_key_from_b64
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
+
+
+def keep_the_log(config: Path) -> None:
+    text = config.read_text()
+    config.write_text(text.replace("[relay]\n", "[relay]\ndecision_log = true\nlog_head_every = 40\n"
+                                   "log_head_interval = \"PT1S\"\n", 1))  # fmt: skip
+
+
+async def full_log(deploy: Any, leaves: int, timeout_s: float = 120) -> list[dict[str, Any]]:
+    """The exported log once it holds ``leaves`` leaves and every log has a head over all of its own."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        statements = await read_log(deploy.bootstrap, deploy.topics)
+        got = [s for s in statements if s["type"] == "leaf"]
+        sizes: dict[str, int] = Counter(s["log"] for s in got)
+        heads = defaultdict(int)
+        for s in statements:
+            if s["type"] == "tree_head":
+                heads[s["log"]] = max(heads[s["log"]], s["size"])
+        if len(got) >= leaves and all(heads[log] >= n for log, n in sizes.items()):
+            return statements
+        assert loop.time() < deadline, f"{len(got)} of {leaves} leaves, heads {dict(heads)} for {dict(sizes)}"
+        await asyncio.sleep(1)
+
+
+async def test_every_decision_is_one_leaf_through_kills_and_the_parties_verify_it(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    rng = random.Random(2029)
+    deploy = await make_deploy(kafka_bootstrap, tmp_path)
+    keep_the_log(deploy.config)
+    inputs = mixed_inputs(deploy, 600, rng)
+    sent: dict[Source, str | None] = {}
+    relay = RelayProcess(deploy, "relay-log").start()
+    try:
+        await relay.wait("relay.partitions_assigned")
+        publishing = asyncio.create_task(publish(deploy, inputs, rate_per_s=150, sent=sent))
+        for _ in range(2):
+            await asyncio.sleep(rng.uniform(1.5, 3.0))
+            relay.kill()
+            relay.start()
+            await relay.wait("relay.partitions_assigned", 90)
+        await publishing
+        forwards, deads, kind, receipts, events = await outcomes(deploy, len(sent))
+        assert_exactly_once(sent, forwards, deads, kind, receipts, events)
+        statements = await full_log(deploy, len(sent))
+    finally:
+        relay.ensure_stopped()
+
+    leaves = [s for s in statements if s["type"] == "leaf"]
+    bodies = [json.loads(base64.b64decode(s["leaf"])) for s in leaves]
+    # one leaf per input, read where the relay read it; in each log, indices 0..n-1 once each
+    sources = Counter(b["source"] for b in bodies)
+    assert sources == Counter(f"{t}:{p}:{o}" for t, p, o in sent), "one leaf per input, none lost, none twice"
+    by_log: dict[str, list[int]] = defaultdict(list)
+    for s in leaves:
+        by_log[s["log"]].append(s["index"])
+    for log, indices in by_log.items():
+        assert sorted(indices) == list(range(len(indices))), log
+    # the verdict each input was meant to get (an acknowledgement's depends on timing: None)
+    expected = {f"{t}:{p}:{o}": {"forward": "forwarded", "reject": "rejected"}[e] for (t, p, o), e in sent.items()
+                if e is not None}  # fmt: skip
+    wrong = [(b["source"], b["outcome"]) for b in bodies if expected.get(b["source"], b["outcome"]) != b["outcome"]]
+    assert wrong == []
+
+    # what CN and RU were told: a receipt for each of their forwarded notices, with the bytes they sent
+    told = []
+    for party, _key, raw, _headers, outcome in inputs:
+        if outcome == "forward":
+            body = json.loads(raw)
+            told.append(receipt_statement(body["message_id"], party, "forwarded", hashlib.sha256(raw).hexdigest()))
+    keys = {deploy.relay_signer.key_id: public_key_from_b64(deploy.relay_signer.public_b64)}
+    report = verify_statements([*statements, *told], keys)
+    assert report.problems == [] and report.checked["receipts"] == len(told) > 300
+    assert report.checked["whole_logs"] >= len(by_log)
+
+    # the log with one leaf changed after it was signed: caught
+    changed = [dict(s) for s in statements]
+    victim = next(s for s in changed if s["type"] == "leaf" and s["index"] == 3)
+    body = json.loads(base64.b64decode(victim["leaf"]))
+    body["outcome"] = "rejected" if body["outcome"] == "forwarded" else "forwarded"
+    victim["leaf"] = base64.b64encode(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).decode()
+    kinds = {p["kind"] for p in verify_statements([*changed, *told], keys).problems}
+    assert "leaves_mismatch" in kinds
+
+    # the frontier is committed with each input offset: its size is the log's leaves so far
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from launchrelay.relay.auditlog import frontier_from
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=deploy.bootstrap, group_id=f"{deploy.prefix}.relay",
+                                enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    try:
+        for log, indices in by_log.items():
+            topic, partition = log.rsplit(":", 1)
+            _, metadata = await committed_with_metadata(consumer, TopicPartition(topic, int(partition)))
+            assert frontier_from(metadata).size == len(indices), log
+    finally:
+        await consumer.stop()
+
+    # the command a party runs: export (the operator's), then verify with the relay's key from the config
+    exported = cli(deploy.env("x"), "audit", "export", "--config", str(deploy.config))
+    assert exported.returncode == 0, exported.stderr
+    (tmp_path / "log.jsonl").write_text(exported.stdout)
+    checked = cli(deploy.env("x"), "audit", "verify", "--config", str(deploy.config), str(tmp_path / "log.jsonl"))
+    assert checked.returncode == 0 and checked.stdout.startswith("ok: "), checked.stdout + checked.stderr
