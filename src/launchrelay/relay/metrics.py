@@ -59,6 +59,15 @@ class RelayMetrics(WatchedMetrics):
             "launchrelay_link_repeats", "Records the mirror copied again, absorbed without effect", ["link"],
             registry=r,
         )  # fmt: skip
+        # the decision log ([relay] decision_log): heads over each input partition's log
+        self.log_head_time = Gauge(
+            "launchrelay_log_head_timestamp_seconds", "When the relay last signed a tree head of this log", ["log"],
+            registry=r,
+        )  # fmt: skip
+        self.log_unheaded = Gauge(
+            "launchrelay_log_unheaded_leaves", "Leaves of this log not yet covered by a signed tree head", ["log"],
+            registry=r,
+        )  # fmt: skip
         self.commit_seconds = Histogram(
             "launchrelay_transaction_commit_seconds", "Time to write and commit one partition's batch", registry=r
         )

@@ -654,8 +654,16 @@ class RelayService:
                 await self._on(tp, TransactionFailed())
                 continue
             self._heads[tp] = (frontier.size, now)
+            self._observe_log(tp, headed=True)
             log.info("relay.tree_head", log=head["log"], size=frontier.size, root=head["root"],
                      relay_id=self.options.relay_id)  # fmt: skip
+
+    def _observe_log(self, tp: TopicPartition, headed: bool) -> None:
+        name = log_id(tp.topic, tp.partition)
+        if headed:
+            self.metrics.log_head_time.labels(name).set(time.time())
+        last = self._heads.get(tp)
+        self.metrics.log_unheaded.labels(name).set(self._frontiers[tp].size - (last[0] if last else 0))
 
     # one partition's batch = one transaction -----------------------------------------------------
     def _log_records(
@@ -774,6 +782,7 @@ class RelayService:
             self._frontiers[tp] = after
             if headed:
                 self._heads[tp] = (after.size, time.monotonic())
+            self._observe_log(tp, headed)
         await self._on(tp, Committed(last))
         if self.watch.committed(key(tp), last + 1):
             log.info("relay.partition_moving", partition=key(tp), next_offset=last + 1, relay_id=self.options.relay_id)
