@@ -71,6 +71,7 @@ bench: $(STAMP)  ## full benchmark: figures into bench/results/ (about 50 minute
 	$(BIN)/python -m bench.failover --kills 3
 	$(BIN)/python -m bench.two_centres
 	$(BIN)/python -m bench.console_load --rounds 3
+	$(BIN)/python -m bench.decision_log --rounds 3
 
 bench-quick: $(STAMP)  ## every variant for a few seconds; no figures worth quoting
 	$(BIN)/python -m bench.run --mode quick

@@ -79,6 +79,8 @@ THROUGHPUT = ("bare", "bare_txn", "floor", "same_work", "relay", "relay_x2", "re
 #: latency variants and offered rates
 LATENCY = (("floor", 100), ("relay", 100), ("relay_inpk", 100), ("peer", 100), ("floor", 1000), ("relay", 1000),
            ("relay_x2", 1000))  # fmt: skip
+#: variants that are the relay with settings of their own (the [relay] lines added to its config)
+RELAY_LINES: dict[str, tuple[str, ...]] = {"relay_log": ("decision_log = true",)}
 LABELS = {
     "bare": "aiokafka consume→produce, no transactions",
     "bare_txn": "aiokafka consume→produce, transactional (defaults)",
@@ -87,6 +89,7 @@ LABELS = {
     "relay": "launchrelay relay, CN-RU (1 process)",
     "relay_x2": "launchrelay relay, CN-RU (2 processes)",
     "relay_inpk": "launchrelay relay, IN-PK, ~700-point boundary (1 process)",
+    "relay_log": "launchrelay relay, CN-RU, keeping the decision log (1 process)",
     "peer": "FastStream validate-and-forward (no txn, no signatures)",
 }
 
@@ -246,7 +249,7 @@ class Bench:
 
         The pipeline is stopped (SIGSTOP) while the backlog is written, so writing it takes no CPU from
         the drain; CPU per notice counts only the drain."""
-        topics = await self.fresh()
+        topics = await self.fresh(relay_lines=RELAY_LINES.get(name, ()))
         n = self.mode.messages
         sender, recipient = self.parties(name)
         items = [self.item(name, i) for i in range(n)]
@@ -285,7 +288,7 @@ class Bench:
 
     async def latency(self, name: str, rate: int) -> dict[str, Any]:
         """End-to-end latency, publish -> visible to a read_committed counterpart, at a fixed offered load."""
-        topics = await self.fresh()
+        topics = await self.fresh(relay_lines=RELAY_LINES.get(name, ()))
         sender = self.parties(name)[0]
         procs = [p.start() for p in self._pipeline(name, topics)]
         # the counterpart reads as the SDK's inbox does (short fetch wait), so no variant's figure includes

@@ -112,3 +112,17 @@ def test_console_load_measures_both_variants(kafka_bootstrap: str, tmp_path: Pat
         assert run["board_ms"]["n"] == 20 and run["dead_letters_ms"]["n"] == 8 and run["healthz_ms"]["n"] >= 1
         assert run["peak_rss_mib"] > 0 and "load_1m" in run
     assert "| shared render |" in (tmp_path / "console_load.md").read_text()
+
+
+def test_the_decision_logs_cost_is_measured_beside_the_relay_without_it(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """`bench.decision_log` (issue 29's cost): one small round of both variants, each with a rate and latencies,
+    and the ratios written."""
+    env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": kafka_bootstrap, "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "bench.decision_log", "--rounds", "1", "--messages", "200",
+                           "--seconds", "2", "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    doc = json.loads((tmp_path / "decision_log.json").read_text())
+    assert {r["variant"] for r in doc["runs"]} == {"relay", "relay_log"}
+    assert all(r["msgs_per_s"] > 0 and r["p99_ms"] > 0 for r in doc["runs"])
+    assert doc["throughput_ratio"] > 0 and doc["p99_ratio_at_100"] > 0

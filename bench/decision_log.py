@@ -1,0 +1,88 @@
+"""The decision log's cost: `python -m bench.decision_log [--rounds 3] [--messages 5000] [--seconds 15]`.
+
+The relay with ``[relay] decision_log = true`` (a leaf per decision in its transaction, heads, the frontier in the
+commit metadata) beside the same relay without it, in the same run, alternating which goes first each round: the
+sustained rate draining a backlog (bench.run's throughput: pipeline frozen while the backlog is written) and the
+latency publish -> visible to RU's read_committed reader at 100 notices a second. Targets (issue 29): at least 0.9
+of the throughput, p99 at 100/s within 1.2x. Results: bench/results/decision_log.{json,md}, with the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import tempfile
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.measure import write_results
+from bench.run import FULL, Bench, _commit
+from launchrelay.provision.local import free_port
+from launchrelay.provision.provide import provide_broker
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = ("relay", "relay_log")
+
+
+async def measure(rounds: int, messages: int, seconds: float, out: Path) -> dict[str, Any]:
+    mode = replace(FULL, messages=messages, latency_seconds=seconds, latency_warm_s=min(3.0, seconds / 4))
+    work = Path(tempfile.mkdtemp(prefix="lr-bench-log-"))
+    runs: list[dict[str, Any]] = []
+    try:
+        with provide_broker(bootstrap=os.environ.get("LAUNCHRELAY_BOOTSTRAP_SERVERS"), data_dir=work / "kafka",
+                            port=free_port(), controller_port=free_port()) as bootstrap:  # fmt: skip
+            bench = Bench(mode, bootstrap, work)
+            for r in range(rounds):
+                for name in VARIANTS if r % 2 == 0 else tuple(reversed(VARIANTS)):
+                    t = await bench.throughput(name)
+                    lat = await bench.latency(name, 100)
+                    row = {"round": r + 1, "variant": name, "msgs_per_s": t["msgs_per_s"],
+                           "cpu_ms_per_msg": t["cpu_ms_per_msg"], "p50_ms": lat["latency_ms"]["p50"],
+                           "p99_ms": lat["latency_ms"]["p99"], "load_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
+                    runs.append(row)
+                    print(f"  {row}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    def per_round(key: str) -> list[float]:
+        by = {(x["round"], x["variant"]): x[key] for x in runs}
+        return [by[(r, "relay_log")] / max(1e-9, by[(r, "relay")]) for r in range(1, rounds + 1)]
+
+    doc = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _commit(),
+        "setup": {"rounds": rounds, "messages": messages, "latency_seconds": seconds, "rate": 100},
+        "throughput_ratio": round(statistics.median(per_round("msgs_per_s")), 3),
+        "p99_ratio_at_100": round(statistics.median(per_round("p99_ms")), 3),
+        "targets": {"throughput_ratio": 0.9, "p99_ratio_at_100": 1.2},
+        "runs": runs,
+    }
+    rows = "\n".join(f"| {x['round']} | {x['variant']} | {x['msgs_per_s']} | {x['cpu_ms_per_msg']} | {x['p50_ms']} | "
+                     f"{x['p99_ms']} | {x['load_1m']} |" for x in runs)  # fmt: skip
+    text = (f"# The decision log's cost\n\n{doc['date']}, commit {doc['commit']}. The relay keeping the decision log "
+            f"beside the relay without it, alternating, {rounds} rounds ({messages} notices drained; 100/s for "
+            f"{seconds:g} s). Median of the per-round ratios: throughput **{doc['throughput_ratio']}** (target at "
+            f"least 0.9), p99 at 100/s **{doc['p99_ratio_at_100']}** (target at most 1.2).\n\n"
+            "| round | variant | notices/s | CPU ms/notice | p50 ms | p99 ms | load (1 min) |\n"
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n" + rows + "\n")  # fmt: skip
+    write_results(out, "decision_log", doc, text)
+    return doc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    asyncio.run(measure(args.rounds, args.messages, args.seconds, args.out))
+
+
+if __name__ == "__main__":
+    main()
