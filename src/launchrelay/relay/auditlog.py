@@ -61,6 +61,20 @@ class HeadPolicy:
     every: int
     interval_s: float
 
+    def due(self, size: int, last_head: tuple[int, float] | None, clock: float) -> bool:
+        """Whether a tree of ``size`` leaves needs a head now: none yet, or leaves added since the last one (its
+        size and ``clock`` time) and either ``every`` of them or ``interval_s`` since it."""
+        if last_head is None:
+            return True
+        last_size, last_at = last_head
+        return size > last_size and (size - last_size >= self.every or clock - last_at >= self.interval_s)
+
+
+def head_record(log: str, frontier: Frontier, topic: str, signer: Signer, now: datetime) -> OutRecord:
+    """A signed tree head over the tree ``frontier`` holds, as a record of the log topic."""
+    head = signed_head(log, frontier.size, frontier.root(), signer, now)
+    return OutRecord(topic, log.encode(), json.dumps(head).encode(), [(KIND_HEADER, b"head")])
+
 
 def log_records(
     decisions: list[Decision],
@@ -86,10 +100,7 @@ def log_records(
         leaf = leaf_of(decision, log, after.size)
         out.append(OutRecord(topic, key, leaf, [(KIND_HEADER, b"leaf"), (INDEX_HEADER, str(after.size).encode())]))
         after.append(leaf_hash(leaf))
-    grown = after.size > (last_head[0] if last_head else -1)
-    due = last_head is None or after.size - last_head[0] >= policy.every or clock - last_head[1] >= policy.interval_s
-    if not (grown and due):
+    if not policy.due(after.size, last_head, clock):
         return out, after, False
-    head = signed_head(log, after.size, after.root(), signer, now)
-    out.append(OutRecord(topic, key, json.dumps(head).encode(), [(KIND_HEADER, b"head")]))
+    out.append(head_record(log, after, topic, signer, now))
     return out, after, True

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -41,7 +40,6 @@ from aiokafka.errors import (
 )
 
 from launchrelay.agreements.config import Deployment
-from launchrelay.audit.log import signed_head
 from launchrelay.audit.merkle import Frontier
 from launchrelay.contract.headers import from_record
 from launchrelay.contract.outcomes import VERDICTS, Outcome
@@ -55,7 +53,7 @@ from launchrelay.kafka.consume import (
 )
 from launchrelay.kafka.produce import BATCH_BYTES, send_all, set_concurrent_transactions_backoff
 from launchrelay.reasons import ReasonCode
-from launchrelay.relay.auditlog import KIND_HEADER, HeadPolicy, frontier_from, log_id, log_records, metadata_of
+from launchrelay.relay.auditlog import HeadPolicy, frontier_from, head_record, log_id, log_records, metadata_of
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
 from launchrelay.relay.links import Links
 from launchrelay.relay.metrics import RelayMetrics
@@ -628,34 +626,23 @@ class RelayService:
         its own in a transaction, the offset and frontier committed again unchanged."""
         now = time.monotonic()
         for tp, frontier in list(self._frontiers.items()):
-            p, last = self._parts.get(tp), self._heads.get(tp)
+            p = self._parts.get(tp)
             if p is None or p.next is None or tp not in self._consumer.assignment():
                 continue
-            if last is not None and (last[0] >= frontier.size or now - last[1] < self._head_policy.interval_s):
+            if not self._head_policy.due(frontier.size, self._heads.get(tp), now):
                 continue
-            head = signed_head(log_id(tp.topic, tp.partition), frontier.size, frontier.root(), self.options.signer,
-                               datetime.now(UTC))  # fmt: skip
-            record = OutRecord(self.topics.decision_log, head["log"].encode(), json.dumps(head).encode(),
-                               [(KIND_HEADER, b"head")])  # fmt: skip
+            name = log_id(tp.topic, tp.partition)
+            record = head_record(name, frontier, self.topics.decision_log, self.options.signer, datetime.now(UTC))
             try:
                 producer = await self._producer_for(tp)
-                await producer.begin_transaction()
-                try:
-                    sends = await send_all(producer, [record])
-                    offsets = {tp: (p.next, metadata_of(frontier))}
-                    await asyncio.gather(*sends, producer.send_offsets_to_transaction(offsets, self.group_id))
-                    await producer.commit_transaction()
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        await producer.abort_transaction()
-                    raise
+                await self._transact(producer, [record], {tp: (p.next, metadata_of(frontier))})
             except Exception as exc:  # noqa: BLE001 - tried again next round; the leaves are committed already
                 log.warning("relay.head_failed", partition=key(tp), error=repr(exc), relay_id=self.options.relay_id)
                 await self._on(tp, TransactionFailed())
                 continue
             self._heads[tp] = (frontier.size, now)
             self._observe_log(tp, headed=True)
-            log.info("relay.tree_head", log=head["log"], size=frontier.size, root=head["root"],
+            log.info("relay.tree_head", log=name, size=frontier.size, root=frontier.root().hex(),
                      relay_id=self.options.relay_id)  # fmt: skip
 
     def _observe_log(self, tp: TopicPartition, headed: bool) -> None:
@@ -739,6 +726,27 @@ class RelayService:
             return False
         return await self._commit(tp, decisions, plans, overlay) if decisions else True
 
+    async def _transact(
+        self, producer: AIOKafkaProducer, records: Iterable[OutRecord], offsets: dict[TopicPartition, Any]
+    ) -> None:
+        """``records`` and the input ``offsets`` (with their commit metadata) in one transaction, or none of it."""
+        await producer.begin_transaction()
+        sends: list[asyncio.Future[Any]] = []
+        try:
+            sends = await send_all(producer, records)
+            # The offsets go while the records are still in flight (one round trip fewer); every batch
+            # is awaited before the commit, since aiokafka would commit without a batch that failed.
+            await asyncio.gather(*sends, producer.send_offsets_to_transaction(offsets, self.group_id))
+            await producer.commit_transaction()
+        except BaseException:
+            for fut in sends:  # retrieve failures so none is reported as unhandled
+                if fut.done() and not fut.cancelled():
+                    fut.exception()
+            # A fenced or failed producer may refuse to abort; it is discarded by the caller's claim either way.
+            with contextlib.suppress(Exception):
+                await producer.abort_transaction()
+            raise
+
     async def _commit(
         self, tp: TopicPartition, decisions: list[Decision], plans: list[list[OutRecord]], overlay: Overlay
     ) -> bool:
@@ -749,22 +757,7 @@ class RelayService:
             started = time.perf_counter()
             logged, after, headed = self._log_records(tp, decisions)
             offsets: dict[TopicPartition, Any] = {tp: last + 1 if after is None else (last + 1, metadata_of(after))}
-            await producer.begin_transaction()
-            sends: list[asyncio.Future[Any]] = []
-            try:
-                sends = await send_all(producer, (o for planned in [*plans, logged] for o in planned))
-                # The offsets go while the records are still in flight (one round trip fewer); every batch
-                # is awaited before the commit, since aiokafka would commit without a batch that failed.
-                await asyncio.gather(*sends, producer.send_offsets_to_transaction(offsets, self.group_id))
-                await producer.commit_transaction()
-            except BaseException:
-                for fut in sends:  # retrieve failures so none is reported as unhandled
-                    if fut.done() and not fut.cancelled():
-                        fut.exception()
-                # A fenced or failed producer may refuse to abort; it is discarded below either way.
-                with contextlib.suppress(Exception):
-                    await producer.abort_transaction()
-                raise
+            await self._transact(producer, (o for planned in [*plans, logged] for o in planned), offsets)
         except Exception as exc:  # noqa: BLE001 - any failure: nothing was committed, retry the batch
             fenced = isinstance(exc, ProducerFenced)
             log.warning(
