@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CorruptRecordException, KafkaError, RecordTooLargeError, UnsupportedCodecError
@@ -98,3 +99,28 @@ async def committed_with_metadata(consumer: AIOKafkaConsumer, tp: TopicPartition
     if got is None or got.offset == -1:
         return None, ""
     return got.offset, got.metadata or ""
+
+
+async def read_to_end(
+    consumer: AIOKafkaConsumer,
+    topic: str,
+    ends: dict[TopicPartition, int],
+    starts: dict[int, int] | None = None,
+    timeout_s: float = 60.0,
+    max_records: int = 500,
+) -> AsyncIterator[tuple[TopicPartition, list[ConsumerRecord]]]:
+    """Every committed record of ``topic`` from ``starts`` (partition -> offset; absent or removed by retention:
+    the first there is) up to the end offsets as they are now, a fetch at a time (the caller keeps what it needs of
+    each, so no more than a fetch is held). ``ends`` is filled with those end offsets. The consumer is started and
+    read_committed; it is assigned the topic's partitions here."""
+    tps = await partitions_of(consumer, topic)
+    consumer.assign(tps)
+    firsts = await consumer.beginning_offsets(tps)
+    ends.update(await consumer.end_offsets(tps))  # the last stable offsets under read_committed
+    for tp in tps:
+        consumer.seek(tp, max((starts or {}).get(tp.partition, 0), firsts[tp]))
+    async with asyncio.timeout(timeout_s):
+        while await behind(consumer, ends):
+            batch = await consumer.getmany(timeout_ms=300, max_records=max_records)
+            for tp in sorted(batch):
+                yield tp, [r for r in batch[tp] if r.offset < ends[tp]]

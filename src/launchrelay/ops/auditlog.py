@@ -3,7 +3,6 @@ leaf and signed tree head, in the order written."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from typing import Any
@@ -12,7 +11,7 @@ from aiokafka import AIOKafkaConsumer
 
 from launchrelay.contract.headers import header
 from launchrelay.errors import kafka_errors
-from launchrelay.kafka.consume import behind, partitions_of
+from launchrelay.kafka.consume import read_to_end
 from launchrelay.topics import Topics
 
 _KIND, _INDEX = "lr-log-kind", "lr-log-index"
@@ -28,26 +27,15 @@ async def read_log(
     try:
         with kafka_errors(f"cannot read {topics.decision_log} on {bootstrap}"):
             await consumer.start()
-            tps = await partitions_of(consumer, topics.decision_log)
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-            async with asyncio.timeout(timeout_s):
-                while await behind(consumer, ends):
-                    batch = await consumer.getmany(timeout_ms=300, max_records=5000)
-                    for tp in sorted(batch):
-                        for r in batch[tp]:
-                            if r.offset >= ends[tp]:
-                                continue
-                            headers = [(k, v) for k, v in r.headers]
-                            kind = header(headers, _KIND)
-                            if kind == b"leaf":
-                                index = int((header(headers, _INDEX) or b"-1").decode())
-                                log = (r.key or b"").decode(errors="replace")
-                                out.append({"type": "leaf", "log": log, "index": index,
-                                            "leaf": base64.b64encode(r.value or b"").decode()})  # fmt: skip
-                            elif kind == b"head":
-                                out.append(json.loads(r.value or b"{}"))
+            async for _, records in read_to_end(consumer, topics.decision_log, {}, None, timeout_s, 5000):
+                for r in records:
+                    kind = header(r.headers, _KIND)
+                    if kind == b"leaf":
+                        index = int((header(r.headers, _INDEX) or b"-1").decode())
+                        out.append({"type": "leaf", "log": (r.key or b"").decode(errors="replace"), "index": index,
+                                    "leaf": base64.b64encode(r.value or b"").decode()})  # fmt: skip
+                    elif kind == b"head":
+                        out.append(json.loads(r.value or b"{}"))
     finally:
         await consumer.stop()
     return out

@@ -24,7 +24,7 @@ from functools import cached_property
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from launchrelay.contract.headers import (
     ERROR,
@@ -43,7 +43,7 @@ from launchrelay.contract.headers import (
 )
 from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import RedriveError, kafka_errors
-from launchrelay.kafka.consume import behind, partitions_of
+from launchrelay.kafka.consume import read_to_end
 from launchrelay.ops.records import read_record
 from launchrelay.reasons import FINAL
 from launchrelay.signing import Signer, redrive_headers
@@ -239,20 +239,12 @@ async def _scan(
     the end, and where each partition now ends."""
     consumer = _consumer(bootstrap, client_options)
     found: list[Brief] = []
+    ends: dict[TopicPartition, int] = {}
     try:
         with kafka_errors(f"cannot read {topics.deadletter} on {bootstrap}"):
             await consumer.start()
-            tps = await partitions_of(consumer, topics.deadletter)
-            consumer.assign(tps)
-            firsts = await consumer.beginning_offsets(tps)
-            ends = await consumer.end_offsets(tps)  # the last stable offsets under read_committed
-            for tp in tps:  # retention may have removed what was read up to
-                consumer.seek(tp, max(starts.get(tp.partition, 0), firsts[tp]))
-            async with asyncio.timeout(timeout_s):
-                while await behind(consumer, ends):
-                    batch = await consumer.getmany(timeout_ms=300, max_records=500)
-                    for tp, records in batch.items():
-                        found += [_letter(tp.partition, r).brief() for r in records if r.offset < ends[tp]]
+            async for tp, records in read_to_end(consumer, topics.deadletter, ends, starts, timeout_s):
+                found += [_letter(tp.partition, r).brief() for r in records]
     finally:
         await consumer.stop()
     return found, {tp.partition: end for tp, end in ends.items()}
