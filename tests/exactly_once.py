@@ -12,7 +12,7 @@ from datetime import timedelta
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
-from harness import Deploy, message, read_topic, source_of
+from harness import Deploy, RelayProcess, message, read_topic, source_of
 from launchrelay.contract import encode
 
 Source = tuple[str, int, int]
@@ -82,6 +82,27 @@ async def publish(deploy: Deploy, inputs: list, rate_per_s: float, sent: dict[So
             await asyncio.sleep(0.1)
     finally:
         await producer.stop()
+
+
+async def publish_through_kills(
+    deploy: Deploy,
+    relay: RelayProcess,
+    inputs: list,
+    rate_per_s: float,
+    sent: dict[Source, str | None],
+    kills: int,
+    rng: random.Random,
+    pause_s: tuple[float, float] = (2.0, 6.0),
+) -> None:
+    """Publish ``inputs`` while ``relay`` is SIGKILLed ``kills`` times, each after a random pause in ``pause_s`` and
+    restarted at once (until it holds partitions again)."""
+    publishing = asyncio.create_task(publish(deploy, inputs, rate_per_s=rate_per_s, sent=sent))
+    for _ in range(kills):
+        await asyncio.sleep(rng.uniform(*pause_s))
+        relay.kill()
+        relay.start()
+        await relay.wait("relay.partitions_assigned", 90)
+    await publishing
 
 
 async def outcomes(

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from exactly_once import Source, assert_exactly_once, mixed_inputs, outcomes, publish
+from exactly_once import Source, assert_exactly_once, mixed_inputs, outcomes, publish_through_kills
 from harness import RelayProcess, cli, make_deploy
 from launchrelay.audit.log import receipt_statement
 from launchrelay.audit.verify import verify_statements
@@ -63,13 +63,7 @@ async def test_every_decision_is_one_leaf_through_kills_and_the_parties_verify_i
     relay = RelayProcess(deploy, "relay-log").start()
     try:
         await relay.wait("relay.partitions_assigned")
-        publishing = asyncio.create_task(publish(deploy, inputs, rate_per_s=150, sent=sent))
-        for _ in range(2):
-            await asyncio.sleep(rng.uniform(1.5, 3.0))
-            relay.kill()
-            relay.start()
-            await relay.wait("relay.partitions_assigned", 90)
-        await publishing
+        await publish_through_kills(deploy, relay, inputs, 150, sent, 2, rng, pause_s=(1.5, 3.0))
         forwards, deads, kind, receipts, events = await outcomes(deploy, len(sent))
         assert_exactly_once(sent, forwards, deads, kind, receipts, events)
         statements = await full_log(deploy, len(sent))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from exactly_once import Source, assert_exactly_once, mixed_inputs, outcomes, publish
+from exactly_once import Source, assert_exactly_once, mixed_inputs, outcomes, publish, publish_through_kills
 from harness import RelayProcess, make_deploy
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]
@@ -37,13 +37,7 @@ async def test_sigkill_nothing_lost_nothing_doubled(
     relay = RelayProcess(deploy, "relay-crash").start()
     try:
         await relay.wait("relay.partitions_assigned")
-        publishing = asyncio.create_task(publish(deploy, inputs, rate_per_s=rate, sent=sent))
-        for _ in range(kills):
-            await asyncio.sleep(rng.uniform(2.0, 6.0))
-            relay.kill()
-            relay.start()
-            await relay.wait("relay.partitions_assigned", 90)
-        await publishing
+        await publish_through_kills(deploy, relay, inputs, rate, sent, kills, rng)
         forwards, deads, kind, receipts, events = await outcomes(deploy, len(sent))
         assert relay.starts == kills + 1
         assert_exactly_once(sent, forwards, deads, kind, receipts, events)
