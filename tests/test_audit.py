@@ -316,6 +316,14 @@ def test_statements_are_read_one_per_line_and_a_bad_line_is_named() -> None:
         read_statements(['{"type": "leaf"}', "{not json"])
     with pytest.raises(ValueError, match="line 1: not a statement"):
         read_statements(["[1, 2]"])
+    with pytest.raises(ValueError, match="line 1: not JSON"):
+        read_statements(["[" * 100_000])
+    # a leaf nested past what a parser takes is a leaf that does not pass, not a crash
+    hostile = leaf_statement(LOG, 0, b"[" * 100_000)
+    assert kinds([*only(statements, "tree_head", "consistency"), hostile]) == []  # no head covers it: nothing to say
+    log = AuditLog(LOG)
+    log.append(b"[" * 100_000)
+    assert kinds([log.head(RELAY, T0), leaf_statement(LOG, 0, b"[" * 100_000)]) == ["leaves_mismatch"]
 
 
 def test_the_command_checks_a_partys_files(tmp_path: Path) -> None:

@@ -344,6 +344,7 @@ async def test_dead_letters_are_paged_and_their_bytes_read_only_when_one_is_open
     assert opened.status_code == 200 and "cn-dl-0007" in opened.text and "x" * 99_000 in opened.text
     assert "KEY_UNKNOWN" in opened.text and "Redrive" not in opened.text  # a viewer
     assert client.get("/deadletters/0:4000").status_code == 404
+    assert client.get("/deadletters/999:0").status_code == 404, "a partition the topic does not have"
     assert client.get("/deadletters/nothing").status_code == 404
 
     await write_dead_letters(deploy, 1, 10)  # read on: the new one comes first, the old ones are not read again

@@ -74,7 +74,7 @@ def _leaf(raw: bytes) -> dict[str, Any] | None:
     """A leaf's fields, when it is a JSON object of a known format with every field a leaf carries."""
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what the parser takes
         return None
     if not isinstance(body, dict) or body.get("format") != LEAF_FORMAT or any(f not in body for f in LEAF_FIELDS):
         return None
@@ -89,8 +89,8 @@ def read_statements(lines: Iterable[str]) -> list[dict[str, Any]]:
             continue
         try:
             item = json.loads(line)
-        except ValueError as exc:
-            raise ValueError(f"line {number}: not JSON ({exc})") from exc
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(f"line {number}: not JSON ({type(exc).__name__})") from exc
         if not isinstance(item, dict) or not isinstance(item.get("type"), str):
             raise ValueError(f"line {number}: not a statement (a JSON object with a type)")  # noqa: TRY004
         out.append(item)

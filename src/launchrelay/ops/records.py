@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from launchrelay.contract.headers import Headers, from_record
 from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import kafka_errors
+from launchrelay.kafka.consume import partitions_of
 from launchrelay.signing import Verdict, public_key_from_b64, verify_headers
 
 
@@ -54,6 +55,8 @@ async def read_record(
     try:
         with kafka_errors(f"cannot read {ref} on {bootstrap}"):
             await consumer.start()
+            if tp not in await partitions_of(consumer, ref.topic, wait_s=2.0):  # a partition that is not there
+                return None
             consumer.assign([tp])
             first, end = (await consumer.beginning_offsets([tp]))[tp], (await consumer.end_offsets([tp]))[tp]
             if not first <= ref.offset < end:  # removed by retention, or not written (or not committed) yet
