@@ -70,7 +70,7 @@ class Mode:
 
 
 QUICK = Mode("quick", messages=300, latency_seconds=2, latency_warm_s=0.5, rounds=1, pending=1000,
-             deadline_spread_s=30, lead_s=10, measure_s=3, remembered=1000)  # fmt: skip
+             deadline_spread_s=30, lead_s=6, measure_s=3, remembered=1000)  # fmt: skip
 FULL = Mode("full", messages=20000, latency_seconds=15, latency_warm_s=3, rounds=3, pending=100_000,
             deadline_spread_s=3600, lead_s=90, measure_s=30, remembered=1_000_000)  # fmt: skip
 

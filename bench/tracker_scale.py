@@ -43,7 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #: the agreement's acknowledgement deadline in this bench: a day, and no re-sends
 CONFIG = '\n[agreements.CN-RU-2009]\nack_deadline = "P1D"\nretransmit = { every = "P1D", max_attempts = 0 }\n'
 PROBES = 20
-PROBE_LEAD_S = 20.0  # the first probe falls due this long after the tracker is started
+#: by default the first probe falls due this long after the tracker is started (at a million pending it takes some
+#: seconds to be ready; a short run on a small ledger may set less, ``--probe-lead-s``)
+PROBE_LEAD_S = 20.0
 PROBE_SPREAD_S = 5.0
 
 
@@ -81,7 +83,7 @@ def _pending(ledger: Path) -> int:
 
 
 async def level(bench: Bench, env: dict[str, str], ledger: Path, prefix: str, pending: int, burst: int,
-                idle_s: float, round_: int) -> dict[str, Any]:  # fmt: skip
+                idle_s: float, round_: int, lead_s: float) -> dict[str, Any]:  # fmt: skip
     """Start a tracker on a ledger holding ``pending`` deliveries and measure it."""
     status_topic = f"{prefix}.status"
     started_at = datetime.now(UTC)
@@ -89,7 +91,7 @@ async def level(bench: Bench, env: dict[str, str], ledger: Path, prefix: str, pe
     with SqliteLedger(ledger) as led:  # the probes: due some seconds after the start
         events = []
         for i in range(PROBES):
-            deadline_s = PROBE_LEAD_S + PROBE_SPREAD_S * i / PROBES
+            deadline_s = lead_s + PROBE_SPREAD_S * i / PROBES
             e = _forwarded(i, prefix, started_at, deadline_s, f"probe{round_}")
             probes[e.message_id or ""] = started_at.timestamp() + deadline_s
             events.append(e)
@@ -102,7 +104,7 @@ async def level(bench: Bench, env: dict[str, str], ledger: Path, prefix: str, pe
         await asyncio.to_thread(tracker.wait_log, "tracker.started", 600)
         ready_s = time.monotonic() - began
         rss = tracker.rss_mb()
-        lateness = await overdue_lateness(bench.bootstrap, status_topic, probes, PROBE_LEAD_S + PROBE_SPREAD_S + 120)
+        lateness = await overdue_lateness(bench.bootstrap, status_topic, probes, lead_s + PROBE_SPREAD_S + 120)
         await asyncio.sleep(1)
         cpu0, t0 = tracker.cpu_seconds(), time.monotonic()
         await asyncio.sleep(idle_s)
@@ -143,7 +145,7 @@ async def level(bench: Bench, env: dict[str, str], ledger: Path, prefix: str, pe
     }
 
 
-async def run(levels: list[int], burst: int, idle_s: float) -> dict[str, Any]:
+async def run(levels: list[int], burst: int, idle_s: float, lead_s: float = PROBE_LEAD_S) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="lr-tscale-"))
     rows = []
     try:
@@ -158,7 +160,7 @@ async def run(levels: list[int], burst: int, idle_s: float) -> dict[str, Any]:
                 grow_s = grow(ledger, topics.prefix, held, target) if target > held else 0.0
                 held = max(held, target)
                 print(f"[tracker_scale] {held} pending (grown in {grow_s:.0f}s)", flush=True)
-                row = await level(bench, env, ledger, topics.prefix, held, burst, idle_s, i)
+                row = await level(bench, env, ledger, topics.prefix, held, burst, idle_s, i, lead_s)
                 print(f"    {row}", flush=True)
                 rows.append(row)
                 held = _pending(ledger)  # the bursts stay pending too
@@ -168,6 +170,7 @@ async def run(levels: list[int], burst: int, idle_s: float) -> dict[str, Any]:
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "levels": rows,
+        "probe_lead_s": lead_s,
         "flatness": {
             "cpu_per_event": round(last["cpu_ms_per_event"] / first["cpu_ms_per_event"], 2),
             "rss": round(last["rss_mb"] / first["rss_mb"], 2),
@@ -176,12 +179,13 @@ async def run(levels: list[int], burst: int, idle_s: float) -> dict[str, Any]:
 
 
 def markdown(doc: dict[str, Any]) -> str:
+    lead = doc.get("probe_lead_s", PROBE_LEAD_S)
     lines = [
         "# Tracker against the pending count",
         "",
         f"{doc['date']}. Each level: a tracker started on a ledger holding that many pending acknowledgements "
-        f"(deadlines a day away); {PROBES} probe deliveries fall due {PROBE_LEAD_S:g}–"
-        f"{PROBE_LEAD_S + PROBE_SPREAD_S:g} s after the start; idle CPU after them; then a burst of forwarded "
+        f"(deadlines a day away); {PROBES} probe deliveries fall due {lead:g}–"
+        f"{lead + PROBE_SPREAD_S:g} s after the start; idle CPU after them; then a burst of forwarded "
         "events, CPU taken until all are pending. Load average (1 min) before and after each level.",
         "",
         "| pending | ready after restart s | RSS MiB | lateness p50 / p99 / max ms | idle CPU % of a core "
@@ -205,9 +209,15 @@ def main() -> None:
     parser.add_argument("--levels", default="0,100000,1000000", help="pending counts, ascending")
     parser.add_argument("--burst", type=int, default=5000, help="status events published at each level")
     parser.add_argument("--idle-s", type=float, default=20.0)
+    parser.add_argument(
+        "--probe-lead-s",
+        type=float,
+        default=PROBE_LEAD_S,
+        help="seconds from the tracker's start to the first probe's deadline",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
-    doc = asyncio.run(run([int(x) for x in args.levels.split(",")], args.burst, args.idle_s))
+    doc = asyncio.run(run([int(x) for x in args.levels.split(",")], args.burst, args.idle_s, args.probe_lead_s))
     write_results(args.out, "tracker_scale", doc, markdown(doc))
 
 

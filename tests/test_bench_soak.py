@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_soak_samples_both_processes_and_fits_the_slopes(kafka_bootstrap: str, tmp_path: Path) -> None:
     """`bench.soak` (the short version of `make bench`'s ten minutes): samples, slopes and extrapolations."""
     env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": kafka_bootstrap, "PATH": "/usr/local/bin:/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "bench.soak", "--minutes", "0.5", "--rate", "20", "--every", "5",
+    done = subprocess.run([sys.executable, "-m", "bench.soak", "--minutes", "0.35", "--rate", "30", "--every", "3",
                            "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
                           check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -36,8 +36,8 @@ def test_tracker_scale_measures_every_level(kafka_bootstrap: str, tmp_path: Path
     """`bench.tracker_scale` at small levels: restart, lateness of every probe, idle CPU and CPU per event."""
     env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": kafka_bootstrap, "PATH": "/usr/local/bin:/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "bench.tracker_scale", "--levels", "0,3000", "--burst", "300",
-                           "--idle-s", "2", "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=400, check=False)  # fmt: skip
+                           "--idle-s", "2", "--probe-lead-s", "8", "--out", str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     doc = json.loads((tmp_path / "tracker_scale.json").read_text())
     assert [row["pending"] for row in doc["levels"]] == [0, 3000]
@@ -51,7 +51,7 @@ def test_soak_with_a_horizon_refuses_and_forgets(kafka_bootstrap: str, tmp_path:
     """`bench.soak --horizon`: every notice refused (its window past) and recorded by the tracker, none pending;
     the relay forgets each id after the horizon, and the results name it."""
     env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": kafka_bootstrap, "PATH": "/usr/local/bin:/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "bench.soak", "--minutes", "0.4", "--rate", "20", "--every", "4",
+    done = subprocess.run([sys.executable, "-m", "bench.soak", "--minutes", "0.3", "--rate", "25", "--every", "3",
                            "--horizon", "PT5S", "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

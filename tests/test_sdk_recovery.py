@@ -71,7 +71,7 @@ async def exchange_through(broker: LocalBroker, deploy: Deploy, fault: Callable[
     forwarded once and acknowledged, with the same Publisher and Inbox objects throughout."""
     relay = RelayProcess(deploy, f"relay-{fault.__name__}").start()
     errors: Counter[str] = Counter()
-    notices = [message("CN", ["RU"]) for _ in range(400)]
+    notices = [message("CN", ["RU"]) for _ in range(260)]
     acked: set[str] = set()
     try:
         await relay.wait("relay.partitions_assigned")
@@ -134,20 +134,20 @@ async def exchange_through(broker: LocalBroker, deploy: Deploy, fault: Callable[
 
 
 async def test_one_publisher_and_inbox_across_a_broker_restart(broker: LocalBroker, tmp_path: Path) -> None:
-    """The broker is stopped for 15 s and started again under a steady publisher: the same Publisher and Inbox
+    """The broker is stopped for 10 s and started again under a steady publisher: the same Publisher and Inbox
     go on by themselves; every notice is confirmed, forwarded once and acknowledged."""
     deploy = await make_deploy(broker.bootstrap, tmp_path)
 
     async def restart() -> None:
         await asyncio.to_thread(broker.stop)
-        await asyncio.sleep(15)
+        await asyncio.sleep(10)
         await asyncio.to_thread(broker.start)
 
     await exchange_through(broker, deploy, restart)
 
 
 async def test_one_publisher_and_inbox_across_a_frozen_broker(broker: LocalBroker, tmp_path: Path) -> None:
-    """The broker is frozen (SIGSTOP) for 12 s, three times the clients' request timeout and the publisher's
+    """The broker is frozen (SIGSTOP) for 10 s, two and a half times the clients' request timeout and the publisher's
     deadline: the same Publisher and Inbox go on when it thaws, nothing lost, nothing forwarded twice."""
     deploy = await make_deploy(broker.bootstrap, tmp_path)
 
@@ -155,7 +155,7 @@ async def test_one_publisher_and_inbox_across_a_frozen_broker(broker: LocalBroke
         assert broker.pid is not None
         os.kill(broker.pid, signal.SIGSTOP)
         try:
-            await asyncio.sleep(12)
+            await asyncio.sleep(10)
         finally:
             os.kill(broker.pid, signal.SIGCONT)
 
