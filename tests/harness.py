@@ -176,7 +176,7 @@ class RelayProcess:
         log.write(f'{{"event":"test.spawn","n":{self.starts}}}\n'.encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [self.python, "-m", "launchrelay", self.command],
+            [self.python, "-m", "launchrelay", *self.command.split()],
             env=self.deploy.env(self.relay_id) | self.extra_env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from launchrelay.audit import merkle
 from launchrelay.audit.log import AuditLog, leaf_bytes, leaf_statement, receipt_statement
 from launchrelay.audit.verify import read_statements, verify_statements
+from launchrelay.audit.views import LogBroken, Views
 from launchrelay.signing import Signer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +128,26 @@ def test_every_proof_verifies_and_any_flipped_bit_fails(n: int, data: st.DataObj
         i = data.draw(st.integers(0, len(cons) - 1))
         bad = [bytes([p[0] ^ 1]) + p[1:] if j == i else p for j, p in enumerate(cons)]
         assert not merkle.verify_consistency(first, n, sub, root, bad)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 70), st.data())
+def test_proofs_from_a_frontier_and_the_leaves_after_it_are_the_whole_trees(n: int, data: st.DataObject) -> None:
+    """What a publisher of proofs keeps between two heads (the frontier at the first, the leaves since) proves
+    exactly what the whole tree proves: every later leaf's audit path and the consistency of the two heads."""
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(n)]
+    base = data.draw(st.integers(0, n))
+    frontier = merkle.Frontier()
+    for h in leaves[:base]:
+        frontier.append(h)
+    span = merkle.Span(frontier, leaves[base:])
+    assert span.root() == merkle.root(leaves)
+    for i in range(base, n):
+        assert span.inclusion(i) == merkle.inclusion_proof(leaves, i)
+    assert span.consistency() == (merkle.consistency_proof(leaves, base) if base else [])
+    if base > 1:
+        with pytest.raises(ValueError, match="provable"):
+            span.inclusion(base - 1)  # before the frontier: its leaves are not kept
 
 
 def test_a_frontier_knows_the_root_of_every_size_with_at_most_64_hashes() -> None:
@@ -261,6 +282,67 @@ def test_a_forged_head_a_missing_proof_and_a_bad_inclusion_are_caught() -> None:
     assert kinds([*only(statements, "tree_head", "consistency"), early]) == ["no_head"]
 
 
+# --- what each party is sent -----------------------------------------------------------------------
+
+
+def fed(views: Views, leaves: list[bytes], heads_at: tuple[int, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """The log topic as the relay writes it (a head after the leaves it covers), fed to ``views``."""
+    log, out = AuditLog(LOG), []
+    for i, leaf in enumerate(leaves):
+        log.append(leaf)
+        views.leaf(LOG, i, leaf)
+        if i + 1 in heads_at:
+            out += views.head(log.head(RELAY, T0 + timedelta(seconds=i)))
+    return out
+
+
+def mixed(n: int) -> list[bytes]:
+    """CN's notices forwarded to RU, and every fourth refused (only CN is told)."""
+    return [leaf_bytes(LOG, i, T0, outcome="rejected" if i % 4 == 3 else "forwarded", message_id=f"cn-{i:04d}",
+                       sender="CN", recipients=[] if i % 4 == 3 else ["RU"], reasons=[], sha256=f"{i:064x}")
+            for i in range(n)]  # fmt: skip
+
+
+def test_each_party_is_sent_every_head_the_consistency_between_them_and_proofs_of_its_own_leaves() -> None:
+    leaves = mixed(13)
+    sent = fed(Views(["CN", "RU", "US"], owner=lambda log: "CN"), leaves, (5, 9, 13))
+    view = {p: [s for q, s in sent if q == p] for p in ("CN", "RU", "US")}
+    for party in view:
+        assert [s["size"] for s in view[party] if s["type"] == "tree_head"] == [5, 9, 13]
+        assert [(s["from"], s["to"]) for s in view[party] if s["type"] == "consistency"] == [(5, 9), (9, 13)]
+    assert [s["index"] for s in view["CN"] if s["type"] == "inclusion"] == list(range(13))
+    assert [s["index"] for s in view["RU"] if s["type"] == "inclusion"] == [i for i in range(13) if i % 4 != 3]
+    assert not [s for s in view["US"] if s["type"] == "inclusion"], "a party not concerned sees no leaf"
+    keys = {RELAY.key_id: RELAY.private_key.public_key()}
+    # CN holds its receipts (no digest: it has its own bytes, not the receipt's); RU the bytes forwarded to it
+    cn_told = [receipt_statement(f"cn-{i:04d}", None, "rejected" if i % 4 == 3 else "forwarded", None)
+               for i in range(13)]  # fmt: skip
+    ru_told = [receipt_statement(f"cn-{i:04d}", "CN", "forwarded", f"{i:064x}") for i in range(13) if i % 4 != 3]
+    for party, told in (("CN", cn_told), ("RU", ru_told), ("US", [])):
+        report = verify_statements(view[party] + told, keys)
+        assert report.problems == [], party
+        assert report.checked["consistency"] == 2 and report.checked.get("receipts", 0) == len(told)
+    # what the parties were told, against the log: a refusal RU was never told of, or a digest that differs
+    assert kinds([*view["RU"], receipt_statement("cn-0003", "CN", "forwarded", f"{3:064x}")]) == ["missing"]
+    assert kinds([*view["RU"], receipt_statement("cn-0001", "CN", "forwarded", "ab" * 32)]) == ["missing"]
+    assert kinds([*view["CN"], receipt_statement("cn-0003", None, "forwarded", None)]) == ["missing"]
+    assert kinds([*view["CN"], receipt_statement("cn-0003", "RU", "rejected", None)]) == ["missing"]
+
+
+def test_a_log_topic_that_does_not_read_as_one_log_is_named_and_proves_nothing_more() -> None:
+    leaves = mixed(6)
+    views = Views(["CN", "RU"])
+    fed(views, leaves[:3], (3,))
+    with pytest.raises(LogBroken, match="leaf 4 where leaf 3 was due"):
+        views.leaf(LOG, 4, leaves[4])
+    views.leaf(LOG, 5, leaves[5])  # a broken log is ignored from then on
+    assert views.broken == {LOG}
+    other = Views(["CN"])
+    with pytest.raises(LogBroken, match="does not sign the root"):
+        fed(other, [leaves[0]], ())
+        other.head(AuditLog(LOG, [merkle.leaf_hash(leaves[1])]).head(RELAY, T0))
+
+
 # --- the second implementation -----------------------------------------------------------------------
 
 
@@ -298,6 +380,14 @@ def test_a_verifier_written_in_go_from_the_docs_agrees(tmp_path: Path) -> None:
             s for s in statements if not (s["type"] == "consistency" and s["from"] == 5) and s["type"] != "leaf"
         ],
         "proven by the leaves": [s for s in statements if not (s["type"] == "consistency" and s["from"] == 5)],
+        "receipts without digests": [
+            *statements,
+            receipt_statement("cn-0004", "CN", "forwarded", None),
+            receipt_statement("cn-0004", "CN", "rejected", None),
+        ],
+        "a party's view": [
+            s for p, s in fed(Views(["CN", "RU"], owner=lambda log: "CN"), mixed(13), (5, 9, 13)) if p == "RU"
+        ],
     }
     keys = {RELAY.key_id: RELAY.private_key.public_key()}
     for name, given_statements in inputs.items():

@@ -22,7 +22,7 @@ from harness import RelayProcess, cli, make_deploy
 from launchrelay.audit.log import receipt_statement
 from launchrelay.audit.verify import verify_statements
 from launchrelay.kafka.consume import committed_with_metadata
-from launchrelay.ops.auditlog import read_log
+from launchrelay.ops.auditlog import read_log, read_party
 from launchrelay.signing import public_key_from_b64
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
@@ -52,6 +52,20 @@ async def full_log(deploy: Any, leaves: int, timeout_s: float = 120) -> list[dic
         await asyncio.sleep(1)
 
 
+async def party_view(deploy: Any, party: str, log: list[dict[str, Any]], timeout_s: float = 60) -> list[dict[str, Any]]:
+    """What ``party`` holds (``read_party``) once its proofs topic has every head the log topic has."""
+    heads = {(s["log"], s["size"], s["root"]) for s in log if s["type"] == "tree_head"}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        held = await read_party(deploy.bootstrap, deploy.topics, party)
+        got = {(s["log"], s["size"], s["root"]) for s in held if s["type"] == "tree_head"}
+        if heads <= got:
+            return held
+        assert loop.time() < deadline, f"{party} was sent {len(got)} of {len(heads)} heads"
+        await asyncio.sleep(1)
+
+
 async def test_every_decision_is_one_leaf_through_kills_and_the_parties_verify_it(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -61,14 +75,29 @@ async def test_every_decision_is_one_leaf_through_kills_and_the_parties_verify_i
     inputs = mixed_inputs(deploy, 600, rng)
     sent: dict[Source, str | None] = {}
     relay = RelayProcess(deploy, "relay-log").start()
+    proofs = RelayProcess(deploy, "proofs", command="audit publish")
     try:
         await relay.wait("relay.partitions_assigned")
+        proofs.start()
+        await proofs.wait("proofs.started")
+
+        async def kill_the_publisher() -> None:  # as it proves heads: what it sent but had not committed comes again
+            for _ in range(2):
+                await asyncio.sleep(rng.uniform(1.0, 2.5))
+                proofs.kill()
+                proofs.start()
+                await proofs.wait("proofs.started", 90)
+
+        killing = asyncio.create_task(kill_the_publisher())
         await publish_through_kills(deploy, relay, inputs, 150, sent, 2, rng, pause_s=(1.5, 3.0))
+        await killing
         forwards, deads, kind, receipts, events = await outcomes(deploy, len(sent))
         assert_exactly_once(sent, forwards, deads, kind, receipts, events)
         statements = await full_log(deploy, len(sent))
+        views = {party: await party_view(deploy, party, statements) for party in ("CN", "RU")}
     finally:
         relay.ensure_stopped()
+        proofs.ensure_stopped()
 
     leaves = [s for s in statements if s["type"] == "leaf"]
     bodies = [json.loads(base64.b64decode(s["leaf"])) for s in leaves]
@@ -128,3 +157,28 @@ async def test_every_decision_is_one_leaf_through_kills_and_the_parties_verify_i
     (tmp_path / "log.jsonl").write_text(exported.stdout)
     checked = cli(deploy.env("x"), "audit", "verify", "--config", str(deploy.config), str(tmp_path / "log.jsonl"))
     assert checked.returncode == 0 and checked.stdout.startswith("ok: "), checked.stdout + checked.stderr
+
+    # each party was sent its view (the publisher SIGKILLed twice on the way): every head, and one inclusion proof
+    # for each leaf that concerns it, no more; with what its in topic told it, its own verifier finds it all
+    bodies_at = {(s["log"], s["index"]): json.loads(base64.b64decode(s["leaf"])) for s in leaves}
+    for party, view in views.items():
+        proved = Counter((s["log"], s["index"]) for s in view if s["type"] == "inclusion")
+        assert set(proved.values()) == {1}, f"{party}: a leaf proved twice"
+        mine = {
+            k
+            for k, b in bodies_at.items()
+            if k[0].startswith(deploy.topics.outbound(party)) or party in b["recipients"]
+        }
+        assert set(proved) == mine, party
+        report = verify_statements(view, keys)
+        assert report.problems == [] and report.checked["receipts"] > 100, (party, report.as_dict())
+        assert report.checked["inclusion"] == len(mine) and report.checked["consistency"] > 0
+    fetched = cli(deploy.env("x"), "audit", "fetch", "--party", "RU", "--config", str(deploy.config))
+    assert fetched.returncode == 0, fetched.stderr
+    (tmp_path / "ru.jsonl").write_text(fetched.stdout)
+    checked = cli(deploy.env("x"), "audit", "verify", "--config", str(deploy.config), str(tmp_path / "ru.jsonl"))
+    assert checked.returncode == 0 and checked.stdout.startswith("ok: "), checked.stdout + checked.stderr
+    # RU's view with a refusal of CN's it was never told of claimed as forwarded to it: caught
+    refused = next(b for (log, _), b in bodies_at.items() if b["outcome"] == "rejected" and "CN." in log)
+    claimed = receipt_statement(refused["message_id"], "CN", "forwarded", refused["sha256"])
+    assert {p["kind"] for p in verify_statements([*views["RU"], claimed], keys).problems} == {"missing"}

@@ -18,6 +18,9 @@ from launchrelay.agreements.config import Deployment
 from launchrelay.topics import Topics
 
 Resource = Literal["topic", "group", "transactionalId"]
+#: the publisher of the decision log's proofs (``launchrelay audit publish``, as the relay's user): its consumer
+#: group and its transactional id (under the relay's prefix)
+PROOFS_ID = "{prefix}.relay.proofs"
 Role = Literal["party", "relay", "tracker", "operator", "mirror", "link"]
 
 
@@ -98,6 +101,11 @@ def access_plan(deployment: Deployment) -> list[Principal]:
                     "prefix",
                     why="its own consumer groups (the SDK's Inbox names them so), no one else's",
                 ),
+                *(
+                    (Grant("topic", topics.proofs(code), ("Read", "Describe"), why="its view of the decision log"),)
+                    if deployment.relay.decision_log
+                    else ()
+                ),
             ),
             party=code,
             quotas=tuple((deployment.parties[code].quota or deployment.relay.party_quota).items().items()),
@@ -128,7 +136,24 @@ def access_plan(deployment: Deployment) -> list[Principal]:
                 Grant("topic", topics.status, ("Write", "Describe"), why="a lifecycle event per decision"),
                 Grant("topic", topics.deadletter, ("Write", "Describe"), why="the original bytes of each rejection"),
                 *(
-                    (Grant("topic", topics.decision_log, ("Write", "Describe"), why="the decision log: leaves, heads"),)
+                    (
+                        Grant(
+                            "topic",
+                            topics.decision_log,
+                            ("Read", "Write", "Describe"),
+                            why="the decision log: leaves and heads, read back to prove them to the parties",
+                        ),
+                        *(
+                            Grant("topic", topics.proofs(p), ("Write", "Describe"), why="each party's view of the log")
+                            for p in parties
+                        ),
+                        Grant(
+                            "group",
+                            PROOFS_ID.format(prefix=prefix),
+                            ("Read",),
+                            why="where the publisher of proofs has read the log to",
+                        ),
+                    )
                     if deployment.relay.decision_log
                     else ()
                 ),

@@ -435,6 +435,12 @@ def _cmd_deadletters(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _audit_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from launchrelay.relay.proofs import run_publisher
+
+    return asyncio.run(run_publisher(_deployment(args, settings), settings))
+
+
 def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 when every check of docs/audit-log.md passes, 1 when a problem is found (each printed), 2 when the
     input cannot be read."""
@@ -443,11 +449,16 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from launchrelay.audit.verify import read_statements, verify_statements
     from launchrelay.signing import public_key_from_b64
 
-    if args.action == "export":
-        from launchrelay.ops.auditlog import read_log
+    if args.action == "publish":
+        return _audit_publish(args, settings)
+    if args.action in ("export", "fetch"):
+        from launchrelay.ops.auditlog import read_log, read_party
 
         deployment = _deployment(args, settings)
-        for statement in asyncio.run(read_log(settings.bootstrap(), deployment.topics, settings.kafka_options())):
+        bootstrap, options = settings.bootstrap(), settings.kafka_options()
+        held = (read_log(bootstrap, deployment.topics, options) if args.action == "export"
+                else read_party(bootstrap, deployment.topics, args.party, options))  # fmt: skip
+        for statement in asyncio.run(held):
             print(json.dumps(statement, separators=(",", ":")))
         return 0
     given = dict(item.partition("=")[::2] for item in args.key)
@@ -697,6 +708,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="the whole report as JSON")
     export = audit_sub.add_parser("export", help="print the log topic's leaves and heads as statements")
     export.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
+    fetch = audit_sub.add_parser("fetch", help="print what a party holds as statements: its proofs and what its "
+                                 "in topic told it (run with the party's credentials)")  # fmt: skip
+    fetch.add_argument("--party", required=True, help="the party's code, e.g. CN")
+    fetch.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
+    publish = audit_sub.add_parser("publish", help="send each party its view of the decision log (heads, proofs); "
+                                   "one per deployment, as the relay's user")  # fmt: skip
+    publish.add_argument("--config", help="config file (default: LAUNCHRELAY_CONFIG)")
     audit.set_defaults(func=_cmd_audit)
 
     topics = sub.add_parser("topics", help="create the convention's topics for the configured parties")

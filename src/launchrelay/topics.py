@@ -70,6 +70,10 @@ class Topics:
         """The decision log's leaves and signed tree heads (``[relay] decision_log``; docs/audit-log.md)."""
         return f"{self.prefix}.log"
 
+    def proofs(self, party: str) -> str:
+        """What ``party`` is sent about the decision log: heads, consistency and its leaves' inclusion proofs."""
+        return f"{self.prefix}.{party}.proofs"
+
     def is_local(self, party: str) -> bool:
         """Whether ``party``'s systems read and write this cluster (always, outside two-centre mode)."""
         return self.here is None or party == self.here

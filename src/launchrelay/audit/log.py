@@ -21,6 +21,9 @@ from typing import Any
 from launchrelay.audit import merkle
 from launchrelay.signing import Signer
 
+#: On the log topic: the header saying what a record is (``leaf`` or ``head``; on a party's proofs topic, the
+#: statement's type), and a leaf's index.
+KIND_HEADER, INDEX_HEADER = "lr-log-kind", "lr-log-index"
 #: The leaves' format; a verifier refuses a leaf of a format it does not know.
 LEAF_FORMAT = 1
 #: The first line of what a tree head's signature covers (domain separation: no other signed text starts so).
@@ -101,6 +104,9 @@ def leaf_statement(log: str, index: int, leaf: bytes) -> dict[str, Any]:
     return {"type": "leaf", "log": log, "index": index, "leaf": base64.b64encode(leaf).decode()}
 
 
-def receipt_statement(message_id: str, sender: str, outcome: str, sha256: str) -> dict[str, Any]:
-    """What a party was told (its receipt): the decision the log must hold."""
-    return {"type": "receipt", "message_id": message_id, "sender": sender, "outcome": outcome, "sha256": sha256}
+def receipt_statement(message_id: str, sender: str | None, outcome: str, sha256: str | None) -> dict[str, Any]:
+    """What a party was told: the decision the log must hold. ``sender`` and ``sha256`` (of the bytes) when the
+    party holds them (a message forwarded to it); None for a relay's receipt of a record the party wrote, which
+    names neither (the record may have claimed another sender): matched without them."""
+    out = {"type": "receipt", "message_id": message_id, "outcome": outcome}
+    return out | {k: v for k, v in (("sender", sender), ("sha256", sha256)) if v is not None}

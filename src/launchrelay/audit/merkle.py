@@ -43,31 +43,76 @@ def root(hashes: Sequence[bytes]) -> bytes:
 
 def inclusion_proof(hashes: Sequence[bytes], index: int) -> list[bytes]:
     """PATH(m, D[n]) (section 2.1.3.1): the audit path of leaf ``index`` in the tree of ``hashes``."""
-    if not 0 <= index < len(hashes):
-        raise ValueError(f"no leaf {index} in a tree of {len(hashes)}")
-    if len(hashes) == 1:
-        return []
-    k = _split(len(hashes))
-    if index < k:
-        return [*inclusion_proof(hashes[:k], index), root(hashes[k:])]
-    return [*inclusion_proof(hashes[k:], index - k), root(hashes[:k])]
+    return Span(Frontier(), hashes).inclusion(index)
 
 
 def consistency_proof(hashes: Sequence[bytes], first: int) -> list[bytes]:
     """PROOF(m, D[n]) (section 2.1.4.1): that the tree of the first ``first`` leaves is a prefix of this one."""
     if not 0 < first <= len(hashes):
         raise ValueError(f"no consistency proof from {first} to {len(hashes)}")
-    return _subproof(hashes, first, True)
+    return Span(Frontier(), hashes)._subproof(first, 0, len(hashes), True)
 
 
-def _subproof(hashes: Sequence[bytes], m: int, whole: bool) -> list[bytes]:
-    n = len(hashes)
-    if m == n:
-        return [] if whole else [root(hashes)]
-    k = _split(n)
-    if m <= k:
-        return [*_subproof(hashes[:k], m, whole), root(hashes[k:])]
-    return [*_subproof(hashes[k:], m - k, False), root(hashes[:k])]
+class Span:
+    """A tree known by the frontier of its first leaves and the leaf hashes after them: enough to prove, against
+    the whole tree, that any leaf after the frontier is in it, and that the frontier's tree is a prefix of it
+    (every node those proofs need is a frontier root or built of the later leaves). What a publisher of proofs
+    keeps between two heads, without the leaves before the first."""
+
+    def __init__(self, frontier: Frontier, after: Sequence[bytes]) -> None:
+        self.base, self.size, self._after = frontier.size, frontier.size + len(after), after
+        self._known: dict[tuple[int, int], bytes] = {}
+        lo = 0
+        for count, h in _subtrees(frontier):
+            self._known[(lo, lo + count)] = h
+            lo += count
+
+    def root(self) -> bytes:
+        return self._mth(0, self.size) if self.size else EMPTY_ROOT
+
+    def inclusion(self, index: int) -> list[bytes]:
+        """The audit path of leaf ``index`` (at or after the frontier) in the whole tree."""
+        if not self.base <= index < self.size:
+            raise ValueError(f"no provable leaf {index} in a tree of {self.size} known from {self.base}")
+        return self._path(index, 0, self.size)
+
+    def consistency(self) -> list[bytes]:
+        """That the frontier's tree is a prefix of the whole tree (nothing to prove from an empty one)."""
+        return self._subproof(self.base, 0, self.size, True) if self.base else []
+
+    def _mth(self, lo: int, hi: int) -> bytes:
+        known = self._known.get((lo, hi))
+        if known is not None:
+            return known
+        if hi - lo == 1 and lo >= self.base:
+            return self._after[lo - self.base]
+        if lo < self.base and hi - lo == 1:
+            raise ValueError(f"leaf {lo} is inside the frontier: not known")
+        k = _split(hi - lo)
+        h = self._known[(lo, hi)] = node_hash(self._mth(lo, lo + k), self._mth(lo + k, hi))
+        return h
+
+    def _path(self, index: int, lo: int, hi: int) -> list[bytes]:
+        if hi - lo == 1:
+            return []
+        k = _split(hi - lo)
+        if index < lo + k:
+            return [*self._path(index, lo, lo + k), self._mth(lo + k, hi)]
+        return [*self._path(index, lo + k, hi), self._mth(lo, lo + k)]
+
+    def _subproof(self, m: int, lo: int, hi: int, whole: bool) -> list[bytes]:
+        if m == hi - lo:
+            return [] if whole else [self._mth(lo, hi)]
+        k = _split(hi - lo)
+        if m <= k:
+            return [*self._subproof(m, lo, lo + k, whole), self._mth(lo + k, hi)]
+        return [*self._subproof(m - k, lo + k, hi, False), self._mth(lo, lo + k)]
+
+
+def _subtrees(frontier: Frontier) -> list[tuple[int, bytes]]:
+    """The frontier's subtrees as (leaf count, root), largest first."""
+    sizes = [1 << b for b in reversed(range(frontier.size.bit_length())) if frontier.size >> b & 1]
+    return list(zip(sizes, frontier.hashes, strict=True))
 
 
 def _ok(*digests: bytes) -> bool:

@@ -76,6 +76,8 @@ def topic_specs(
         specs.append(NewTopic(topics.link_in(party), partitions, replication, topic_configs=dict(stamped)))
     if decision_log:
         specs.append(NewTopic(topics.decision_log, partitions, replication, topic_configs=dict(isr)))
+        for party in sorted(p for p in parties if topics.is_local(p)):
+            specs.append(NewTopic(topics.proofs(party), partitions, replication, topic_configs=dict(isr)))
     for party in sorted(p for p in parties if topics.is_local(p)):
         specs.append(
             NewTopic(

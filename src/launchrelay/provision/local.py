@@ -32,7 +32,7 @@ import structlog
 from launchrelay.errors import BrokerError, BrokerPortBusy, BrokerToolMissing
 from launchrelay.provision._process import run_until_signal, stop_pid_file
 from launchrelay.provision.tls import make_broker_tls
-from launchrelay.settings import default_cache_dir
+from launchrelay.settings import default_cache_dir, jvm_options
 
 log = structlog.get_logger(__name__)
 
@@ -433,6 +433,7 @@ class LocalBroker:
     def _java(self, libs: Path, *args: str, heap: bool = False) -> list[str]:
         java = _require_tool("java")
         opts = [f"-Xms{self.heap_mb}m", f"-Xmx{self.heap_mb}m", "-XX:+UseG1GC"] if heap else ["-Xmx256m"]
+        opts += jvm_options()
         if heap:
             archive, self._dumping = _archive_options(libs)
             opts += archive

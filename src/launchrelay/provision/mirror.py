@@ -30,7 +30,7 @@ from launchrelay.agreements.config import Deployment
 from launchrelay.errors import BrokerError, ConfigError
 from launchrelay.provision._process import run_until_signal, stop_pid_file
 from launchrelay.provision.local import KAFKA_VERSION, _require_tool, resolve_classpath
-from launchrelay.settings import Settings, default_cache_dir
+from launchrelay.settings import Settings, default_cache_dir, jvm_options
 
 log = structlog.get_logger(__name__)
 
@@ -165,7 +165,7 @@ class LocalMirror:
         log4j.write_text(_LOG4J2.format(log=self.log_path))
         self.log_path.unlink(missing_ok=True)
         java = _require_tool("java")
-        cmd = [java, f"-Xmx{self.heap_mb}m", "-XX:+UseG1GC", f"-Dlog4j2.configurationFile=file:{log4j}",
+        cmd = [java, f"-Xmx{self.heap_mb}m", "-XX:+UseG1GC", *jvm_options(), f"-Dlog4j2.configurationFile=file:{log4j}",
                "-cp", f"{libs}/*", MIRROR_MAIN, str(config), "--clusters", self.target.alias]  # fmt: skip
         out = (self.data_dir / "mirror.out").open("wb")
         self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

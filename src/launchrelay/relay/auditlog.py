@@ -17,15 +17,13 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from launchrelay.audit.log import leaf_bytes, signed_head
+from launchrelay.audit.log import INDEX_HEADER, KIND_HEADER, leaf_bytes, signed_head
 from launchrelay.audit.merkle import Frontier, leaf_hash
 from launchrelay.contract.outcomes import VERDICTS
 from launchrelay.relay.decide import Decision
 from launchrelay.signing import Signer
 from launchrelay.topics import OutRecord
 
-#: The header saying what a record of the log topic is, and a leaf's index.
-KIND_HEADER, INDEX_HEADER = "lr-log-kind", "lr-log-index"
 #: Commit metadata of the relay's input offset: this prefix, then the frontier's bytes in base64.
 METADATA_PREFIX = "lrlog1:"
 

@@ -454,23 +454,40 @@ func verifyAll(statements []map[string]any, keys map[string]ed25519.PublicKey) r
 		proven = append(proven, body)
 	}
 	// 6. receipts
-	type told struct{ sender, id, outcome, sha string }
-	logged := map[told]bool{}
+	byID := map[string][]map[string]any{}
 	for _, b := range proven {
-		s1, _ := str(b, "sender")
-		s2, _ := str(b, "message_id")
-		s3, _ := str(b, "outcome")
-		s4, _ := str(b, "sha256")
-		logged[told{s1, s2, s3, s4}] = true
+		id, _ := str(b, "message_id")
+		byID[id] = append(byID[id], b)
 	}
 	for _, rc := range byType["receipt"] {
 		r.Checked["receipts"]++
-		s1, _ := str(rc, "sender")
-		s2, _ := str(rc, "message_id")
-		s3, _ := str(rc, "outcome")
-		s4, _ := str(rc, "sha256")
-		if !logged[told{s1, s2, s3, s4}] {
-			r.add("missing", nil, fmt.Sprintf("%s's %s (%s) is in no proven leaf", s1, s2, s3))
+		id, _ := str(rc, "message_id")
+		found := false
+		for _, b := range byID[id] {
+			same := true
+			for _, k := range []string{"sender", "message_id", "outcome", "sha256"} {
+				v, has := rc[k]
+				if !has && (k == "sender" || k == "sha256") {
+					continue // named only when the party holds it
+				}
+				switch v.(type) {
+				case string, nil:
+					if !has || b[k] != v {
+						same = false
+					}
+				default:
+					same = false
+				}
+			}
+			if same {
+				found = true
+				break
+			}
+		}
+		if !found {
+			s1, _ := str(rc, "sender")
+			s3, _ := str(rc, "outcome")
+			r.add("missing", nil, fmt.Sprintf("%s's %s (%s) is in no proven leaf", s1, id, s3))
 		}
 	}
 	r.Ok = len(r.Problems) == 0

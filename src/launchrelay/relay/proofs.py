@@ -1,0 +1,147 @@
+"""The publisher of proofs: each party's view of the decision log, on its own topic (``launchrelay audit publish``).
+
+It reads the log topic (read_committed, every partition, one instance per deployment) and, for each signed head,
+writes what :class:`launchrelay.audit.views.Views` makes due to each party's ``PREFIX.<PARTY>.proofs`` topic:
+the head, the consistency proof from the log's previous head, and the inclusion proof of each of the party's own
+leaves. Exactly once: the statements and the offsets read to commit in one transaction (transactional id
+:data:`launchrelay.access.PROOFS_ID`, which fences an older instance still running). On a start it reads the log
+from its beginning, making the statements again only to build its trees, and sends those of the records past
+the committed offsets: the same log gives the same statements, so none is lost or sent twice. Reading the whole
+log on a start costs time in proportion to it (docs/audit-log.md says so; a checkpoint is for later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from launchrelay.access import PROOFS_ID
+from launchrelay.agreements.config import Deployment
+from launchrelay.audit.log import INDEX_HEADER, KIND_HEADER
+from launchrelay.audit.views import LogBroken, Views
+from launchrelay.contract.headers import header
+from launchrelay.errors import ConfigError
+from launchrelay.kafka.admin import ensure_topics, topic_specs
+from launchrelay.kafka.consume import partitions_of
+from launchrelay.kafka.produce import send_all
+from launchrelay.runtime.process import stop_on_signals
+from launchrelay.settings import Settings
+from launchrelay.topics import OutRecord
+
+log = structlog.get_logger("launchrelay.proofs")
+
+
+class ProofPublisher:
+    def __init__(self, bootstrap: str, deployment: Deployment, client_options: dict[str, Any] | None = None) -> None:
+        self.bootstrap, self.topics = bootstrap, deployment.topics
+        self.options = client_options or {}
+        topics = self.topics
+        self.views = Views((p for p in deployment.parties if topics.is_local(p)),
+                           owner=lambda log: topics.owner_of(log.rsplit(":", 1)[0]))  # fmt: skip
+        self.id = PROOFS_ID.format(prefix=self.topics.prefix)
+        #: statements sent, by party (for the log line at the end)
+        self.sent: dict[str, int] = {}
+
+    def statements(self, record: ConsumerRecord) -> list[OutRecord]:
+        """What one record of the log topic makes due, as records of the parties' proofs topics."""
+        kind, name = header(record.headers, KIND_HEADER), (record.key or b"").decode(errors="replace")
+        try:
+            if kind == b"leaf":
+                index = int((header(record.headers, INDEX_HEADER) or b"-1").decode())
+                self.views.leaf(name, index, record.value or b"")
+                return []
+            if kind != b"head":
+                return []
+            due = self.views.head(json.loads(record.value or b"{}"))
+        except (LogBroken, ValueError) as exc:
+            log.error(  # noqa: TRY400 - the reason is in `error`; a traceback would add nothing
+                "proofs.log_broken",
+                log=name,
+                offset=record.offset,
+                partition=record.partition,
+                error=str(exc),
+                hint="nothing more is proved for this log; its leaves stay on the log topic",
+            )
+            return []
+        return [
+            OutRecord(
+                self.topics.proofs(party),
+                name.encode(),
+                json.dumps(s, separators=(",", ":")).encode(),
+                [(KIND_HEADER, s["type"].encode())],
+            )
+            for party, s in due
+        ]
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.id, enable_auto_commit=False,
+                                    isolation_level="read_committed", **self.options)  # fmt: skip
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=self.id, acks="all",
+                                    enable_idempotence=True, **self.options)  # fmt: skip
+        await consumer.start()
+        try:
+            await producer.start()
+            try:
+                tps = await partitions_of(consumer, self.topics.decision_log)
+                consumer.assign(tps)
+                committed = {tp: (await consumer.committed(tp)) or 0 for tp in tps}
+                await consumer.seek_to_beginning(*tps)
+                log.info("proofs.started", log_topic=self.topics.decision_log, parties=self.views.parties,
+                         committed={str(tp.partition): o for tp, o in committed.items()})  # fmt: skip
+                if ready is not None:
+                    ready.set()
+                while not stop.is_set():
+                    batch = await consumer.getmany(timeout_ms=300, max_records=2000)
+                    await self._publish(producer, batch, committed)
+            finally:
+                await producer.stop()
+        finally:
+            await consumer.stop()
+            log.info("proofs.stopped", sent=self.sent)
+
+    async def _publish(
+        self, producer: AIOKafkaProducer, batch: dict[TopicPartition, list[ConsumerRecord]],
+        committed: dict[TopicPartition, int],
+    ) -> None:  # fmt: skip
+        out: list[OutRecord] = []
+        offsets: dict[TopicPartition, int] = {}
+        for tp in sorted(batch):
+            for record in batch[tp]:
+                made = self.statements(record)
+                if record.offset >= committed[tp]:  # below: sent before this start, made again only to build trees
+                    out += made
+                    offsets[tp] = record.offset + 1
+        if not offsets:
+            return
+        async with producer.transaction():
+            for future in await send_all(producer, out):
+                await future
+            await producer.send_offsets_to_transaction(offsets, self.id)
+        committed.update(offsets)
+        for r in out:
+            self.sent[r.topic] = self.sent.get(r.topic, 0) + 1
+        if out:
+            log.info(
+                "proofs.published", statements=len(out), offsets={f"{tp.partition}": o for tp, o in offsets.items()}
+            )
+
+
+async def run_publisher(deployment: Deployment, settings: Settings) -> int:
+    """Serve until SIGTERM or SIGINT (``launchrelay audit publish``): the proofs topics made when missing, then
+    every head on the log topic proved to the parties, as it comes."""
+    if not deployment.relay.decision_log:
+        raise ConfigError("no decision log is kept: set [relay] decision_log = true (the relay writes it)")
+    r, topics = deployment.relay, deployment.topics
+    wanted = {topics.decision_log, *(topics.proofs(p) for p in deployment.parties)}
+    specs = topic_specs(topics, list(deployment.parties), r.partitions, r.replication_factor, r.max_message_bytes,
+                        decision_log=True)  # fmt: skip
+    bootstrap, options = settings.bootstrap(), settings.kafka_options()
+    await ensure_topics(bootstrap, [s for s in specs if s.name in wanted], client_options=options)
+    stop = asyncio.Event()
+    stop_on_signals(stop.set)
+    await ProofPublisher(bootstrap, deployment, options).run(stop)
+    return 0
