@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -437,3 +438,41 @@ def test_the_command_checks_a_partys_files(tmp_path: Path) -> None:
     ok, bad = run("honest"), run("split")
     assert ok.returncode == 0 and ok.stdout.startswith("ok: checked 3 tree heads"), ok.stdout + ok.stderr
     assert bad.returncode == 1 and "split_view (launchrelay.CN.out:0)" in bad.stdout, bad.stdout + bad.stderr
+
+
+def test_the_publisher_proves_each_head_once_counts_it_and_names_a_broken_log(tmp_path: Path) -> None:
+    """The publisher's handling of one log topic record at a time (no broker): statements to the proofs topics of
+    the parties concerned, the head's size and time as metrics, and a log whose head does not sign its leaves
+    named (a log line, the broken-logs gauge, readiness) while the others go on."""
+    from types import SimpleNamespace
+
+    from harness import deploy_config
+    from launchrelay.agreements.config import load_config
+    from launchrelay.relay.proofs import ProofPublisher
+
+    deploy = deploy_config("unused:9092", tmp_path, "lr")
+    publisher = ProofPublisher("unused:9092", load_config(deploy.config))
+    log = f"{deploy.topics.outbound('CN')}:0"
+
+    def record(kind: str, value: bytes, index: int | None = None) -> Any:
+        headers = [("lr-log-kind", kind.encode())] + ([("lr-log-index", str(index).encode())] if kind == "leaf" else [])
+        return SimpleNamespace(key=log.encode(), value=value, headers=headers, offset=0, partition=0)
+
+    tree = AuditLog(log)
+    leaves = [leaf_bytes(log, i, T0, outcome="forwarded", message_id=f"cn-{i}", sender="CN", recipients=["RU"],
+                         reasons=[], sha256="00" * 32) for i in range(3)]  # fmt: skip
+    for i, leaf in enumerate(leaves):
+        tree.append(leaf)
+        assert publisher.statements(record("leaf", leaf, i)) == []
+    head = tree.head(RELAY, T0)
+    sent = publisher.statements(record("head", json.dumps(head).encode()))
+    topics = Counter(r.topic for _, r in sent)
+    assert topics[deploy.topics.proofs("CN")] == 4 == topics[deploy.topics.proofs("RU")]  # the head, 3 proofs
+    assert topics[deploy.topics.proofs("US")] == 1  # the head only
+    assert publisher.metrics.head_size.labels(log)._value.get() == 3
+    assert publisher.metrics.head_time.labels(log)._value.get() == T0.timestamp()
+    forged = AuditLog(log, [merkle.leaf_hash(b"other")] * 4).head(RELAY, T0)
+    publisher.statements(record("leaf", decision(3, log), 3))
+    assert publisher.statements(record("head", json.dumps(forged).encode())) == []
+    publisher.started = True  # (run() sets it once it reads the log topic)
+    assert publisher.metrics.broken._value.get() == 1 and log in publisher.ready()[1]

@@ -446,6 +446,35 @@ def test_the_health_page_has_a_links_panel_from_the_relays_link_metrics(console:
     assert "silent" in ind and "never" in ind
 
 
+def test_the_health_page_has_a_decision_log_panel(console: TestClient) -> None:
+    """Issue 29: per log, when the relay last signed a head and the leaves since (the relay's metrics), how far the
+    publisher has proved it to the parties; and the publisher's own check, red when a log's heads and leaves
+    disagree."""
+    from launchrelay.relay.metrics import ProofMetrics, RelayMetrics
+    from launchrelay.runtime.health import ops_app
+
+    relay, proofs = RelayMetrics(), ProofMetrics()
+    relay.log_head_time.labels("lr.CN.out:0").set(time.time() - 4)
+    relay.log_unheaded.labels("lr.CN.out:0").set(7)
+    proofs.head_size.labels("lr.CN.out:0").set(120)
+    proofs.head_time.labels("lr.CN.out:0").set(time.time() - 14)
+    proofs.checked.inc(9)
+    with served_in_thread(ops_app(relay.registry, lambda: (True, "ready"))) as relay_base, served_in_thread(
+        ops_app(proofs.registry, lambda: (True, "proving heads"))
+    ) as proofs_base:  # fmt: skip
+        console.app.state.console.config.services = {"relay": relay_base, "proofs": proofs_base}
+        sign_in(console)
+        page = console.get("/health").text
+        proofs.broken.set(1)
+        broken = console.get("/health").text
+    row = page.split('data-service="relay"')[1].split('data-log="lr.CN.out:0"')[1].split("</tr>")[0]
+    assert re.search(r"<td>[45] s ago</td><td>7</td><td>-</td>", row), row
+    proved = page.split('data-service="proofs"')[1].split('data-log="lr.CN.out:0"')[1].split("</tr>")[0]
+    assert re.search(r"<td>120 leaves</td><td>1[45] s ago</td>", proved), proved
+    assert 'data-broken="0"' in page and "every head agrees with its leaves" in page and "9 heads rebuilt" in page
+    assert 'data-broken="1"' in broken and "1 log(s) whose heads and leaves disagree" in broken
+
+
 @pytest.mark.kafka
 async def test_a_notifications_page_shows_the_original_bytes_and_whether_they_verify(
     kafka_bootstrap: str, tmp_path: Path

@@ -435,6 +435,30 @@ def test_each_party_writes_only_its_out_topic_and_reads_only_its_in_topic() -> N
     assert operator["Write"] == {topics.outbound(p) for p in deployment.parties}  # to redrive, never an in topic
 
 
+def test_with_the_decision_log_each_party_reads_its_own_proofs_and_the_relays_user_writes_them(tmp_path: Path) -> None:
+    """Issue 29: a party reads its own view of the log (never another's, never the log topic: its leaves name
+    every party's decisions); the relay's user, which runs `audit publish`, reads the log and writes the views,
+    with a consumer group of its own and a transactional id under the relay's prefix; the operator exports the log."""
+    from launchrelay.access import PROOFS_ID
+
+    (tmp_path / "c.toml").write_text(CONFIG.read_text().replace("[relay]", "[relay]\ndecision_log = true", 1))
+    deployment = load_config(tmp_path / "c.toml")
+    topics = deployment.topics
+    users = {r["metadata"]["name"]: r for r in strimzi_resources(deployment) if r["kind"] == "KafkaUser"}
+    for code in deployment.parties:
+        reads = _topic_access(users[f"launchrelay-party-{code.lower()}"])["Read"]
+        assert reads == {topics.inbound(code), topics.proofs(code)}, code
+    relay = next(p for p in access_plan(deployment) if p.role == "relay")
+    access = _topic_access(users["launchrelay-relay"])
+    assert topics.decision_log in access["Read"] and topics.decision_log in access["Write"]
+    assert {topics.proofs(p) for p in deployment.parties} <= access["Write"]
+    assert not {topics.proofs(p) for p in deployment.parties} & access["Read"]
+    proofs_id = PROOFS_ID.format(prefix=topics.prefix)
+    assert any(g.resource == "group" and g.name == proofs_id for g in relay.grants)
+    assert any(g.resource == "transactionalId" and proofs_id.startswith(g.name) for g in relay.grants)
+    assert _topic_access(users["launchrelay-operator"])["Read"] >= {topics.decision_log}
+
+
 def test_party_quotas_from_the_config_reach_strimzi_and_access_show(tmp_path: Path) -> None:
     """A party's quota (its own, or the relay's default) is in the plan, Strimzi's spec.quotas and `access show`."""
     text = CONFIG.read_text().replace("[relay]", "[relay]\nparty_quota = { producer_byte_rate = 20000 }", 1)

@@ -176,6 +176,7 @@ def probe(name: str, base: str, timeout_s: float = 2.0) -> dict[str, Any]:
     from its own /readyz and /metrics."""
     out: dict[str, Any] = {
         "name": name, "url": base, "ready": None, "why": "", "partitions": [], "contact_s": None, "links": [],
+        "logs": [], "proofs": None,
     }  # fmt: skip
     try:
         try:
@@ -190,6 +191,7 @@ def probe(name: str, base: str, timeout_s: float = 2.0) -> dict[str, Any]:
         return out
     parts: dict[tuple[str, str], dict[str, float]] = {}
     links: dict[str, dict[str, Any]] = {}
+    logs: dict[str, dict[str, Any]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name in ("launchrelay_consumer_lag", "launchrelay_oldest_pending_seconds"):
@@ -200,7 +202,14 @@ def probe(name: str, base: str, timeout_s: float = 2.0) -> dict[str, Any]:
             elif sample.name in LINK_SAMPLES:
                 link = links.setdefault(sample.labels["link"], {"link": sample.labels["link"], "lag": 0.0})
                 link[LINK_SAMPLES[sample.name]] = sample.value
+            elif sample.name in LOG_SAMPLES:
+                logs.setdefault(sample.labels["log"], {"log": sample.labels["log"]})[LOG_SAMPLES[sample.name]] = (
+                    max(0.0, time.time() - sample.value) if sample.name.endswith("_timestamp_seconds") else sample.value
+                )
+            elif sample.name in PROOF_SAMPLES:
+                out["proofs"] = (out["proofs"] or {}) | {PROOF_SAMPLES[sample.name]: sample.value}
     out["partitions"] = [{"partition": f"{t}:{p}", **v} for (t, p), v in sorted(parts.items())]
+    out["logs"] = [logs[k] for k in sorted(logs)]
     for code, link in sorted(links.items()):
         # what waits on the incoming link topic: MirrorMaker 2 names the copy "<source alias>.<topic>"
         link["lag"] = sum(v.get("consumer_lag", 0.0) for (t, _), v in parts.items() if is_link_copy(t, code))
@@ -218,6 +227,18 @@ LINK_SAMPLES = {
     "launchrelay_link_disagreements_total": "disagreements",
     "launchrelay_link_repeats_total": "repeats",
 }
+
+
+#: the decision log's metrics the health page shows, per log: the relay's (its last head, the leaves since) and
+#: the publisher of proofs' (how far the log is proved to the parties); times are shown as ages
+LOG_SAMPLES = {
+    "launchrelay_log_head_timestamp_seconds": "head_s",
+    "launchrelay_log_unheaded_leaves": "unheaded",
+    "launchrelay_proofs_head_size": "proved_size",
+    "launchrelay_proofs_head_timestamp_seconds": "proved_s",
+}
+#: the publisher's own check: heads it rebuilt from the leaves and found signed right, and logs that did not agree
+PROOF_SAMPLES = {"launchrelay_proofs_heads_checked_total": "checked", "launchrelay_proofs_broken_logs": "broken"}
 
 
 def is_link_copy(topic: str, code: str) -> bool:

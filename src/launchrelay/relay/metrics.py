@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from launchrelay.runtime.health import WatchedMetrics
 
@@ -85,3 +85,32 @@ class RelayMetrics(WatchedMetrics):
                 for recipient in a.parties:
                     if recipient != sender:
                         self.forwarded.labels(a.id, sender, recipient)
+
+
+class ProofMetrics:
+    """What the publisher of proofs (``launchrelay audit publish``) counts: how far each log is proved to the
+    parties, the heads it rebuilt from the leaves and found signed right, and logs found broken."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = r = registry or CollectorRegistry()
+        ProcessCollector(registry=r)
+        self.ready = Gauge("launchrelay_ready", "1 when /readyz answers 200 (ready to work), else 0", registry=r)
+        self.head_size = Gauge(
+            "launchrelay_proofs_head_size", "Leaves of this log under the last head proved to the parties", ["log"],
+            registry=r,
+        )  # fmt: skip
+        self.head_time = Gauge(
+            "launchrelay_proofs_head_timestamp_seconds", "When the last head of this log proved to the parties was "
+            "signed", ["log"], registry=r,
+        )  # fmt: skip
+        self.checked = Counter(
+            "launchrelay_proofs_heads_checked", "Signed heads whose root the publisher rebuilt from the log's leaves "
+            "and found equal", registry=r,
+        )  # fmt: skip
+        self.broken = Gauge(
+            "launchrelay_proofs_broken_logs", "Logs whose leaves and heads do not agree (nothing more is proved for "
+            "them; see the proofs.log_broken line)", registry=r,
+        )  # fmt: skip
+        self.statements = Counter(
+            "launchrelay_proofs_statements", "Statements sent to each party's proofs topic", ["party"], registry=r
+        )

@@ -13,7 +13,9 @@ log on a start costs time in proportion to it (docs/audit-log.md says so; a chec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -28,6 +30,8 @@ from launchrelay.errors import ConfigError
 from launchrelay.kafka.admin import ensure_topics, topic_specs
 from launchrelay.kafka.consume import partitions_of
 from launchrelay.kafka.produce import send_all
+from launchrelay.relay.metrics import ProofMetrics
+from launchrelay.runtime.health import OpsServer
 from launchrelay.runtime.process import stop_on_signals
 from launchrelay.settings import Settings
 from launchrelay.topics import OutRecord
@@ -45,9 +49,13 @@ class ProofPublisher:
         self.id = PROOFS_ID.format(prefix=self.topics.prefix)
         #: statements sent, by party (for the log line at the end)
         self.sent: dict[str, int] = {}
+        self.metrics = ProofMetrics()
+        self.started = False
+        for party in self.views.parties:
+            self.metrics.statements.labels(party)
 
-    def statements(self, record: ConsumerRecord) -> list[OutRecord]:
-        """What one record of the log topic makes due, as records of the parties' proofs topics."""
+    def statements(self, record: ConsumerRecord) -> list[tuple[str, OutRecord]]:
+        """What one record of the log topic makes due, as records of the parties' proofs topics (with the party)."""
         kind, name = header(record.headers, KIND_HEADER), (record.key or b"").decode(errors="replace")
         try:
             if kind == b"leaf":
@@ -56,8 +64,10 @@ class ProofPublisher:
                 return []
             if kind != b"head":
                 return []
-            due = self.views.head(json.loads(record.value or b"{}"))
+            head = json.loads(record.value or b"{}")
+            due = self.views.head(head)
         except (LogBroken, ValueError) as exc:
+            self.metrics.broken.set(len(self.views.broken))
             log.error(  # noqa: TRY400 - the reason is in `error`; a traceback would add nothing
                 "proofs.log_broken",
                 log=name,
@@ -67,15 +77,24 @@ class ProofPublisher:
                 hint="nothing more is proved for this log; its leaves stay on the log topic",
             )
             return []
+        self._proved(name, head)
         return [
-            OutRecord(
-                self.topics.proofs(party),
-                name.encode(),
-                json.dumps(s, separators=(",", ":")).encode(),
-                [(KIND_HEADER, s["type"].encode())],
-            )
+            (party, OutRecord(self.topics.proofs(party), name.encode(), json.dumps(s, separators=(",", ":")).encode(),
+                              [(KIND_HEADER, s["type"].encode())]))
             for party, s in due
-        ]
+        ]  # fmt: skip
+
+    def _proved(self, log: str, head: dict[str, Any]) -> None:
+        self.metrics.checked.inc()
+        self.metrics.head_size.labels(log).set(head["size"])
+        with contextlib.suppress(TypeError, ValueError):
+            self.metrics.head_time.labels(log).set(datetime.fromisoformat(str(head.get("at"))).timestamp())
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.started:
+            return False, "reading the log topic's partitions"
+        broken = sorted(self.views.broken)
+        return (True, "proving heads") if not broken else (True, f"proving heads; broken logs: {', '.join(broken)}")
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.id, enable_auto_commit=False,
@@ -92,6 +111,7 @@ class ProofPublisher:
                 await consumer.seek_to_beginning(*tps)
                 log.info("proofs.started", log_topic=self.topics.decision_log, parties=self.views.parties,
                          committed={str(tp.partition): o for tp, o in committed.items()})  # fmt: skip
+                self.started = True
                 if ready is not None:
                     ready.set()
                 while not stop.is_set():
@@ -107,7 +127,7 @@ class ProofPublisher:
         self, producer: AIOKafkaProducer, batch: dict[TopicPartition, list[ConsumerRecord]],
         committed: dict[TopicPartition, int],
     ) -> None:  # fmt: skip
-        out: list[OutRecord] = []
+        out: list[tuple[str, OutRecord]] = []
         offsets: dict[TopicPartition, int] = {}
         for tp in sorted(batch):
             for record in batch[tp]:
@@ -118,12 +138,13 @@ class ProofPublisher:
         if not offsets:
             return
         async with producer.transaction():
-            for future in await send_all(producer, out):
+            for future in await send_all(producer, (r for _, r in out)):
                 await future
             await producer.send_offsets_to_transaction(offsets, self.id)
         committed.update(offsets)
-        for r in out:
-            self.sent[r.topic] = self.sent.get(r.topic, 0) + 1
+        for party, _ in out:
+            self.sent[party] = self.sent.get(party, 0) + 1
+            self.metrics.statements.labels(party).inc()
         if out:
             log.info(
                 "proofs.published", statements=len(out), offsets={f"{tp.partition}": o for tp, o in offsets.items()}
@@ -143,5 +164,15 @@ async def run_publisher(deployment: Deployment, settings: Settings) -> int:
     await ensure_topics(bootstrap, [s for s in specs if s.name in wanted], client_options=options)
     stop = asyncio.Event()
     stop_on_signals(stop.set)
-    await ProofPublisher(bootstrap, deployment, options).run(stop)
+    publisher = ProofPublisher(bootstrap, deployment, options)
+    ops = None
+    if settings.metrics_port is not None:
+        ops = OpsServer(settings.metrics_host, settings.metrics_port, publisher.metrics.registry, publisher.ready,
+                        publisher.metrics.ready)  # fmt: skip
+        await ops.start()
+    try:
+        await publisher.run(stop)
+    finally:
+        if ops is not None:
+            await ops.stop()
     return 0
