@@ -69,8 +69,8 @@ class Mode:
     remembered: int  # message ids in the relay's state topic for the restart measurement
 
 
-QUICK = Mode("quick", messages=300, latency_seconds=2, latency_warm_s=0.5, rounds=1, pending=1000,
-             deadline_spread_s=30, lead_s=6, measure_s=3, remembered=1000)  # fmt: skip
+QUICK = Mode("quick", messages=300, latency_seconds=1.5, latency_warm_s=0.3, rounds=1, pending=1000,
+             deadline_spread_s=30, lead_s=6, measure_s=2, remembered=1000)  # fmt: skip
 FULL = Mode("full", messages=20000, latency_seconds=15, latency_warm_s=3, rounds=3, pending=100_000,
             deadline_spread_s=3600, lead_s=90, measure_s=30, remembered=1_000_000)  # fmt: skip
 

@@ -173,6 +173,9 @@ async def test_every_decision_is_one_leaf_through_kills_and_the_parties_verify_i
         report = verify_statements(view, keys)
         assert report.problems == [] and report.checked["receipts"] > 100, (party, report.as_dict())
         assert report.checked["inclusion"] == len(mine) and report.checked["consistency"] > 0
+    # CN and RU put what they hold together: one history (every head of a size has one root), every proof checks
+    together = verify_statements([*views["CN"], *views["RU"]], keys)
+    assert together.problems == [] and together.checked["tree_heads"] >= 2 * len(by_log)
     fetched = cli(deploy.env("x"), "audit", "fetch", "--party", "RU", "--config", str(deploy.config))
     assert fetched.returncode == 0, fetched.stderr
     (tmp_path / "ru.jsonl").write_text(fetched.stdout)
