@@ -20,6 +20,7 @@ from harness import Deploy
 from launchrelay.contract.headers import REDRIVE_HEADER, Headers
 from launchrelay.contract.notice import Notice
 from launchrelay.reasons import RETIRED, ReasonCode
+from launchrelay.relay.auditlog import leaf_of
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
 from launchrelay.relay.outputs import plan
 from launchrelay.relay.state import MemoryState, SeenMessage
@@ -403,6 +404,10 @@ def test_operators_redrive_reopens_only_a_rejection(deploy: Deploy, ctx: RelayCo
     (event,) = [json.loads(o.value) for o in plan(redriven, ctx.topics, deploy.relay_signer, "r1", NOW)
                 if o.topic == ctx.topics.status]  # fmt: skip
     assert (event["redrive_of"], event["redriven_by"]) == ("lr.deadletter:0:7", "watch-alice (operator-test)")
+    # the decision log says so too (issue 29: a redrive is a decision of its own, and whose)
+    leaf = json.loads(leaf_of(redriven, "lr.CN.out:0", 5))
+    assert leaf["redrive"] == {"dead_letter": "lr.deadletter:0:7", "by": "watch-alice (operator-test)"}
+    assert "redrive" not in json.loads(leaf_of(decide(_again(record, 44, []), ctx, state), "lr.CN.out:0", 6))
     assert decide(_again(record, 44, []), ctx, state).kind == "duplicate"
 
 

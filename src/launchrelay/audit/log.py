@@ -48,6 +48,7 @@ def leaf_bytes(
     reasons: list[str],
     sha256: str,
     source: str | None = None,
+    redrive: dict[str, str | None] | None = None,
 ) -> bytes:
     """One decision as a leaf: its place in its log (so a leaf moved or repeated cannot pass for another), when,
     what became of it, whose it was and to whom, why, and the SHA-256 of the original bytes (hex)."""
@@ -56,6 +57,8 @@ def leaf_bytes(
                             "sha256": sha256}  # fmt: skip
     if source is not None:
         body["source"] = source
+    if redrive is not None:
+        body["redrive"] = redrive
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -47,11 +47,14 @@ def metadata_of(frontier: Frontier) -> str:
 def leaf_of(decision: Decision, log: str, index: int) -> bytes:
     msg, record = decision.message, decision.record
     at = record.received_at
+    # an operator's redrive (its mark authentic): which dead letter it reopened, and who
+    redrive = ({"dead_letter": decision.redrive_of, "by": decision.redrive.operator}
+               if decision.redrive is not None and decision.redrive_of is not None else None)  # fmt: skip
     assert at is not None, "a record of an input topic carries the broker's time"
     return leaf_bytes(log, index, at, outcome=decision.kind.value, message_id=msg.message_id if msg else None,
                       sender=msg.sender if msg else decision.owner, recipients=list(decision.recipients),
-                      reasons=decision.reason_codes, sha256=decision.digest,
-                      source=str(record.ref))  # fmt: skip
+                      reasons=decision.reason_codes, sha256=decision.digest, source=str(record.ref),
+                      redrive=redrive)  # fmt: skip
 
 
 @dataclass(frozen=True)
