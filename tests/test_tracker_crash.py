@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 from collections import Counter
@@ -12,10 +13,14 @@ from typing import Any
 import pytest
 
 from harness import Deploy, RelayProcess, cli, hdr, make_deploy, message, read_topic
+from launchrelay.audit.verify import verify_statements
 from launchrelay.clients.inbox import Inbox
 from launchrelay.clients.publisher import Publisher
+from launchrelay.ops.auditlog import read_log
+from launchrelay.signing import public_key_from_b64
 from launchrelay.tracker.ledger import SqliteLedger
 from launchrelay.tracker.lifecycle import Delivery, DeliveryKind
+from test_audit_relay import keep_the_log, party_view
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 
@@ -48,11 +53,15 @@ def acks(ledger: SqliteLedger, message_id: str) -> list[Delivery]:
 async def test_tracker_killed_every_deadline_fires_exactly_once(kafka_bootstrap: str, tmp_path: Path) -> None:
     """45 notices, a third acknowledged; the tracker is SIGKILLed three times while deadlines are pending and
     firing: afterwards each unacknowledged notice has exactly one overdue receipt and one overdue event, no
-    retransmission is repeated, and no acknowledged notice is alerted."""
+    retransmission is repeated, and no acknowledged notice is alerted. With the decision log kept, each alert is
+    one leaf of the tracker's log (numbered without a gap through the kills), and CN's verifier finds every
+    overdue receipt it was given in the log."""
     rng = random.Random(2010)
     deploy = await make_deploy(kafka_bootstrap, tmp_path, extra_config=SHORT)
+    keep_the_log(deploy.config)
     relay = RelayProcess(deploy, "relay-tc").start()
     tracker = RelayProcess(deploy, "tracker-tc", command="tracker").start()
+    proofs = RelayProcess(deploy, "proofs-tc", command="audit publish").start()
     notices = [message("CN", ["RU"]) for _ in range(NOTICES)]
     acked = {m.message_id for i, m in enumerate(notices) if i % 3 == 0}
     stop = asyncio.Event()
@@ -125,10 +134,27 @@ async def test_tracker_killed_every_deadline_fires_exactly_once(kafka_bootstrap:
                 assert d.state.value == ("acknowledged" if m.message_id in acked else "timed_out")
         finally:
             ledger.close()
+
+        # the decision log: one leaf per alert in the tracker's own log, 0..n-1, whatever the kills interrupted
+        exported = await read_log(deploy.bootstrap, deploy.topics)
+        mine = [s for s in exported if s["type"] == "leaf" and s["log"] == f"{deploy.prefix}.tracker"]
+        bodies = [json.loads(base64.b64decode(s["leaf"])) for s in mine]
+        assert sorted(s["index"] for s in mine) == list(range(len(mine)))
+        assert Counter(b["message_id"] for b in bodies) == Counter(unacked)
+        assert {b["outcome"] for b in bodies} == {"acknowledgement_overdue"} and all(
+            len(b["sha256"]) == 64 for b in bodies
+        )
+        # CN holds an overdue receipt for each; with its view of the log, each is proved to be in it
+        view = await party_view(deploy, "CN", exported)
+        keys = {deploy.relay_signer.key_id: public_key_from_b64(deploy.relay_signer.public_b64)}
+        report = verify_statements(view, keys)
+        overdue_told = [s for s in view if s["type"] == "receipt" and s["outcome"] == "acknowledgement_overdue"]
+        assert report.problems == [] and len(overdue_told) == len(unacked), report.as_dict()
     finally:
         stop.set()
         relay.ensure_stopped()
         tracker.ensure_stopped()
+        proofs.ensure_stopped()
 
 
 async def test_a_corrupt_ledger_is_moved_aside_and_rebuilt_without_a_second_alert(

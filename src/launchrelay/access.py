@@ -215,6 +215,18 @@ def access_plan(deployment: Deployment) -> list[Principal]:
                     ("Write", "Describe"),
                     why="its events and re-sends commit together, once",
                 ),
+                *(
+                    (
+                        Grant(
+                            "topic",
+                            topics.decision_log,
+                            ("Read", "Write", "Describe"),
+                            why="its alerts as leaves of its own log, read back on start",
+                        ),
+                    )
+                    if deployment.relay.decision_log
+                    else ()
+                ),
             ),
         )
     )

@@ -20,6 +20,7 @@ from typing import Any
 
 from launchrelay.audit import merkle
 from launchrelay.signing import Signer
+from launchrelay.topics import OutRecord
 
 #: On the log topic: the header saying what a record is (``leaf`` or ``head``; on a party's proofs topic, the
 #: statement's type), and a leaf's index.
@@ -73,6 +74,17 @@ def signed_head(log: str, size: int, root: bytes, signer: Signer, at: datetime) 
     signature = base64.b64encode(signer.sign(head_text(log, size, root.hex(), when))).decode()
     return {"type": "tree_head", "log": log, "size": size, "root": root.hex(), "at": when, "key_id": signer.key_id,
             "signature": signature}  # fmt: skip
+
+
+def leaf_record(log: str, index: int, leaf: bytes, topic: str) -> OutRecord:
+    """A leaf as a record of the log topic: keyed by its log (one log, one partition, one order)."""
+    return OutRecord(topic, log.encode(), leaf, [(KIND_HEADER, b"leaf"), (INDEX_HEADER, str(index).encode())])
+
+
+def head_record(log: str, frontier: merkle.Frontier, topic: str, signer: Signer, now: datetime) -> OutRecord:
+    """A signed tree head over the tree ``frontier`` holds, as a record of the log topic."""
+    head = signed_head(log, frontier.size, frontier.root(), signer, now)
+    return OutRecord(topic, log.encode(), json.dumps(head).encode(), [(KIND_HEADER, b"head")])
 
 
 @dataclass

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from launchrelay.audit.log import INDEX_HEADER, KIND_HEADER, receipt_statement
 from launchrelay.contract.headers import header
+from launchrelay.contract.messages import ReceiptOutcome
 from launchrelay.contract.outcomes import VERDICTS
 from launchrelay.errors import kafka_errors
 from launchrelay.kafka.consume import read_to_end
@@ -52,11 +53,19 @@ async def read_log(
     return await _read(bootstrap, topics.decision_log, _log_statement, client_options, timeout_s)
 
 
+#: the outcomes of receipts whose decisions the log holds: the relay's verdicts and the tracker's alerts
+LOGGED = {
+    *(v.value for v in VERDICTS),
+    ReceiptOutcome.ACKNOWLEDGEMENT_OVERDUE.value,
+    ReceiptOutcome.REPORT_OVERDUE.value,
+}
+
+
 def told(party: str, value: bytes) -> dict[str, Any] | None:
-    """What a record of ``party``'s in topic told it, as a ``receipt`` statement: a relay's receipt of a verdict on
-    a record the party wrote (its id and the outcome: the receipt carries neither the bytes nor the sender the
-    record claimed), or a message forwarded to it (sender, id, ``forwarded`` and the SHA-256 of the bytes it
-    received). None for anything else (a tracker's overdue receipt, bytes that are no message)."""
+    """What a record of ``party``'s in topic told it, as a ``receipt`` statement: a receipt of a verdict on a record
+    the party wrote, or of an alert on one (its id and the outcome: the receipt carries neither the bytes nor the
+    sender the record claimed), or a message forwarded to it (sender, id, ``forwarded`` and the SHA-256 of the
+    bytes it received). None for anything else (bytes that are no message)."""
     try:
         body = json.loads(value)
     except ValueError:
@@ -64,7 +73,7 @@ def told(party: str, value: bytes) -> dict[str, Any] | None:
     if not isinstance(body, dict) or not isinstance(body.get("message_id"), str):
         return None
     if body.get("message_type") == "receipt":
-        if body.get("outcome") not in {v.value for v in VERDICTS} or not isinstance(body.get("refers_to"), str):
+        if body.get("outcome") not in LOGGED or not isinstance(body.get("refers_to"), str):
             return None
         return receipt_statement(body["refers_to"], None, body["outcome"], None)
     if not isinstance(body.get("sender"), str):

@@ -13,11 +13,10 @@ Pure: :func:`log_records` is given the frontier and returns the records and the 
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from launchrelay.audit.log import INDEX_HEADER, KIND_HEADER, leaf_bytes, signed_head
+from launchrelay.audit.log import head_record, leaf_bytes, leaf_record
 from launchrelay.audit.merkle import Frontier, leaf_hash
 from launchrelay.contract.outcomes import VERDICTS
 from launchrelay.relay.decide import Decision
@@ -71,12 +70,6 @@ class HeadPolicy:
         return size > last_size and (size - last_size >= self.every or clock - last_at >= self.interval_s)
 
 
-def head_record(log: str, frontier: Frontier, topic: str, signer: Signer, now: datetime) -> OutRecord:
-    """A signed tree head over the tree ``frontier`` holds, as a record of the log topic."""
-    head = signed_head(log, frontier.size, frontier.root(), signer, now)
-    return OutRecord(topic, log.encode(), json.dumps(head).encode(), [(KIND_HEADER, b"head")])
-
-
 def log_records(
     decisions: list[Decision],
     log: str,
@@ -93,13 +86,12 @@ def log_records(
     frontier after the batch; whether a head was written. ``last_head``: the size and ``clock`` time of this
     log's last head in this process (None: none yet, so the first batch writes one)."""
     after = Frontier(frontier.size, frontier.hashes)
-    key = log.encode()
     out: list[OutRecord] = []
     for decision in decisions:
         if decision.kind not in VERDICTS:
             continue  # a beacon or a linked centre's receipt: no decision of this relay's
         leaf = leaf_of(decision, log, after.size)
-        out.append(OutRecord(topic, key, leaf, [(KIND_HEADER, b"leaf"), (INDEX_HEADER, str(after.size).encode())]))
+        out.append(leaf_record(log, after.size, leaf, topic))
         after.append(leaf_hash(leaf))
     if not policy.due(after.size, last_head, clock):
         return out, after, False

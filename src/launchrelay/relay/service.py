@@ -40,6 +40,7 @@ from aiokafka.errors import (
 )
 
 from launchrelay.agreements.config import Deployment
+from launchrelay.audit.log import head_record
 from launchrelay.audit.merkle import Frontier
 from launchrelay.contract.headers import from_record
 from launchrelay.contract.outcomes import VERDICTS, Outcome
@@ -53,7 +54,7 @@ from launchrelay.kafka.consume import (
 )
 from launchrelay.kafka.produce import BATCH_BYTES, send_all, set_concurrent_transactions_backoff
 from launchrelay.reasons import ReasonCode
-from launchrelay.relay.auditlog import HeadPolicy, frontier_from, head_record, log_id, log_records, metadata_of
+from launchrelay.relay.auditlog import HeadPolicy, frontier_from, log_id, log_records, metadata_of
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
 from launchrelay.relay.links import Links
 from launchrelay.relay.metrics import RelayMetrics

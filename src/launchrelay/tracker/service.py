@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,17 +26,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from launchrelay.agreements.config import Deployment
+from launchrelay.audit.log import INDEX_HEADER
+from launchrelay.audit.merkle import Frontier, leaf_hash
 from launchrelay.contract.codec import message_key
 from launchrelay.contract.events import STATUS_EVENT_FORMAT, EventKind, StatusEvent, event_format
-from launchrelay.contract.headers import Headers, from_record
+from launchrelay.contract.headers import Headers, from_record, header
 from launchrelay.contract.messages import RecordRef
-from launchrelay.errors import FormatTooNew
+from launchrelay.errors import FormatTooNew, LaunchRelayError
 from launchrelay.kafka.admin import cluster_id
-from launchrelay.kafka.consume import behind, partitions_of
+from launchrelay.kafka.consume import behind, partitions_of, read_to_end
 from launchrelay.runtime.watcher import Watcher, key
 from launchrelay.signing import Signer
 from launchrelay.topics import OutRecord
 from launchrelay.tracker import outputs
+from launchrelay.tracker.auditlog import log_id, log_records
 from launchrelay.tracker.deadlines import Action, Clock, Retransmit, Timeout, action_id, due, in_flight_id
 from launchrelay.tracker.ledger import Ledger
 from launchrelay.tracker.lifecycle import Delivery, DeliveryKind, Notification
@@ -135,6 +139,9 @@ class TrackerService:
             enable_auto_commit=False,
         )  # fmt: skip
         self._parts: list[TopicPartition] = []
+        #: the decision log ([relay] decision_log): the tracker's own log's tree, read back at start
+        self._log = deployment.relay.decision_log
+        self._frontier = Frontier()
         options.hooks.prime(deployment)  # every series the config can produce, from the start
         self._in_flight: set[str] = set()  # fired, not yet read back from the status topic
         self._stopping = asyncio.Event()
@@ -158,6 +165,8 @@ class TrackerService:
         await self._producer.start()  # fences the previous incarnation: its open transaction is aborted
         await self._status.start()
         await self._source.start()
+        if self._log:
+            self._frontier = await self._read_frontier()
         self._parts = await partitions_of(self._status, self.topics.status)
         self._status.assign(self._parts)
         for tp in self._parts:
@@ -322,36 +331,67 @@ class TrackerService:
                         return record.value, from_record(record.headers)
                     return None  # the record is gone (retention): nothing to re-send
 
+    async def _read_frontier(self) -> Frontier:
+        """The tracker's log as committed: its leaves on the log topic, in order (read once the producer has fenced
+        the last incarnation, so no transaction of its is still open)."""
+        name = log_id(self.topics)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.options.bootstrap, group_id=None, enable_auto_commit=False,
+                                    isolation_level="read_committed", **self.options.client_options)  # fmt: skip
+        leaves: dict[int, bytes] = {}
+        await consumer.start()
+        try:
+            async for _, records in read_to_end(consumer, self.topics.decision_log, {}, None, 120.0, 5000):
+                for r in records:
+                    if r.key == name.encode() and header(r.headers, INDEX_HEADER) is not None:
+                        leaves[int((header(r.headers, INDEX_HEADER) or b"-1").decode())] = r.value or b""
+        finally:
+            await consumer.stop()
+        if sorted(leaves) != list(range(len(leaves))):
+            raise LaunchRelayError(f"the tracker's decision log {name} has leaves out of place: {sorted(leaves)[:20]}")
+        frontier = Frontier()
+        for i in range(len(leaves)):
+            frontier.append(leaf_hash(leaves[i]))
+        log.info("tracker.log_read", log=name, leaves=frontier.size)
+        return frontier
+
     async def _fire(self, actions: list[Action]) -> None:
         now = self.options.clock.now()
         plans: list[tuple[Action, Notification, list[OutRecord]]] = []
+        alerts: list[tuple[Notification, DeliveryKind, str, str]] = []  # for the decision log
         for action in actions:
             n = self.ledger.notification(action.delivery.key)
             if n is None or n.sender is None or n.message_id is None:
                 continue
             original = None
-            if isinstance(action, Retransmit):
+            if isinstance(action, Retransmit) or self._log:
                 original = await self._fetch_original(RecordRef.parse(n.source)) if n.source else None
-                if original is None:
+                if original is None and isinstance(action, Retransmit):
                     log.warning("tracker.retransmit_unavailable", message_id=n.message_id, source=n.source)
+            if not isinstance(action, Retransmit):
+                digest = hashlib.sha256(original[0]).hexdigest() if original is not None else ""
+                alerts.append((n, action.delivery.kind, action.delivery.recipient, digest))
             records = outputs.plan(
                 action, n, original, self.topics, self.options.signer, self.options.tracker_id, now, self.origin
             )
             plans.append((action, n, records))
         if not plans:
             return
+        logged: list[OutRecord] = []
+        frontier = self._frontier
+        if self._log and alerts:
+            logged, frontier = log_records(alerts, self.topics, self._frontier, self.options.signer, now)
         await self._producer.begin_transaction()
         try:
             sends = []
-            for _, _, records in plans:
-                for r in records:
-                    sends.append(await self._producer.send(r.topic, value=r.value, key=r.key, headers=r.headers))
+            for r in [*(r for _, _, records in plans for r in records), *logged]:
+                sends.append(await self._producer.send(r.topic, value=r.value, key=r.key, headers=r.headers))
             await asyncio.gather(*sends)
             await self._producer.commit_transaction()
         except BaseException:
             with contextlib.suppress(Exception):
                 await self._producer.abort_transaction()
             raise
+        self._frontier = frontier
         for action, n, _ in plans:
             self._in_flight.add(action_id(action))
             d = action.delivery
