@@ -18,6 +18,7 @@ from launchrelay.clients.inbox import Inbox
 from launchrelay.clients.publisher import Publisher
 from launchrelay.ops.auditlog import read_log
 from launchrelay.signing import public_key_from_b64
+from launchrelay.tracker.auditlog import log_id
 from launchrelay.tracker.ledger import SqliteLedger
 from launchrelay.tracker.lifecycle import Delivery, DeliveryKind
 from test_audit_relay import keep_the_log, party_view
@@ -137,7 +138,7 @@ async def test_tracker_killed_every_deadline_fires_exactly_once(kafka_bootstrap:
 
         # the decision log: one leaf per alert in the tracker's own log, 0..n-1, whatever the kills interrupted
         exported = await read_log(deploy.bootstrap, deploy.topics)
-        mine = [s for s in exported if s["type"] == "leaf" and s["log"] == f"{deploy.prefix}.tracker"]
+        mine = [s for s in exported if s["type"] == "leaf" and s["log"] == log_id(deploy.topics)]
         bodies = [json.loads(base64.b64decode(s["leaf"])) for s in mine]
         assert sorted(s["index"] for s in mine) == list(range(len(mine)))
         assert Counter(b["message_id"] for b in bodies) == Counter(unacked)

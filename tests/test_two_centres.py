@@ -7,6 +7,7 @@ so that the two sides can disagree. Every check reads what the parties' systems 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections import defaultdict
 from collections.abc import Iterator
@@ -17,10 +18,13 @@ from typing import Any
 import pytest
 
 from harness import assert_forwarded_once, iso, message, read_forwards, read_topic, source_of
+from launchrelay.agreements.config import load_config
+from launchrelay.audit.verify import verify_statements
 from launchrelay.centres import LocalCentre, TwoCentres, centre_keys
 from launchrelay.clients import Inbox, InboxItem, Publisher
 from launchrelay.contract.messages import Acknowledgement, PartyMessage, Receipt
 from launchrelay.errors import PublishError
+from launchrelay.ops.auditlog import read_party
 from launchrelay.signing import public_key_from_b64
 from launchrelay.tracker import status
 from launchrelay.tracker.ledger import SqliteLedger
@@ -41,7 +45,7 @@ ack_deadline = "PT40S"
 @pytest.fixture(scope="module")
 def centres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoCentres]:
     base = tmp_path_factory.mktemp("centres")
-    tc = TwoCentres(base, centre_keys(base / "keys"), extra={"RU": STRICTER_RU, "CN": CN_DEADLINE})
+    tc = TwoCentres(base, centre_keys(base / "keys"), extra={"RU": STRICTER_RU, "CN": CN_DEADLINE}, decision_log=True)
     tc.start_brokers()
     try:
         asyncio.run(tc.make_topics())
@@ -172,6 +176,46 @@ async def test_notices_cross_both_centres_and_acknowledgements_come_back(centres
                                    for i in planned), 60)  # fmt: skip
     view = ledger_state(ledger, planned[0])
     assert view is not None and "received_there" in [e["event"] for e in view["timeline"]]
+
+
+async def test_each_party_checks_both_centres_logs(centres: TwoCentres) -> None:
+    """Issue 29 between centres: each centre keeps its decision log and proves it to both parties, a linked one's
+    view crossing beside the link (RU's mirror copies CN's proofs for RU, and CN's copies RU's). Each party's
+    own fetch holds both centres' heads and proofs; with both relays' public keys its verifier finds each
+    notice it was told of in both centres' logs, and no split view or rewrite."""
+    tc = centres
+    notices = [message("CN", ["RU"], lead=timedelta(days=5)) for _ in range(4)]
+    ids = {m.message_id for m in notices}
+    async with publisher(tc) as cn:
+        await publish_all(cn, notices)
+    await forwards_in(tc, ids)
+    keys = {k.key_id: public_key_from_b64(k.public_b64) for k in (tc.keys["relay-CN"], tc.keys["relay-RU"])}
+
+    async def view_of(party: str) -> list[dict[str, Any]]:
+        """What ``party`` holds once it has proofs of each new notice from both centres' logs."""
+        centre = tc[party]
+        topics = load_config(centre.config).topics
+        deadline = asyncio.get_running_loop().time() + 120
+        while True:
+            held = await read_party(centre.bootstrap, topics, party)
+            proved: dict[str, set[str]] = defaultdict(set)
+            for s in held:
+                if s["type"] == "inclusion":
+                    body = json.loads(base64.b64decode(s["leaf"]))
+                    proved[body["message_id"]].add(s["log"])
+            logs = {i: proved[i] for i in ids}
+            if all(len(v) >= 2 for v in logs.values()):  # the sender's centre's log, and the receiver's
+                return held
+            assert asyncio.get_running_loop().time() < deadline, f"{party}: proofs so far {logs}"
+            await asyncio.sleep(1)
+
+    for party in ("CN", "RU"):
+        held = await view_of(party)
+        report = verify_statements(held, keys)
+        assert report.problems == [], (party, report.as_dict()["problems"][:5])
+        assert report.checked["inclusion"] > 0 and report.checked["receipts"] >= len(ids)
+        heads_from = {s["key_id"] for s in held if s["type"] == "tree_head"}
+        assert heads_from == set(keys), f"{party} holds heads of both centres' relays"
 
 
 async def test_a_notice_not_acknowledged_is_sent_again_across_the_link(centres: TwoCentres) -> None:

@@ -102,7 +102,18 @@ def access_plan(deployment: Deployment) -> list[Principal]:
                     why="its own consumer groups (the SDK's Inbox names them so), no one else's",
                 ),
                 *(
-                    (Grant("topic", topics.proofs(code), ("Read", "Describe"), why="its view of the decision log"),)
+                    (
+                        Grant("topic", topics.proofs(code), ("Read", "Describe"), why="its view of the decision log"),
+                        *(
+                            Grant(
+                                "topic",
+                                topics.proofs_in(p),
+                                ("Read", "Describe"),
+                                why=f"its view of {p}'s centre's decision log (mirrored)",
+                            )
+                            for p in linked
+                        ),
+                    )
                     if deployment.relay.decision_log
                     else ()
                 ),
@@ -145,7 +156,7 @@ def access_plan(deployment: Deployment) -> list[Principal]:
                         ),
                         *(
                             Grant("topic", topics.proofs(p), ("Write", "Describe"), why="each party's view of the log")
-                            for p in parties
+                            for p in deployment.parties  # a linked party's too: its centre's mirror copies it
                         ),
                         Grant(
                             "group",
@@ -264,11 +275,11 @@ def access_plan(deployment: Deployment) -> list[Principal]:
         )
     )
     if linked:
-        plan += _link_principals(topics, users, linked)
+        plan += _link_principals(topics, users, linked, deployment.relay.decision_log)
     return plan
 
 
-def _link_principals(topics: Topics, users: str, linked: list[str]) -> list[Principal]:
+def _link_principals(topics: Topics, users: str, linked: list[str], proofs: bool) -> list[Principal]:
     """Two-centre mode: the mirror this centre runs (it writes here what it copies from a counterpart), and, for
     each counterpart, the read-only user this centre issues to that counterpart's mirror.
 
@@ -305,6 +316,16 @@ def _link_principals(topics: Topics, users: str, linked: list[str]) -> list[Prin
                 Grant("group", f"{p}-mm2", ("Read", "Describe"), why="the mirror's Connect worker group")
                 for p in linked
             ),
+            *(
+                Grant(
+                    "topic",
+                    topics.proofs_in(p),
+                    ("Write", "Describe", "DescribeConfigs"),
+                    why="what that centre proves to this centre's party (the decision log)",
+                )
+                for p in linked
+                if proofs
+            ),
         ),
     )
     issued = [
@@ -317,6 +338,18 @@ def _link_principals(topics: Topics, users: str, linked: list[str]) -> list[Prin
                     topics.link_out(p),
                     ("Read", "Describe", "DescribeConfigs"),
                     why=f"issued to {p}'s mirror: read what this centre sends {p}, nothing else",
+                ),
+                *(
+                    (
+                        Grant(
+                            "topic",
+                            topics.proofs(p),
+                            ("Read", "Describe", "DescribeConfigs"),
+                            why=f"issued to {p}'s mirror: what this centre proves to {p} (the decision log)",
+                        ),
+                    )
+                    if proofs
+                    else ()
                 ),
             ),
             party=p,

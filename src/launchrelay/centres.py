@@ -29,20 +29,26 @@ from launchrelay.provision.local import LocalBroker, free_port
 from launchrelay.provision.mirror import ClusterAccess, LocalMirror
 from launchrelay.settings import child_environment
 from launchrelay.signing import Signer
+from launchrelay.topics import Topics
 
 PARTY_NAMES = {"CN": "People's Republic of China", "RU": "Russian Federation"}
+#: the command line of each process a centre runs, by the name it is known by (its log file's)
+COMMANDS = {"proofs": ("audit", "publish")}
 
 
 def _other(party: str) -> str:
     return "RU" if party == "CN" else "CN"
 
 
-def centre_config(party: str, keys: dict[str, Signer], prefix: str, other_bootstrap: str, extra: str = "") -> str:
-    """One centre's TOML: its party, both parties' keys, its relay's key and the link to the other centre."""
+def centre_config(party: str, keys: dict[str, Signer], prefix: str, other_bootstrap: str, extra: str = "",
+                  decision_log: bool = False) -> str:  # fmt: skip
+    """One centre's TOML: its party, both parties' keys, its relay's key and the link to the other centre (and,
+    with ``decision_log``, the log kept with a head at least every second)."""
     other = _other(party)
     relay, other_relay = keys[f"relay-{party}"], keys[f"relay-{other}"]
+    log = ["decision_log = true", 'log_head_interval = "PT1S"'] if decision_log else []
     lines = ["[relay]", f'topic_prefix = "{prefix}"', 'presets = ["CN-RU-2009"]', "partitions = 3",
-             f'keys = {{ {relay.key_id} = "{relay.public_b64}" }}', "",
+             f'keys = {{ {relay.key_id} = "{relay.public_b64}" }}', *log, "",
              "[centre]", f'party = "{party}"', ""]  # fmt: skip
     for code, name in PARTY_NAMES.items():
         s = keys[code]
@@ -99,28 +105,31 @@ class LocalCentre:
             "LAUNCHRELAY_DATA_DIR": str(self.dir / "data"),
         })  # fmt: skip
 
-    def write(self, other_bootstrap: str, extra: str = "") -> None:
+    def write(self, other_bootstrap: str, extra: str = "", decision_log: bool = False) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         pem = self.dir / "relay.pem"
         pem.write_bytes(self.keys[f"relay-{self.party}"].to_pem())
         pem.chmod(0o600)
-        self.config.write_text(centre_config(self.party, self.keys, self.prefix, other_bootstrap, extra))
+        self.config.write_text(centre_config(self.party, self.keys, self.prefix, other_bootstrap, extra,
+                                             decision_log))  # fmt: skip
 
     async def make_topics(self) -> None:
         from launchrelay.agreements.config import load_config
 
         d = load_config(self.config)
-        await ensure_topics(self.bootstrap, topic_specs(d.topics, list(d.parties), d.relay.partitions))
+        await ensure_topics(self.bootstrap, topic_specs(d.topics, list(d.parties), d.relay.partitions,
+                                                        decision_log=d.relay.decision_log))  # fmt: skip
 
     def start(self, name: str) -> None:
-        """Start ``relay`` or ``tracker`` (``python -m launchrelay NAME``), logging JSON to ``logs/NAME.log``."""
+        """Start ``relay``, ``tracker`` or ``proofs`` (``python -m launchrelay NAME``; ``audit publish`` for
+        ``proofs``), logging JSON to ``logs/NAME.log``."""
         path = self.log(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.spawns[name] = self.spawns.get(name, 0) + 1
         with path.open("ab") as out:
             out.write(f'{{"event":"spawn","n":{self.spawns[name]}}}\n'.encode())
             out.flush()
-            cmd = [sys.executable, "-m", "launchrelay", name]
+            cmd = [sys.executable, "-m", "launchrelay", *COMMANDS.get(name, (name,))]
             self.procs[name] = subprocess.Popen(cmd, env=self.env(name), stdout=out, stderr=subprocess.STDOUT,
                                                 stdin=subprocess.DEVNULL)  # fmt: skip
 
@@ -164,9 +173,12 @@ class TwoCentres:
     """CN's and RU's centres, each with a single-node broker; each runs the mirror for what it receives."""
 
     def __init__(self, base: Path, keys: dict[str, Signer], prefix: str = "lr", extra: dict[str, str] | None = None,
-                 cache_dir: Path | None = None) -> None:  # fmt: skip
+                 cache_dir: Path | None = None, decision_log: bool = False) -> None:  # fmt: skip
         #: per party, TOML appended to its centre's config (e.g. a setting where the two sides differ)
         self.base, self.keys, self.prefix, self.extra = base, keys, prefix, extra or {}
+        #: each centre keeps the decision log, runs its publisher of proofs, and its mirror copies the other's
+        #: proofs for its party beside the link
+        self.decision_log = decision_log
         self.centres = {
             p: LocalCentre(
                 p,
@@ -188,7 +200,7 @@ class TwoCentres:
         for c in self.centres.values():
             c.broker.wait_ready()
         for p, c in self.centres.items():
-            c.write(self.centres[_other(p)].bootstrap, self.extra.get(p, ""))
+            c.write(self.centres[_other(p)].bootstrap, self.extra.get(p, ""), self.decision_log)
 
     async def make_topics(self) -> None:
         for c in self.centres.values():
@@ -197,8 +209,10 @@ class TwoCentres:
     def new_mirror(self, party: str) -> LocalMirror:
         """The mirror ``party``'s centre runs: the other's ``P.link.<party>`` into ``party``'s cluster."""
         here, there = self.centres[party], self.centres[_other(party)]
+        topics = Topics(self.prefix)  # the other centre's names (the same prefix) for what it sends this one
+        also = (topics.proofs(party),) if self.decision_log else ()
         return LocalMirror(here.dir / "mirror", ClusterAccess(there.party, there.bootstrap),
-                           ClusterAccess(here.party, here.bootstrap), f"{self.prefix}.link.{party}",
+                           ClusterAccess(here.party, here.bootstrap), topics.link_out(party), also=also,
                            cache_dir=self.cache_dir)  # fmt: skip
 
     def start_mirrors(self) -> None:
@@ -216,6 +230,9 @@ class TwoCentres:
         for c in self.centres.values():
             c.wait_for("relay", "relay.partitions_assigned")
             c.wait_for("tracker", "tracker.started")
+            if self.decision_log:
+                c.start("proofs")
+                c.wait_for("proofs", "proofs.started")
 
     def stop(self) -> None:
         for c in self.centres.values():

@@ -462,8 +462,13 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(statement, separators=(",", ":")))
         return 0
     given = dict(item.partition("=")[::2] for item in args.key)
+    if not given:  # the relay's keys, and in two-centre mode each linked centre's relay's
+        deployment = _deployment(args, settings)
+        given = dict(deployment.relay.keys)
+        for link in deployment.links.values():
+            given.update(link.relay_keys)
     try:
-        keys = {k: public_key_from_b64(v) for k, v in (given or dict(_deployment(args, settings).relay.keys)).items()}
+        keys = {k: public_key_from_b64(v) for k, v in given.items()}
     except (ValueError, LaunchRelayError) as exc:
         raise ConfigError(f"--key: {exc}") from exc
     statements = []

@@ -71,8 +71,16 @@ class Topics:
         return f"{self.prefix}.log"
 
     def proofs(self, party: str) -> str:
-        """What ``party`` is sent about the decision log: heads, consistency and its leaves' inclusion proofs."""
-        return f"{self.prefix}.{party}.proofs"
+        """What ``party`` is sent about the decision log: heads, consistency and its leaves' inclusion proofs (in
+        two-centre mode, for a linked party, what that party's centre's mirror copies there). Named as the link
+        topics are: a name ``<prefix>.<PARTY>.<more>`` would read to MirrorMaker 2 as a copy from ``PARTY``'s
+        cluster, which it never copies back there (its cycle check)."""
+        return f"{self.prefix}.proofs.{party}"
+
+    def proofs_in(self, party: str) -> str:
+        """Two-centre mode: what ``party``'s centre proves to this centre's party, as the mirror copies it here."""
+        assert self.here is not None, "a linked centre's proofs need the centre's own party"
+        return f"{party}.{self.proofs(self.here)}"
 
     def is_local(self, party: str) -> bool:
         """Whether ``party``'s systems read and write this cluster (always, outside two-centre mode)."""

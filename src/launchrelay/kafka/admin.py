@@ -76,8 +76,10 @@ def topic_specs(
         specs.append(NewTopic(topics.link_in(party), partitions, replication, topic_configs=dict(stamped)))
     if decision_log:
         specs.append(NewTopic(topics.decision_log, partitions, replication, topic_configs=dict(isr)))
-        for party in sorted(p for p in parties if topics.is_local(p)):
+        for party in sorted(parties):  # a linked party's view is here for its centre's mirror to copy
             specs.append(NewTopic(topics.proofs(party), partitions, replication, topic_configs=dict(isr)))
+        for party in sorted(topics.linked):  # and what that centre proves to this centre's party, copied here
+            specs.append(NewTopic(topics.proofs_in(party), partitions, replication, topic_configs=dict(isr)))
     for party in sorted(p for p in parties if topics.is_local(p)):
         specs.append(
             NewTopic(

@@ -85,10 +85,13 @@ async def read_party(
     bootstrap: str, topics: Topics, party: str, client_options: dict[str, Any] | None = None,
     timeout_s: float = 120.0,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """What ``party`` holds, as statements: every head and proof on its proofs topic, and a ``receipt`` for each
-    verdict its in topic told it of (:func:`told`); what a party runs with its own credentials."""
-    proofs = await _read(bootstrap, topics.proofs(party), lambda r: [json.loads(r.value or b"{}")], client_options,
-                         timeout_s)  # fmt: skip
+    """What ``party`` holds, as statements: every head and proof on its proofs topic (and, in two-centre mode, on
+    each linked centre's, as mirrored here), and a ``receipt`` for each verdict its in topic told it of
+    (:func:`told`); what a party runs with its own credentials."""
+    proofs = []
+    # its own centre's view, and in two-centre mode what each linked centre proves to it (mirrored here)
+    for topic in [topics.proofs(party), *(topics.proofs_in(p) for p in sorted(topics.linked))]:
+        proofs += await _read(bootstrap, topic, lambda r: [json.loads(r.value or b"{}")], client_options, timeout_s)
     received = await _read(bootstrap, topics.inbound(party),
                            lambda r: [s] if (s := told(party, r.value or b"")) is not None else [], client_options,
                            timeout_s)  # fmt: skip

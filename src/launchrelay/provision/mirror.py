@@ -88,8 +88,11 @@ def _jaas_quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def mirror_properties(source: ClusterAccess, target: ClusterAccess, topic: str) -> dict[str, str]:
-    """MirrorMaker 2's configuration for the one flow ``source -> target`` that copies ``topic`` only.
+def mirror_properties(
+    source: ClusterAccess, target: ClusterAccess, topic: str, also: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """MirrorMaker 2's configuration for the one flow ``source -> target`` that copies ``topic`` only (and the
+    topics ``also`` names: the decision log's proofs for this centre's party, when it is kept).
 
     Replication factors are -1 (the target broker's ``default.replication.factor``); topic configs and ACLs are
     not synchronised (the receiving centre creates the mirrored topic itself, stamped with LogAppendTime);
@@ -102,7 +105,7 @@ def mirror_properties(source: ClusterAccess, target: ClusterAccess, topic: str) 
         **source.properties(),
         **target.properties(),
         f"{flow}.enabled": "true",
-        f"{flow}.topics": re.escape(topic),
+        f"{flow}.topics": "|".join(re.escape(t) for t in (topic, *also)),
         f"{back}.enabled": "false",
         f"{source.alias}.consumer.isolation.level": "read_committed",  # never a record of an aborted transaction
         f"{source.alias}.consumer.auto.offset.reset": "earliest",
@@ -144,6 +147,8 @@ class LocalMirror:
     target: ClusterAccess
     topic: str
     heap_mb: int = 256
+    #: more topics of the flow (the decision log's proofs for this centre's party)
+    also: tuple[str, ...] = ()
     cache_dir: Path | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
@@ -159,7 +164,7 @@ class LocalMirror:
         libs = ensure_mirror_jars(self.cache_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "mm2.properties"
-        config.write_text(render(mirror_properties(self.source, self.target, self.topic)))
+        config.write_text(render(mirror_properties(self.source, self.target, self.topic, self.also)))
         config.chmod(0o600)  # it holds the credential the counterpart issued
         log4j = self.data_dir / "log4j2.properties"
         log4j.write_text(_LOG4J2.format(log=self.log_path))
@@ -274,5 +279,6 @@ def mirror_for(deployment: Deployment, code: str, settings: Settings, data_dir: 
         source=link_source(deployment, code),
         target=own_cluster(here, settings),
         topic=deployment.topics.link_out(here),  # the counterpart's name for its link to this centre
+        also=(deployment.topics.proofs(here),) if deployment.relay.decision_log else (),
         cache_dir=settings.cache_dir,
     )

@@ -44,7 +44,8 @@ class ProofPublisher:
         self.bootstrap, self.topics = bootstrap, deployment.topics
         self.options = client_options or {}
         topics = self.topics
-        self.views = Views((p for p in deployment.parties if topics.is_local(p)),
+        # every party, a linked one too: its centre's mirror copies its view there (two-centre mode)
+        self.views = Views(deployment.parties,
                            owner=lambda log: topics.owner_of(log.rsplit(":", 1)[0]))  # fmt: skip
         self.id = PROOFS_ID.format(prefix=self.topics.prefix)
         #: statements sent, by party (for the log line at the end)
@@ -157,6 +158,7 @@ async def run_publisher(deployment: Deployment, settings: Settings) -> int:
     if not deployment.relay.decision_log:
         raise ConfigError("no decision log is kept: set [relay] decision_log = true (the relay writes it)")
     r, topics = deployment.relay, deployment.topics
+    # the topics the relay's user may make (a linked centre's proofs, mirrored here, are made with the others)
     wanted = {topics.decision_log, *(topics.proofs(p) for p in deployment.parties)}
     specs = topic_specs(topics, list(deployment.parties), r.partitions, r.replication_factor, r.max_message_bytes,
                         decision_log=True)  # fmt: skip

@@ -22,7 +22,9 @@ from launchrelay.tracker.lifecycle import DeliveryKind, Notification
 
 
 def log_id(topics: Topics) -> str:
-    return f"{topics.prefix}.tracker"
+    """``PREFIX.tracker``; in two-centre mode ``PREFIX.P.tracker`` in P's centre (each centre's logs have names of
+    their own, so a party holding both centres' views never takes two logs for one)."""
+    return f"{topics.prefix}.tracker" if topics.here is None else f"{topics.prefix}.{topics.here}.tracker"
 
 
 def overdue_leaf(log: str, index: int, n: Notification, kind: DeliveryKind, recipient: str, digest: str,
