@@ -11,14 +11,17 @@ import base64
 import hashlib
 import json
 import random
+import re
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from exactly_once import Source, assert_exactly_once, mixed_inputs, outcomes, publish_through_kills
-from harness import RelayProcess, cli, make_deploy
+from harness import RelayProcess, cli, make_deploy, message
 from launchrelay.audit.log import receipt_statement
 from launchrelay.audit.verify import verify_statements
 from launchrelay.kafka.consume import committed_with_metadata
@@ -185,3 +188,64 @@ async def test_every_decision_is_one_leaf_through_kills_and_the_parties_verify_i
     refused = next(b for (log, _), b in bodies_at.items() if b["outcome"] == "rejected" and "CN." in log)
     claimed = receipt_statement(refused["message_id"], "CN", "forwarded", refused["sha256"])
     assert {p["kind"] for p in verify_statements([*views["RU"], claimed], keys).problems} == {"missing"}
+
+
+async def test_the_console_checks_what_each_party_is_sent_and_shows_a_forged_head(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Issue 29's watch: the health page checks each party's proofs topic with the relay's key as the party's
+    verifier would, says each party's view agrees and shows the latest head of each log; a head forged onto
+    RU's topic (another key under the relay's key id) turns RU's row to a problem, and CN's stays as it was."""
+    from starlette.testclient import TestClient
+
+    from launchrelay.audit.log import signed_head
+    from launchrelay.clients.publisher import Publisher
+    from launchrelay.console.app import ConsoleConfig, build_app
+    from launchrelay.signing import Signer
+    from test_console import accounts, sign_in
+
+    deploy = await make_deploy(kafka_bootstrap, tmp_path / "deploy")
+    keep_the_log(deploy.config)
+    relay = RelayProcess(deploy, "relay-views").start()
+    proofs = RelayProcess(deploy, "proofs-views", command="audit publish")
+    try:
+        await relay.wait("relay.partitions_assigned")
+        proofs.start()
+        await proofs.wait("proofs.started")
+        async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix,
+                             watch_receipts=False) as cn:  # fmt: skip
+            for _ in range(5):
+                await cn.publish(message("CN", ["RU"]))
+        statements = await full_log(deploy, 5)
+        for party in ("CN", "RU"):
+            await party_view(deploy, party, statements)
+    finally:
+        relay.ensure_stopped()
+        proofs.ensure_stopped()
+    signer = deploy.relay_signer
+    client = TestClient(build_app(ConsoleConfig(
+        ledger=tmp_path / "ledger.sqlite", users=accounts(tmp_path), bootstrap=deploy.bootstrap,
+        topic_prefix=deploy.prefix, party_keys={p: {s.key_id: s.public_b64} for p, s in deploy.signers.items()},
+        relay_keys={signer.key_id: signer.public_b64}, views_fresh_s=0,
+    )))  # fmt: skip
+    sign_in(client)
+    page = client.get("/health").text
+    for party in ("CN", "RU"):
+        row = page.split(f'data-party="{party}"')[1].split("</tr>")[0]
+        assert "agrees" in row, row
+        heads, _, inclusion = (int(x) for x in re.findall(r"<td>(\d+)</td>", row)[:3])
+        assert heads > 0 and inclusion == 5, row
+    logs = {s["log"] for s in statements if s["type"] == "tree_head"}
+    assert all(f'data-log="{log}"' in page for log in logs)
+
+    forged = signed_head(sorted(logs)[0], 1000, b"\x07" * 32, Signer.generate(signer.key_id), datetime.now(UTC))
+    producer = AIOKafkaProducer(bootstrap_servers=deploy.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(deploy.topics.proofs("RU"), json.dumps(forged).encode(), key=b"x")
+    finally:
+        await producer.stop()
+    page = client.get("/health").text
+    ru = page.split('data-party="RU"')[1].split("</tr>")[0]
+    assert "problem(s)" in ru and "bad_signature" in ru, ru
+    assert "agrees" in page.split('data-party="CN"')[1].split("</tr>")[0]

@@ -232,7 +232,9 @@ def _cmd_console(args: argparse.Namespace, settings: Settings) -> int:
                            services=_services(settings.console_services),
                            session_lifetime_s=settings.console_session_lifetime_s,
                            session_idle_s=settings.console_session_idle_s,
-                           party_keys=keys, agreements=dict(deployment.agreements) if deployment else {})  # fmt: skip
+                           party_keys=keys, agreements=dict(deployment.agreements) if deployment else {},
+                           relay_keys=dict(deployment.relay.keys)
+                           if deployment and deployment.relay.decision_log else {})  # fmt: skip
     if settings.operator_key is not None and deployment is not None:
         from launchrelay.runtime.process import operator_signer
 

@@ -133,7 +133,9 @@ async def _serve_console(
     app = build_app(ConsoleConfig(ledger=ledger, users=users, bootstrap=bootstrap,
                                   topic_prefix=deployment.relay.topic_prefix, operator_key=operator,
                                   party_keys=keys, services=services,
-                                  agreements=dict(deployment.agreements)))  # fmt: skip
+                                  agreements=dict(deployment.agreements),
+                                  relay_keys=dict(deployment.relay.keys) if deployment.relay.decision_log
+                                  else {}))  # fmt: skip
     server = uvicorn.Server(uvicorn.Config(app, host=settings.console_host, port=settings.console_port,
                                            log_config=None, access_log=False))  # fmt: skip
     serving = asyncio.create_task(server.serve())

@@ -43,8 +43,8 @@ from launchrelay.console.mapdata import map_of
 from launchrelay.console.sessions import Sessions
 from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import ConfigError, FormatTooNew, LaunchRelayError, LedgerCorrupt
-from launchrelay.ops import deadletters, records
-from launchrelay.signing import Signer
+from launchrelay.ops import auditlog, deadletters, records
+from launchrelay.signing import Signer, public_key_from_b64
 from launchrelay.topics import Topics
 from launchrelay.tracker import status
 from launchrelay.tracker.ledger import LedgerChanges, SqliteLedger
@@ -78,6 +78,11 @@ class ConsoleConfig:
     agreements: dict[str, Agreement] = field(default_factory=dict)
     #: party -> key id -> base64 public key (from the config): the original bytes' signature is checked with these
     party_keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: with the decision log kept: the relay's keys (key id -> base64); the health page checks, with them, what
+    #: each party is sent about the log (none: no such check)
+    relay_keys: dict[str, str] = field(default_factory=dict)
+    #: that check reads the proofs topics again at most this often
+    views_fresh_s: float = 5.0
     #: the operator key the console signs redrives with (registered in [relay] operator_keys); None: no redrive
     operator_key: Signer | None = None
     session_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -104,6 +109,7 @@ class Console:
         self.last_looked: dict[str, datetime] = {}
         self._ledger: SqliteLedger | None = None
         self._dead_letters: deadletters.DeadLetterIndex | None = None
+        self._views: auditlog.ViewChecks | None = None
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="console-pages")
         self._cache: dict[tuple[Any, ...], tuple[Any, float, Any]] = {}
         #: why there is no ledger to show, when it is not simply that the tracker has not written one yet
@@ -164,6 +170,14 @@ class Console:
             self._dead_letters = deadletters.DeadLetterIndex(self.config.bootstrap, self.topics,
                                                              self.config.client_options)  # fmt: skip
         return self._dead_letters
+
+    def view_checks(self) -> auditlog.ViewChecks | None:
+        """The check of each party's view of the decision log (None without Kafka or without the log)."""
+        if self._views is None and self.config.bootstrap is not None and self.config.relay_keys:
+            keys = {k: public_key_from_b64(v) for k, v in self.config.relay_keys.items()}
+            self._views = auditlog.ViewChecks(self.config.bootstrap, self.topics, self.config.party_keys, keys,
+                                              self.config.client_options)  # fmt: skip
+        return self._views
 
     def close(self) -> None:
         self._worker.shutdown(wait=True)
@@ -619,9 +633,16 @@ async def redrive_one(request: Request, who: Account) -> Response:
 
 @signed_in()
 async def health(request: Request, who: Account) -> Response:
-    services = _console(request).config.services
+    console = _console(request)
+    services = console.config.services
     found = await asyncio.gather(*(asyncio.to_thread(probe, n, u) for n, u in services.items()))
-    return page(request, "health.html", services=found)
+    views, views_error = console.view_checks(), None
+    if views is not None:
+        try:
+            await views.refresh(fresh_s=console.config.views_fresh_s)
+        except LaunchRelayError as exc:
+            views_error = str(exc)
+    return page(request, "health.html", services=found, views=views, views_error=views_error)
 
 
 async def healthz(request: Request) -> Response:

@@ -4,15 +4,21 @@ and what its in topic told it)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from launchrelay.audit.log import INDEX_HEADER, KIND_HEADER, receipt_statement
+from launchrelay.audit.verify import verify_statements
 from launchrelay.contract.headers import header
 from launchrelay.contract.messages import ReceiptOutcome
 from launchrelay.contract.outcomes import VERDICTS
@@ -22,18 +28,24 @@ from launchrelay.topics import Topics
 
 
 async def _read(bootstrap: str, topic: str, each: Callable[[ConsumerRecord], Iterable[dict[str, Any]]],
-                client_options: dict[str, Any] | None, timeout_s: float) -> list[dict[str, Any]]:  # fmt: skip
+                client_options: dict[str, Any] | None, timeout_s: float,
+                starts: dict[int, int] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """What ``each`` makes of every committed record of ``topic`` from ``starts`` (partition -> offset; filled in
+    with where each partition ends, for the next read to go on from)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed",
                                 enable_auto_commit=False, **(client_options or {}))  # fmt: skip
     out: list[dict[str, Any]] = []
+    ends: dict[TopicPartition, int] = {}
     try:
         with kafka_errors(f"cannot read {topic} on {bootstrap}"):
             await consumer.start()
-            async for _, records in read_to_end(consumer, topic, {}, None, timeout_s, 5000):
+            async for _, records in read_to_end(consumer, topic, ends, starts, timeout_s, 5000):
                 for r in records:
                     out.extend(each(r))
     finally:
         await consumer.stop()
+    if starts is not None:
+        starts.update({tp.partition: end for tp, end in ends.items()})
     return out
 
 
@@ -96,3 +108,84 @@ async def read_party(
                            lambda r: [s] if (s := told(party, r.value or b"")) is not None else [], client_options,
                            timeout_s)  # fmt: skip
     return proofs + received
+
+
+@dataclass
+class ViewCheck:
+    """The last check of what one party was sent: problems found (kept once found: a cheat stays shown), and how
+    much was checked."""
+
+    party: str
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    heads: int = 0
+    consistency: int = 0
+    inclusion: int = 0
+    checked_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool | None:
+        return None if self.checked_at is None else not self.problems
+
+
+class ViewChecks:
+    """The watch's check of the decision log as each party is sent it (its proofs topic): read on from where the
+    last look stopped; the new heads, consistency and inclusion proofs verified with the relay's keys against each
+    log's last head verified before; and every party's heads put together, so that two parties shown two
+    histories (a split view) show here. The parties run their own verifier; this is the same check, of what left
+    the centre, kept only as far as each log's last head (memory does not grow with the log)."""
+
+    def __init__(self, bootstrap: str, topics: Topics, parties: Iterable[str], keys: Mapping[str, Ed25519PublicKey],
+                 client_options: dict[str, Any] | None = None) -> None:  # fmt: skip
+        self.bootstrap, self.topics, self.keys, self.client_options = bootstrap, topics, dict(keys), client_options
+        self.checks = {p: ViewCheck(p) for p in sorted(parties)}
+        self._next: dict[str, dict[int, int]] = {p: {} for p in self.checks}
+        self._last: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in self.checks}  # party -> log -> head
+        self._lock = asyncio.Lock()
+        self._read_at = -math.inf
+
+    def latest(self) -> list[dict[str, Any]]:
+        """The newest head of each log any party was sent."""
+        newest: dict[str, dict[str, Any]] = {}
+        for heads in self._last.values():
+            for log, head in heads.items():
+                if log not in newest or head["size"] > newest[log]["size"]:
+                    newest[log] = head
+        return [newest[k] for k in sorted(newest)]
+
+    async def refresh(self, timeout_s: float = 30.0, fresh_s: float = 5.0) -> None:
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._read_at < fresh_s:
+                return
+            heads: list[dict[str, Any]] = []
+            for party, check in self.checks.items():
+                found = await _read(self.bootstrap, self.topics.proofs(party), _statement, self.client_options,
+                                    timeout_s, self._next[party])  # fmt: skip
+                kept = list(self._last[party].values())
+                report = verify_statements(kept + found, self.keys)
+                unreadable = sum(1 for s in found if s.get("type") == "unreadable")
+                detail = f"{unreadable} record(s) of {self.topics.proofs(party)} are not statements"
+                odd = [{"kind": "unreadable", "log": None, "detail": detail}]
+                check.problems = (check.problems + report.problems + (odd if unreadable else []))[-20:]
+                check.checked_at = datetime.now(UTC)
+                for s in found:
+                    kind = s.get("type")
+                    if kind == "tree_head" and isinstance(s.get("log"), str) and isinstance(s.get("size"), int):
+                        check.heads += 1
+                        if s["size"] >= self._last[party].get(s["log"], {}).get("size", -1):
+                            self._last[party][s["log"]] = s
+                    elif kind in ("consistency", "inclusion"):
+                        setattr(check, kind, getattr(check, kind) + 1)
+                heads += [s for s in kept + found if s.get("type") == "tree_head"]
+            split = [p for p in verify_statements(heads, self.keys).problems if p["kind"] == "split_view"]
+            for check in self.checks.values():  # one history for all: a split view is every party's problem
+                check.problems += [p for p in split if p not in check.problems]
+            self._read_at = loop.time()
+
+
+def _statement(r: ConsumerRecord) -> list[dict[str, Any]]:
+    try:
+        value = json.loads(r.value or b"{}")
+    except (ValueError, RecursionError):
+        return [{"type": "unreadable"}]
+    return [value] if isinstance(value, dict) else [{"type": "unreadable"}]
