@@ -456,7 +456,9 @@ def test_with_the_decision_log_each_party_reads_its_own_proofs_and_the_relays_us
     proofs_id = PROOFS_ID.format(prefix=topics.prefix)
     assert any(g.resource == "group" and g.name == proofs_id for g in relay.grants)
     assert any(g.resource == "transactionalId" and proofs_id.startswith(g.name) for g in relay.grants)
-    assert _topic_access(users["launchrelay-operator"])["Read"] >= {topics.decision_log}
+    operator = _topic_access(users["launchrelay-operator"])
+    assert operator["Read"] >= {topics.decision_log} | {topics.proofs(p) for p in deployment.parties}
+    assert not {topics.proofs(p) for p in deployment.parties} & operator.get("Write", set())
 
 
 def test_party_quotas_from_the_config_reach_strimzi_and_access_show(tmp_path: Path) -> None:

@@ -248,7 +248,18 @@ def access_plan(deployment: Deployment) -> list[Principal]:
             (
                 Grant("topic", topics.deadletter, ("Read", "Describe"), why="list dead letters and their reasons"),
                 *(
-                    (Grant("topic", topics.decision_log, ("Read", "Describe"), why="export the decision log"),)
+                    (
+                        Grant("topic", topics.decision_log, ("Read", "Describe"), why="export the decision log"),
+                        *(
+                            Grant(
+                                "topic",
+                                topics.proofs(p),
+                                ("Read", "Describe"),
+                                why="the console checks what each party is sent about the log",
+                            )
+                            for p in deployment.parties
+                        ),
+                    )
                     if deployment.relay.decision_log
                     else ()
                 ),
