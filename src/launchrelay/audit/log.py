@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from launchrelay.audit import merkle
+from launchrelay.contract.headers import header
 from launchrelay.signing import Signer
 from launchrelay.topics import OutRecord
 
@@ -79,6 +81,29 @@ def signed_head(log: str, size: int, root: bytes, signer: Signer, at: datetime) 
 def leaf_record(log: str, index: int, leaf: bytes, topic: str) -> OutRecord:
     """A leaf as a record of the log topic: keyed by its log (one log, one partition, one order)."""
     return OutRecord(topic, log.encode(), leaf, [(KIND_HEADER, b"leaf"), (INDEX_HEADER, str(index).encode())])
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """A record of the log topic as read back: a leaf (its log, index and bytes) or a head (its log, its JSON)."""
+
+    kind: Literal["leaf", "head"]
+    log: str
+    value: bytes
+    index: int = -1  # a leaf's
+
+
+def log_record(key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes | None]] | None
+               ) -> LogRecord | None:  # fmt: skip
+    """What :func:`leaf_record` and :func:`head_record` wrote, read back; None for any other record (a leaf whose
+    index header is not a number among them)."""
+    kind, log = header(headers, KIND_HEADER), (key or b"").decode(errors="replace")
+    if kind == b"head":
+        return LogRecord("head", log, value or b"")
+    index = header(headers, INDEX_HEADER) or b""
+    if kind != b"leaf" or not index.isdigit():
+        return None
+    return LogRecord("leaf", log, value or b"", int(index))
 
 
 def head_record(log: str, frontier: merkle.Frontier, topic: str, signer: Signer, now: datetime) -> OutRecord:

@@ -18,6 +18,7 @@ partition, as the Java client's sticky partitioner would spread them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import struct
 from collections.abc import Iterable
@@ -98,6 +99,29 @@ async def send_all(producer: AIOKafkaProducer, records: Iterable[OutRecord]) -> 
     for (topic, partition), batch in batches.items():
         futures.append(await producer.send_batch(batch, topic, partition=partition))
     return futures
+
+
+async def transact(
+    producer: AIOKafkaProducer, records: Iterable[OutRecord], offsets: dict[Any, Any], group_id: str
+) -> None:
+    """``records`` and the input ``offsets`` (topic-partition -> offset, or (offset, commit metadata)) of
+    ``group_id`` in one transaction, or none of it. A fenced or failed producer may refuse to abort; the caller
+    discards it either way."""
+    await producer.begin_transaction()
+    sends: list[asyncio.Future[Any]] = []
+    try:
+        sends = await send_all(producer, records)
+        # The offsets go while the records are still in flight (one round trip fewer); every batch
+        # is awaited before the commit, since aiokafka would commit without a batch that failed.
+        await asyncio.gather(*sends, producer.send_offsets_to_transaction(offsets, group_id))
+        await producer.commit_transaction()
+    except BaseException:
+        for fut in sends:  # retrieve failures so none is reported as unhandled
+            if fut.done() and not fut.cancelled():
+                fut.exception()
+        with contextlib.suppress(Exception):
+            await producer.abort_transaction()
+        raise
 
 
 def set_concurrent_transactions_backoff(seconds: float) -> None:

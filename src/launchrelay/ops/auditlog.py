@@ -5,7 +5,6 @@ and what its in topic told it)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import math
@@ -17,9 +16,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from launchrelay.audit.log import INDEX_HEADER, KIND_HEADER, receipt_statement
+from launchrelay.audit.log import leaf_statement, log_record, receipt_statement
 from launchrelay.audit.verify import verify_statements
-from launchrelay.contract.headers import header
 from launchrelay.contract.messages import ReceiptOutcome
 from launchrelay.contract.outcomes import VERDICTS
 from launchrelay.errors import kafka_errors
@@ -50,12 +48,10 @@ async def _read(bootstrap: str, topic: str, each: Callable[[ConsumerRecord], Ite
 
 
 def _log_statement(r: ConsumerRecord) -> list[dict[str, Any]]:
-    kind = header(r.headers, KIND_HEADER)
-    if kind == b"leaf":
-        index = int((header(r.headers, INDEX_HEADER) or b"-1").decode())
-        return [{"type": "leaf", "log": (r.key or b"").decode(errors="replace"), "index": index,
-                 "leaf": base64.b64encode(r.value or b"").decode()}]  # fmt: skip
-    return [json.loads(r.value or b"{}")] if kind == b"head" else []
+    found = log_record(r.key, r.value, r.headers)
+    if found is None:
+        return []
+    return [leaf_statement(found.log, found.index, found.value) if found.kind == "leaf" else json.loads(found.value)]
 
 
 async def read_log(

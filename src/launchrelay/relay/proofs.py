@@ -23,13 +23,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from launchrelay.access import PROOFS_ID
 from launchrelay.agreements.config import Deployment
-from launchrelay.audit.log import INDEX_HEADER, KIND_HEADER
+from launchrelay.audit.log import KIND_HEADER, log_record
 from launchrelay.audit.views import LogBroken, Views
-from launchrelay.contract.headers import header
 from launchrelay.errors import ConfigError
 from launchrelay.kafka.admin import ensure_topics, topic_specs
 from launchrelay.kafka.consume import partitions_of
-from launchrelay.kafka.produce import send_all
+from launchrelay.kafka.produce import transact
 from launchrelay.relay.metrics import ProofMetrics
 from launchrelay.runtime.health import OpsServer
 from launchrelay.runtime.process import stop_on_signals
@@ -57,15 +56,15 @@ class ProofPublisher:
 
     def statements(self, record: ConsumerRecord) -> list[tuple[str, OutRecord]]:
         """What one record of the log topic makes due, as records of the parties' proofs topics (with the party)."""
-        kind, name = header(record.headers, KIND_HEADER), (record.key or b"").decode(errors="replace")
+        found = log_record(record.key, record.value, record.headers)
+        if found is None:
+            return []
+        name = found.log
         try:
-            if kind == b"leaf":
-                index = int((header(record.headers, INDEX_HEADER) or b"-1").decode())
-                self.views.leaf(name, index, record.value or b"")
+            if found.kind == "leaf":
+                self.views.leaf(name, found.index, found.value)
                 return []
-            if kind != b"head":
-                return []
-            head = json.loads(record.value or b"{}")
+            head = json.loads(found.value)
             due = self.views.head(head)
         except (LogBroken, ValueError) as exc:
             self.metrics.broken.set(len(self.views.broken))
@@ -138,10 +137,7 @@ class ProofPublisher:
                     offsets[tp] = record.offset + 1
         if not offsets:
             return
-        async with producer.transaction():
-            for future in await send_all(producer, (r for _, r in out)):
-                await future
-            await producer.send_offsets_to_transaction(offsets, self.id)
+        await transact(producer, (r for _, r in out), offsets, self.id)
         committed.update(offsets)
         for party, _ in out:
             self.sent[party] = self.sent.get(party, 0) + 1

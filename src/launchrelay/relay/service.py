@@ -52,7 +52,7 @@ from launchrelay.kafka.consume import (
     is_record_fault,
     read_below,
 )
-from launchrelay.kafka.produce import BATCH_BYTES, send_all, set_concurrent_transactions_backoff
+from launchrelay.kafka.produce import BATCH_BYTES, set_concurrent_transactions_backoff, transact
 from launchrelay.reasons import ReasonCode
 from launchrelay.relay.auditlog import HeadPolicy, frontier_from, log_id, log_records, metadata_of
 from launchrelay.relay.decide import Decision, InboundRecord, RelayContext, decide, set_aside
@@ -636,7 +636,7 @@ class RelayService:
             record = head_record(name, frontier, self.topics.decision_log, self.options.signer, datetime.now(UTC))
             try:
                 producer = await self._producer_for(tp)
-                await self._transact(producer, [record], {tp: (p.next, metadata_of(frontier))})
+                await transact(producer, [record], {tp: (p.next, metadata_of(frontier))}, self.group_id)
             except Exception as exc:  # noqa: BLE001 - tried again next round; the leaves are committed already
                 log.warning("relay.head_failed", partition=key(tp), error=repr(exc), relay_id=self.options.relay_id)
                 await self._on(tp, TransactionFailed())
@@ -727,27 +727,6 @@ class RelayService:
             return False
         return await self._commit(tp, decisions, plans, overlay) if decisions else True
 
-    async def _transact(
-        self, producer: AIOKafkaProducer, records: Iterable[OutRecord], offsets: dict[TopicPartition, Any]
-    ) -> None:
-        """``records`` and the input ``offsets`` (with their commit metadata) in one transaction, or none of it."""
-        await producer.begin_transaction()
-        sends: list[asyncio.Future[Any]] = []
-        try:
-            sends = await send_all(producer, records)
-            # The offsets go while the records are still in flight (one round trip fewer); every batch
-            # is awaited before the commit, since aiokafka would commit without a batch that failed.
-            await asyncio.gather(*sends, producer.send_offsets_to_transaction(offsets, self.group_id))
-            await producer.commit_transaction()
-        except BaseException:
-            for fut in sends:  # retrieve failures so none is reported as unhandled
-                if fut.done() and not fut.cancelled():
-                    fut.exception()
-            # A fenced or failed producer may refuse to abort; it is discarded by the caller's claim either way.
-            with contextlib.suppress(Exception):
-                await producer.abort_transaction()
-            raise
-
     async def _commit(
         self, tp: TopicPartition, decisions: list[Decision], plans: list[list[OutRecord]], overlay: Overlay
     ) -> bool:
@@ -758,7 +737,7 @@ class RelayService:
             started = time.perf_counter()
             logged, after, headed = self._log_records(tp, decisions)
             offsets: dict[TopicPartition, Any] = {tp: last + 1 if after is None else (last + 1, metadata_of(after))}
-            await self._transact(producer, (o for planned in [*plans, logged] for o in planned), offsets)
+            await transact(producer, (o for planned in [*plans, logged] for o in planned), offsets, self.group_id)
         except Exception as exc:  # noqa: BLE001 - any failure: nothing was committed, retry the batch
             fenced = isinstance(exc, ProducerFenced)
             log.warning(

@@ -26,11 +26,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from launchrelay.agreements.config import Deployment
-from launchrelay.audit.log import INDEX_HEADER
+from launchrelay.audit.log import log_record
 from launchrelay.audit.merkle import Frontier, leaf_hash
 from launchrelay.contract.codec import message_key
 from launchrelay.contract.events import STATUS_EVENT_FORMAT, EventKind, StatusEvent, event_format
-from launchrelay.contract.headers import Headers, from_record, header
+from launchrelay.contract.headers import Headers, from_record
 from launchrelay.contract.messages import RecordRef
 from launchrelay.errors import FormatTooNew, LaunchRelayError
 from launchrelay.kafka.admin import cluster_id
@@ -342,8 +342,9 @@ class TrackerService:
         try:
             async for _, records in read_to_end(consumer, self.topics.decision_log, {}, None, 120.0, 5000):
                 for r in records:
-                    if r.key == name.encode() and header(r.headers, INDEX_HEADER) is not None:
-                        leaves[int((header(r.headers, INDEX_HEADER) or b"-1").decode())] = r.value or b""
+                    found = log_record(r.key, r.value, r.headers)
+                    if found is not None and found.kind == "leaf" and found.log == name:
+                        leaves[found.index] = found.value
         finally:
             await consumer.stop()
         if sorted(leaves) != list(range(len(leaves))):
