@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import random
 import re
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,22 @@ async def full_log(deploy: Any, leaves: int, timeout_s: float = 120) -> list[dic
         await asyncio.sleep(1)
 
 
+@contextlib.asynccontextmanager
+async def relay_and_publisher(deploy: Any, name: str) -> AsyncIterator[tuple[RelayProcess, RelayProcess]]:
+    """A relay keeping the log and the publisher of proofs, both started (the publisher once the relay holds its
+    partitions) and both stopped after."""
+    relay = RelayProcess(deploy, f"relay-{name}").start()
+    proofs = RelayProcess(deploy, f"proofs-{name}", command="audit publish")
+    try:
+        await relay.wait("relay.partitions_assigned")
+        proofs.start()
+        await proofs.wait("proofs.started")
+        yield relay, proofs
+    finally:
+        relay.ensure_stopped()
+        proofs.ensure_stopped()
+
+
 async def party_view(deploy: Any, party: str, log: list[dict[str, Any]], timeout_s: float = 60) -> list[dict[str, Any]]:
     """What ``party`` holds (``read_party``) once its proofs topic has every head the log topic has."""
     heads = {(s["log"], s["size"], s["root"]) for s in log if s["type"] == "tree_head"}
@@ -77,12 +95,7 @@ async def test_every_decision_is_one_leaf_through_kills_and_the_parties_verify_i
     keep_the_log(deploy.config)
     inputs = mixed_inputs(deploy, 600, rng)
     sent: dict[Source, str | None] = {}
-    relay = RelayProcess(deploy, "relay-log").start()
-    proofs = RelayProcess(deploy, "proofs", command="audit publish")
-    try:
-        await relay.wait("relay.partitions_assigned")
-        proofs.start()
-        await proofs.wait("proofs.started")
+    async with relay_and_publisher(deploy, "log") as (relay, proofs):
 
         async def kill_the_publisher() -> None:  # as it proves heads: what it sent but had not committed comes again
             for _ in range(2):
@@ -98,9 +111,6 @@ async def test_every_decision_is_one_leaf_through_kills_and_the_parties_verify_i
         assert_exactly_once(sent, forwards, deads, kind, receipts, events)
         statements = await full_log(deploy, len(sent))
         views = {party: await party_view(deploy, party, statements) for party in ("CN", "RU")}
-    finally:
-        relay.ensure_stopped()
-        proofs.ensure_stopped()
 
     leaves = [s for s in statements if s["type"] == "leaf"]
     bodies = [json.loads(base64.b64decode(s["leaf"])) for s in leaves]
@@ -206,12 +216,7 @@ async def test_the_console_checks_what_each_party_is_sent_and_shows_a_forged_hea
 
     deploy = await make_deploy(kafka_bootstrap, tmp_path / "deploy")
     keep_the_log(deploy.config)
-    relay = RelayProcess(deploy, "relay-views").start()
-    proofs = RelayProcess(deploy, "proofs-views", command="audit publish")
-    try:
-        await relay.wait("relay.partitions_assigned")
-        proofs.start()
-        await proofs.wait("proofs.started")
+    async with relay_and_publisher(deploy, "views"):
         async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix,
                              watch_receipts=False) as cn:  # fmt: skip
             for _ in range(5):
@@ -219,9 +224,6 @@ async def test_the_console_checks_what_each_party_is_sent_and_shows_a_forged_hea
         statements = await full_log(deploy, 5)
         for party in ("CN", "RU"):
             await party_view(deploy, party, statements)
-    finally:
-        relay.ensure_stopped()
-        proofs.ensure_stopped()
     signer = deploy.relay_signer
     client = TestClient(build_app(ConsoleConfig(
         ledger=tmp_path / "ledger.sqlite", users=accounts(tmp_path), bootstrap=deploy.bootstrap,
