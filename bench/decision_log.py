@@ -12,18 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
-import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.measure import write_results
-from bench.run import FULL, Bench, _commit
-from launchrelay.provision.local import free_port
-from launchrelay.provision.provide import provide_broker
+from bench.run import FULL, _commit, bench_session
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("relay", "relay_log")
@@ -31,23 +27,17 @@ VARIANTS = ("relay", "relay_log")
 
 async def measure(rounds: int, messages: int, seconds: float, out: Path) -> dict[str, Any]:
     mode = replace(FULL, messages=messages, latency_seconds=seconds, latency_warm_s=min(3.0, seconds / 4))
-    work = Path(tempfile.mkdtemp(prefix="lr-bench-log-"))
     runs: list[dict[str, Any]] = []
-    try:
-        with provide_broker(bootstrap=os.environ.get("LAUNCHRELAY_BOOTSTRAP_SERVERS"), data_dir=work / "kafka",
-                            port=free_port(), controller_port=free_port()) as bootstrap:  # fmt: skip
-            bench = Bench(mode, bootstrap, work)
-            for r in range(rounds):
-                for name in VARIANTS if r % 2 == 0 else tuple(reversed(VARIANTS)):
-                    t = await bench.throughput(name)
-                    lat = await bench.latency(name, 100)
-                    row = {"round": r + 1, "variant": name, "msgs_per_s": t["msgs_per_s"],
-                           "cpu_ms_per_msg": t["cpu_ms_per_msg"], "p50_ms": lat["latency_ms"]["p50"],
-                           "p99_ms": lat["latency_ms"]["p99"], "load_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
-                    runs.append(row)
-                    print(f"  {row}", flush=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with bench_session(mode, "lr-bench-log-") as bench:
+        for r in range(rounds):
+            for name in VARIANTS if r % 2 == 0 else tuple(reversed(VARIANTS)):
+                t = await bench.throughput(name)
+                lat = await bench.latency(name, 100)
+                row = {"round": r + 1, "variant": name, "msgs_per_s": t["msgs_per_s"],
+                       "cpu_ms_per_msg": t["cpu_ms_per_msg"], "p50_ms": lat["latency_ms"]["p50"],
+                       "p99_ms": lat["latency_ms"]["p99"], "load_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
+                runs.append(row)
+                print(f"  {row}", flush=True)
 
     def per_round(key: str) -> list[float]:
         by = {(x["round"], x["variant"]): x[key] for x in runs}

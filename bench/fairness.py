@@ -14,20 +14,16 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.measure import Measured, notice, preload, python
-from bench.run import FULL, Bench
+from bench.run import FULL, Bench, bench_session
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import PlannedLaunch
-from launchrelay.provision.local import free_port
-from launchrelay.provision.provide import provide_broker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,15 +83,11 @@ def _forwarded(relay: Measured, topic: str) -> int:
 
 
 async def main(flood: int, rounds: int, out: Path) -> None:
-    work = Path(tempfile.mkdtemp(prefix="lr-fair-"))
     runs = []
-    with provide_broker(bootstrap=os.environ.get("LAUNCHRELAY_BOOTSTRAP_SERVERS"), data_dir=work / "kafka",
-                        port=free_port(), controller_port=free_port()) as broker:  # fmt: skip
-        bench = Bench(FULL, broker, work)
+    with bench_session(FULL, "lr-fair-") as bench:
         for r in range(rounds):
             runs.append(await one_round(bench, flood))
             print(f"[fairness] round {r + 1}: {runs[-1]}", flush=True)
-    shutil.rmtree(work, ignore_errors=True)
     median = {k: statistics.median(run[k] for run in runs) for k in runs[0] if k != "load_1m"}
     doc = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "rounds": runs, "median": median}
     lines = ["# Fairness: a quiet party while another floods", "",

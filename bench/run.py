@@ -29,8 +29,8 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -469,6 +469,19 @@ class Bench:
             "kb_per_id": round((rss - base_rss) * 1024 / n, 3),
             "peak_rss_mb": round(peak, 1),
         }
+
+
+@contextmanager
+def bench_session(mode: Mode, prefix: str) -> Iterator[Bench]:
+    """One benchmark's work directory and broker (``LAUNCHRELAY_BOOTSTRAP_SERVERS``, else one started in the
+    directory on free ports), as a :class:`Bench`; the directory is removed after, whatever happened."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        with provide_broker(bootstrap=os.environ.get("LAUNCHRELAY_BOOTSTRAP_SERVERS"), data_dir=work / "kafka",
+                            port=free_port(), controller_port=free_port()) as bootstrap:  # fmt: skip
+            yield Bench(mode, bootstrap, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _commit() -> str:

@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sqlite3
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,9 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from bench.measure import Measured, notice, python, write_results
-from bench.run import FULL, Bench
-from launchrelay.provision.local import free_port
-from launchrelay.provision.provide import provide_broker
+from bench.run import FULL, bench_session
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,64 +60,58 @@ def _ledger(path: Path) -> tuple[int, int, float]:
 
 
 async def soak(minutes: float, rate: int, every_s: float, horizon: str | None = None) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="lr-soak-"))
     samples: list[dict[str, Any]] = []
-    try:
-        with provide_broker(bootstrap=os.environ.get("LAUNCHRELAY_BOOTSTRAP_SERVERS"), data_dir=work / "kafka",
-                            port=free_port(), controller_port=free_port()) as bootstrap:  # fmt: skip
-            bench = Bench(FULL, bootstrap, work)
-            # with a horizon: ids are remembered that long, the forget sweep runs at every sample, and every
-            # notice's window is past (refused, but remembered like any authentic message): memory must level off
-            # (the sweep sets its clock back by the tolerated clock skew, 5 minutes by default: 5 seconds here)
-            forgetting = (f'remember_for = "{horizon}"', 'created_at_skew = "PT5S"')
-            topics = await bench.fresh(relay_lines=forgetting if horizon else ())
-            env = bench.env(topics.prefix, **({"LAUNCHRELAY_RELAY_FORGET_EVERY_S": str(every_s)} if horizon else {}))
-            starts_in = timedelta(days=-2) if horizon else timedelta(days=3)
-            ledger = Path(env["LAUNCHRELAY_LEDGER"])
-            logs = work / "logs"
-            relay = Measured("relay-soak", python("-m", "launchrelay", "relay"), env, logs).start()
-            tracker = Measured("tracker-soak", python("-m", "launchrelay", "tracker"), env, logs).start()
-            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-            try:
-                await asyncio.to_thread(relay.wait_log, "relay.partitions_assigned")
-                await asyncio.to_thread(tracker.wait_log, "tracker.started")
-                await producer.start()
-                began = time.monotonic()
-                published = 0
-                next_sample = 0.0
+    with bench_session(FULL, "lr-soak-") as bench:
+        # with a horizon: ids are remembered that long, the forget sweep runs at every sample, and every
+        # notice's window is past (refused, but remembered like any authentic message): memory must level off
+        # (the sweep sets its clock back by the tolerated clock skew, 5 minutes by default: 5 seconds here)
+        forgetting = (f'remember_for = "{horizon}"', 'created_at_skew = "PT5S"')
+        topics = await bench.fresh(relay_lines=forgetting if horizon else ())
+        env = bench.env(topics.prefix, **({"LAUNCHRELAY_RELAY_FORGET_EVERY_S": str(every_s)} if horizon else {}))
+        starts_in = timedelta(days=-2) if horizon else timedelta(days=3)
+        ledger = Path(env["LAUNCHRELAY_LEDGER"])
+        logs = bench.work / "logs"
+        relay = Measured("relay-soak", python("-m", "launchrelay", "relay"), env, logs).start()
+        tracker = Measured("tracker-soak", python("-m", "launchrelay", "tracker"), env, logs).start()
+        producer = AIOKafkaProducer(bootstrap_servers=bench.bootstrap, acks="all", linger_ms=5)
+        try:
+            await asyncio.to_thread(relay.wait_log, "relay.partitions_assigned")
+            await asyncio.to_thread(tracker.wait_log, "tracker.started")
+            await producer.start()
+            began = time.monotonic()
+            published = 0
+            next_sample = 0.0
 
-                def sample(at: float) -> None:
-                    recorded, pending, ledger_mb = _ledger(ledger)
-                    samples.append({
-                        "t_s": round(at, 1), "published": published, "tracker_pending": pending,
-                        "behind": published - recorded, "relay_rss_mb": round(relay.rss_mb(), 1),
-                        "relay_cpu_s": round(relay.cpu_seconds(), 2), "tracker_rss_mb": round(tracker.rss_mb(), 1),
-                        "tracker_cpu_s": round(tracker.cpu_seconds(), 2), "ledger_mb": round(ledger_mb, 1),
-                        "load_1m": round(os.getloadavg()[0], 2),
-                    })  # fmt: skip
-                    print(f"    {samples[-1]}", flush=True)
+            def sample(at: float) -> None:
+                recorded, pending, ledger_mb = _ledger(ledger)
+                samples.append({
+                    "t_s": round(at, 1), "published": published, "tracker_pending": pending,
+                    "behind": published - recorded, "relay_rss_mb": round(relay.rss_mb(), 1),
+                    "relay_cpu_s": round(relay.cpu_seconds(), 2), "tracker_rss_mb": round(tracker.rss_mb(), 1),
+                    "tracker_cpu_s": round(tracker.cpu_seconds(), 2), "ledger_mb": round(ledger_mb, 1),
+                    "load_1m": round(os.getloadavg()[0], 2),
+                })  # fmt: skip
+                print(f"    {samples[-1]}", flush=True)
 
-                while (elapsed := time.monotonic() - began) < minutes * 60:
-                    if elapsed >= next_sample:
-                        sample(elapsed)
-                        next_sample += every_s
-                    due = int(elapsed * rate) + 1 - published  # paced: what the rate owes by now
-                    for _ in range(max(0, due)):
-                        key, value, headers = notice(bench.signers["CN"], published, starts_in=starts_in)
-                        await producer.send(topics.outbound("CN"), value, key=key, headers=headers)
-                        published += 1
-                    await asyncio.sleep(0.01)
-                await producer.flush()
-                async with asyncio.timeout(120):  # let the last notices through, then the final sample
-                    while _ledger(ledger)[0] < published:  # every notice forwarded or refused, and recorded
-                        await asyncio.sleep(0.5)
-                sample(time.monotonic() - began)
-            finally:
-                await producer.stop()
-                relay.stop()
-                tracker.stop()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+            while (elapsed := time.monotonic() - began) < minutes * 60:
+                if elapsed >= next_sample:
+                    sample(elapsed)
+                    next_sample += every_s
+                due = int(elapsed * rate) + 1 - published  # paced: what the rate owes by now
+                for _ in range(max(0, due)):
+                    key, value, headers = notice(bench.signers["CN"], published, starts_in=starts_in)
+                    await producer.send(topics.outbound("CN"), value, key=key, headers=headers)
+                    published += 1
+                await asyncio.sleep(0.01)
+            await producer.flush()
+            async with asyncio.timeout(120):  # let the last notices through, then the final sample
+                while _ledger(ledger)[0] < published:  # every notice forwarded or refused, and recorded
+                    await asyncio.sleep(0.5)
+            sample(time.monotonic() - began)
+        finally:
+            await producer.stop()
+            relay.stop()
+            tracker.stop()
     return summarise(samples, minutes, rate, every_s) | {"horizon": horizon}
 
 

@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sqlite3
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,11 +30,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from bench.measure import Measured, overdue_lateness, percentiles, python, write_results
-from bench.run import FULL, Bench
+from bench.run import FULL, Bench, bench_session
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.contract.messages import RecordRef
-from launchrelay.provision.local import free_port
-from launchrelay.provision.provide import provide_broker
 from launchrelay.tracker.ledger import SqliteLedger
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,26 +142,20 @@ async def level(bench: Bench, env: dict[str, str], ledger: Path, prefix: str, pe
 
 
 async def run(levels: list[int], burst: int, idle_s: float, lead_s: float = PROBE_LEAD_S) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="lr-tscale-"))
     rows = []
-    try:
-        with provide_broker(bootstrap=os.environ.get("LAUNCHRELAY_BOOTSTRAP_SERVERS"), data_dir=work / "kafka",
-                            port=free_port(), controller_port=free_port()) as bootstrap:  # fmt: skip
-            bench = Bench(FULL, bootstrap, work)
-            topics = await bench.fresh(CONFIG)
-            ledger = work / f"{topics.prefix}.sqlite"  # the ledger bench.env() names
-            env = bench.env(topics.prefix, LAUNCHRELAY_TRACKER_TICK_S="0.2")
-            held = 0
-            for i, target in enumerate(levels):
-                grow_s = grow(ledger, topics.prefix, held, target) if target > held else 0.0
-                held = max(held, target)
-                print(f"[tracker_scale] {held} pending (grown in {grow_s:.0f}s)", flush=True)
-                row = await level(bench, env, ledger, topics.prefix, held, burst, idle_s, i, lead_s)
-                print(f"    {row}", flush=True)
-                rows.append(row)
-                held = _pending(ledger)  # the bursts stay pending too
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with bench_session(FULL, "lr-tscale-") as bench:
+        topics = await bench.fresh(CONFIG)
+        ledger = bench.work / f"{topics.prefix}.sqlite"  # the ledger bench.env() names
+        env = bench.env(topics.prefix, LAUNCHRELAY_TRACKER_TICK_S="0.2")
+        held = 0
+        for i, target in enumerate(levels):
+            grow_s = grow(ledger, topics.prefix, held, target) if target > held else 0.0
+            held = max(held, target)
+            print(f"[tracker_scale] {held} pending (grown in {grow_s:.0f}s)", flush=True)
+            row = await level(bench, env, ledger, topics.prefix, held, burst, idle_s, i, lead_s)
+            print(f"    {row}", flush=True)
+            rows.append(row)
+            held = _pending(ledger)  # the bursts stay pending too
     first, last = rows[0], rows[-1]
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
