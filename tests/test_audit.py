@@ -476,3 +476,15 @@ def test_the_publisher_proves_each_head_once_counts_it_and_names_a_broken_log(tm
     assert publisher.statements(record("head", json.dumps(forged).encode())) == []
     publisher.started = True  # (run() sets it once it reads the log topic)
     assert publisher.metrics.broken._value.get() == 1 and log in publisher.ready()[1]
+    # hostile records of the log topic name a log broken or are passed over; none stops the publisher
+    other = f"{deploy.topics.outbound('RU')}:0"
+    nested = SimpleNamespace(key=other.encode(), value=b"[" * 100_000, headers=[("lr-log-kind", b"head")], offset=9,
+                             partition=0)  # fmt: skip
+    assert publisher.statements(nested) == [] and other in publisher.views.broken
+    odd = SimpleNamespace(key=log.encode(), value=b"x", headers=[("lr-log-kind", b"leaf"), ("lr-log-index", b"1e3")],
+                          offset=10, partition=0)  # fmt: skip
+    assert publisher.statements(odd) == []
+    # and the operator's export reads them as statements its verifier does not take for anything
+    from launchrelay.ops.auditlog import _log_statement
+
+    assert _log_statement(nested) == [{"type": "unreadable"}] and _log_statement(odd) == []

@@ -65,7 +65,8 @@ class Views:
         #: logs found broken: nothing more is proved for them (the publisher tells the operator once)
         self.broken: set[str] = set()
 
-    def _broken(self, log: str, why: str) -> LogBroken:
+    def mark_broken(self, log: str, why: str) -> LogBroken:
+        """Nothing more is proved for ``log``; the error to raise, saying why."""
         self.broken.add(log)
         self._logs.pop(log, None)
         return LogBroken(f"{log}: {why}")
@@ -76,7 +77,7 @@ class Views:
             return
         state = self._logs.setdefault(log, _Log())
         if index != state.size:
-            raise self._broken(log, f"leaf {index} where leaf {state.size} was due")
+            raise self.mark_broken(log, f"leaf {index} where leaf {state.size} was due")
         state.pending.append(leaf)
 
     def head(self, head: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -90,10 +91,10 @@ class Views:
             return []
         state = self._logs.setdefault(log, _Log())
         if size != state.size:
-            raise self._broken(log, f"a head of {size} leaves after {state.size} were read")
+            raise self.mark_broken(log, f"a head of {size} leaves after {state.size} were read")
         span = merkle.Span(state.frontier, [merkle.leaf_hash(leaf) for leaf in state.pending])
         if span.root().hex() != head.get("root"):
-            raise self._broken(log, f"the head of {size} leaves does not sign the root of the leaves read")
+            raise self.mark_broken(log, f"the head of {size} leaves does not sign the root of the leaves read")
         out: list[tuple[str, dict[str, Any]]] = []
         first = state.frontier.size
         consistency = {"type": "consistency", "log": log, "from": first, "to": size,

@@ -51,7 +51,7 @@ def _log_statement(r: ConsumerRecord) -> list[dict[str, Any]]:
     found = log_record(r.key, r.value, r.headers)
     if found is None:
         return []
-    return [leaf_statement(found.log, found.index, found.value) if found.kind == "leaf" else json.loads(found.value)]
+    return [leaf_statement(found.log, found.index, found.value)] if found.kind == "leaf" else _statement(r)
 
 
 async def read_log(
@@ -99,7 +99,7 @@ async def read_party(
     proofs = []
     # its own centre's view, and in two-centre mode what each linked centre proves to it (mirrored here)
     for topic in [topics.proofs(party), *(topics.proofs_in(p) for p in sorted(topics.linked))]:
-        proofs += await _read(bootstrap, topic, lambda r: [json.loads(r.value or b"{}")], client_options, timeout_s)
+        proofs += await _read(bootstrap, topic, _statement, client_options, timeout_s)
     received = await _read(bootstrap, topics.inbound(party),
                            lambda r: [s] if (s := told(party, r.value or b"")) is not None else [], client_options,
                            timeout_s)  # fmt: skip

@@ -64,9 +64,14 @@ class ProofPublisher:
             if found.kind == "leaf":
                 self.views.leaf(name, found.index, found.value)
                 return []
-            head = json.loads(found.value)
+            try:
+                head = json.loads(found.value)
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser
+                head = None
+            if not isinstance(head, dict):
+                raise self.views.mark_broken(name, "a head that is not a JSON object")
             due = self.views.head(head)
-        except (LogBroken, ValueError) as exc:
+        except LogBroken as exc:
             self.metrics.broken.set(len(self.views.broken))
             log.error(  # noqa: TRY400 - the reason is in `error`; a traceback would add nothing
                 "proofs.log_broken",

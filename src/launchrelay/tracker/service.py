@@ -32,7 +32,7 @@ from launchrelay.contract.codec import message_key
 from launchrelay.contract.events import STATUS_EVENT_FORMAT, EventKind, StatusEvent, event_format
 from launchrelay.contract.headers import Headers, from_record
 from launchrelay.contract.messages import RecordRef
-from launchrelay.errors import FormatTooNew, LaunchRelayError
+from launchrelay.errors import FormatTooNew
 from launchrelay.kafka.admin import cluster_id
 from launchrelay.kafka.consume import behind, partitions_of, read_to_end
 from launchrelay.runtime.watcher import Watcher, key
@@ -166,7 +166,11 @@ class TrackerService:
         await self._status.start()
         await self._source.start()
         if self._log:
-            self._frontier = await self._read_frontier()
+            frontier = await self._read_frontier()
+            if frontier is None:  # its alerts matter more than their leaves: they fire, unlogged, this run
+                self._log = False
+            else:
+                self._frontier = frontier
         self._parts = await partitions_of(self._status, self.topics.status)
         self._status.assign(self._parts)
         for tp in self._parts:
@@ -331,9 +335,10 @@ class TrackerService:
                         return record.value, from_record(record.headers)
                     return None  # the record is gone (retention): nothing to re-send
 
-    async def _read_frontier(self) -> Frontier:
+    async def _read_frontier(self) -> Frontier | None:
         """The tracker's log as committed: its leaves on the log topic, in order (read once the producer has fenced
-        the last incarnation, so no transaction of its is still open)."""
+        the last incarnation, so no transaction of its is still open); None, said at ERROR, when they are not
+        numbered 0..n-1 (a leaf appended after them would prove nothing)."""
         name = log_id(self.topics)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.options.bootstrap, group_id=None, enable_auto_commit=False,
                                     isolation_level="read_committed", **self.options.client_options)  # fmt: skip
@@ -348,7 +353,10 @@ class TrackerService:
         finally:
             await consumer.stop()
         if sorted(leaves) != list(range(len(leaves))):
-            raise LaunchRelayError(f"the tracker's decision log {name} has leaves out of place: {sorted(leaves)[:20]}")
+            log.error("tracker.log_broken", log=name, leaves=len(leaves), first_places=sorted(leaves)[:20],
+                      hint="alerts fire but are not logged until the log topic is looked at; nothing is appended "
+                      "to a log out of place")  # fmt: skip
+            return None
         frontier = Frontier()
         for i in range(len(leaves)):
             frontier.append(leaf_hash(leaves[i]))
