@@ -80,6 +80,25 @@ class Arrivals:
                 await self._task
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def processes(tc: TwoCentres, bare: LocalMirror) -> dict[str, int]:
+    """Every process of the two centres by name (brokers, mirrors, relays, trackers), for their CPU."""
+    pids: dict[str, int] = {"bare mirror": bare.pid} if bare.pid is not None else {}
+    for party in ("CN", "RU"):
+        c = tc[party]
+        if c.broker.pid is not None:
+            pids[f"{party} broker"] = c.broker.pid
+        if c.mirror is not None and c.mirror.pid is not None:
+            pids[f"{party} mirror"] = c.mirror.pid
+        for name, proc in c.procs.items():
+            pids[f"{party} {name}"] = proc.pid
+    return pids
+
+
 def _message_id(r: Any) -> str | None:
     try:
         body = json.loads(r.value)
@@ -136,8 +155,13 @@ async def run(seconds: float, cut_s: float) -> dict[str, Any]:
         tc.start_services()
         relay_in = Arrivals(ru.bootstrap, f"{tc.prefix}.RU.in", _message_id)
         bare_in = Arrivals(ru.bootstrap, f"CNB.{BARE}", _message_id)
-        await relay_in.start()
-        await bare_in.start()
+        # where the relay path's time goes: CN's link topic (CN's relay committed), its copy in RU's cluster
+        # (the mirror wrote it), RU's in topic (RU's relay committed)
+        stages = {"CN relay": Arrivals(cn.bootstrap, f"{tc.prefix}.link.RU", _message_id),
+                  "mirror": Arrivals(ru.bootstrap, f"CN.{tc.prefix}.link.RU", _message_id)}  # fmt: skip
+        for arrivals in (relay_in, bare_in, *stages.values()):
+            await arrivals.start()
+        pids = processes(tc, bare)
         producer = AIOKafkaProducer(bootstrap_servers=cn.bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
         await producer.start()
         signer = tc.keys["CN"]
@@ -150,10 +174,24 @@ async def run(seconds: float, cut_s: float) -> dict[str, Any]:
                                                           ("bare hop", BARE, bare_in)] * 2):  # fmt: skip
                 sent: dict[str, float] = {}
                 load = round(os.getloadavg()[0], 2)
+                cpu0 = {n: cpu_seconds(pid) for n, pid in pids.items()}
                 await paced(producer, topic, rate, seconds, signer, sent)
                 lat = await latencies(sent, arrivals)
-                results["rounds"].append({"variant": name, "rate": rate, "round": i // 2 + 1, "load_1m": load,
-                                          "sent": len(sent), "arrived": len(lat), **percentiles(lat)})  # fmt: skip
+                cpu = {n: round((cpu_seconds(pid) - cpu0[n]) / seconds, 3) for n, pid in pids.items()}
+                row = {"variant": name, "rate": rate, "round": i // 2 + 1, "load_1m": load, "sent": len(sent),
+                       "arrived": len(lat), **percentiles(lat), "cpu_cores": cpu}  # fmt: skip
+                if arrivals is relay_in:  # each stage's arrival after the one before (the publish, for the first)
+                    before = sent
+                    row["stages"] = {}
+                    for stage, seen in [*((n, a.seen) for n, a in stages.items()), ("RU relay", relay_in.seen)]:
+                        row["stages"][stage] = {
+                            k: round(v, 1)
+                            for k, v in percentiles(
+                                [(seen[m] - before[m]) * 1000 for m in sent if m in seen and m in before]
+                            ).items()
+                        }
+                        before = seen
+                results["rounds"].append(row)
                 print(f"  {name} at {rate}/s: {results['rounds'][-1]}", flush=True)
         # the link is cut: RU's mirror frozen while CN goes on publishing
         mirror = ru.mirror
@@ -172,8 +210,8 @@ async def run(seconds: float, cut_s: float) -> dict[str, Any]:
                               "drained_s": round(last - cut_ended, 2), "load_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
         print(f"  backlog: {results['backlog']}", flush=True)
         await producer.stop()
-        await relay_in.stop()
-        await bare_in.stop()
+        for arrivals in (relay_in, bare_in, *stages.values()):
+            await arrivals.stop()
     finally:
         if bare is not None:
             bare.stop()
@@ -198,6 +236,7 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 def markdown(doc: dict[str, Any]) -> str:
     b = doc["backlog"]
+    names = sorted({n for r in doc["rounds"] for n in r.get("cpu_cores", {})})
     lines = [
         "# Two centres: publish -> visible to the counterpart's reader, across MirrorMaker 2",
         "",
@@ -221,6 +260,34 @@ def markdown(doc: dict[str, Any]) -> str:
         *[
             f"| {r['variant']} | {r['rate']} | {r['round']} | {r['sent']} | {r['arrived']} | {r['p50']:.1f} "
             f"| {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['load_1m']} |"
+            for r in doc["rounds"]
+        ],
+        "",
+        "Where the relay path's time goes, per round (ms from the stage before: CN's relay from the publish to its "
+        "commit on the link topic, the mirror to the copy in RU's cluster, RU's relay to its commit on RU's in "
+        "topic):",
+        "",
+        "| rate | round | CN relay p50 | CN relay p99 | mirror p50 | mirror p99 | RU relay p50 | RU relay p99 |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[
+            f"| {r['rate']} | {r['round']} | "
+            + " | ".join(
+                f"{r['stages'][s]['p50']} | {r['stages'][s]['p99']}" for s in ("CN relay", "mirror", "RU relay")
+            )
+            + " |"
+            for r in doc["rounds"]
+            if "stages" in r
+        ],
+        "",
+        "CPU of each process during each round (cores: CPU seconds over the publishing seconds; the bench's own "
+        "process, which signs the notices and reads every stage, not counted):",
+        "",
+        "| variant | rate | round | " + " | ".join(names) + " | all |",
+        "| --- | ---: | ---: | " + " | ".join("---:" for _ in names) + " | ---: |",
+        *[
+            f"| {r['variant']} | {r['rate']} | {r['round']} | "
+            + " | ".join(str(r["cpu_cores"].get(n, "")) for n in names)
+            + f" | {round(sum(r['cpu_cores'].values()), 2)} |"
             for r in doc["rounds"]
         ],
         "",
