@@ -286,8 +286,9 @@ class Bench:
             "load_1m": [load_before, load_1m()],
         }
 
-    async def latency(self, name: str, rate: int) -> dict[str, Any]:
-        """End-to-end latency, publish -> visible to a read_committed counterpart, at a fixed offered load."""
+    async def latency(self, name: str, rate: int, samples: list[float] | None = None) -> dict[str, Any]:
+        """End-to-end latency, publish -> visible to a read_committed counterpart, at a fixed offered load; each
+        measured latency (ms) is also appended to ``samples`` when given (to pool rounds)."""
         topics = await self.fresh(relay_lines=RELAY_LINES.get(name, ()))
         sender = self.parties(name)[0]
         procs = [p.start() for p in self._pipeline(name, topics)]
@@ -344,6 +345,8 @@ class Bench:
             await consumer.stop()
             for p in procs:
                 p.stop()
+        if samples is not None:
+            samples.extend(lat)
         return {"offered_per_s": rate, "delivered": len(lat), "sent": total, "warm_up_s": self.mode.latency_warm_s,
                 "latency_ms": {k: round(v, 1) for k, v in percentiles(lat).items()},
                 "load_1m": [load_before, load_1m()]}  # fmt: skip
