@@ -8,6 +8,7 @@ RFC 6962's hashing, so they hold unchanged."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -488,3 +490,61 @@ def test_the_publisher_proves_each_head_once_counts_it_and_names_a_broken_log(tm
     from launchrelay.ops.auditlog import _log_statement
 
     assert _log_statement(nested) == [{"type": "unreadable"}] and _log_statement(odd) == []
+
+
+async def test_the_publisher_outlasts_a_broker_it_cannot_reach(tmp_path: Path) -> None:
+    """No broker answers (nothing listens at the address): the publisher does not end; it says why at WARNING,
+    counts each new start, is not ready meanwhile and says why, waits longer each time, and ends cleanly when
+    told to stop."""
+    from harness import deploy_config
+    from launchrelay.agreements.config import load_config
+    from launchrelay.provision.local import free_port
+    from launchrelay.relay.proofs import ProofPublisher
+
+    nowhere = f"127.0.0.1:{free_port()}"
+    deploy = deploy_config(nowhere, tmp_path, "lr")
+    publisher = ProofPublisher(nowhere, load_config(deploy.config))
+    stop = asyncio.Event()
+    with structlog.testing.capture_logs() as lines:
+        serving = asyncio.create_task(publisher.serve(stop, backoff_s=0.2, max_backoff_s=0.4))
+        for _ in range(100):
+            if publisher.metrics.restarts._value.get() >= 3:
+                break
+            await asyncio.sleep(0.1)
+        ready, why = publisher.ready()
+        assert not serving.done(), "the publisher must not end while the broker is away"
+        stop.set()
+        assert await asyncio.wait_for(serving, 10) == 0
+    assert publisher.metrics.restarts._value.get() >= 3
+    assert not ready and why.startswith("starting again after losing the broker: ")
+    restarting = [e for e in lines if e["event"] == "proofs.restarting"]
+    assert len(restarting) >= 3 and all(e["log_level"] == "warning" for e in restarting)
+    assert [e["retry_in_s"] for e in restarting[:3]] == [0.2, 0.4, 0.4]
+
+
+async def test_the_publisher_stops_on_a_refusal_of_its_rights_and_on_a_newer_instance(tmp_path: Path) -> None:
+    """What ends the publisher rather than starting it again: the broker refusing its principal (raised, whether
+    aiokafka's own error or the topic creation's wrapping of it) and a newer instance fencing it (exit status 1)."""
+    from aiokafka.errors import ProducerFenced, TopicAuthorizationFailedError
+
+    from harness import deploy_config
+    from launchrelay.agreements.config import load_config
+    from launchrelay.errors import KafkaRequestFailed
+    from launchrelay.relay.proofs import ProofPublisher
+
+    deploy = deploy_config("unused:9092", tmp_path, "lr")
+    wrapped = KafkaRequestFailed("topic lr.log does not exist and this principal may not create it")
+    wrapped.__cause__ = TopicAuthorizationFailedError()
+    for ending in (TopicAuthorizationFailedError(), wrapped, ProducerFenced()):
+        publisher = ProofPublisher("unused:9092", load_config(deploy.config))
+
+        async def run(stop: asyncio.Event, ending: BaseException = ending) -> None:
+            raise ending
+
+        publisher.run = run  # type: ignore[method-assign]
+        if isinstance(ending, ProducerFenced):
+            assert await publisher.serve(asyncio.Event(), backoff_s=0.01) == 1
+        else:
+            with pytest.raises(type(ending)):
+                await publisher.serve(asyncio.Event(), backoff_s=0.01)
+        assert publisher.metrics.restarts._value.get() == 0

@@ -114,3 +114,7 @@ class ProofMetrics:
         self.statements = Counter(
             "launchrelay_proofs_statements", "Statements sent to each party's proofs topic", ["party"], registry=r
         )
+        self.restarts = Counter(
+            "launchrelay_proofs_restarts", "Times the publisher lost the broker and started again (reading the log "
+            "from its beginning; see the proofs.restarting line)", registry=r,
+        )  # fmt: skip

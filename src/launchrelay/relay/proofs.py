@@ -8,6 +8,10 @@ leaves. Exactly once: the statements and the offsets read to commit in one trans
 from its beginning, making the statements again only to build its trees, and sends those of the records past
 the committed offsets: the same log gives the same statements, so none is lost or sent twice. Reading the whole
 log on a start costs time in proportion to it (docs/audit-log.md says so; a checkpoint is for later).
+
+A broker lost (restarted, unreachable, a request timed out), or not there yet when the publisher starts, is such
+a start: the publisher says so, waits, and starts again in the same process, so it needs no supervisor to outlast
+an outage; only a newer instance fencing it (the same transactional id) or a refusal of its rights ends it.
 """
 
 from __future__ import annotations
@@ -20,12 +24,20 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    KafkaError,
+    ProducerFenced,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+)
 
 from launchrelay.access import PROOFS_ID
 from launchrelay.agreements.config import Deployment
 from launchrelay.audit.log import KIND_HEADER, log_record
 from launchrelay.audit.views import LogBroken, Views
-from launchrelay.errors import ConfigError
+from launchrelay.errors import ConfigError, KafkaRequestFailed
 from launchrelay.kafka.admin import ensure_topics, topic_specs
 from launchrelay.kafka.consume import partitions_of
 from launchrelay.kafka.produce import transact
@@ -37,22 +49,37 @@ from launchrelay.topics import OutRecord
 
 log = structlog.get_logger("launchrelay.proofs")
 
+#: what the broker answers a principal without the rights it needs (the access plan's grants)
+_REFUSED = (TopicAuthorizationFailedError, GroupAuthorizationFailedError, ClusterAuthorizationFailedError,
+            TransactionalIdAuthorizationFailed)  # fmt: skip
+
 
 class ProofPublisher:
     def __init__(self, bootstrap: str, deployment: Deployment, client_options: dict[str, Any] | None = None) -> None:
         self.bootstrap, self.topics = bootstrap, deployment.topics
         self.options = client_options or {}
-        topics = self.topics
-        # every party, a linked one too: its centre's mirror copies its view there (two-centre mode)
-        self.views = Views(deployment.parties,
-                           owner=lambda log: topics.owner_of(log.rsplit(":", 1)[0]))  # fmt: skip
+        self._parties = deployment.parties
+        self.views = self._new_views()
+        r, topics = deployment.relay, deployment.topics
+        # the topics the relay's user may make (a linked centre's proofs, mirrored here, are made with the others)
+        wanted = {topics.decision_log, *(topics.proofs(p) for p in deployment.parties)}
+        specs = topic_specs(topics, list(deployment.parties), r.partitions, r.replication_factor, r.max_message_bytes,
+                            decision_log=True)  # fmt: skip
+        self._topic_specs = [s for s in specs if s.name in wanted]
         self.id = PROOFS_ID.format(prefix=self.topics.prefix)
         #: statements sent, by party (for the log line at the end)
         self.sent: dict[str, int] = {}
         self.metrics = ProofMetrics()
         self.started = False
+        #: why the last run ended, while the publisher waits to start again (None: running, or never lost)
+        self.lost: str | None = None
         for party in self.views.parties:
             self.metrics.statements.labels(party)
+
+    def _new_views(self) -> Views:
+        topics = self.topics
+        # every party, a linked one too: its centre's mirror copies its view there (two-centre mode)
+        return Views(self._parties, owner=lambda log: topics.owner_of(log.rsplit(":", 1)[0]))
 
     def statements(self, record: ConsumerRecord) -> list[tuple[str, OutRecord]]:
         """What one record of the log topic makes due, as records of the parties' proofs topics (with the party)."""
@@ -96,19 +123,61 @@ class ProofPublisher:
             self.metrics.head_time.labels(log).set(datetime.fromisoformat(str(head.get("at"))).timestamp())
 
     def ready(self) -> tuple[bool, str]:
+        if self.lost is not None:
+            return False, f"starting again after losing the broker: {self.lost}"
         if not self.started:
             return False, "reading the log topic's partitions"
         broken = sorted(self.views.broken)
         return (True, "proving heads") if not broken else (True, f"proving heads; broken logs: {', '.join(broken)}")
 
+    async def serve(self, stop: asyncio.Event, *, backoff_s: float = 1.0, max_backoff_s: float = 30.0) -> int:
+        """:meth:`run` until ``stop``, started again (trees rebuilt from the log's beginning) after the broker is
+        lost (or not there yet), waiting longer each time up to ``max_backoff_s``; 1 when fenced by a newer
+        instance, else 0. A refusal of its rights is raised: starting again would not mend it."""
+        while not stop.is_set():
+            try:
+                await self.run(stop)
+            except ProducerFenced:
+                log.error(  # noqa: TRY400 - a newer instance, not a fault: no traceback
+                    "proofs.fenced", hint="another publisher of proofs started with the same transactional id; "
+                    "this one stops",
+                )  # fmt: skip
+                return 1
+            except (KafkaError, KafkaRequestFailed, OSError, TimeoutError) as exc:
+                if isinstance(exc, _REFUSED) or isinstance(exc.__cause__, _REFUSED):
+                    raise  # its rights, not the broker's health: starting again would not change them
+                self.started, self.lost = False, repr(exc)[:300]
+                self.metrics.restarts.inc()
+                log.warning("proofs.restarting", error=self.lost, retry_in_s=backoff_s,
+                            hint="the log is read again from its start; nothing committed is sent again")  # fmt: skip
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff_s)
+                backoff_s = min(backoff_s * 2, max_backoff_s)
+            else:
+                return 0
+        return 0
+
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        """Make the log and proofs topics when missing, read the log topic from its beginning and prove each head
+        as it comes, until ``stop``; a Kafka error ends it (see :meth:`serve`)."""
+        await ensure_topics(self.bootstrap, self._topic_specs, client_options=self.options)  # made when missing
+        self.views = self._new_views()  # a start rebuilds every tree from the log's beginning
+        self.metrics.broken.set(0)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.id, enable_auto_commit=False,
                                     isolation_level="read_committed", **self.options)  # fmt: skip
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=self.id, acks="all",
-                                    enable_idempotence=True, **self.options)  # fmt: skip
-        await consumer.start()
         try:
-            await producer.start()
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()  # (a client that failed to start still holds its connections)
+            raise
+        try:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=self.id, acks="all",
+                                        enable_idempotence=True, **self.options)  # fmt: skip
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
             try:
                 tps = await partitions_of(consumer, self.topics.decision_log)
                 consumer.assign(tps)
@@ -116,7 +185,7 @@ class ProofPublisher:
                 await consumer.seek_to_beginning(*tps)
                 log.info("proofs.started", log_topic=self.topics.decision_log, parties=self.views.parties,
                          committed={str(tp.partition): o for tp, o in committed.items()})  # fmt: skip
-                self.started = True
+                self.started, self.lost = True, None
                 if ready is not None:
                     ready.set()
                 while not stop.is_set():
@@ -158,13 +227,7 @@ async def run_publisher(deployment: Deployment, settings: Settings) -> int:
     every head on the log topic proved to the parties, as it comes."""
     if not deployment.relay.decision_log:
         raise ConfigError("no decision log is kept: set [relay] decision_log = true (the relay writes it)")
-    r, topics = deployment.relay, deployment.topics
-    # the topics the relay's user may make (a linked centre's proofs, mirrored here, are made with the others)
-    wanted = {topics.decision_log, *(topics.proofs(p) for p in deployment.parties)}
-    specs = topic_specs(topics, list(deployment.parties), r.partitions, r.replication_factor, r.max_message_bytes,
-                        decision_log=True)  # fmt: skip
     bootstrap, options = settings.bootstrap(), settings.kafka_options()
-    await ensure_topics(bootstrap, [s for s in specs if s.name in wanted], client_options=options)
     stop = asyncio.Event()
     stop_on_signals(stop.set)
     publisher = ProofPublisher(bootstrap, deployment, options)
@@ -174,8 +237,7 @@ async def run_publisher(deployment: Deployment, settings: Settings) -> int:
                         publisher.metrics.ready)  # fmt: skip
         await ops.start()
     try:
-        await publisher.run(stop)
+        return await publisher.serve(stop)
     finally:
         if ops is not None:
             await ops.stop()
-    return 0
