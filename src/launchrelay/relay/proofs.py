@@ -130,7 +130,7 @@ class ProofPublisher:
         broken = sorted(self.views.broken)
         return (True, "proving heads") if not broken else (True, f"proving heads; broken logs: {', '.join(broken)}")
 
-    async def serve(self, stop: asyncio.Event, *, backoff_s: float = 1.0, max_backoff_s: float = 30.0) -> int:
+    async def serve(self, stop: asyncio.Event, *, backoff_s: float = 1.0, max_backoff_s: float = 10.0) -> int:
         """:meth:`run` until ``stop``, started again (trees rebuilt from the log's beginning) after the broker is
         lost (or not there yet), waiting longer each time up to ``max_backoff_s``; 1 when fenced by a newer
         instance, else 0. A refusal of its rights is raised: starting again would not mend it."""
