@@ -256,7 +256,7 @@ def _pods() -> list[tuple[str, dict[str, Any]]]:
 
 def test_every_pod_meets_the_restricted_pod_security_profile() -> None:
     pods = _pods()
-    assert {name for name, _ in pods} == {"launchrelay-relay", "launchrelay-tracker"}
+    assert {name for name, _ in pods} == {"launchrelay-relay", "launchrelay-tracker", "launchrelay-proofs"}
     for name, pod in pods:
         assert restricted_violations(pod) == [], name
 
@@ -280,8 +280,9 @@ def test_the_restricted_check_catches_what_it_should() -> None:
 
 
 def test_relay_has_a_disruption_budget_and_both_a_network_policy_and_a_service_monitor() -> None:
-    """Evictions leave a relay running; relay and tracker reach only Kafka and DNS and are reached only by the
-    monitoring namespace on the metrics port; the ServiceMonitor scrapes both metrics Services."""
+    """Evictions leave a relay running; relay, tracker and publisher of proofs reach only Kafka and DNS and are
+    reached only by the monitoring namespace on the metrics port; the ServiceMonitor scrapes their metrics
+    Services."""
     docs = {f"{d['kind']}/{d['metadata']['name']}": d for _, d in _k8s_docs()}
     relay_labels = docs["Deployment/launchrelay-relay"]["spec"]["template"]["metadata"]["labels"]
     pdb = docs["PodDisruptionBudget/launchrelay-relay"]["spec"]
@@ -290,7 +291,7 @@ def test_relay_has_a_disruption_budget_and_both_a_network_policy_and_a_service_m
     policy = docs["NetworkPolicy/launchrelay-services"]["spec"]
     assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
     (selected,) = policy["podSelector"]["matchExpressions"]
-    assert set(selected["values"]) == {"launchrelay-relay", "launchrelay-tracker"}
+    assert set(selected["values"]) == {"launchrelay-relay", "launchrelay-tracker", "launchrelay-proofs"}
     assert [p["port"] for rule in policy["ingress"] for p in rule["ports"]] == [9400, 8080]
     egress_ports = sorted(p["port"] for rule in policy["egress"] for p in rule["ports"])
     assert egress_ports == [53, 53, 9093, 9400]  # DNS, Kafka, and the console's health page asking the relays
@@ -299,7 +300,7 @@ def test_relay_has_a_disruption_budget_and_both_a_network_policy_and_a_service_m
     monitor = yaml.safe_load((K8S / "monitoring" / "servicemonitor.yaml").read_text())
     assert monitor["kind"] == "ServiceMonitor" and monitor["spec"]["endpoints"][0]["port"] == "metrics"
     (wanted,) = monitor["spec"]["selector"]["matchExpressions"]
-    for name in ("relay", "tracker"):
+    for name in ("relay", "tracker", "proofs"):
         svc = docs[f"Service/launchrelay-{name}-metrics"]
         assert svc["metadata"]["labels"]["app.kubernetes.io/name"] in wanted["values"]
         assert svc["spec"]["ports"][0]["name"] == "metrics"
@@ -314,23 +315,32 @@ def test_topics_keep_three_copies_and_need_two_for_a_write() -> None:
 
 
 def test_deployments_probe_health_and_readiness_and_mount_config_and_keys() -> None:
-    """Relay and tracker Deployments: liveness on /healthz, readiness on /readyz (the metrics port), the config
-    from the ConfigMap, the key from the Secret; the tracker runs alone with a persistent ledger; the console beside
-    it has the operators' redrive key (its own Secret, registered in the config), which nothing else mounts."""
+    """Relay, tracker and publisher-of-proofs Deployments: liveness on /healthz, readiness on /readyz (the metrics
+    port), the config from the ConfigMap, the key from the Secret (the publisher signs nothing and mounts none); the
+    tracker runs alone with a persistent ledger; the console beside it has the operators' redrive key (its own
+    Secret, registered in the config), which nothing else mounts. The publisher runs as the relay's user, one at
+    most, and none while the sample config keeps no decision log (it would refuse to start)."""
     docs = dict((f"{d['kind']}/{d['metadata']['name']}", d) for _, d in _k8s_docs())
-    for name in ("relay", "tracker"):
+    for name, args, user in (("relay", ["relay"], "relay"), ("tracker", ["tracker"], "tracker"),
+                             ("proofs", ["audit", "publish"], "relay")):  # fmt: skip
         dep = docs[f"Deployment/launchrelay-{name}"]
         pod = dep["spec"]["template"]["spec"]
         container = pod["containers"][0]
-        assert container["args"] == [name]
+        assert container["args"] == args
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         env = {e["name"]: e for e in container["env"]}
         assert env["LAUNCHRELAY_METRICS_PORT"]["value"] == str(container["ports"][0]["containerPort"])
-        assert env["LAUNCHRELAY_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == f"launchrelay-{name}"
+        assert env["LAUNCHRELAY_KAFKA_SASL_USERNAME"]["value"] == f"launchrelay-{user}"
+        assert env["LAUNCHRELAY_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == f"launchrelay-{user}"
         volumes = {v["name"]: v for v in pod["volumes"]}
         assert volumes["config"]["configMap"]["name"] == "launchrelay-config"
-        assert volumes["keys"]["secret"]["secretName"] == "launchrelay-keys"
+        if name == "proofs":
+            assert "keys" not in volumes and "LAUNCHRELAY_RELAY_KEY" not in env
+        else:
+            assert volumes["keys"]["secret"]["secretName"] == "launchrelay-keys"
+        metrics = docs[f"Service/launchrelay-{name}-metrics"]["spec"]
+        assert metrics["selector"] == {"app.kubernetes.io/name": f"launchrelay-{name}"}
         # every variable is a real setting, and the brokers' CA is the file Strimzi's cluster-CA secret holds
         fields = {f"LAUNCHRELAY_{f.upper()}" for f in Settings.model_fields}
         assert set(env) <= fields, set(env) - fields
@@ -358,6 +368,9 @@ def test_deployments_probe_health_and_readiness_and_mount_config_and_keys() -> N
     assert "operator-key" not in {m["name"] for m in tracker_pod["containers"][0]["volumeMounts"]}
     assert docs["Service/launchrelay-console"]["spec"]["ports"][0]["targetPort"] == "console"
     assert docs["Deployment/launchrelay-tracker"]["spec"]["replicas"] == 1
+    proofs = docs["Deployment/launchrelay-proofs"]["spec"]
+    assert proofs["strategy"]["type"] == "Recreate"
+    assert proofs["replicas"] == int(load_config(CONFIG).relay.decision_log)
     assert docs["Deployment/launchrelay-tracker"]["spec"]["strategy"]["type"] == "Recreate"
     assert "relay.pem" in docs["Secret/launchrelay-keys"]["stringData"]
     assert docs["ConfigMap/launchrelay-config"]["data"]["launchrelay.toml"].strip() == CONFIG.read_text().strip()
