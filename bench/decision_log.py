@@ -25,14 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("relay", "relay_log")
 
 
-async def measure(rounds: int, messages: int, seconds: float, out: Path) -> dict[str, Any]:
+async def measure(rounds: int, messages: int, seconds: float, out: Path, warm_rounds: int = 1) -> dict[str, Any]:
     mode = replace(FULL, messages=messages, latency_seconds=seconds, latency_warm_s=min(3.0, seconds / 4))
     runs: list[dict[str, Any]] = []
     pooled: dict[str, list[float]] = {name: [] for name in VARIANTS}
     with bench_session(mode, "lr-bench-log-") as bench:
-        # Round 0 is run and not counted: a broker just started is still compiling its hot paths (in earlier
-        # runs the first round's p50 at 100/s was 64 ms, the fourth's 8 ms, whichever variant ran first).
-        for r in range(rounds + 1):
+        # Rounds up to 0 are run and not counted: a broker just started is still compiling its hot paths (in
+        # earlier runs the first round's p50 at 100/s was 64 ms, the fourth's 8 ms, whichever variant ran first).
+        for r in range(1 - warm_rounds, rounds + 1):
             for name in VARIANTS if r % 2 == 0 else tuple(reversed(VARIANTS)):
                 t = await bench.throughput(name)
                 lat = await bench.latency(name, 100, pooled[name] if r > 0 else None)
@@ -69,8 +69,8 @@ async def measure(rounds: int, messages: int, seconds: float, out: Path) -> dict
             f"least 0.9); p99 at 100/s of every latency of the counted rounds pooled per variant **{doc['p99_ratio_at_100']}** "
             f"(target at most 1.2; {doc['pooled_ms']['relay_log']['p99']} ms against {doc['pooled_ms']['relay']['p99']}, "
             f"{doc['pooled_ms']['relay']['n']:g} and {doc['pooled_ms']['relay_log']['n']:g} samples), the median of the "
-            f"rounds' own p99 ratios {doc['p99_ratio_at_100_median_of_rounds']}. A round 0 of each variant warmed "
-            "the broker first and is not counted.\n\n"
+            f"rounds' own p99 ratios {doc['p99_ratio_at_100_median_of_rounds']}. {warm_rounds} round(s) of each "
+            "variant warmed the broker first and are not counted.\n\n"
             "| round | variant | notices/s | CPU ms/notice | p50 ms | p99 ms | load (1 min) |\n"
             "| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n" + rows + "\n")  # fmt: skip
     write_results(out, "decision_log", doc, text)
@@ -82,9 +82,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--warm-rounds", type=int, default=1, help="rounds run first and not counted")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
-    asyncio.run(measure(args.rounds, args.messages, args.seconds, args.out))
+    asyncio.run(measure(args.rounds, args.messages, args.seconds, args.out, args.warm_rounds))
 
 
 if __name__ == "__main__":

@@ -68,14 +68,15 @@ def test_console_load_measures_both_variants(kafka_bootstrap: str, tmp_path: Pat
 
 
 def test_the_decision_logs_cost_is_measured_beside_the_relay_without_it(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """`bench.decision_log` (issue 29's cost): one small round of both variants, each with a rate and latencies,
-    and the ratios written."""
+    """`bench.decision_log` (issue 29's cost): one small round of both variants (no warm-up round here), each with
+    a rate and latencies, and the ratios written, the pooled p99 among them."""
     env = {"LAUNCHRELAY_BOOTSTRAP_SERVERS": kafka_bootstrap, "PATH": "/usr/local/bin:/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "bench.decision_log", "--rounds", "1", "--messages", "150",
-                           "--seconds", "1.5", "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300, check=False)  # fmt: skip
+                           "--seconds", "1.5", "--warm-rounds", "0", "--out", str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     doc = json.loads((tmp_path / "decision_log.json").read_text())
     assert {r["variant"] for r in doc["runs"]} == {"relay", "relay_log"}
     assert all(r["msgs_per_s"] > 0 and r["p99_ms"] > 0 for r in doc["runs"])
     assert doc["throughput_ratio"] > 0 and doc["p99_ratio_at_100"] > 0
+    assert all(doc["pooled_ms"][v]["n"] > 0 for v in ("relay", "relay_log"))
