@@ -129,6 +129,13 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBro
 async def secured(secure_broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Secured]:
     admin = secure_broker.client_options
     deploy = await make_deploy(secure_broker.bootstrap, tmp_path_factory.mktemp("isolation"), client_options=admin)
+    yield plan_applied(secure_broker, deploy)
+
+
+def plan_applied(secure_broker: LocalBroker, deploy: Deploy) -> Secured:
+    """``deploy``'s access plan applied to the broker by the operator's command (its users are named after the
+    deployment's prefix, so two deployments on one broker keep apart)."""
+    admin = secure_broker.client_options
     plan = access_plan(load_config(deploy.config))
     users = {p.party or p.role: p.user for p in plan}
     passwords = {p.user: secrets.token_urlsafe(12) for p in plan}
@@ -145,7 +152,7 @@ async def secured(secure_broker: LocalBroker, tmp_path_factory: pytest.TempPathF
     assert done.returncode == 0, done.stderr
     assert f"{len(plan)} users set" in done.stdout
     assert admin["sasl_plain_password"] not in done.stdout + done.stderr
-    yield Secured(secure_broker, deploy, users, passwords)
+    return Secured(secure_broker, deploy, users, passwords)
 
 
 async def write(bootstrap: str, creds: dict[str, Any], topic: str) -> str:
@@ -504,3 +511,55 @@ async def test_a_party_cannot_forge_an_operators_redrive(secured: Secured) -> No
                                  if "redriven_by" in e]):  # fmt: skip
                 await asyncio.sleep(0.3)
         assert [(e["event"], e["redrive_of"], e["redriven_by"]) for e in notes] == [("rejected", mark, operator)]
+
+
+async def test_with_the_decision_log_each_party_checks_its_own_proofs_and_reads_no_other(
+    secure_broker: LocalBroker, tmp_path: Path
+) -> None:
+    """The decision log under least privilege (a deployment of its own that keeps it): the relay writes the log and
+    the publisher of proofs, as the relay's user, sends each party its view; RU fetches its view with its own
+    credentials and its verifier passes, with an inclusion proof of the notice CN sent it; RU is refused CN's
+    proofs topic and the log topic itself."""
+    from launchrelay.kafka.admin import ensure_topics, topic_specs
+    from test_audit_relay import keep_the_log
+
+    admin = secure_broker.client_options
+    deploy = await make_deploy(secure_broker.bootstrap, tmp_path, client_options=admin)
+    keep_the_log(deploy.config)
+    d, t = load_config(deploy.config), deploy.topics
+    await ensure_topics(deploy.bootstrap, topic_specs(t, list(d.parties), 3, 1, d.relay.max_message_bytes,
+                                                      decision_log=True), client_options=admin)  # fmt: skip
+    s = plan_applied(secure_broker, deploy)
+    relay = RelayProcess(deploy, "relay-log", extra_env=s.env("relay")).start()
+    proofs = RelayProcess(deploy, "proofs-log", command="audit publish", extra_env=s.env("relay"))
+    try:
+        await relay.wait("relay.partitions_assigned")
+        proofs.start()
+        await proofs.wait("proofs.started")
+        notice = message("CN", ["RU"])
+        async with Publisher(deploy.bootstrap, "CN", deploy.signers["CN"], topic_prefix=deploy.prefix,
+                             client_options=s.creds("CN")) as cn:  # fmt: skip
+            assert (await cn.publish_and_wait(notice, timeout_s=60)).outcome == "forwarded"
+        env = {**deploy.env("x"), **s.env("RU")}
+        async with asyncio.timeout(60):
+            while True:  # until the publisher has proved the notice's leaf to RU
+                fetched = await asyncio.to_thread(cli, env, "audit", "fetch", "--party", "RU")
+                assert fetched.returncode == 0, fetched.stderr
+                held = [json.loads(line) for line in fetched.stdout.splitlines() if line.strip()]
+                if any(x["type"] == "inclusion" for x in held):
+                    break
+                await asyncio.sleep(1)
+        (tmp_path / "ru.jsonl").write_text(fetched.stdout)
+        checked = await asyncio.to_thread(cli, env, "audit", "verify", str(tmp_path / "ru.jsonl"))
+        assert checked.returncode == 0 and checked.stdout.startswith("ok: "), checked.stdout + checked.stderr
+        group = f"{t.prefix}.inbox.RU"
+        for topic in (t.proofs("CN"), t.decision_log):
+            got = await asyncio.to_thread(read, s, s.creds("RU"), topic, group)
+            assert got == "TOPIC_AUTHORIZATION_FAILED", topic
+        for proc in (relay, proofs):
+            assert proc.terminate() == 0
+            errors = [e for e in proc.events() if e.get("level") in ("error", "critical")]
+            assert errors == [], errors
+    finally:
+        relay.ensure_stopped()
+        proofs.ensure_stopped()
