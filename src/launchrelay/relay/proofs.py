@@ -39,6 +39,7 @@ from launchrelay.audit.log import KIND_HEADER, log_record
 from launchrelay.audit.views import LogBroken, Views
 from launchrelay.errors import ConfigError, KafkaRequestFailed
 from launchrelay.kafka.admin import ensure_topics, topic_specs
+from launchrelay.kafka.clients import running
 from launchrelay.kafka.consume import partitions_of
 from launchrelay.kafka.produce import transact
 from launchrelay.relay.metrics import ProofMetrics
@@ -157,7 +158,7 @@ class ProofPublisher:
                 return 0
         return 0
 
-    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
         """Make the log and proofs topics when missing, read the log topic from its beginning and prove each head
         as it comes, until ``stop``; a Kafka error ends it (see :meth:`serve`)."""
         await ensure_topics(self.bootstrap, self._topic_specs, client_options=self.options)  # made when missing
@@ -165,19 +166,9 @@ class ProofPublisher:
         self.metrics.broken.set(0)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.id, enable_auto_commit=False,
                                     isolation_level="read_committed", **self.options)  # fmt: skip
-        try:
-            await consumer.start()
-        except BaseException:
-            await consumer.stop()  # (a client that failed to start still holds its connections)
-            raise
-        try:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=self.id, acks="all",
-                                        enable_idempotence=True, **self.options)  # fmt: skip
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=self.id, acks="all",
+                                    enable_idempotence=True, **self.options)  # fmt: skip
+        async with running(consumer), running(producer):
             try:
                 tps = await partitions_of(consumer, self.topics.decision_log)
                 consumer.assign(tps)
@@ -186,16 +177,11 @@ class ProofPublisher:
                 log.info("proofs.started", log_topic=self.topics.decision_log, parties=self.views.parties,
                          committed={str(tp.partition): o for tp, o in committed.items()})  # fmt: skip
                 self.started, self.lost = True, None
-                if ready is not None:
-                    ready.set()
                 while not stop.is_set():
                     batch = await consumer.getmany(timeout_ms=300, max_records=2000)
                     await self._publish(producer, batch, committed)
             finally:
-                await producer.stop()
-        finally:
-            await consumer.stop()
-            log.info("proofs.stopped", sent=self.sent)
+                log.info("proofs.stopped", sent=self.sent)
 
     async def _publish(
         self, producer: AIOKafkaProducer, batch: dict[TopicPartition, list[ConsumerRecord]],

@@ -45,6 +45,7 @@ from launchrelay.audit.merkle import Frontier
 from launchrelay.contract.headers import from_record
 from launchrelay.contract.outcomes import VERDICTS, Outcome
 from launchrelay.kafka.admin import cluster_id
+from launchrelay.kafka.clients import started
 from launchrelay.kafka.consume import (
     FETCH_WAIT_MS,
     committed_with_metadata,
@@ -441,13 +442,7 @@ class RelayService:
                 max_batch_size=BATCH_BYTES,
                 retry_backoff_ms=self.options.retry_backoff_ms,
             )
-            try:
-                await producer.start()
-            except BaseException:  # cancelled with the claim, or failed: leave no client behind
-                with contextlib.suppress(Exception):
-                    await producer.stop()
-                raise
-            self._producers[tp] = producer
+            self._producers[tp] = await started(producer)  # cancelled with the claim, or failed: none left behind
         return producer
 
     async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
