@@ -42,6 +42,8 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import RecordMetadata
 
+from launchrelay.kafka.clients import started
+
 log = structlog.get_logger("launchrelay.producer")
 
 #: errors about the record or the caller's rights, not the producer's state: trying again cannot help
@@ -65,7 +67,12 @@ async def discard(producer: AIOKafkaProducer, grace_s: float = DISCARD_GRACE_S) 
     stopping = asyncio.ensure_future(producer.stop())
     done, _ = await asyncio.wait({stopping}, timeout=grace_s)
     if not done:
-        producer._message_accumulator.fail_all(ProducerClosed())  # private: no public way to give up
+        accumulator = producer._message_accumulator  # private: no public way to give up
+        given_up = [f for b in _batches_of(accumulator) for f, _ in b._msg_futures]
+        accumulator.fail_all(ProducerClosed())
+        for future in given_up:  # their senders stopped waiting (a bounded publish): retrieved here, so asyncio
+            if future.done() and not future.cancelled():  # does not log "exception was never retrieved" at exit
+                future.exception()
         done, _ = await asyncio.wait({stopping}, timeout=1.0)
     if not done:
         # closing its connections waits for a peer that does not answer: close them at once instead, so none
@@ -104,13 +111,7 @@ class RenewingProducer:
         old, self._producer = self._producer, None
         if old is not None:
             await discard(old)
-        producer = self._factory()
-        try:
-            await producer.start()
-        except BaseException:
-            with contextlib.suppress(BaseException):
-                await producer.stop()
-            raise
+        producer = await started(self._factory())
         self._producer, self._spent = producer, False
         self.generation += 1
         if self.generation > 1:
@@ -142,6 +143,11 @@ class RenewingProducer:
         except BaseException as exc:  # a timeout (cancelled), a lost batch, a dead sender: start afresh next time
             self._mark_spent(producer, exc)
             raise
+
+
+def _batches_of(accumulator: Any) -> list[Any]:
+    """The batches aiokafka's accumulator still holds (private names, pinned with ``discard``'s)."""
+    return [b for queue in accumulator._batches.values() for b in queue] + list(accumulator._pending_batches)
 
 
 def _sender_dead(producer: AIOKafkaProducer) -> bool:
