@@ -8,7 +8,11 @@ Two single-node clusters on this machine, joined by MirrorMaker 2 both ways, a r
 - **bare hop**: the same bytes published to a plain topic of CN's cluster, copied by a MirrorMaker 2 of the same
   settings into RU's cluster; the time until a read_committed reader there sees it (no relays at all);
 
-each at 10 and 100 notices a second; p50 and p99. Then the link is cut for ``--cut`` seconds (RU's mirror frozen
+each at 10 and 100 notices a second; p50 and p99. Before the rounds both paths carry ``--warm`` seconds of traffic
+at 50 a second, alternating: the brokers and mirrors are JVMs, and a JVM's first minutes go to compiling its hot
+paths (in a 20 s round of a cold run the two brokers' JIT compilers took 25 s of CPU between them, on two cores).
+A watch centre runs for months; the rounds measure it running, and each round records the JIT compile seconds of
+every JVM (``jstat -compiler``) so a round still warming shows as one. Then the link is cut for ``--cut`` seconds (RU's mirror frozen
 with SIGSTOP, so its start-up is not counted) while CN publishes at 10 a second; the figure is the time from the
 end of the cut to the last backlogged notice delivered. Writes bench/results/two_centres.{json,md} with the load.
 """
@@ -22,6 +26,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -99,6 +104,31 @@ def processes(tc: TwoCentres, bare: LocalMirror) -> dict[str, int]:
     return pids
 
 
+def jit_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """Each JVM's JIT compile time so far, in seconds (``jstat -compiler``; empty where jstat is missing)."""
+    jstat = shutil.which("jstat")
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        if jstat is None or not ("broker" in name or "mirror" in name):
+            continue
+        done = subprocess.run([jstat, "-compiler", str(pid)], capture_output=True, text=True, check=False)
+        header, _, values = done.stdout.partition("\n")
+        fields = dict(zip(header.split(), values.split(), strict=False))
+        with contextlib.suppress(KeyError, ValueError):
+            out[name] = float(fields["Time"])
+    return out
+
+
+def cpu_stalled_s() -> float | None:
+    """Seconds so far in which some runnable task waited for a CPU (the kernel's pressure stall information,
+    ``/proc/pressure/cpu``; None where the kernel has none): a truer sign of a saturated machine than the load
+    average, which also counts tasks waiting for the disk."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        return int(some.rsplit("total=", 1)[1]) / 1e6
+    return None
+
+
 def _message_id(r: Any) -> str | None:
     try:
         body = json.loads(r.value)
@@ -129,7 +159,7 @@ async def latencies(sent: dict[str, float], arrivals: Arrivals, timeout_s: float
     return [(arrivals.seen[m] - t) * 1000 for m, t in sent.items() if m in arrivals.seen]
 
 
-async def run(seconds: float, cut_s: float) -> dict[str, Any]:
+async def run(seconds: float, cut_s: float, warm_s: float) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="lr-two-centres-"))
     tc = TwoCentres(work, centre_keys(work / "keys"))
     bare: LocalMirror | None = None
@@ -165,21 +195,33 @@ async def run(seconds: float, cut_s: float) -> dict[str, Any]:
         producer = AIOKafkaProducer(bootstrap_servers=cn.bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
         await producer.start()
         signer = tc.keys["CN"]
-        # warm-up: both paths carry a few seconds of traffic first (JIT, connections, metadata)
-        for topic in (f"{tc.prefix}.CN.out", BARE):
-            await paced(producer, topic, 10, 3, signer, {})
+        # warm-up: both paths carry traffic first, alternating (the JVMs' JIT, connections, metadata)
+        warmed = 0.0
+        while warmed < warm_s:
+            step = min(10.0, warm_s - warmed) if warm_s > 3 else 3.0
+            for topic in (f"{tc.prefix}.CN.out", BARE):
+                await paced(producer, topic, 50 if warm_s > 3 else 10, step, signer, {})
+            warmed += 2 * step
         await asyncio.sleep(5)
+        results["warm_s"] = warm_s
+        results["jvm_options"] = os.environ.get("LAUNCHRELAY_JVM_OPTIONS", "")
         for rate in (10, 100):
             for i, (name, topic, arrivals) in enumerate([("relay path", f"{tc.prefix}.CN.out", relay_in),
                                                           ("bare hop", BARE, bare_in)] * 2):  # fmt: skip
                 sent: dict[str, float] = {}
                 load = round(os.getloadavg()[0], 2)
                 cpu0 = {n: cpu_seconds(pid) for n, pid in pids.items()}
+                jit0 = jit_seconds(pids)
+                stalled0 = cpu_stalled_s()
                 await paced(producer, topic, rate, seconds, signer, sent)
                 lat = await latencies(sent, arrivals)
                 cpu = {n: round((cpu_seconds(pid) - cpu0[n]) / seconds, 3) for n, pid in pids.items()}
+                jit = {n: round(t - jit0[n], 2) for n, t in jit_seconds(pids).items() if n in jit0}
+                stalled1 = cpu_stalled_s()
+                stalled = None if stalled0 is None or stalled1 is None else round((stalled1 - stalled0) / seconds, 2)
                 row = {"variant": name, "rate": rate, "round": i // 2 + 1, "load_1m": load, "sent": len(sent),
-                       "arrived": len(lat), **percentiles(lat), "cpu_cores": cpu}  # fmt: skip
+                       "arrived": len(lat), **percentiles(lat), "cpu_cores": cpu,
+                       "jit_s": jit, "cpu_pressure": stalled}  # fmt: skip
                 if arrivals is relay_in:  # each stage's arrival after the one before (the publish, for the first)
                     before = sent
                     row["stages"] = {}
@@ -242,7 +284,11 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         f"{doc['date']}. Two single-node clusters on one 2-core machine; the relay path (CN's relay, the mirror, "
         "RU's relay) beside a bare MirrorMaker 2 hop of the same bytes, alternating, two rounds each. Worst p99 of "
-        "the rounds. Target: relay path p99 at most 1.5 x the bare hop's; a 60 s backlog drained within 10 s.",
+        "the rounds. Target: relay path p99 at most 1.5 x the bare hop's; a 60 s backlog drained within 10 s. "
+        f"Both paths carried {doc.get('warm_s', 3):g} s of traffic before the rounds (JIT compile seconds of the "
+        "JVMs during each round in the table below, and the share of the round in which some task waited for a "
+        "CPU, from the kernel's pressure stall information)"
+        + (f"; the JVMs ran with `{doc['jvm_options']}`." if doc.get("jvm_options") else "."),
         "",
         "| rate /s | relay p50 ms | relay p99 ms | bare hop p50 ms | bare hop p99 ms | p99 ratio |",
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -255,11 +301,12 @@ def markdown(doc: dict[str, Any]) -> str:
         f"Link cut {b['cut_s']:g} s (RU's mirror frozen) while CN published {b['notices']} notices: all "
         f"{b['delivered']} delivered, the last {b['drained_s']} s after the cut ended (load {b['load_1m']}).",
         "",
-        "| variant | rate | round | sent | arrived | p50 ms | p95 ms | p99 ms | max ms | load (1 min) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| variant | rate | round | sent | arrived | p50 ms | p95 ms | p99 ms | max ms | load (1 min) | JIT s | CPU waited |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *[
             f"| {r['variant']} | {r['rate']} | {r['round']} | {r['sent']} | {r['arrived']} | {r['p50']:.1f} "
-            f"| {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['load_1m']} |"
+            f"| {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['load_1m']} "
+            f"| {round(sum(r.get('jit_s', {}).values()), 2)} | {r.get('cpu_pressure', '')} |"
             for r in doc["rounds"]
         ],
         "",
@@ -299,8 +346,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--cut", type=float, default=60)
+    parser.add_argument("--warm", type=float, default=120, help="seconds of traffic before the rounds")
     args = parser.parse_args()
-    doc = asyncio.run(run(args.seconds, args.cut))
+    doc = asyncio.run(run(args.seconds, args.cut, args.warm))
     write_results(ROOT / "bench" / "results", "two_centres", doc, markdown(doc))
 
 
