@@ -306,7 +306,7 @@ def markdown(doc: dict[str, Any]) -> str:
         *[
             f"| {r['variant']} | {r['rate']} | {r['round']} | {r['sent']} | {r['arrived']} | {r['p50']:.1f} "
             f"| {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['load_1m']} "
-            f"| {round(sum(r.get('jit_s', {}).values()), 2)} | {r.get('cpu_pressure', '')} |"
+            f"| {round(sum(r.get('jit_s', {}).values()), 2)} | {'' if r.get('cpu_pressure') is None else r['cpu_pressure']} |"
             for r in doc["rounds"]
         ],
         "",

@@ -1,15 +1,18 @@
-"""The benchmarks' parts that need no broker: the throughput anchor's records, the in-process CPU table."""
+"""The benchmarks' parts that need no broker: the throughput anchor's records, the in-process CPU table, the
+two-centre report."""
 
 from __future__ import annotations
 
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiokafka.structs import ConsumerRecord
 from bench.cpu import context, run
 from bench.measure import notice
 from bench.same_work_pipe import outputs
+from bench.two_centres import cpu_stalled_s, markdown, summarise
 
 from launchrelay.relay.decide import InboundRecord, decide
 from launchrelay.relay.outputs import plan
@@ -57,3 +60,39 @@ def test_cpu_bench_times_every_part() -> None:
             "receipt: encode its values (pydantic-core to_json)"} <= set(figures)  # fmt: skip
     for row in figures.values():
         assert 0 < row["min_us"] <= row["median_us"] <= row["max_us"]
+
+
+def _round(variant: str, rate: int, p99: float, jit: dict[str, float], pressure: float | None) -> dict[str, object]:
+    row: dict[str, object] = {"variant": variant, "rate": rate, "round": 1, "load_1m": 1.0, "sent": rate,
+                              "arrived": rate, "p50": 5.0, "p95": 9.0, "p99": p99, "max": p99, "n": rate,
+                              "cpu_cores": {"CN broker": 0.2}, "jit_s": jit, "cpu_pressure": pressure}  # fmt: skip
+    if variant == "relay path":
+        row["stages"] = {s: {"p50": 1.0, "p99": 2.0} for s in ("CN relay", "mirror", "RU relay")}
+    return row
+
+
+def test_two_centre_tables_say_how_warm_and_how_busy_each_round_was() -> None:
+    """The two-centre report names its warm-up, its JVM options, and each round's JIT seconds and CPU pressure:
+    what tells a round measured against JVMs still compiling, or a machine with no CPU to spare, from the rest."""
+    rounds = [_round("relay path", 10, 30.0, {"CN broker": 1.25, "RU broker": 0.5}, 0.42),
+              _round("bare hop", 10, 20.0, {"CN broker": 0.25}, 0.1),
+              _round("relay path", 100, 90.0, {}, None), _round("bare hop", 100, 30.0, {}, None)]  # fmt: skip
+    doc = {"rounds": rounds, "summary": summarise(rounds), "warm_s": 120.0, "date": "today",
+           "jvm_options": "-XX:TieredStopAtLevel=1",
+           "backlog": {"cut_s": 60, "notices": 600, "delivered": 600, "drained_s": 0.5, "load_1m": 1.0}}  # fmt: skip
+    text = markdown(doc)
+    assert "carried 120 s of traffic before the rounds" in text
+    assert "the JVMs ran with `-XX:TieredStopAtLevel=1`" in text
+    assert "| relay path | 10 | 1 | 10 | 10 | 5.0 | 9.0 | 30.0 | 30.0 | 1.0 | 1.75 | 0.42 |" in text
+    assert "| bare hop | 100 | 1 | 100 | 100 | 5.0 | 9.0 | 30.0 | 30.0 | 1.0 | 0 |  |" in text
+    assert doc["summary"]["10"]["p99_ratio"] == 1.5 and doc["summary"]["100"]["p99_ratio"] == 3.0
+
+
+def test_cpu_pressure_is_read_from_the_kernel_where_it_has_it() -> None:
+    before = cpu_stalled_s()
+    if not Path("/proc/pressure/cpu").exists():
+        assert before is None
+        return
+    assert before is not None and before >= 0
+    after = cpu_stalled_s()
+    assert after is not None and after >= before  # a running total, in seconds
