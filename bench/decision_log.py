@@ -38,7 +38,8 @@ async def measure(rounds: int, messages: int, seconds: float, out: Path, warm_ro
                 lat = await bench.latency(name, 100, pooled[name] if r > 0 else None)
                 row = {"round": r, "variant": name, "msgs_per_s": t["msgs_per_s"],
                        "cpu_ms_per_msg": t["cpu_ms_per_msg"], "p50_ms": lat["latency_ms"]["p50"],
-                       "p99_ms": lat["latency_ms"]["p99"], "load_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
+                       "p99_ms": lat["latency_ms"]["p99"], "load_1m": round(os.getloadavg()[0], 2),
+                       "cpu_waited": [t.get("cpu_waited"), lat.get("cpu_waited")]}  # fmt: skip
                 print(f"  {row}", flush=True)
                 if r > 0:
                     runs.append(row)
@@ -62,7 +63,7 @@ async def measure(rounds: int, messages: int, seconds: float, out: Path, warm_ro
         "runs": runs,
     }
     rows = "\n".join(f"| {x['round']} | {x['variant']} | {x['msgs_per_s']} | {x['cpu_ms_per_msg']} | {x['p50_ms']} | "
-                     f"{x['p99_ms']} | {x['load_1m']} |" for x in runs)  # fmt: skip
+                     f"{x['p99_ms']} | {x['load_1m']} | {_shares(x.get('cpu_waited'))} |" for x in runs)  # fmt: skip
     text = (f"# The decision log's cost\n\n{doc['date']}, commit {doc['commit']}. The relay keeping the decision log "
             f"beside the relay without it, alternating, {rounds} rounds ({messages} notices drained; 100/s for "
             f"{seconds:g} s). Median of the per-round ratios: throughput **{doc['throughput_ratio']}** (target at "
@@ -71,10 +72,16 @@ async def measure(rounds: int, messages: int, seconds: float, out: Path, warm_ro
             f"{doc['pooled_ms']['relay']['n']:g} and {doc['pooled_ms']['relay_log']['n']:g} samples), the median of the "
             f"rounds' own p99 ratios {doc['p99_ratio_at_100_median_of_rounds']}. {warm_rounds} round(s) of each "
             "variant warmed the broker first and are not counted.\n\n"
-            "| round | variant | notices/s | CPU ms/notice | p50 ms | p99 ms | load (1 min) |\n"
-            "| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n" + rows + "\n")  # fmt: skip
+            "| round | variant | notices/s | CPU ms/notice | p50 ms | p99 ms | load (1 min) | CPU waited (drain, 100/s) |\n"
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n" + rows + "\n\nCPU waited: the share of the "
+            "drain, and of the 100/s run, in which some task waited for a CPU (the kernel's pressure stall "
+            "information).\n")  # fmt: skip
     write_results(out, "decision_log", doc, text)
     return doc
+
+
+def _shares(values: list[float | None] | None) -> str:
+    return " / ".join("" if v is None else f"{v:g}" for v in values) if values else ""
 
 
 def main() -> None:

@@ -24,6 +24,30 @@ from launchrelay.signing import Signer
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def cpu_stalled_s() -> float | None:
+    """Seconds so far in which some runnable task waited for a CPU (the kernel's pressure stall information,
+    ``/proc/pressure/cpu``; None where the kernel has none): a truer sign of a saturated machine than the load
+    average, which also counts tasks waiting for the disk (on this machine it read 4-7 with one core busy)."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        return int(some.rsplit("total=", 1)[1]) / 1e6
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class CpuWaited:
+    """The share of the time since it was made in which some task waited for a CPU (0-1; None without PSI)."""
+
+    def __init__(self) -> None:
+        self._began, self._stalled = time.monotonic(), cpu_stalled_s()
+
+    def share(self) -> float | None:
+        now = cpu_stalled_s()
+        if now is None or self._stalled is None:
+            return None
+        return round((now - self._stalled) / max(1e-3, time.monotonic() - self._began), 2)
+
+
 class Measured:
     """A child process whose CPU time and peak RSS are read from /proc while it runs."""
 

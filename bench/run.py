@@ -39,7 +39,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewTopic
 
-from bench.measure import Measured, notice, output_timestamps, overdue_lateness, percentiles, preload, python
+from bench.measure import CpuWaited, Measured, notice, output_timestamps, overdue_lateness, percentiles, preload, python
 from bench.workloads import PARTY_SIDES, boundary, in_pk_notice
 from launchrelay.kafka.admin import ensure_topics, topic_specs
 from launchrelay.kafka.consume import FETCH_WAIT_MS, partitions_of
@@ -266,10 +266,12 @@ class Bench:
                 for p in procs:
                     p.thaw()
             cpu0 = sum(p.cpu_seconds() for p in procs)
+            waited = CpuWaited()
             started = time.monotonic()
             stamps = await output_timestamps(self.bootstrap, topics.inbound(recipient), n,
                                              timeout_s=max(60, n / 20), start=ends)  # fmt: skip
             elapsed = time.monotonic() - started
+            cpu_waited = waited.share()
             cpu = sum(p.cpu_seconds() for p in procs) - cpu0
             peak = max(p.peak_rss_mb() for p in procs)
         finally:
@@ -284,6 +286,7 @@ class Bench:
             "processes": len(procs),
             "record_bytes": len(items[0][1]),
             "load_1m": [load_before, load_1m()],
+            "cpu_waited": cpu_waited,
         }
 
     async def latency(self, name: str, rate: int, samples: list[float] | None = None) -> dict[str, Any]:
@@ -325,6 +328,7 @@ class Bench:
 
             reader = asyncio.create_task(receive())
             load_before = load_1m()
+            waited = CpuWaited()
             start = time.perf_counter()
             for i, (key, value, headers) in enumerate(items):
                 delay = start + i / rate - time.perf_counter()
@@ -337,6 +341,7 @@ class Bench:
                 async with asyncio.timeout(60):
                     while len(lat) < total:
                         await asyncio.sleep(0.1)
+            cpu_waited = waited.share()
             reader.cancel()
             with suppress(asyncio.CancelledError):
                 await reader
@@ -349,7 +354,7 @@ class Bench:
             samples.extend(lat)
         return {"offered_per_s": rate, "delivered": len(lat), "sent": total, "warm_up_s": self.mode.latency_warm_s,
                 "latency_ms": {k: round(v, 1) for k, v in percentiles(lat).items()},
-                "load_1m": [load_before, load_1m()]}  # fmt: skip
+                "load_1m": [load_before, load_1m()], "cpu_waited": cpu_waited}  # fmt: skip
 
     # ------------------------------------------------------------------ 5. the tracker
     async def tracker(self) -> dict[str, Any]:

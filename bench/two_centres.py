@@ -36,7 +36,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.measure import notice, percentiles, write_results
+from bench.measure import CpuWaited, notice, percentiles, write_results
 from launchrelay.centres import TwoCentres, centre_keys
 from launchrelay.kafka.consume import partitions_of
 from launchrelay.provision.mirror import ClusterAccess, LocalMirror
@@ -117,16 +117,6 @@ def jit_seconds(pids: dict[str, int]) -> dict[str, float]:
         with contextlib.suppress(KeyError, ValueError):
             out[name] = float(fields["Time"])
     return out
-
-
-def cpu_stalled_s() -> float | None:
-    """Seconds so far in which some runnable task waited for a CPU (the kernel's pressure stall information,
-    ``/proc/pressure/cpu``; None where the kernel has none): a truer sign of a saturated machine than the load
-    average, which also counts tasks waiting for the disk."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-        return int(some.rsplit("total=", 1)[1]) / 1e6
-    return None
 
 
 def _message_id(r: Any) -> str | None:
@@ -212,13 +202,12 @@ async def run(seconds: float, cut_s: float, warm_s: float) -> dict[str, Any]:
                 load = round(os.getloadavg()[0], 2)
                 cpu0 = {n: cpu_seconds(pid) for n, pid in pids.items()}
                 jit0 = jit_seconds(pids)
-                stalled0 = cpu_stalled_s()
+                waited = CpuWaited()
                 await paced(producer, topic, rate, seconds, signer, sent)
                 lat = await latencies(sent, arrivals)
+                stalled = waited.share()
                 cpu = {n: round((cpu_seconds(pid) - cpu0[n]) / seconds, 3) for n, pid in pids.items()}
                 jit = {n: round(t - jit0[n], 2) for n, t in jit_seconds(pids).items() if n in jit0}
-                stalled1 = cpu_stalled_s()
-                stalled = None if stalled0 is None or stalled1 is None else round((stalled1 - stalled0) / seconds, 2)
                 row = {"variant": name, "rate": rate, "round": i // 2 + 1, "load_1m": load, "sent": len(sent),
                        "arrived": len(lat), **percentiles(lat), "cpu_cores": cpu,
                        "jit_s": jit, "cpu_pressure": stalled}  # fmt: skip

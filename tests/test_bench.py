@@ -26,6 +26,7 @@ def test_quick_benchmark_produces_every_figure(kafka_bootstrap: str, tmp_path: P
         assert row["msgs_per_s"] > 0 and row["cpu_ms_per_msg"] >= 0 and row["peak_rss_mb"] > 0
         assert 600 <= row["record_bytes"] <= 1024 and len(row["rounds"]) == r["rounds"] == 1
         assert all(len(run["load_1m"]) == 2 for run in row["rounds"])  # the load beside every figure
+        assert all("cpu_waited" in run for run in row["rounds"])  # and how much of it some task waited for a CPU
     assert r["throughput"]["relay_x2"]["processes"] == 2
     assert r["broker"]["producer_msgs_per_s"] > 0 and r["broker"]["consumer_msgs_per_s"] > 0
     assert {(row["variant"], row["offered_per_s"]) for row in r["latency"]} == set(LATENCY)
@@ -80,3 +81,4 @@ def test_the_decision_logs_cost_is_measured_beside_the_relay_without_it(kafka_bo
     assert all(r["msgs_per_s"] > 0 and r["p99_ms"] > 0 for r in doc["runs"])
     assert doc["throughput_ratio"] > 0 and doc["p99_ratio_at_100"] > 0
     assert all(doc["pooled_ms"][v]["n"] > 0 for v in ("relay", "relay_log"))
+    assert all(len(r["cpu_waited"]) == 2 for r in doc["runs"])  # the drain's and the 100/s run's

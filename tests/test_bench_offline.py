@@ -10,9 +10,9 @@ from pathlib import Path
 
 from aiokafka.structs import ConsumerRecord
 from bench.cpu import context, run
-from bench.measure import notice
+from bench.measure import CpuWaited, cpu_stalled_s, notice
 from bench.same_work_pipe import outputs
-from bench.two_centres import cpu_stalled_s, markdown, summarise
+from bench.two_centres import markdown, summarise
 
 from launchrelay.relay.decide import InboundRecord, decide
 from launchrelay.relay.outputs import plan
@@ -94,5 +94,9 @@ def test_cpu_pressure_is_read_from_the_kernel_where_it_has_it() -> None:
         assert before is None
         return
     assert before is not None and before >= 0
+    waited = CpuWaited()
+    time.sleep(0.2)
     after = cpu_stalled_s()
     assert after is not None and after >= before  # a running total, in seconds
+    share = waited.share()
+    assert share is not None and 0 <= share <= 1.01  # of the time since it was made (rounded)
