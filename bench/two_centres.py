@@ -187,10 +187,10 @@ async def run(seconds: float, cut_s: float, warm_s: float) -> dict[str, Any]:
         signer = tc.keys["CN"]
         # warm-up: both paths carry traffic first, alternating (the JVMs' JIT, connections, metadata)
         warmed = 0.0
-        while warmed < warm_s:
-            step = min(10.0, warm_s - warmed) if warm_s > 3 else 3.0
+        while warm_s - warmed > 0.5:
+            step = min(10.0, (warm_s - warmed) / 2)  # each path in turn, ``warm_s`` in all
             for topic in (f"{tc.prefix}.CN.out", BARE):
-                await paced(producer, topic, 50 if warm_s > 3 else 10, step, signer, {})
+                await paced(producer, topic, 50, step, signer, {})
             warmed += 2 * step
         await asyncio.sleep(5)
         results["warm_s"] = warm_s
@@ -205,12 +205,12 @@ async def run(seconds: float, cut_s: float, warm_s: float) -> dict[str, Any]:
                 waited = CpuWaited()
                 await paced(producer, topic, rate, seconds, signer, sent)
                 lat = await latencies(sent, arrivals)
-                stalled = waited.share()
+                cpu_waited = waited.share()
                 cpu = {n: round((cpu_seconds(pid) - cpu0[n]) / seconds, 3) for n, pid in pids.items()}
                 jit = {n: round(t - jit0[n], 2) for n, t in jit_seconds(pids).items() if n in jit0}
                 row = {"variant": name, "rate": rate, "round": i // 2 + 1, "load_1m": load, "sent": len(sent),
                        "arrived": len(lat), **percentiles(lat), "cpu_cores": cpu,
-                       "jit_s": jit, "cpu_pressure": stalled}  # fmt: skip
+                       "jit_s": jit, "cpu_waited": cpu_waited}  # fmt: skip
                 if arrivals is relay_in:  # each stage's arrival after the one before (the publish, for the first)
                     before = sent
                     row["stages"] = {}
@@ -295,7 +295,7 @@ def markdown(doc: dict[str, Any]) -> str:
         *[
             f"| {r['variant']} | {r['rate']} | {r['round']} | {r['sent']} | {r['arrived']} | {r['p50']:.1f} "
             f"| {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['load_1m']} "
-            f"| {round(sum(r.get('jit_s', {}).values()), 2)} | {'' if r.get('cpu_pressure') is None else r['cpu_pressure']} |"
+            f"| {round(sum(r.get('jit_s', {}).values()), 2)} | {'' if r.get('cpu_waited') is None else r['cpu_waited']} |"
             for r in doc["rounds"]
         ],
         "",

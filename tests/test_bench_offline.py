@@ -65,7 +65,7 @@ def test_cpu_bench_times_every_part() -> None:
 def _round(variant: str, rate: int, p99: float, jit: dict[str, float], pressure: float | None) -> dict[str, object]:
     row: dict[str, object] = {"variant": variant, "rate": rate, "round": 1, "load_1m": 1.0, "sent": rate,
                               "arrived": rate, "p50": 5.0, "p95": 9.0, "p99": p99, "max": p99, "n": rate,
-                              "cpu_cores": {"CN broker": 0.2}, "jit_s": jit, "cpu_pressure": pressure}  # fmt: skip
+                              "cpu_cores": {"CN broker": 0.2}, "jit_s": jit, "cpu_waited": pressure}  # fmt: skip
     if variant == "relay path":
         row["stages"] = {s: {"p50": 1.0, "p99": 2.0} for s in ("CN relay", "mirror", "RU relay")}
     return row
