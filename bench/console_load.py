@@ -32,7 +32,7 @@ from urllib.parse import urlencode
 
 from aiokafka import AIOKafkaProducer
 
-from bench.measure import percentiles, write_results
+from bench.measure import CpuWaited, percentiles, share_range, write_results
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.kafka.admin import ensure_topics, topic_specs
 from launchrelay.provision.local import free_port
@@ -212,7 +212,9 @@ async def run_variant(
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         await wait_listening(port, proc)
+        waited = CpuWaited()
         figures = await one_round(port, loads, dead_letter_loads)
+        figures["cpu_waited"] = waited.share()
         figures["peak_rss_mib"] = peak_rss_mib(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -287,7 +289,11 @@ async def bench(
         *table,
         "",
         "Targets: board p95 under 1000 ms, /healthz under 100 ms, memory under 256 MiB. Each run: "
-        + "; ".join(f"{x['variant']} round {x['round']} at load {x['load_1m']}" for x in runs),
+        + "; ".join(
+            f"{x['variant']} round {x['round']} at load {x['load_1m']}, some task waiting for a CPU "
+            f"{share_range([x.get('cpu_waited')])} of it"
+            for x in runs
+        ),
         "",
     ]
     write_results(out, "console_load", doc, "\n".join(lines))

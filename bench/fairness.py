@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.measure import Measured, notice, preload, python
+from bench.measure import CpuWaited, Measured, notice, preload, python, share_range
 from bench.run import FULL, Bench, bench_session
 from launchrelay.clients.publisher import Publisher
 from launchrelay.contract import PlannedLaunch
@@ -45,6 +45,7 @@ async def one_round(bench: Bench, flood: int) -> dict[str, Any]:
     during: list[float] = []
     alone: list[float] = []
     load = [round(os.getloadavg()[0], 2)]
+    waited = CpuWaited()
     try:
         await asyncio.to_thread(relay.wait_log, "relay.partitions_assigned")
         _, raw, _ = notice(bench.signers["RU"], 0)
@@ -71,7 +72,8 @@ async def one_round(bench: Bench, flood: int) -> dict[str, Any]:
     return {"flood": flood, "quiet_during": len(during), "during_p50_ms": _pct(during, 0.5),
             "during_p99_ms": _pct(during, 0.99), "alone_p50_ms": _pct(alone, 0.5), "alone_p99_ms": _pct(alone, 0.99),
             "p50_ratio": round(_pct(during, 0.5) / max(1e-3, _pct(alone, 0.5)), 2),
-            "p99_ratio": round(_pct(during, 0.99) / max(1e-3, _pct(alone, 0.99)), 2), "load_1m": load}  # fmt: skip
+            "p99_ratio": round(_pct(during, 0.99) / max(1e-3, _pct(alone, 0.99)), 2), "load_1m": load,
+            "cpu_waited": waited.share()}  # fmt: skip
 
 
 def _forwarded(relay: Measured, topic: str) -> int:
@@ -88,12 +90,14 @@ async def main(flood: int, rounds: int, out: Path) -> None:
         for r in range(rounds):
             runs.append(await one_round(bench, flood))
             print(f"[fairness] round {r + 1}: {runs[-1]}", flush=True)
-    median = {k: statistics.median(run[k] for run in runs) for k in runs[0] if k != "load_1m"}
+    median = {k: statistics.median(run[k] for run in runs) for k in runs[0] if k not in ("load_1m", "cpu_waited")}
     doc = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "rounds": runs, "median": median}
     lines = ["# Fairness: a quiet party while another floods", "",
              f"{rounds} round(s) of a {flood}-notice backlog on CN's out topic drained by one relay while RU sends "
              f"one notice a second; {doc['date']}; load average (1 min) "
-             f"{min(x for r in runs for x in r['load_1m'])}–{max(x for r in runs for x in r['load_1m'])} on 2 cores.",
+             f"{min(x for r in runs for x in r['load_1m'])}–{max(x for r in runs for x in r['load_1m'])} on 2 cores; "
+             "some task waited for a CPU "
+             f"{share_range(r['cpu_waited'] for r in runs)} of each round (the kernel's pressure stall information).",
              "", "| round | quiet notices during | p50 during ms | p99 during ms | p50 alone ms | p99 alone ms |"
              " p50 ratio | p99 ratio |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for n, run in enumerate(runs, 1):

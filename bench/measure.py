@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,21 @@ class CpuWaited:
         if now is None or self._stalled is None:
             return None
         return round((now - self._stalled) / max(1e-3, time.monotonic() - self._began), 2)
+
+    def lap(self) -> float | None:
+        """The share so far, and start measuring afresh (for samples taken one after another)."""
+        share = self.share()
+        self._began, self._stalled = time.monotonic(), cpu_stalled_s()
+        return share
+
+
+def share_range(shares: Iterable[float | None]) -> str:
+    """Shares (0-1) as a range of percentages, "12%–40%"; "n/a" when none was measured (a kernel without PSI)."""
+    known = [s for s in shares if s is not None]
+    if not known:
+        return "n/a"
+    low, high = f"{min(known):.0%}", f"{max(known):.0%}"
+    return low if low == high else f"{low}–{high}"
 
 
 class Measured:

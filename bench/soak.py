@@ -22,7 +22,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from bench.measure import Measured, notice, python, write_results
+from bench.measure import CpuWaited, Measured, notice, python, share_range, write_results
 from bench.run import FULL, bench_session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +81,7 @@ async def soak(minutes: float, rate: int, every_s: float, horizon: str | None = 
             began = time.monotonic()
             published = 0
             next_sample = 0.0
+            waited = CpuWaited()  # lapped at each sample: the share since the sample before
 
             def sample(at: float) -> None:
                 recorded, pending, ledger_mb = _ledger(ledger)
@@ -89,7 +90,7 @@ async def soak(minutes: float, rate: int, every_s: float, horizon: str | None = 
                     "behind": published - recorded, "relay_rss_mb": round(relay.rss_mb(), 1),
                     "relay_cpu_s": round(relay.cpu_seconds(), 2), "tracker_rss_mb": round(tracker.rss_mb(), 1),
                     "tracker_cpu_s": round(tracker.cpu_seconds(), 2), "ledger_mb": round(ledger_mb, 1),
-                    "load_1m": round(os.getloadavg()[0], 2),
+                    "load_1m": round(os.getloadavg()[0], 2), "cpu_waited": waited.lap(),
                 })  # fmt: skip
                 print(f"    {samples[-1]}", flush=True)
 
@@ -175,7 +176,9 @@ def markdown(doc: dict[str, Any]) -> str:
         + (f", ids forgotten after {horizon}" if horizon else ""),
         "",
         f"{doc['date']}. {doc['published']:,} notices at {doc['rate_per_s']}/s for {doc['minutes']:g} min, {what}; "
-        f"sampled every {doc['every_s']:g} s. Load average (1 min) {min(loads, default=0)}–{max(loads, default=0)}. "
+        f"sampled every {doc['every_s']:g} s. Load average (1 min) {min(loads, default=0)}–{max(loads, default=0)}; "
+        f"some task waited for a CPU {share_range(s.get('cpu_waited') for s in doc['samples'])} of the time "
+        "between samples (the kernel's pressure stall information). "
         f"The tracker was at most {doc['max_behind']} notices behind what was published at a sample.",
         "",
         "| process | memory KiB per notice (slope) | first half | second half | at 1M notices MiB | at 10M MiB "
@@ -200,13 +203,14 @@ def markdown(doc: dict[str, Any]) -> str:
         + (" (bench/results/soak_horizon.md shows it with a horizon of minutes)." if not horizon else "."),
         "",
         "| t s | published | tracker pending | behind | relay RSS MiB | relay CPU s | tracker RSS MiB | tracker CPU s "
-        "| ledger MiB | load |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ledger MiB | load | CPU waited |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in doc["samples"]:
         lines.append(
             f"| {s['t_s']} | {s['published']} | {s['tracker_pending']} | {s['behind']} | {s['relay_rss_mb']} "
-            f"| {s['relay_cpu_s']} | {s['tracker_rss_mb']} | {s['tracker_cpu_s']} | {s['ledger_mb']} | {s['load_1m']} |"
+            f"| {s['relay_cpu_s']} | {s['tracker_rss_mb']} | {s['tracker_cpu_s']} | {s['ledger_mb']} | {s['load_1m']} "
+            f"| {share_range([s.get('cpu_waited')])} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from bench.measure import Measured, overdue_lateness, percentiles, python, write_results
+from bench.measure import CpuWaited, Measured, overdue_lateness, percentiles, python, share_range, write_results
 from bench.run import FULL, Bench, bench_session
 from launchrelay.contract.events import EventKind, StatusEvent
 from launchrelay.contract.messages import RecordRef
@@ -93,6 +93,7 @@ async def level(bench: Bench, env: dict[str, str], ledger: Path, prefix: str, pe
             events.append(e)
         led.apply(events, {})
     load = [round(os.getloadavg()[0], 2)]
+    waited = CpuWaited()
     tracker = Measured(f"tracker-{pending}", python("-m", "launchrelay", "tracker"), env, bench.work / "logs")
     began = time.monotonic()
     tracker.start()
@@ -138,6 +139,7 @@ async def level(bench: Bench, env: dict[str, str], ledger: Path, prefix: str, pe
         "burst": burst,
         "ledger_mb": _size_mb(ledger),
         "loadavg_1m": load,
+        "cpu_waited": waited.share(),
     }
 
 
@@ -176,18 +178,19 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{doc['date']}. Each level: a tracker started on a ledger holding that many pending acknowledgements "
         f"(deadlines a day away); {PROBES} probe deliveries fall due {lead:g}–"
         f"{lead + PROBE_SPREAD_S:g} s after the start; idle CPU after them; then a burst of forwarded "
-        "events, CPU taken until all are pending. Load average (1 min) before and after each level.",
+        "events, CPU taken until all are pending. Load average (1 min) before and after each level, and the share of "
+        "the level in which some task waited for a CPU (the kernel's pressure stall information).",
         "",
         "| pending | ready after restart s | RSS MiB | lateness p50 / p99 / max ms | idle CPU % of a core "
-        "| CPU ms per status event | ledger MiB | load |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| CPU ms per status event | ledger MiB | load | CPU waited |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in doc["levels"]:
         lat = r["lateness_ms"]
         lines.append(
             f"| {r['pending']:,} | {r['ready_s']} | {r['rss_mb']} | {lat.get('p50')} / {lat.get('p99')} / "
             f"{lat.get('max')} | {r['idle_cpu_pct_of_core']} | {r['cpu_ms_per_event']} | {r['ledger_mb']} "
-            f"| {' → '.join(str(x) for x in r['loadavg_1m'])} |"
+            f"| {' → '.join(str(x) for x in r['loadavg_1m'])} | {share_range([r.get('cpu_waited')])} |"
         )
     f = doc["flatness"]
     lines += ["", f"Largest ÷ smallest level: CPU per status event **{f['cpu_per_event']}**, memory **{f['rss']}**."]

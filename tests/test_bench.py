@@ -64,7 +64,7 @@ def test_console_load_measures_both_variants(kafka_bootstrap: str, tmp_path: Pat
     assert {r["variant"] for r in doc["runs"]} == {"shared render", "render each"}
     for run in doc["runs"]:
         assert run["board_ms"]["n"] == 20 and run["dead_letters_ms"]["n"] == 8 and run["healthz_ms"]["n"] >= 1
-        assert run["peak_rss_mib"] > 0 and "load_1m" in run
+        assert run["peak_rss_mib"] > 0 and "load_1m" in run and "cpu_waited" in run
     assert "| shared render |" in (tmp_path / "console_load.md").read_text()
 
 

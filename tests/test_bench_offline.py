@@ -10,8 +10,10 @@ from pathlib import Path
 
 from aiokafka.structs import ConsumerRecord
 from bench.cpu import context, run
-from bench.measure import CpuWaited, cpu_stalled_s, notice
+from bench.failover import markdown as failover_markdown
+from bench.measure import CpuWaited, cpu_stalled_s, notice, share_range
 from bench.same_work_pipe import outputs
+from bench.tracker_scale import markdown as tracker_scale_markdown
 from bench.two_centres import markdown, summarise
 
 from launchrelay.relay.decide import InboundRecord, decide
@@ -100,3 +102,24 @@ def test_cpu_pressure_is_read_from_the_kernel_where_it_has_it() -> None:
     assert after is not None and after >= before  # a running total, in seconds
     share = waited.share()
     assert share is not None and 0 <= share <= 1.01  # of the time since it was made (rounded)
+    lapped = waited.lap()  # and afresh from here
+    assert lapped is not None and 0 <= lapped <= 1.01
+
+
+def test_cpu_pressure_reads_as_a_range_of_percentages() -> None:
+    assert share_range([0.12, None, 0.4]) == "12%–40%"
+    assert share_range([0.3]) == share_range([0.3, 0.3]) == "30%"
+    assert share_range([None]) == share_range([]) == "n/a"  # a kernel without pressure stall information
+
+
+def test_failover_and_tracker_scale_tables_show_the_cpu_pressure_beside_the_load() -> None:
+    kill = {"kind": "broker", "node": 1, "at": 0.0, "load_1m": 2.5, "pause_s": 3.1, "cpu_waited": 0.45}
+    doc = {"date": "today", "rate_per_s": 100, "kills": [kill, {**kill, "kind": "controller", "cpu_waited": None}],
+           "summary": {"broker": {"kills": 1, "median_s": 3.1, "worst_s": 3.1}}}  # fmt: skip
+    table = failover_markdown(doc)
+    assert "| 1 | broker | 1 | 3.1 | 2.5 | 45% |" in table and "| 2 | controller | 1 | 3.1 | 2.5 | n/a |" in table
+    level = {"pending": 3000, "ready_s": 1.2, "rss_mb": 80.0, "lateness_ms": {"p50": 5, "p99": 9, "max": 10},
+             "idle_cpu_pct_of_core": 1.0, "cpu_ms_per_event": 0.5, "ledger_mb": 1.0, "loadavg_1m": [1.0, 2.0],
+             "cpu_waited": 0.25}  # fmt: skip
+    doc = {"date": "today", "levels": [level], "flatness": {"cpu_per_event": 1.0, "rss": 1.0}}
+    assert "| 1.0 → 2.0 | 25% |" in tracker_scale_markdown(doc)

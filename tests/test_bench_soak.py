@@ -26,6 +26,7 @@ def test_soak_samples_both_processes_and_fits_the_slopes(kafka_bootstrap: str, t
     assert len(samples) >= 5 and samples[-1]["published"] == doc["published"] >= 500
     assert samples[-1]["tracker_pending"] == doc["published"]  # every notice forwarded and recorded, none lost
     assert all(s["relay_rss_mb"] > 0 and s["tracker_rss_mb"] > 0 and "load_1m" in s for s in samples)
+    assert all("cpu_waited" in s for s in samples)  # the share since the sample before
     for who in ("relay", "tracker"):
         fit = doc["fits"][who]
         assert fit["cpu_ms_per_notice"] > 0 and {"rss_mb_at_1m", "rss_mb_at_10m", "kib_per_notice"} <= set(fit)
@@ -44,6 +45,7 @@ def test_tracker_scale_measures_every_level(kafka_bootstrap: str, tmp_path: Path
     for row in doc["levels"]:
         assert row["probes"] == row["lateness_ms"]["n"] == 20 and row["ready_s"] > 0
         assert row["cpu_ms_per_event"] > 0 and row["idle_cpu_pct_of_core"] >= 0 and len(row["loadavg_1m"]) == 2
+        assert "cpu_waited" in row
     assert {"cpu_per_event", "rss"} == set(doc["flatness"])
 
 
