@@ -81,7 +81,7 @@ async def soak(minutes: float, rate: int, every_s: float, horizon: str | None = 
             began = time.monotonic()
             published = 0
             next_sample = 0.0
-            waited = CpuWaited()  # lapped at each sample: the share since the sample before
+            waited = CpuWaited()  # lapped at each sample after the first: the share since the sample before
 
             def sample(at: float) -> None:
                 recorded, pending, ledger_mb = _ledger(ledger)
@@ -90,7 +90,8 @@ async def soak(minutes: float, rate: int, every_s: float, horizon: str | None = 
                     "behind": published - recorded, "relay_rss_mb": round(relay.rss_mb(), 1),
                     "relay_cpu_s": round(relay.cpu_seconds(), 2), "tracker_rss_mb": round(tracker.rss_mb(), 1),
                     "tracker_cpu_s": round(tracker.cpu_seconds(), 2), "ledger_mb": round(ledger_mb, 1),
-                    "load_1m": round(os.getloadavg()[0], 2), "cpu_waited": waited.lap(),
+                    "load_1m": round(os.getloadavg()[0], 2),
+                    "cpu_waited": waited.lap() if samples else None,  # the first has no span before it
                 })  # fmt: skip
                 print(f"    {samples[-1]}", flush=True)
 
