@@ -5,10 +5,14 @@ Two single-node clusters on this machine, joined by MirrorMaker 2 both ways, a r
 
 - **relay path**: CN publishes a signed notice to CN's out topic; the time until RU's read_committed reader sees it
   on RU's in topic (CN's relay, the mirror, RU's relay);
+- **floor path**: the same bytes through the least any exactly-once relay at each centre must do: a transactional
+  consume -> produce pipe in CN's cluster (``bench.bare_pipe --transactions --tuned``: no signature, no rules, no
+  receipts, one record out per record in), the mirror, and the same pipe in RU's cluster;
 - **bare hop**: the same bytes published to a plain topic of CN's cluster, copied by a MirrorMaker 2 of the same
   settings into RU's cluster; the time until a read_committed reader there sees it (no relays at all);
 
-each at 10 and 100 notices a second; p50 and p99. Before the rounds both paths carry ``--warm`` seconds of traffic
+each at 10 and 100 notices a second; p50 and p99. The floor path tells what the target (relay path p99 at most 1.5 x
+the bare hop's) asks of any design with a transactional hop at each centre, apart from this relay's own work. Before the rounds both paths carry ``--warm`` seconds of traffic
 at 50 a second, alternating: the brokers and mirrors are JVMs, and a JVM's first minutes go to compiling its hot
 paths (in a 20 s round of a cold run the two brokers' JIT compilers took 25 s of CPU between them, on two cores).
 A watch centre runs for months; the rounds measure it running, and each round records the JIT compile seconds of
@@ -27,6 +31,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -43,6 +48,19 @@ from launchrelay.provision.mirror import ClusterAccess, LocalMirror
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE = "bare.hop"
+#: the floor path's topics: published to in CN, the CN pipe's output (mirrored), the RU pipe's output
+FLOOR_OUT, FLOOR_LINK, FLOOR_IN = "floor.out", "floor.link", "floor.in"
+VARIANTS = ("relay path", "floor path", "bare hop")
+#: The bare mirror (the same flow settings, the floor path's link topic too) runs between the same two clusters as
+#: the centres' mirrors, under aliases of its own (CNB -> RUB: a mirror's Connect group and internal topics are
+#: named after its aliases, and the centres' own hold CN and RU). MirrorMaker 2 copies every heartbeats topic
+#: whatever its topic filter, and tells a cycle only by its own target alias in a topic's name, so with ``.`` as
+#: its separator it took RU's heartbeats, mirrored into CN as ``RU.heartbeats``, back to RU as
+#: ``CNB.RU.heartbeats``, which RU's mirror to CN took on as ``RU.CNB.RU.heartbeats``, and so on, a topic more
+#: each way every refresh, until after about six minutes a name passed Kafka's 249 characters and both mirrors'
+#: tasks died (runs before 2026-12-03 17:00 carried that load). With ``_`` it reads no name of the centres' as a
+#: heartbeats topic (nor do they read its copies as one): its copies are ``CNB_bare.hop`` and ``CNB_floor.link``.
+BARE_MIRROR = {"replication.policy.separator": "_"}
 
 
 class Arrivals:
@@ -90,9 +108,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def processes(tc: TwoCentres, bare: LocalMirror) -> dict[str, int]:
-    """Every process of the two centres by name (brokers, mirrors, relays, trackers), for their CPU."""
+def start_pipe(log_dir: Path, bootstrap: str, source: str, sink: str, group: str) -> subprocess.Popen[bytes]:
+    """A tuned transactional consume -> produce pipe (``bench.bare_pipe``), once it says it is ready."""
+    log_path = log_dir / f"{group}.out"
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "bench.bare_pipe", "--bootstrap", bootstrap, "--source", source,
+                                 "--sink", sink, "--group", group, "--transactions", "--tuned"],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while b"ready" not in log_path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"pipe {group} did not start: {log_path.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+    return proc
+
+
+def processes(tc: TwoCentres, bare: LocalMirror, pipes: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
+    """Every process of the two centres by name (brokers, mirrors, relays, trackers, pipes), for their CPU."""
     pids: dict[str, int] = {"bare mirror": bare.pid} if bare.pid is not None else {}
+    pids.update({name: proc.pid for name, proc in pipes.items()})
     for party in ("CN", "RU"):
         c = tc[party]
         if c.broker.pid is not None:
@@ -153,51 +188,60 @@ async def run(seconds: float, cut_s: float, warm_s: float) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="lr-two-centres-"))
     tc = TwoCentres(work, centre_keys(work / "keys"))
     bare: LocalMirror | None = None
+    pipes: dict[str, subprocess.Popen[bytes]] = {}
     results: dict[str, Any] = {"rounds": []}
     try:
         tc.start_brokers()
         await tc.make_topics()
         cn, ru = tc["CN"], tc["RU"]
-        admin = AIOKafkaAdminClient(bootstrap_servers=cn.bootstrap)
-        await admin.start()
-        await admin.create_topics([NewTopic(BARE, 3, 1, topic_configs={"message.timestamp.type": "LogAppendTime"})])
-        await admin.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=ru.bootstrap)
-        await admin.start()
-        await admin.create_topics([NewTopic(f"CNB.{BARE}", 3, 1,
-                                            topic_configs={"message.timestamp.type": "LogAppendTime"})])  # fmt: skip
-        await admin.close()
+        for bootstrap, names in ((cn.bootstrap, (BARE, FLOOR_OUT, FLOOR_LINK)),
+                                 (ru.bootstrap, (f"CNB_{BARE}", f"CNB_{FLOOR_LINK}", FLOOR_IN))):  # fmt: skip
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+            await admin.start()
+            await admin.create_topics([NewTopic(n, 3, 1, topic_configs={"message.timestamp.type": "LogAppendTime"})
+                                       for n in names])  # fmt: skip
+            await admin.close()
         tc.start_mirrors()
-        # aliases of its own: mirrors with the same target alias share one Connect cluster and its configuration
-        bare = LocalMirror(work / "bare-mirror", ClusterAccess("CNB", cn.bootstrap),
-                           ClusterAccess("RUB", ru.bootstrap), BARE)  # fmt: skip
+        bare = LocalMirror(work / "bare-mirror", ClusterAccess("CNB", cn.bootstrap), ClusterAccess("RUB", ru.bootstrap),
+                           BARE, also=(FLOOR_LINK,), extra=BARE_MIRROR)  # fmt: skip
         bare.start()
         tc.start_services()
+        pipes["CN pipe"] = start_pipe(work, cn.bootstrap, FLOOR_OUT, FLOOR_LINK, "floor-cn")
+        pipes["RU pipe"] = start_pipe(work, ru.bootstrap, f"CNB_{FLOOR_LINK}", FLOOR_IN, "floor-ru")
         relay_in = Arrivals(ru.bootstrap, f"{tc.prefix}.RU.in", _message_id)
-        bare_in = Arrivals(ru.bootstrap, f"CNB.{BARE}", _message_id)
-        # where the relay path's time goes: CN's link topic (CN's relay committed), its copy in RU's cluster
-        # (the mirror wrote it), RU's in topic (RU's relay committed)
-        stages = {"CN relay": Arrivals(cn.bootstrap, f"{tc.prefix}.link.RU", _message_id),
-                  "mirror": Arrivals(ru.bootstrap, f"CN.{tc.prefix}.link.RU", _message_id)}  # fmt: skip
-        for arrivals in (relay_in, bare_in, *stages.values()):
+        floor_in = Arrivals(ru.bootstrap, FLOOR_IN, _message_id)
+        bare_in = Arrivals(ru.bootstrap, f"CNB_{BARE}", _message_id)
+        # where each path's time goes: CN's link topic (CN's relay or pipe committed), its copy in RU's cluster
+        # (the mirror wrote it), then RU's in topic (RU's relay or pipe committed: the path's own arrivals)
+        stages = {
+            "relay path": {"CN relay": Arrivals(cn.bootstrap, f"{tc.prefix}.link.RU", _message_id),
+                           "mirror": Arrivals(ru.bootstrap, f"CN.{tc.prefix}.link.RU", _message_id),
+                           "RU relay": relay_in},
+            "floor path": {"CN pipe": Arrivals(cn.bootstrap, FLOOR_LINK, _message_id),
+                           "mirror": Arrivals(ru.bootstrap, f"CNB_{FLOOR_LINK}", _message_id),
+                           "RU pipe": floor_in},
+        }  # fmt: skip
+        readers = {relay_in, floor_in, bare_in, *(a for s in stages.values() for a in s.values())}
+        for arrivals in readers:
             await arrivals.start()
-        pids = processes(tc, bare)
+        pids = processes(tc, bare, pipes)
         producer = AIOKafkaProducer(bootstrap_servers=cn.bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
         await producer.start()
         signer = tc.keys["CN"]
         # warm-up: both paths carry traffic first, alternating (the JVMs' JIT, connections, metadata)
         warmed = 0.0
         while warm_s - warmed > 0.5:
-            step = min(10.0, (warm_s - warmed) / 2)  # each path in turn, ``warm_s`` in all
-            for topic in (f"{tc.prefix}.CN.out", BARE):
+            step = min(10.0, (warm_s - warmed) / 3)  # each path in turn, ``warm_s`` in all
+            for topic in (f"{tc.prefix}.CN.out", FLOOR_OUT, BARE):
                 await paced(producer, topic, 50, step, signer, {})
-            warmed += 2 * step
+            warmed += 3 * step
         await asyncio.sleep(5)
         results["warm_s"] = warm_s
         results["jvm_options"] = os.environ.get("LAUNCHRELAY_JVM_OPTIONS", "")
         for rate in (10, 100):
-            for i, (name, topic, arrivals) in enumerate([("relay path", f"{tc.prefix}.CN.out", relay_in),
-                                                          ("bare hop", BARE, bare_in)] * 2):  # fmt: skip
+            paths = [("relay path", f"{tc.prefix}.CN.out", relay_in), ("floor path", FLOOR_OUT, floor_in),
+                     ("bare hop", BARE, bare_in)]  # fmt: skip
+            for i, (name, topic, arrivals) in enumerate(paths * 2):
                 sent: dict[str, float] = {}
                 load = round(os.getloadavg()[0], 2)
                 cpu0 = {n: cpu_seconds(pid) for n, pid in pids.items()}
@@ -208,13 +252,12 @@ async def run(seconds: float, cut_s: float, warm_s: float) -> dict[str, Any]:
                 cpu_waited = waited.share()
                 cpu = {n: round((cpu_seconds(pid) - cpu0[n]) / seconds, 3) for n, pid in pids.items()}
                 jit = {n: round(t - jit0[n], 2) for n, t in jit_seconds(pids).items() if n in jit0}
-                row = {"variant": name, "rate": rate, "round": i // 2 + 1, "load_1m": load, "sent": len(sent),
+                row: dict[str, Any] = {"variant": name, "rate": rate, "round": i // len(paths) + 1, "load_1m": load, "sent": len(sent),
                        "arrived": len(lat), **percentiles(lat), "cpu_cores": cpu,
                        "jit_s": jit, "cpu_waited": cpu_waited}  # fmt: skip
-                if arrivals is relay_in:  # each stage's arrival after the one before (the publish, for the first)
-                    before = sent
-                    row["stages"] = {}
-                    for stage, seen in [*((n, a.seen) for n, a in stages.items()), ("RU relay", relay_in.seen)]:
+                if name in stages:  # each stage's arrival after the one before (the publish, for the first)
+                    before, row["stages"] = sent, {}
+                    for stage, seen in ((n, a.seen) for n, a in stages[name].items()):
                         row["stages"][stage] = {
                             k: round(v, 1)
                             for k, v in percentiles(
@@ -241,9 +284,14 @@ async def run(seconds: float, cut_s: float, warm_s: float) -> dict[str, Any]:
                               "drained_s": round(last - cut_ended, 2), "load_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
         print(f"  backlog: {results['backlog']}", flush=True)
         await producer.stop()
-        for arrivals in (relay_in, bare_in, *stages.values()):
+        for arrivals in readers:
             await arrivals.stop()
     finally:
+        for proc in pipes.values():
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+            proc.kill()
         if bare is not None:
             bare.stop()
         tc.stop()
@@ -254,36 +302,50 @@ async def run(seconds: float, cut_s: float, warm_s: float) -> dict[str, Any]:
 
 
 def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per rate: each path's median p50 and worst p99 over its rounds, and the relay path's p99 over the bare hop's
+    (and the floor path's, where the run had one)."""
     out: dict[str, Any] = {}
     for rate in (10, 100):
-        by = {v: [r for r in rounds if r["rate"] == rate and r["variant"] == v] for v in ("relay path", "bare hop")}
+        by = {v: rs for v in VARIANTS if (rs := [r for r in rounds if r["rate"] == rate and r["variant"] == v])}
         p99 = {v: max(r["p99"] for r in rs) for v, rs in by.items()}
         p50 = {v: sorted(r["p50"] for r in rs)[len(rs) // 2] for v, rs in by.items()}
         out[str(rate)] = {"relay_p50_ms": round(p50["relay path"], 1), "relay_p99_ms": round(p99["relay path"], 1),
                           "bare_p50_ms": round(p50["bare hop"], 1), "bare_p99_ms": round(p99["bare hop"], 1),
                           "p99_ratio": round(p99["relay path"] / p99["bare hop"], 2)}  # fmt: skip
+        if "floor path" in by:
+            out[str(rate)] |= {"floor_p50_ms": round(p50["floor path"], 1), "floor_p99_ms": round(p99["floor path"], 1),
+                               "floor_p99_ratio": round(p99["floor path"] / p99["bare hop"], 2)}  # fmt: skip
     return out
 
 
 def markdown(doc: dict[str, Any]) -> str:
     b = doc["backlog"]
+    floor = all("floor_p99_ratio" in s for s in doc["summary"].values())
     names = sorted({n for r in doc["rounds"] for n in r.get("cpu_cores", {})})
     lines = [
         "# Two centres: publish -> visible to the counterpart's reader, across MirrorMaker 2",
         "",
         f"{doc['date']}. Two single-node clusters on one 2-core machine; the relay path (CN's relay, the mirror, "
-        "RU's relay) beside a bare MirrorMaker 2 hop of the same bytes, alternating, two rounds each. Worst p99 of "
-        "the rounds. Target: relay path p99 at most 1.5 x the bare hop's; a 60 s backlog drained within 10 s. "
-        f"Both paths carried {doc.get('warm_s', 3):g} s of traffic before the rounds (JIT compile seconds of the "
+        "RU's relay) beside a bare MirrorMaker 2 hop of the same bytes, alternating, two rounds each"
+        + (
+            ""
+            if not floor
+            else ", and the floor path between them: the same mirror between two transactional "
+            "consume -> produce pipes that check nothing (the least an exactly-once hop at each centre costs)"
+        )
+        + ". Worst p99 of the rounds. Target: relay path p99 at most 1.5 x the bare hop's; a 60 s backlog drained within 10 s. "
+        f"Every path carried {doc.get('warm_s', 3):g} s of traffic before the rounds (JIT compile seconds of the "
         "JVMs during each round in the table below, and the share of the round in which some task waited for a "
         "CPU, from the kernel's pressure stall information)"
         + (f"; the JVMs ran with `{doc['jvm_options']}`." if doc.get("jvm_options") else "."),
         "",
-        "| rate /s | relay p50 ms | relay p99 ms | bare hop p50 ms | bare hop p99 ms | p99 ratio |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| rate /s | relay p50 ms | relay p99 ms | bare hop p50 ms | bare hop p99 ms | p99 ratio |"
+        + (" floor p50 ms | floor p99 ms | floor p99 ratio |" if floor else ""),
+        "| ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: | ---: |" if floor else ""),
         *[
             f"| {rate} | {s['relay_p50_ms']} | {s['relay_p99_ms']} | {s['bare_p50_ms']} | {s['bare_p99_ms']} "
             f"| {s['p99_ratio']} |"
+            + (f" {s['floor_p50_ms']} | {s['floor_p99_ms']} | {s['floor_p99_ratio']} |" if floor else "")
             for rate, s in doc["summary"].items()
         ],
         "",
@@ -299,17 +361,15 @@ def markdown(doc: dict[str, Any]) -> str:
             for r in doc["rounds"]
         ],
         "",
-        "Where the relay path's time goes, per round (ms from the stage before: CN's relay from the publish to its "
-        "commit on the link topic, the mirror to the copy in RU's cluster, RU's relay to its commit on RU's in "
-        "topic):",
+        "Where the time goes, per round (ms from the stage before: CN's relay or pipe from the publish to its "
+        "commit on the link topic, the mirror to the copy in RU's cluster, RU's relay or pipe to its commit on the "
+        "topic RU's reader reads):",
         "",
-        "| rate | round | CN relay p50 | CN relay p99 | mirror p50 | mirror p99 | RU relay p50 | RU relay p99 |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| variant | rate | round | CN hop p50 | CN hop p99 | mirror p50 | mirror p99 | RU hop p50 | RU hop p99 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *[
-            f"| {r['rate']} | {r['round']} | "
-            + " | ".join(
-                f"{r['stages'][s]['p50']} | {r['stages'][s]['p99']}" for s in ("CN relay", "mirror", "RU relay")
-            )
+            f"| {r['variant']} | {r['rate']} | {r['round']} | "
+            + " | ".join(f"{s['p50']} | {s['p99']}" for s in r["stages"].values())
             + " |"
             for r in doc["rounds"]
             if "stages" in r

@@ -14,8 +14,9 @@ from bench.failover import markdown as failover_markdown
 from bench.measure import CpuWaited, cpu_stalled_s, notice, share_range
 from bench.same_work_pipe import outputs
 from bench.tracker_scale import markdown as tracker_scale_markdown
-from bench.two_centres import markdown, summarise
+from bench.two_centres import BARE, BARE_MIRROR, FLOOR_LINK, markdown, summarise
 
+from launchrelay.provision.mirror import ClusterAccess, LocalMirror, mirror_properties
 from launchrelay.relay.decide import InboundRecord, decide
 from launchrelay.relay.outputs import plan
 from launchrelay.relay.state import MemoryState
@@ -70,6 +71,8 @@ def _round(variant: str, rate: int, p99: float, jit: dict[str, float], pressure:
                               "cpu_cores": {"CN broker": 0.2}, "jit_s": jit, "cpu_waited": pressure}  # fmt: skip
     if variant == "relay path":
         row["stages"] = {s: {"p50": 1.0, "p99": 2.0} for s in ("CN relay", "mirror", "RU relay")}
+    if variant == "floor path":
+        row["stages"] = {s: {"p50": 0.5, "p99": 1.5} for s in ("CN pipe", "mirror", "RU pipe")}
     return row
 
 
@@ -88,6 +91,36 @@ def test_two_centre_tables_say_how_warm_and_how_busy_each_round_was() -> None:
     assert "| relay path | 10 | 1 | 10 | 10 | 5.0 | 9.0 | 30.0 | 30.0 | 1.0 | 1.75 | 0.42 |" in text
     assert "| bare hop | 100 | 1 | 100 | 100 | 5.0 | 9.0 | 30.0 | 30.0 | 1.0 | 0 |  |" in text
     assert doc["summary"]["10"]["p99_ratio"] == 1.5 and doc["summary"]["100"]["p99_ratio"] == 3.0
+
+
+def test_two_centre_tables_set_the_floor_path_beside_the_relay_path_where_the_run_had_one() -> None:
+    """The floor path (two transactional pipes that check nothing, and the same mirror) gets its own p50, p99 and
+    ratio to the bare hop, and its stages; a report of a run without it reads as before."""
+    rounds = [_round(v, rate, p99, {}, None) for rate in (10, 100)
+              for v, p99 in (("relay path", 60.0), ("floor path", 45.0), ("bare hop", 20.0))]  # fmt: skip
+    doc = {"rounds": rounds, "summary": summarise(rounds), "warm_s": 120.0, "date": "today",
+           "backlog": {"cut_s": 60, "notices": 600, "delivered": 600, "drained_s": 0.5, "load_1m": 1.0}}  # fmt: skip
+    assert doc["summary"]["10"]["floor_p99_ratio"] == 2.25 and doc["summary"]["10"]["p99_ratio"] == 3.0
+    text = markdown(doc)
+    assert "| 10 | 5.0 | 60.0 | 5.0 | 20.0 | 3.0 | 5.0 | 45.0 | 2.25 |" in text
+    assert "| floor path | 100 | 1 | 0.5 | 1.5 | 0.5 | 1.5 | 0.5 | 1.5 |" in text
+    assert "| relay path | 10 | 1 | 1.0 | 2.0 | 1.0 | 2.0 | 1.0 | 2.0 |" in text
+    without = [r for r in rounds if r["variant"] != "floor path"]
+    old = markdown({**doc, "rounds": without, "summary": summarise(without)})
+    assert "floor" not in old and "| 10 | 5.0 | 60.0 | 5.0 | 20.0 | 3.0 |\n" in old
+
+
+def test_the_bare_mirror_reads_no_topic_of_the_centres_mirrors_as_heartbeats(tmp_path: Path) -> None:
+    """The bench's bare mirror runs beside the centres' mirrors between the same clusters; with their separator
+    MirrorMaker 2 would take each other's heartbeats topics back and forth until a name outgrew Kafka's limit and
+    the mirrors died. Its own separator keeps the two apart; the rest of its flow is the centres' own."""
+    bare = LocalMirror(tmp_path, ClusterAccess("CNB", "127.0.0.1:1"), ClusterAccess("RUB", "127.0.0.1:2"), BARE,
+                       also=(FLOOR_LINK,), extra=BARE_MIRROR)  # fmt: skip
+    props = bare.properties()
+    assert props["replication.policy.separator"] == "_"
+    assert props["CNB->RUB.topics"] == r"bare\.hop|floor\.link"
+    centre = mirror_properties(ClusterAccess("CN", "127.0.0.1:1"), ClusterAccess("RU", "127.0.0.1:2"), "lr.link.RU")
+    assert "replication.policy.separator" not in centre
 
 
 def test_cpu_pressure_is_read_from_the_kernel_where_it_has_it() -> None:

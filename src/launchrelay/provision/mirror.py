@@ -152,11 +152,17 @@ class LocalMirror:
     #: more topics of the flow (the decision log's proofs for this centre's party)
     also: tuple[str, ...] = ()
     cache_dir: Path | None = None
+    #: MirrorMaker 2 properties set over the flow's own (a benchmark's second mirror between the same clusters)
+    extra: dict[str, str] = field(default_factory=dict)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def log_path(self) -> Path:
         return self.data_dir / "mirror.log"
+
+    def properties(self) -> dict[str, str]:
+        """What its ``mm2.properties`` holds: the flow's settings, then ``extra``."""
+        return mirror_properties(self.source, self.target, self.topic, self.also) | self.extra
 
     @property
     def pid_path(self) -> Path:
@@ -166,7 +172,7 @@ class LocalMirror:
         libs = ensure_mirror_jars(self.cache_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "mm2.properties"
-        config.write_text(render(mirror_properties(self.source, self.target, self.topic, self.also)))
+        config.write_text(render(self.properties()))
         config.chmod(0o600)  # it holds the credential the counterpart issued
         log4j = self.data_dir / "log4j2.properties"
         log4j.write_text(_LOG4J2.format(log=self.log_path))
