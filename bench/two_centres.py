@@ -12,13 +12,14 @@ Two single-node clusters on this machine, joined by MirrorMaker 2 both ways, a r
   settings into RU's cluster; the time until a read_committed reader there sees it (no relays at all);
 
 each at 10 and 100 notices a second; p50 and p99. The floor path tells what the target (relay path p99 at most 1.5 x
-the bare hop's) asks of any design with a transactional hop at each centre, apart from this relay's own work. Before the rounds both paths carry ``--warm`` seconds of traffic
-at 50 a second, alternating: the brokers and mirrors are JVMs, and a JVM's first minutes go to compiling its hot
-paths (in a 20 s round of a cold run the two brokers' JIT compilers took 25 s of CPU between them, on two cores).
-A watch centre runs for months; the rounds measure it running, and each round records the JIT compile seconds of
-every JVM (``jstat -compiler``) so a round still warming shows as one. Then the link is cut for ``--cut`` seconds (RU's mirror frozen
-with SIGSTOP, so its start-up is not counted) while CN publishes at 10 a second; the figure is the time from the
-end of the cut to the last backlogged notice delivered. Writes bench/results/two_centres.{json,md} with the load.
+the bare hop's) asks of any design with a transactional hop at each centre, apart from this relay's own work. Before
+the rounds every path carries ``--warm`` seconds of traffic at 50 a second, in turn: the brokers and mirrors are
+JVMs, and a JVM's first minutes go to compiling its hot paths (in a 20 s round of a cold run the two brokers' JIT
+compilers took 25 s of CPU between them, on two cores). A watch centre runs for months; the rounds measure it
+running, and each round records the JIT compile seconds of every JVM (``jstat -compiler``) so a round still warming
+shows as one. Then the link is cut for ``--cut`` seconds (RU's mirror frozen with SIGSTOP, so its start-up is not
+counted) while CN publishes at 10 a second; the figure is the time from the end of the cut to the last backlogged
+notice delivered. Writes bench/results/two_centres.{json,md} with the load.
 """
 
 from __future__ import annotations
@@ -228,7 +229,7 @@ async def run(seconds: float, cut_s: float, warm_s: float) -> dict[str, Any]:
         producer = AIOKafkaProducer(bootstrap_servers=cn.bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
         await producer.start()
         signer = tc.keys["CN"]
-        # warm-up: both paths carry traffic first, alternating (the JVMs' JIT, connections, metadata)
+        # warm-up: every path carries traffic first, in turn (the JVMs' JIT, connections, metadata)
         warmed = 0.0
         while warm_s - warmed > 0.5:
             step = min(10.0, (warm_s - warmed) / 3)  # each path in turn, ``warm_s`` in all
