@@ -32,7 +32,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -42,7 +41,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.measure import CpuWaited, notice, percentiles, write_results
+from bench.measure import CpuWaited, Measured, notice, percentiles, python, write_results
 from launchrelay.centres import TwoCentres, centre_keys
 from launchrelay.kafka.consume import partitions_of
 from launchrelay.provision.mirror import ClusterAccess, LocalMirror
@@ -109,26 +108,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_pipe(log_dir: Path, bootstrap: str, source: str, sink: str, group: str) -> subprocess.Popen[bytes]:
+def start_pipe(logs: Path, bootstrap: str, source: str, sink: str, group: str) -> Measured:
     """A tuned transactional consume -> produce pipe (``bench.bare_pipe``), once it says it is ready."""
-    log_path = log_dir / f"{group}.out"
-    with log_path.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.bare_pipe", "--bootstrap", bootstrap, "--source", source,
-                                 "--sink", sink, "--group", group, "--transactions", "--tuned"],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while b"ready" not in log_path.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"pipe {group} did not start: {log_path.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
-    return proc
+    pipe = Measured(group, python("-m", "bench.bare_pipe", "--bootstrap", bootstrap, "--source", source,
+                                  "--sink", sink, "--group", group, "--transactions", "--tuned"),
+                    dict(os.environ), logs).start()  # fmt: skip
+    pipe.wait_log("ready", timeout_s=60)
+    return pipe
 
 
-def processes(tc: TwoCentres, bare: LocalMirror, pipes: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
+def processes(tc: TwoCentres, bare: LocalMirror, pipes: dict[str, Measured]) -> dict[str, int]:
     """Every process of the two centres by name (brokers, mirrors, relays, trackers, pipes), for their CPU."""
     pids: dict[str, int] = {"bare mirror": bare.pid} if bare.pid is not None else {}
-    pids.update({name: proc.pid for name, proc in pipes.items()})
+    pids.update({name: pipe.proc.pid for name, pipe in pipes.items() if pipe.proc is not None})
     for party in ("CN", "RU"):
         c = tc[party]
         if c.broker.pid is not None:
@@ -189,7 +181,7 @@ async def run(seconds: float, cut_s: float, warm_s: float) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="lr-two-centres-"))
     tc = TwoCentres(work, centre_keys(work / "keys"))
     bare: LocalMirror | None = None
-    pipes: dict[str, subprocess.Popen[bytes]] = {}
+    pipes: dict[str, Measured] = {}
     results: dict[str, Any] = {"rounds": []}
     try:
         tc.start_brokers()
@@ -288,11 +280,8 @@ async def run(seconds: float, cut_s: float, warm_s: float) -> dict[str, Any]:
         for arrivals in readers:
             await arrivals.stop()
     finally:
-        for proc in pipes.values():
-            proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(10)
-            proc.kill()
+        for pipe in pipes.values():
+            pipe.stop()
         if bare is not None:
             bare.stop()
         tc.stop()
